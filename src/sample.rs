@@ -1,0 +1,246 @@
+//! A deterministic generator of realistic DNMA request lines, in the line format of
+//! `dnma plan validate` (a URL, and for the Piano SDK a tab and its JSON body).
+//!
+//! Schools come from the shipped open data (first and second degree, several départements);
+//! profiles and services follow realistic shares; about 60 % of requests are SDK bodies of 1 to
+//! 5 events, the rest SmartTag hits; a share of them is deliberately broken in the ways real tags
+//! break (wrong check letter, unknown service, missing profile, TYPE/OUTIL disagreement,
+//! malformed JSON) or uses legacy codes. The same seed always gives the same lines.
+
+use rand::distr::weighted::WeightedIndex;
+use rand::distr::Distribution;
+use rand::rngs::StdRng;
+use rand::seq::IndexedRandom;
+use rand::{Rng, SeedableRng};
+use serde_json::{json, Map, Value};
+use tagging_plan::referential::{Degree, School};
+use tagging_plan::Referential;
+
+/// Profiles and their share of page views.
+const PROFILES: [(&str, u32); 5] = [("ELEVE", 55), ("PARENT", 25), ("ENSEIGNANT", 14), ("ADMIN_VIE_SCOL_TECH", 4), ("AUTRE", 2)];
+
+/// Services and their popularity.
+const SERVICES: [(&str, u32); 14] = [
+    ("PAGE_ENT", 30),
+    ("CAHIER_TEXTES", 18),
+    ("COURRIER_ELECTRONIQUE", 14),
+    ("NOTES", 9),
+    ("ACTUALITES", 6),
+    ("ABSENCES", 5),
+    ("STOCKAGE_PARTAGE", 4),
+    ("SERVICES_VIE_SCOLAIRE", 4),
+    ("RESSOURCE_DOCUMENTAIRE", 3),
+    ("MANUEL_NUMERIQUE", 3),
+    ("VISIOCONFERENCE", 1),
+    ("PRODUCTION_COLLABORATIVE", 1),
+    ("CAHIER_LIAISON", 1),
+    ("DOCUMENTATION_CDI", 1),
+];
+
+/// Third-party tools clicked through.
+const OUTILS: [&str; 4] = ["NEXTCLOUD", "ZIMBRA", "BIG_BLUE_BUTTON", "PRONOTE"];
+
+/// ENT platforms: (plateforme, exploitant).
+const PLATFORMS: [(&str, &str); 4] = [("ONE", "ODE"), ("NEO", "ODE"), ("MBN", "KOSMOS"), ("MONLYCEE", "ITOP")];
+
+/// How a generated request is broken, if at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flaw {
+    None,
+    CheckLetter,
+    UnknownService,
+    MissingProfil,
+    TiersWithoutOutil,
+    OutilWithoutTiers,
+    MalformedJson,
+    Legacy,
+}
+
+const FLAWS: [(Flaw, u32); 8] = [
+    (Flaw::None, 880),
+    (Flaw::CheckLetter, 20),
+    (Flaw::UnknownService, 20),
+    (Flaw::MissingProfil, 20),
+    (Flaw::TiersWithoutOutil, 15),
+    (Flaw::OutilWithoutTiers, 10),
+    (Flaw::MalformedJson, 5),
+    (Flaw::Legacy, 30),
+];
+
+/// Generates request lines.
+pub struct SampleGenerator {
+    rng: StdRng,
+    schools: Vec<School>,
+    profiles: WeightedIndex<u32>,
+    services: WeightedIndex<u32>,
+    flaws: WeightedIndex<u32>,
+}
+
+impl SampleGenerator {
+    /// A generator over the shipped schools (open, first or second degree), seeded.
+    pub fn new(seed: u64) -> Self {
+        let mut schools: Vec<School> = Referential::shipped()
+            .schools()
+            .filter(|s| s.ouvert && s.degre != Degree::Autre)
+            .cloned()
+            .collect();
+        schools.sort_by(|a, b| a.uai.cmp(&b.uai));
+        let weights = |w: &[u32]| WeightedIndex::new(w.to_vec()).expect("positive weights");
+        SampleGenerator {
+            rng: StdRng::seed_from_u64(seed),
+            schools,
+            profiles: weights(&PROFILES.map(|p| p.1)),
+            services: weights(&SERVICES.map(|s| s.1)),
+            flaws: weights(&FLAWS.map(|f| f.1)),
+        }
+    }
+
+    /// The next request line.
+    pub fn line(&mut self) -> String {
+        let flaw = FLAWS[self.flaws.sample(&mut self.rng)].0;
+        let school = self.schools.choose(&mut self.rng).expect("schools").clone();
+        let (plateforme, exploitant) = *PLATFORMS.choose(&mut self.rng).expect("platforms");
+        let projet = format!("ENT_{}", school.departement_code.trim_start_matches('0'));
+        let user = format!("u{:06}", self.rng.random_range(0..200_000u32));
+        let profil = PROFILES[self.profiles.sample(&mut self.rng)].0;
+        let site = 600_000 + u32::from(school.uai.as_bytes()[2] - b'0') * 1000;
+        let visitor = Visitor { uai: school.uai, projet, plateforme, exploitant, user, profil, site };
+        if self.rng.random_bool(0.6) && flaw != Flaw::Legacy {
+            let count = self.rng.random_range(1..=5);
+            let events: Vec<Value> = (0..count).map(|i| self.piano_event(&visitor, if i == 0 { flaw } else { Flaw::None })).collect();
+            let mut body = json!({ "events": events }).to_string();
+            if flaw == Flaw::MalformedJson {
+                body.truncate(body.len() / 2);
+            }
+            format!("/event?s={}&idclient={}\t{body}", visitor.site, self.rng.random_range(0..u64::MAX))
+        } else {
+            format!("/hit.xiti?{}", self.xiti_query(&visitor, flaw))
+        }
+    }
+
+    fn pick_service(&mut self) -> (&'static str, &'static str, Option<&'static str>) {
+        if self.rng.random_bool(0.08) {
+            let outil = OUTILS.choose(&mut self.rng).expect("tools");
+            return ("STOCKAGE_PARTAGE", "TIERS", Some(outil));
+        }
+        (SERVICES[self.services.sample(&mut self.rng)].0, "NATIF", None)
+    }
+
+    fn dnma_properties(&mut self, v: &Visitor, flaw: Flaw) -> Vec<(&'static str, String)> {
+        let (mut service, mut service_type, mut outil) = self.pick_service();
+        match flaw {
+            Flaw::UnknownService => service = "JEUX_EN_LIGNE",
+            Flaw::TiersWithoutOutil => (service_type, outil) = ("TIERS", None),
+            Flaw::OutilWithoutTiers => (service_type, outil) = ("NATIF", Some("NEXTCLOUD")),
+            _ => {}
+        }
+        let uai = if flaw == Flaw::CheckLetter { wrong_letter(&v.uai) } else { v.uai.clone() };
+        let mut props = vec![
+            ("service", service.to_owned()),
+            ("type", service_type.to_owned()),
+            ("uai", uai),
+            ("projet", v.projet.clone()),
+            ("exploitant", v.exploitant.to_owned()),
+            ("plateforme", v.plateforme.to_owned()),
+        ];
+        if let Some(outil) = outil {
+            props.push(("outil", outil.to_owned()));
+        }
+        if flaw != Flaw::MissingProfil {
+            props.push(("profil", v.profil.to_owned()));
+        }
+        props
+    }
+
+    fn piano_event(&mut self, v: &Visitor, flaw: Flaw) -> Value {
+        let mut data: Map<String, Value> = self.dnma_properties(v, flaw).into_iter().map(|(k, val)| (k.to_owned(), Value::String(val))).collect();
+        let is_click = data.contains_key("outil") && self.rng.random_bool(0.5);
+        data.insert("page".into(), Value::String(data["service"].as_str().unwrap_or_default().to_lowercase()));
+        data.insert("site_level2".into(), Value::String(v.uai.clone()));
+        data.insert("user_id".into(), Value::String(v.user.clone()));
+        if flaw != Flaw::MissingProfil {
+            data.insert("user_category".into(), Value::String(v.profil.to_owned()));
+        }
+        data.insert("user_recognition".into(), Value::Bool(true));
+        data.insert("pageview_id".into(), Value::String(format!("{:x}", self.rng.random::<u32>())));
+        data.insert("device_timestamp_utc".into(), json!(1_763_888_400.0 + f64::from(self.rng.random_range(0..86_400u32))));
+        data.insert("event_collection_platform".into(), Value::String("js".into()));
+        data.insert("event_collection_version".into(), Value::String("6.17.0".into()));
+        data.insert("device_screen_width".into(), json!(1920));
+        data.insert("visitor_privacy_mode".into(), Value::String("exempt".into()));
+        let name = if is_click { "click.navigation" } else { "page.display" };
+        json!({ "name": name, "data": data })
+    }
+
+    fn xiti_query(&mut self, v: &Visitor, flaw: Flaw) -> String {
+        let mut query = form_urlencoded::Serializer::new(String::new());
+        query.append_pair("s", &v.site.to_string());
+        let props = self.dnma_properties(v, flaw);
+        if flaw == Flaw::Legacy {
+            let legacy_service = ["9", "10", "3", "11"].choose(&mut self.rng).expect("codes");
+            let legacy_profil = match v.profil {
+                "ELEVE" => "1",
+                "ENSEIGNANT" => "2",
+                "PARENT" => "3",
+                "ADMIN_VIE_SCOL_TECH" => "4",
+                _ => "6",
+            };
+            query.extend_pairs([("x1", *legacy_service), ("x2", legacy_profil), ("x3", v.projet.as_str()), ("x4", v.plateforme)]);
+            query.extend_pairs(props.iter().filter(|(k, _)| matches!(*k, "type" | "uai" | "exploitant" | "outil")).map(|(k, v)| (*k, v.as_str())));
+        } else {
+            let is_click = props.iter().any(|(k, _)| *k == "outil") && self.rng.random_bool(0.5);
+            if is_click {
+                query.extend_pairs([("type", "click"), ("click", "N")]);
+            }
+            query.append_pair("p", &props[0].1.to_lowercase());
+            query.extend_pairs(props.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        query.extend_pairs([("s2", v.uai.as_str()), ("at", v.user.as_str()), ("ac", v.profil)]);
+        query.append_pair("ts", &(1_763_888_400_000u64 + self.rng.random_range(0..86_400_000u64)).to_string());
+        query.finish()
+    }
+}
+
+impl Iterator for SampleGenerator {
+    type Item = String;
+    fn next(&mut self) -> Option<String> {
+        Some(self.line())
+    }
+}
+
+struct Visitor {
+    uai: String,
+    projet: String,
+    plateforme: &'static str,
+    exploitant: &'static str,
+    user: String,
+    profil: &'static str,
+    site: u32,
+}
+
+fn wrong_letter(uai: &str) -> String {
+    let letter = uai.as_bytes()[7];
+    let wrong = if letter == b'A' { 'B' } else { 'A' };
+    format!("{}{wrong}", &uai[..7])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tagging_plan::batch::LineValidator;
+    use tagging_plan::{Plan, Validator};
+
+    #[test]
+    fn same_seed_same_lines_and_a_realistic_mix() {
+        let a: Vec<String> = SampleGenerator::new(7).take(500).collect();
+        let b: Vec<String> = SampleGenerator::new(7).take(500).collect();
+        assert_eq!(a, b);
+        let plan = Plan::shipped();
+        let mut lines = LineValidator::new(Validator::new(&plan), None);
+        let outcomes: Vec<_> = a.iter().enumerate().flat_map(|(i, l)| lines.line(i + 1, l)).collect();
+        let invalid = outcomes.iter().filter(|o| !o.ok).count();
+        let share = invalid as f64 / outcomes.len() as f64;
+        assert!((0.02..0.15).contains(&share), "invalid share {share}");
+        assert!(a.iter().any(|l| l.starts_with("/event")) && a.iter().any(|l| l.starts_with("/hit.xiti")));
+    }
+}
