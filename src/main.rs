@@ -12,7 +12,7 @@ fn main() -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("DNMA_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
-    match cli::run(args) {
+    match cli::run(&args) {
         Ok(code) => code,
         Err(error) => {
             eprintln!("dnma: {error:#}");

@@ -3,7 +3,7 @@
 //!
 //! Schools come from the shipped open data (first and second degree, several départements);
 //! profiles and services follow realistic shares; about 60 % of requests are SDK bodies of 1 to
-//! 5 events, the rest SmartTag hits; a share of them is deliberately broken in the ways real tags
+//! 5 events, the rest `SmartTag` hits; a share of them is deliberately broken in the ways real tags
 //! break (wrong check letter, unknown service, missing profile, TYPE/OUTIL disagreement,
 //! malformed JSON) or uses legacy codes. The same seed always gives the same lines.
 
@@ -239,8 +239,8 @@ mod tests {
         let mut lines = LineValidator::new(Validator::new(&plan), None);
         let outcomes: Vec<_> = a.iter().enumerate().flat_map(|(i, l)| lines.line(i + 1, l)).collect();
         let invalid = outcomes.iter().filter(|o| !o.ok).count();
-        let share = invalid as f64 / outcomes.len() as f64;
-        assert!((0.02..0.15).contains(&share), "invalid share {share}");
+        // Between 2 % and 15 % of hits are broken on purpose.
+        assert!(invalid * 50 >= outcomes.len() && invalid * 100 <= outcomes.len() * 15, "{invalid} of {}", outcomes.len());
         assert!(a.iter().any(|l| l.starts_with("/event")) && a.iter().any(|l| l.starts_with("/hit.xiti")));
     }
 }

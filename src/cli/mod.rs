@@ -85,7 +85,7 @@ enum FormatArg {
     Auto,
     /// Piano Analytics SDK.
     Piano,
-    /// AT Internet SmartTag.
+    /// AT Internet `SmartTag`.
     Xiti,
 }
 
@@ -118,7 +118,7 @@ impl Cli {
 }
 
 /// Runs a parsed command line; the exit code is the command's.
-pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let plan = cli.plan()?;
     match &cli.command {
         Command::Plan(PlanCommand::Validate { format, input }) => {

@@ -20,7 +20,7 @@ fn render(plan: &Plan) -> String {
     let header = plan.header();
     let _ = writeln!(out, "{} — {} version {}\n", header.title, header.id, header.version);
     let _ = writeln!(out, "Events: page views {}; clicks {}\n", plan.events().page_views.join(", "), plan.events().clicks.join(", "));
-    let _ = writeln!(out, "{:<17} {:<9} {:<22} {:<26} {:<20} {}", "VARIABLE", "REQUIRED", "RULE", "PIANO", "SMARTTAG", "LEGACY");
+    let _ = writeln!(out, "{:<17} {:<9} {:<22} {:<26} {:<20} LEGACY", "VARIABLE", "REQUIRED", "RULE", "PIANO", "SMARTTAG");
     for v in plan.variables() {
         let rule = match (v.rule, &v.nomenclature) {
             (Rule::Nomenclature, Some(n)) => format!("one of {n}"),
@@ -39,7 +39,7 @@ fn render(plan: &Plan) -> String {
     }
     for (name, nomenclature) in plan.nomenclatures() {
         let _ = writeln!(out, "\nNomenclature {name}: {}", nomenclature.description);
-        let _ = writeln!(out, "  {:<38} {:<46} {:<38} {}", "CODE", "LABEL", "OPEN-DATA COLUMN", "LEGACY");
+        let _ = writeln!(out, "  {:<38} {:<46} {:<38} LEGACY", "CODE", "LABEL", "OPEN-DATA COLUMN");
         for value in &nomenclature.values {
             let legacy: Vec<&str> = nomenclature.legacy.iter().filter(|(_, c)| **c == value.code).map(|(k, _)| k.as_str()).collect();
             let _ = writeln!(out, "  {:<38} {:<46} {:<38} {}", value.code, value.label, value.column, legacy.join(","));

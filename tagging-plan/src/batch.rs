@@ -1,6 +1,6 @@
 //! The request-line driver behind `dnma plan validate`: each input line is a request (a URL, and
 //! for the SDK a tab and its JSON body); each of its events gives one JSON outcome line. Split
-//! SmartTag hits (`mh=i-n-id`) are reassembled across lines and reported at their last part.
+//! `SmartTag` hits (`mh=i-n-id`) are reassembled across lines and reported at their last part.
 
 use serde::Serialize;
 
@@ -26,7 +26,7 @@ pub struct Outcome {
     pub reasons: Option<Vec<Rejection>>,
 }
 
-/// Validates a stream of request lines, keeping split SmartTag hits until complete.
+/// Validates a stream of request lines, keeping split `SmartTag` hits until complete.
 pub struct LineValidator<'a> {
     validator: Validator<'a>,
     format: Option<WireFormat>,

@@ -49,7 +49,7 @@ pub struct Hit {
     /// SDK page-view id (used to recognize retried bodies).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub pageview_id: Option<String>,
-    /// Client clock, milliseconds since the epoch (`device_timestamp_utc`, SmartTag `ts`).
+    /// Client clock, milliseconds since the epoch (`device_timestamp_utc`, `SmartTag` `ts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_time_ms: Option<i64>,
     /// Custom variables of the plan, by name.

@@ -2,7 +2,7 @@
 //!
 //! - [`plan`]: the versioned plan file (variables, rules, nomenclatures, territories), loaded with
 //!   serde from TOML; the shipped plan is [`Plan::shipped`].
-//! - [`wire`]: both wire formats (Piano Analytics SDK bodies, AT Internet SmartTag query strings)
+//! - [`wire`]: both wire formats (Piano Analytics SDK bodies, AT Internet `SmartTag` query strings)
 //!   parsed into one [`RawHit`].
 //! - [`validate`]: `RawHit -> Result<Hit, Vec<Rejection>>`, every reason at once, with stable codes.
 //! - [`referential`]: UAI -> school and territories, from the Annuaire de l'éducation layout.

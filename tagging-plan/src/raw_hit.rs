@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 pub enum WireFormat {
     /// Piano Analytics SDK: `POST /event?s=…&idclient=…` with a JSON body of events.
     Piano,
-    /// AT Internet SmartTag: `GET /hit.xiti?…`.
+    /// AT Internet `SmartTag`: `GET /hit.xiti?…`.
     Xiti,
 }
 
@@ -30,7 +30,7 @@ pub struct RawHit {
     pub format: WireFormat,
     /// The event name (`page.display`, `click.navigation`…); empty when the event had none.
     pub event: String,
-    /// Position of the event in its request (0 for SmartTag).
+    /// Position of the event in its request (0 for `SmartTag`).
     pub index: usize,
     /// Properties with lower-case names, in wire order; the query string's parameters first.
     /// A name may repeat (the validator rejects conflicting repeats).

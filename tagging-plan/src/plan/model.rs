@@ -79,7 +79,7 @@ pub struct Variable {
     pub description: String,
     /// Property names in Piano SDK events (and the `/event` query string), in priority order.
     pub piano: Vec<String>,
-    /// SmartTag query parameters, in priority order.
+    /// `SmartTag` query parameters, in priority order.
     pub xiti: Vec<String>,
     /// The pre-2016 numeric parameter (`x1`..`x4`), accepted with a warning.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -70,7 +70,7 @@ impl<'a> Validator<'a> {
         }
 
         check_type_outil(service_type.as_ref(), outil.as_ref(), &mut checker);
-        let profil = self.merge_profil(profil, category, &mut checker);
+        let profil = Self::merge_profil(profil, category, &mut checker);
         if let (Some(uai), Some(level2)) = (&uai, &level2) {
             if !level2.value.trim().eq_ignore_ascii_case(&uai.value) {
                 checker.warn("level2_mismatch", "level2", format!("level2 {:?} differs from UAI {}", level2.value, uai.value));
@@ -128,7 +128,7 @@ impl<'a> Validator<'a> {
     }
 
     /// PROFIL and the visitor category must agree; PROFIL falls back on the category.
-    fn merge_profil(&self, profil: Option<Checked>, category: Option<Checked>, checker: &mut Checker) -> Option<String> {
+    fn merge_profil(profil: Option<Checked>, category: Option<Checked>, checker: &mut Checker) -> Option<String> {
         match (profil, category) {
             (Some(p), Some(c)) if p.value != c.value => {
                 checker.reject(Rejection::new(
@@ -168,7 +168,7 @@ fn check_type_outil(service_type: Option<&Checked>, outil: Option<&Checked>, che
     }
 }
 
-/// The client clock: Piano `device_timestamp_utc` (seconds, fractional), SmartTag `ts` (ms).
+/// The client clock: Piano `device_timestamp_utc` (seconds, fractional), `SmartTag` `ts` (ms).
 #[allow(clippy::cast_possible_truncation)]
 fn client_time_ms(raw: &RawHit) -> Option<i64> {
     if let Some(seconds) = raw.get("device_timestamp_utc").and_then(|s| s.trim().parse::<f64>().ok()) {

@@ -1,4 +1,4 @@
-//! Reassembly of SmartTag hits split in parts (`mh=i-n-id`). Each part repeats the hit's header
+//! Reassembly of `SmartTag` hits split in parts (`mh=i-n-id`). Each part repeats the hit's header
 //! parameters (`s`, `idclient`, `ts`…) and carries a share of the rest; the whole hit is part 1
 //! followed by every other part's parameters not already present, without `mh`. Parts wait
 //! under a caller-chosen key (site, visitor cookie and id) until the last arrives or they expire.
@@ -34,7 +34,7 @@ pub struct MultiHitAssembler {
 }
 
 impl MultiHitAssembler {
-    /// Pushes one SmartTag query string received at `now_ms`. `key` should identify the
+    /// Pushes one `SmartTag` query string received at `now_ms`. `key` should identify the
     /// sender (e.g. site and client address hash); the `mh` id is added to it.
     pub fn push(&mut self, key: &str, query: &str, now_ms: u64) -> Assembled {
         let marker = match multihit_marker(query) {

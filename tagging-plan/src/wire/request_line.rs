@@ -12,7 +12,7 @@ pub struct Request<'a> {
     pub format: WireFormat,
     /// The query string, without `?`.
     pub query: &'a str,
-    /// The SDK body (empty for SmartTag).
+    /// The SDK body (empty for `SmartTag`).
     pub body: &'a str,
 }
 

@@ -1,19 +1,19 @@
-//! The AT Internet SmartTag wire format (`GET /hit.xiti?…`, SmartTag 5.x).
+//! The AT Internet `SmartTag` wire format (`GET /hit.xiti?…`, `SmartTag` 5.x).
 //!
 //! Every parameter becomes a property (lower-cased names, percent-decoded values). The event is
 //! `page.display`, or `click.navigation|action|exit|download` when the hit carries
 //! `click=N|A|S|T`. A click hit's own `type=click` collides with the DNMA `TYPE` property: a
-//! `type` value that is a SmartTag hit type (`click`) is renamed `hit_type`, so `TYPE` keeps only
+//! `type` value that is a `SmartTag` hit type (`click`) is renamed `hit_type`, so `TYPE` keeps only
 //! `NATIF`/`TIERS`. Hits longer than about 2000 bytes are split into parts marked `mh=i-n-id`:
 //! [`multihit_marker`] reads that mark; the collector reassembles the parts before parsing.
 
 use super::query_pairs;
 use crate::raw_hit::{RawHit, WireFormat};
 
-/// SmartTag hit types that may appear in a `type` parameter.
+/// `SmartTag` hit types that may appear in a `type` parameter.
 const HIT_TYPES: [&str; 2] = ["click", "clic"];
 
-/// Parses a SmartTag query string (with or without its leading `?`).
+/// Parses a `SmartTag` query string (with or without its leading `?`).
 pub fn parse_xiti(query: &str) -> RawHit {
     let mut properties = query_pairs(query);
     for (name, value) in &mut properties {
@@ -35,7 +35,7 @@ pub fn parse_xiti(query: &str) -> RawHit {
     RawHit { format: WireFormat::Xiti, event, index: 0, properties }
 }
 
-/// The `mh=i-n-id` mark of one part of a split SmartTag hit.
+/// The `mh=i-n-id` mark of one part of a split `SmartTag` hit.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MultiHitMarker {
     /// This part's number, from 1.
@@ -46,7 +46,7 @@ pub struct MultiHitMarker {
     pub id: String,
 }
 
-/// Reads the `mh` parameter of a SmartTag query string, if any. A malformed mark (`mh=x`, part 0,
+/// Reads the `mh` parameter of a `SmartTag` query string, if any. A malformed mark (`mh=x`, part 0,
 /// part over count) yields `Some(Err(value))` so the caller can reject the part.
 pub fn multihit_marker(query: &str) -> Option<Result<MultiHitMarker, String>> {
     let value = query_pairs(query).into_iter().find(|(k, _)| k == "mh").map(|(_, v)| v)?;

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs every test of dnma: unit, property, golden and end-to-end tests, benches built and run once
+# in test mode, and clippy with warnings as errors. CI (.ci/run) calls exactly this script.
+# Builds are cached outside the clone so repeated runs are fast.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnma-target}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --all-targets --locked
