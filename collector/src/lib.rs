@@ -1,7 +1,8 @@
 //! The collector: HTTP intake of DNMA hits (Piano SDK `POST /event`, SmartTag `GET hit.xiti`),
-//! validated with `tagging-plan`, pseudonymized, and appended to a `HitLog` (valid hits) or to
-//! the dead-letter log (refused hits with their reasons).
+//! validated with `tagging-plan`, pseudonymized, and appended to a [`log::HitLog`] (valid hits)
+//! or to the dead-letter topic (refused hits with their reasons).
 //!
-//! Not built yet: this crate holds nothing but this header until the collector issue lands
-//! (see `docs/ARCHITECTURE.md` for its design). It is a workspace member so the layout and the
-//! dependency graph are fixed from the start.
+//! Built so far: [`log`], the hit log trait, its embedded implementation and its conformance
+//! suite. The HTTP intake is designed in `docs/ARCHITECTURE.md` and not built yet.
+
+pub mod log;

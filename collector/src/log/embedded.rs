@@ -1,0 +1,380 @@
+//! [`EmbeddedHitLog`]: the hit log on local disk, nothing to install.
+//!
+//! Each topic is a directory of segment files named by their first offset
+//! (`00000000000000000000.seg`), holding framed records (see `frame`). One writer thread per
+//! topic owns the active segment: it takes every append request waiting in its queue, writes them
+//! with one `write`, makes them durable with one `fdatasync` (group commit), then answers each
+//! request with its first offset. Segments roll past `segment_bytes`; whole segments older than a
+//! given offset can be deleted (retention). On open, every segment is scanned: a torn tail of the
+//! last segment (a crash mid-write) is truncated and everything before it kept; a bad record in
+//! an older segment is reported as corruption with its byte position.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{mpsc, Arc, Mutex, RwLock};
+use std::thread::JoinHandle;
+
+use async_trait::async_trait;
+use tokio::sync::oneshot;
+use tracing::{info, warn};
+
+use super::frame::{self, Next};
+use super::offsets::{sync_dir, OffsetStore};
+use super::{HitLog, LogError, LogRecord, StoredRecord, Topic, TopicStats};
+
+/// One sparse index entry every this many records.
+const INDEX_EVERY: u64 = 64;
+
+/// Most requests written in one group commit.
+const MAX_GROUP: usize = 4096;
+
+/// Settings of the embedded log.
+#[derive(Debug, Clone, Copy)]
+pub struct EmbeddedLogConfig {
+    /// A segment rolls once it reaches this many bytes.
+    pub segment_bytes: u64,
+}
+
+impl Default for EmbeddedLogConfig {
+    fn default() -> Self {
+        EmbeddedLogConfig { segment_bytes: 64 << 20 }
+    }
+}
+
+/// A segment file and what is durable in it.
+#[derive(Debug, Clone)]
+struct Segment {
+    base: u64,
+    count: u64,
+    bytes: u64,
+    path: PathBuf,
+    /// (offset, byte position) every [`INDEX_EVERY`] records from `base`.
+    index: Vec<(u64, u64)>,
+}
+
+impl Segment {
+    fn end(&self) -> u64 {
+        self.base + self.count
+    }
+}
+
+type Segments = Arc<RwLock<Vec<Segment>>>;
+
+struct AppendRequest {
+    records: Vec<LogRecord>,
+    reply: oneshot::Sender<Result<u64, LogError>>,
+}
+
+struct TopicLog {
+    segments: Segments,
+    sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The embedded, file-based [`HitLog`].
+pub struct EmbeddedHitLog {
+    hits: TopicLog,
+    dead_letters: TopicLog,
+    offsets: OffsetStore,
+}
+
+impl EmbeddedHitLog {
+    /// Opens (or creates) the log under `dir`, recovering from a crash if needed.
+    pub fn open(dir: &Path, config: EmbeddedLogConfig) -> Result<Self, LogError> {
+        Ok(EmbeddedHitLog {
+            hits: TopicLog::open(&dir.join(Topic::Hits.name()), config)?,
+            dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), config)?,
+            offsets: OffsetStore::open(dir.join("offsets"))?,
+        })
+    }
+
+    fn topic(&self, topic: Topic) -> &TopicLog {
+        match topic {
+            Topic::Hits => &self.hits,
+            Topic::DeadLetters => &self.dead_letters,
+        }
+    }
+
+    /// Deletes the sealed segments whose records all lie before `offset`; returns how many.
+    pub fn delete_segments_before(&self, topic: Topic, offset: u64) -> Result<usize, LogError> {
+        let log = self.topic(topic);
+        let mut segments = log.segments.write().expect("segment lock");
+        let sealed = segments.len().saturating_sub(1);
+        let doomed = segments[..sealed].iter().take_while(|s| s.end() <= offset).count();
+        for segment in segments.drain(..doomed) {
+            fs::remove_file(&segment.path).map_err(|e| LogError::io(format!("deleting {}", segment.path.display()), e))?;
+        }
+        Ok(doomed)
+    }
+
+    /// Stops the writer threads after the appends already queued; later appends fail `Closed`.
+    pub fn close(&self) {
+        for log in [&self.hits, &self.dead_letters] {
+            log.sender.lock().expect("sender lock").take();
+            if let Some(writer) = log.writer.lock().expect("writer lock").take() {
+                let _ = writer.join();
+            }
+        }
+    }
+}
+
+impl Drop for EmbeddedHitLog {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+impl TopicLog {
+    fn open(dir: &Path, config: EmbeddedLogConfig) -> Result<Self, LogError> {
+        fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
+        let segments = recover(dir)?;
+        let active = segments.last().expect("recover leaves one segment");
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&active.path)
+            .map_err(|e| LogError::io(format!("opening {}", active.path.display()), e))?;
+        let segments: Segments = Arc::new(RwLock::new(segments));
+        let (sender, receiver) = mpsc::channel();
+        let writer = Writer { dir: dir.to_owned(), segments: Arc::clone(&segments), file, config, broken: None };
+        let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let handle = std::thread::Builder::new()
+            .name(format!("log-{name}"))
+            .spawn(move || writer.run(&receiver))
+            .map_err(|e| LogError::io("starting the log writer", e))?;
+        Ok(TopicLog { segments, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
+    }
+}
+
+/// Scans the segments of a topic directory, truncating a torn tail of the last one.
+fn recover(dir: &Path) -> Result<Vec<Segment>, LogError> {
+    let mut bases: Vec<u64> = fs::read_dir(dir)
+        .map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|b| b.parse().ok()))
+        .collect();
+    bases.sort_unstable();
+    if bases.is_empty() {
+        File::create(segment_path(dir, 0)).map_err(|e| LogError::io(format!("creating a segment in {}", dir.display()), e))?;
+        sync_dir(dir)?;
+        bases.push(0);
+    }
+    let mut segments = Vec::with_capacity(bases.len());
+    let last = bases.len() - 1;
+    for (i, base) in bases.into_iter().enumerate() {
+        let segment = scan(&segment_path(dir, base), base, i == last)?;
+        if let Some(previous) = segments.last().map(Segment::end) {
+            if previous != base {
+                return Err(LogError::Corrupt {
+                    segment: segment.path.display().to_string(),
+                    position: 0,
+                    reason: format!("starts at offset {base} but the previous segment ends at {previous}"),
+                });
+            }
+        }
+        segments.push(segment);
+    }
+    Ok(segments)
+}
+
+fn scan(path: &Path, base: u64, is_last: bool) -> Result<Segment, LogError> {
+    let io = |e| LogError::io(format!("reading {}", path.display()), e);
+    let file = File::open(path).map_err(io)?;
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let (mut count, mut position, mut index) = (0u64, 0u64, Vec::new());
+    loop {
+        match frame::read_next(&mut reader).map_err(io)? {
+            Next::Record(payload) => {
+                if count % INDEX_EVERY == 0 {
+                    index.push((base + count, position));
+                }
+                position += frame::HEADER + payload.len() as u64;
+                count += 1;
+            }
+            Next::End => break,
+            Next::Bad(reason) if is_last => {
+                let size = fs::metadata(path).map_err(io)?.len();
+                warn!(segment = %path.display(), position, dropped_bytes = size - position, %reason, "truncating the torn tail of the log");
+                let file = OpenOptions::new().write(true).open(path).map_err(io)?;
+                file.set_len(position).and_then(|()| file.sync_all()).map_err(io)?;
+                break;
+            }
+            Next::Bad(reason) => {
+                return Err(LogError::Corrupt { segment: path.display().to_string(), position, reason });
+            }
+        }
+    }
+    if count > 0 {
+        info!(segment = %path.display(), records = count, "segment recovered");
+    }
+    Ok(Segment { base, count, bytes: position, path: path.to_owned(), index })
+}
+
+fn segment_path(dir: &Path, base: u64) -> PathBuf {
+    dir.join(format!("{base:020}.seg"))
+}
+
+/// The thread that owns the active segment.
+struct Writer {
+    dir: PathBuf,
+    segments: Segments,
+    file: File,
+    config: EmbeddedLogConfig,
+    /// Set when a failed write could not be undone: every later append fails.
+    broken: Option<String>,
+}
+
+impl Writer {
+    fn run(mut self, receiver: &mpsc::Receiver<AppendRequest>) {
+        let mut buffer = Vec::with_capacity(1 << 20);
+        while let Ok(first) = receiver.recv() {
+            let mut group = vec![first];
+            while group.len() < MAX_GROUP {
+                match receiver.try_recv() {
+                    Ok(more) => group.push(more),
+                    Err(_) => break,
+                }
+            }
+            let result = self.write_group(&group, &mut buffer);
+            for (request, outcome) in group.into_iter().zip(result) {
+                let _ = request.reply.send(outcome);
+            }
+        }
+    }
+
+    /// Writes a group with one write and one fdatasync; one outcome per request.
+    fn write_group(&mut self, group: &[AppendRequest], buffer: &mut Vec<u8>) -> Vec<Result<u64, LogError>> {
+        let fail = |message: &str| group.iter().map(|_| Err(LogError::io(message.to_owned(), std::io::Error::other(message.to_owned())))).collect();
+        if let Some(reason) = &self.broken {
+            return fail(reason);
+        }
+        let (base, start_offset, start_bytes) = {
+            let segments = self.segments.read().expect("segment lock");
+            let active = segments.last().expect("active segment");
+            (active.base, active.end(), active.bytes)
+        };
+        buffer.clear();
+        let mut offset = start_offset;
+        let mut firsts = Vec::with_capacity(group.len());
+        let mut index = Vec::new();
+        for request in group {
+            firsts.push(offset);
+            for record in &request.records {
+                if (offset - base) % INDEX_EVERY == 0 {
+                    index.push((offset, start_bytes + buffer.len() as u64));
+                }
+                frame::encode(&record.payload, buffer);
+                offset += 1;
+            }
+        }
+        if let Err(error) = self.file.write_all(buffer).and_then(|()| self.file.sync_data()) {
+            warn!(%error, "log append failed; undoing the partial write");
+            if let Err(undo) = self.file.set_len(start_bytes).and_then(|()| self.file.sync_data()) {
+                self.broken = Some(format!("the log could not undo a failed write ({undo}); restart to recover"));
+            }
+            return group.iter().map(|_| Err(LogError::io("appending to the log", std::io::Error::new(error.kind(), error.to_string())))).collect();
+        }
+        let rolled = {
+            let mut segments = self.segments.write().expect("segment lock");
+            let active = segments.last_mut().expect("active segment");
+            active.count = offset - active.base;
+            active.bytes = start_bytes + buffer.len() as u64;
+            active.index.extend(index);
+            active.bytes >= self.config.segment_bytes
+        };
+        if rolled {
+            if let Err(error) = self.roll(offset) {
+                warn!(%error, "segment roll failed; the active segment keeps growing");
+            }
+        }
+        firsts.into_iter().map(Ok).collect()
+    }
+
+    fn roll(&mut self, base: u64) -> Result<(), LogError> {
+        let path = segment_path(&self.dir, base);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+        sync_dir(&self.dir)?;
+        self.file = file;
+        self.segments.write().expect("segment lock").push(Segment { base, count: 0, bytes: 0, path, index: Vec::new() });
+        Ok(())
+    }
+}
+
+/// Reads up to `max` records from `from` out of a snapshot of the durable segments.
+fn read_segments(segments: &[Segment], from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    let mut out = Vec::new();
+    let from = from.max(segments.first().map_or(0, |s| s.base));
+    for segment in segments.iter().filter(|s| s.end() > from) {
+        if out.len() >= max {
+            break;
+        }
+        let (mut offset, position) = segment.index.iter().rev().find(|(o, _)| *o <= from).copied().unwrap_or((segment.base, 0));
+        let io = |e| LogError::io(format!("reading {}", segment.path.display()), e);
+        let mut file = File::open(&segment.path).map_err(io)?;
+        file.seek(SeekFrom::Start(position)).map_err(io)?;
+        let mut reader = BufReader::with_capacity(256 << 10, file);
+        while offset < segment.end() && out.len() < max {
+            match frame::read_next(&mut reader).map_err(io)? {
+                Next::Record(payload) => {
+                    if offset >= from {
+                        out.push(StoredRecord { offset, payload });
+                    }
+                    offset += 1;
+                }
+                Next::End | Next::Bad(_) => {
+                    return Err(LogError::Corrupt {
+                        segment: segment.path.display().to_string(),
+                        position,
+                        reason: format!("record {offset} is unreadable though it was acknowledged"),
+                    })
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+#[async_trait]
+impl HitLog for EmbeddedHitLog {
+    async fn append(&self, topic: Topic, records: Vec<LogRecord>) -> Result<u64, LogError> {
+        let (reply, answer) = oneshot::channel();
+        {
+            let sender = self.topic(topic).sender.lock().expect("sender lock");
+            sender.as_ref().ok_or(LogError::Closed)?.send(AppendRequest { records, reply }).map_err(|_| LogError::Closed)?;
+        }
+        answer.await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn read(&self, topic: Topic, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        let snapshot: Vec<Segment> = self.topic(topic).segments.read().expect("segment lock").iter().filter(|s| s.end() > from).cloned().collect();
+        tokio::task::spawn_blocking(move || read_segments(&snapshot, from, max)).await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn commit(&self, consumer: &str, topic: Topic, next_offset: u64) -> Result<(), LogError> {
+        let (store, consumer) = (self.offsets.clone(), consumer.to_owned());
+        tokio::task::spawn_blocking(move || store.commit(&consumer, topic, next_offset)).await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn committed(&self, consumer: &str, topic: Topic) -> Result<u64, LogError> {
+        let (store, consumer) = (self.offsets.clone(), consumer.to_owned());
+        tokio::task::spawn_blocking(move || store.committed(&consumer, topic)).await.map_err(|_| LogError::Closed)?
+    }
+
+    async fn stats(&self, topic: Topic) -> Result<TopicStats, LogError> {
+        let segments = self.topic(topic).segments.read().expect("segment lock");
+        Ok(TopicStats {
+            start_offset: segments.first().map_or(0, |s| s.base),
+            end_offset: segments.last().map_or(0, Segment::end),
+            segments: segments.len(),
+            bytes: segments.iter().map(|s| s.bytes).sum(),
+        })
+    }
+}
+
+#[cfg(test)]
+#[path = "embedded_tests.rs"]
+mod tests;

@@ -1,0 +1,94 @@
+//! Tests of the embedded log: the conformance suite, then what only a file log has (torn
+//! tails, corruption, segment roll, retention).
+
+use std::io::Write;
+use std::sync::Arc;
+
+use super::*;
+
+fn record(n: u64) -> LogRecord {
+    LogRecord { key: vec![0], payload: format!("record-{n}").into_bytes() }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().to_owned();
+    crate::log::conformance::run(|| {
+        let path = path.clone();
+        async move { Arc::new(EmbeddedHitLog::open(&path, EmbeddedLogConfig::default()).unwrap()) as Arc<dyn HitLog> }
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_torn_tail_is_truncated_and_the_rest_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
+        log.append(Topic::Hits, (0..10).map(record).collect()).await.unwrap();
+    }
+    let segment = dir.path().join("hits").join(format!("{:020}.seg", 0));
+    let good = fs::metadata(&segment).unwrap().len();
+    // A crash mid-write: half a frame at the end.
+    let mut half = Vec::new();
+    frame::encode(b"never acknowledged", &mut half);
+    OpenOptions::new().append(true).open(&segment).unwrap().write_all(&half[..11]).unwrap();
+    let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
+    assert_eq!(fs::metadata(&segment).unwrap().len(), good);
+    assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, 10);
+    assert_eq!(log.append(Topic::Hits, vec![record(10)]).await.unwrap(), 10, "appends continue after the cut");
+    let all = log.read(Topic::Hits, 0, 100).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(), (0..11).map(|n| record(n).payload).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn segments_roll_and_old_ones_can_be_deleted() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedLogConfig { segment_bytes: 100 };
+    let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
+    for n in 0..30 {
+        log.append(Topic::Hits, vec![record(n)]).await.unwrap();
+    }
+    let stats = log.stats(Topic::Hits).await.unwrap();
+    assert!(stats.segments > 3, "{stats:?}");
+    assert_eq!(log.read(Topic::Hits, 0, 100).await.unwrap().len(), 30);
+    assert_eq!(log.read(Topic::Hits, 17, 1).await.unwrap()[0].payload, record(17).payload);
+    let deleted = log.delete_segments_before(Topic::Hits, 15).unwrap();
+    assert!(deleted > 0);
+    let after = log.stats(Topic::Hits).await.unwrap();
+    assert!(after.start_offset <= 15 && after.start_offset > 0, "{after:?}");
+    assert_eq!(log.read(Topic::Hits, 0, 1).await.unwrap()[0].offset, after.start_offset, "reads start at the oldest kept");
+    drop(log);
+    let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
+    assert_eq!(log.stats(Topic::Hits).await.unwrap(), TopicStats { bytes: after.bytes, ..after });
+}
+
+#[tokio::test]
+async fn corruption_in_a_sealed_segment_is_reported_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 100 }).unwrap();
+        for n in 0..10 {
+            log.append(Topic::Hits, vec![record(n)]).await.unwrap();
+        }
+    }
+    let first = dir.path().join("hits").join(format!("{:020}.seg", 0));
+    let mut bytes = fs::read(&first).unwrap();
+    let at = bytes.len() - 2;
+    bytes[at] ^= 0xff;
+    fs::write(&first, bytes).unwrap();
+    let Err(error) = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()) else { panic!("corruption undetected") };
+    assert!(matches!(error, LogError::Corrupt { .. }), "{error}");
+    assert!(error.to_string().contains("checksum mismatch"), "{error}");
+}
+
+#[tokio::test]
+async fn closed_logs_refuse_appends_and_bad_consumer_names_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
+    assert!(matches!(log.commit("../etc", Topic::Hits, 1).await, Err(LogError::InvalidConsumer(_))));
+    log.close();
+    let error = log.append(Topic::Hits, vec![record(0)]).await.unwrap_err();
+    assert!(matches!(error, LogError::Closed) && error.is_retryable());
+}
