@@ -1,8 +1,15 @@
 //! The collector: HTTP intake of DNMA hits (Piano SDK `POST /event`, SmartTag `GET hit.xiti`),
 //! validated with `tagging-plan`, pseudonymized, and appended to a [`log::HitLog`] (valid hits)
-//! or to the dead-letter topic (refused hits with their reasons).
+//! or to its dead-letter topic (refused hits with their reasons).
 //!
-//! Built so far: [`log`], the hit log trait, its embedded implementation and its conformance
-//! suite. The HTTP intake is designed in `docs/ARCHITECTURE.md` and not built yet.
+//! - [`http`]: the axum routes, CORS, limits, error answers, metrics;
+//! - [`log`]: the hit log trait, its embedded implementation and its conformance suite;
+//! - [`record`]: what is stored (never a raw user id, IP or User-Agent);
+//! - [`pseudonym`]: keyed hashing of user ids with per-school-year keys;
+//! - [`useragent`]: device/OS/browser classes and bot detection.
 
+pub mod http;
 pub mod log;
+pub mod pseudonym;
+pub mod record;
+pub mod useragent;
