@@ -168,6 +168,7 @@ async fn smarttag_hits_answer_a_gif_and_split_hits_are_reassembled_or_expire() {
     assert_eq!(hits.len(), 1);
     assert_eq!(StoredHit::decode(&hits[0]).unwrap().profil, "ELEVE");
     f.app().oneshot(get("s=1&idclient=c&mh=1-3-lost&p=notes")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
     assert_eq!(expire_multihits(&f.state).await, 1);
     let dead = f.stored(Topic::DeadLetters).await;
     assert_eq!(DeadLetter::decode(&dead[0]).unwrap().reasons[0].code, "incomplete_multihit");
