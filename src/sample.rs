@@ -95,6 +95,16 @@ impl SampleGenerator {
         }
     }
 
+    /// Keeps only the first `n` schools (by UAI, spread over the shipped départements).
+    #[must_use]
+    pub fn limit_schools(mut self, n: Option<usize>) -> Self {
+        if let Some(n) = n.filter(|n| *n > 0 && *n < self.schools.len()) {
+            let step = self.schools.len() / n;
+            self.schools = self.schools.iter().step_by(step).take(n).cloned().collect();
+        }
+        self
+    }
+
     /// The next request line.
     pub fn line(&mut self) -> String {
         let flaw = FLAWS[self.flaws.sample(&mut self.rng)].0;

@@ -21,9 +21,32 @@ use sha2::Sha256;
 /// Bytes of a pseudonym (128 bits: collisions are negligible at a few million users).
 pub const PSEUDONYM_BYTES: usize = 16;
 
-/// A pseudonymous visitor id.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+/// A pseudonymous visitor id: 16 raw bytes in binary encodings, 32 hex digits in JSON.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Pseudonym(pub [u8; PSEUDONYM_BYTES]);
+
+impl serde::Serialize for Pseudonym {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        if serializer.is_human_readable() {
+            serializer.serialize_str(&self.to_string())
+        } else {
+            self.0.serialize(serializer)
+        }
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Pseudonym {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        if deserializer.is_human_readable() {
+            let text = String::deserialize(deserializer)?;
+            let mut out = [0u8; PSEUDONYM_BYTES];
+            hex::decode_to_slice(&text, &mut out).map_err(serde::de::Error::custom)?;
+            Ok(Pseudonym(out))
+        } else {
+            <[u8; PSEUDONYM_BYTES]>::deserialize(deserializer).map(Pseudonym)
+        }
+    }
+}
 
 impl fmt::Display for Pseudonym {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,5 +1,8 @@
 //! The command line: global options (which plan, which referential) and the subcommands.
 
+mod collector_cmd;
+mod demo_traffic;
+mod log_cmd;
 mod plan_show;
 mod plan_validate;
 mod referential_lookup;
@@ -35,6 +38,86 @@ enum Command {
     /// The school referential.
     #[command(subcommand)]
     Referential(ReferentialCommand),
+    /// Runs the collector alone on the embedded log; prints its address on the first line.
+    Collector(ServeArgs),
+    /// Runs every embedded part in one process (today: the collector).
+    Serve(ServeArgs),
+    /// Runs the embedded system with demo traffic (the README's first command).
+    Demo {
+        #[command(flatten)]
+        serve: ServeArgs,
+        /// Requests per second of demo traffic.
+        #[arg(long, default_value_t = 200)]
+        rate: u64,
+        /// How long to run, e.g. 60s (default: until Ctrl-C).
+        #[arg(long, value_parser = humantime_duration)]
+        duration: Option<std::time::Duration>,
+    },
+    /// Sends realistic ENT traffic (both wire formats) to a collector.
+    DemoTraffic {
+        /// The collector's base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Use only this many schools (spread over the shipped départements).
+        #[arg(long)]
+        schools: Option<usize>,
+        /// Requests per second.
+        #[arg(long, default_value_t = 100)]
+        rate: u64,
+        /// How long, e.g. 30s (default: until Ctrl-C).
+        #[arg(long, value_parser = humantime_duration)]
+        duration: Option<std::time::Duration>,
+        /// Seed of the generator.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+    /// Looks inside the embedded log (read-only).
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+/// Where and how the collector runs.
+#[derive(Debug, clap::Args)]
+struct ServeArgs {
+    /// Address to listen on (port 0: any free port).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: std::net::SocketAddr,
+    /// Directory of the log and the keys.
+    #[arg(long, default_value = "dnma-data")]
+    data_dir: PathBuf,
+    /// TOML config file (`[collector]` table; unknown keys are refused).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Pseudonymization key file (`YYYY-YYYY=<hex>` lines); default: keys generated in the
+    /// data directory.
+    #[arg(long)]
+    key_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+enum LogCommand {
+    /// Counts: {"hits", "dead_letters", "segments", "bytes"} as JSON.
+    Stats {
+        /// Data directory of the collector.
+        #[arg(long)]
+        data_dir: PathBuf,
+    },
+    /// The last records as JSON lines (pseudonymized, as stored).
+    Tail {
+        /// Data directory of the collector.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Show dead letters instead of hits.
+        #[arg(long)]
+        dead_letters: bool,
+        /// How many records.
+        #[arg(short = 'n', default_value_t = 10)]
+        count: usize,
+    },
+}
+
+fn humantime_duration(text: &str) -> Result<std::time::Duration, String> {
+    humantime_serde::re::humantime::parse_duration(text).map_err(|e| e.to_string())
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,7 +203,29 @@ impl Cli {
 /// Runs a parsed command line; the exit code is the command's.
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let plan = cli.plan()?;
+    let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime");
     match &cli.command {
+        Command::Collector(args) | Command::Serve(args) => {
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            runtime()?.block_on(async {
+                let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
+                let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, &file, args.key_file.as_deref())?;
+                collector_cmd::serve(state, log, args.listen).await?;
+                Ok(ExitCode::SUCCESS)
+            })
+        }
+        Command::Demo { serve, rate, duration } => {
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            runtime()?.block_on(demo(plan, referential, serve, *rate, *duration))
+        }
+        Command::DemoTraffic { url, schools, rate, duration, seed } => runtime()?.block_on(async {
+            let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
+            demo_traffic::run(url, *schools, *rate, *duration, *seed, std::sync::Arc::clone(&counts)).await?;
+            report(&counts);
+            Ok(ExitCode::SUCCESS)
+        }),
+        Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
+        Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),
         Command::Plan(PlanCommand::Validate { format, input }) => {
             let referential = cli.referential()?;
             plan_validate::run(&plan, &referential, format.forced(), input)
@@ -132,4 +237,52 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             referential_lookup::run(&plan, &referential, uai)
         }
     }
+}
+
+/// The collector and demo traffic against it, with a progress line every 5 seconds.
+async fn demo(plan: Plan, referential: std::sync::Arc<Referential>, args: &ServeArgs, rate: u64, duration: Option<std::time::Duration>) -> anyhow::Result<ExitCode> {
+    use std::sync::atomic::Ordering;
+    let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
+    let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, &file, args.key_file.as_deref())?;
+    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+    let url = format!("http://{}", listener.local_addr()?);
+    println!("{url}");
+    eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());
+    let app = collector::http::router(std::sync::Arc::clone(&state));
+    let server = tokio::spawn(async move { axum::serve(listener, app).await });
+    let expiry = collector::http::spawn_multihit_expiry(&state);
+    let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
+    let traffic = {
+        let (url, counts) = (url.clone(), std::sync::Arc::clone(&counts));
+        tokio::spawn(async move { demo_traffic::run(&url, None, rate, duration, 1, counts).await })
+    };
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+    tick.tick().await;
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                let accepted = state.metrics.accepted.load(Ordering::Relaxed);
+                eprintln!("  sent {} ok / {} refused / {} failed; hits in the log: {accepted}, dead letters: {}",
+                    counts.ok.load(Ordering::Relaxed), counts.refused.load(Ordering::Relaxed), counts.failed.load(Ordering::Relaxed), state.metrics.rejected_total());
+            }
+            _ = tokio::signal::ctrl_c() => break,
+            () = async { while !traffic.is_finished() { tokio::time::sleep(std::time::Duration::from_millis(200)).await; } } => break,
+        }
+    }
+    traffic.abort();
+    server.abort();
+    expiry.abort();
+    log.close();
+    report(&counts);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn report(counts: &demo_traffic::TrafficCounts) {
+    use std::sync::atomic::Ordering;
+    eprintln!(
+        "demo traffic: {} requests accepted, {} refused (4xx, broken on purpose), {} failed",
+        counts.ok.load(Ordering::Relaxed),
+        counts.refused.load(Ordering::Relaxed),
+        counts.failed.load(Ordering::Relaxed)
+    );
 }

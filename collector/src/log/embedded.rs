@@ -34,11 +34,14 @@ const MAX_GROUP: usize = 4096;
 pub struct EmbeddedLogConfig {
     /// A segment rolls once it reaches this many bytes.
     pub segment_bytes: u64,
+    /// Open for reading only (`dnma log tail` beside a running collector): no writer thread,
+    /// nothing truncated, appends and commits fail.
+    pub read_only: bool,
 }
 
 impl Default for EmbeddedLogConfig {
     fn default() -> Self {
-        EmbeddedLogConfig { segment_bytes: 64 << 20 }
+        EmbeddedLogConfig { segment_bytes: 64 << 20, read_only: false }
     }
 }
 
@@ -82,6 +85,9 @@ pub struct EmbeddedHitLog {
 impl EmbeddedHitLog {
     /// Opens (or creates) the log under `dir`, recovering from a crash if needed.
     pub fn open(dir: &Path, config: EmbeddedLogConfig) -> Result<Self, LogError> {
+        if config.read_only && !dir.is_dir() {
+            return Err(LogError::io(format!("opening {}", dir.display()), std::io::Error::from(std::io::ErrorKind::NotFound)));
+        }
         Ok(EmbeddedHitLog {
             hits: TopicLog::open(&dir.join(Topic::Hits.name()), config)?,
             dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), config)?,
@@ -127,8 +133,12 @@ impl Drop for EmbeddedHitLog {
 
 impl TopicLog {
     fn open(dir: &Path, config: EmbeddedLogConfig) -> Result<Self, LogError> {
+        if config.read_only {
+            let segments = Arc::new(RwLock::new(recover(dir, true)?));
+            return Ok(TopicLog { segments, sender: Mutex::new(None), writer: Mutex::new(None) });
+        }
         fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
-        let segments = recover(dir)?;
+        let segments = recover(dir, false)?;
         let active = segments.last().expect("recover leaves one segment");
         let file = OpenOptions::new()
             .append(true)
@@ -146,14 +156,18 @@ impl TopicLog {
     }
 }
 
-/// Scans the segments of a topic directory, truncating a torn tail of the last one.
-fn recover(dir: &Path) -> Result<Vec<Segment>, LogError> {
+/// Scans the segments of a topic directory, truncating a torn tail of the last one (unless
+/// `read_only`: then the tail is only left out).
+fn recover(dir: &Path, read_only: bool) -> Result<Vec<Segment>, LogError> {
     let mut bases: Vec<u64> = fs::read_dir(dir)
         .map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?
         .filter_map(Result::ok)
         .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|b| b.parse().ok()))
         .collect();
     bases.sort_unstable();
+    if bases.is_empty() && read_only {
+        return Ok(vec![Segment { base: 0, count: 0, bytes: 0, path: segment_path(dir, 0), index: Vec::new() }]);
+    }
     if bases.is_empty() {
         File::create(segment_path(dir, 0)).map_err(|e| LogError::io(format!("creating a segment in {}", dir.display()), e))?;
         sync_dir(dir)?;
@@ -162,7 +176,7 @@ fn recover(dir: &Path) -> Result<Vec<Segment>, LogError> {
     let mut segments = Vec::with_capacity(bases.len());
     let last = bases.len() - 1;
     for (i, base) in bases.into_iter().enumerate() {
-        let segment = scan(&segment_path(dir, base), base, i == last)?;
+        let segment = scan(&segment_path(dir, base), base, i == last, read_only)?;
         if let Some(previous) = segments.last().map(Segment::end) {
             if previous != base {
                 return Err(LogError::Corrupt {
@@ -177,7 +191,7 @@ fn recover(dir: &Path) -> Result<Vec<Segment>, LogError> {
     Ok(segments)
 }
 
-fn scan(path: &Path, base: u64, is_last: bool) -> Result<Segment, LogError> {
+fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<Segment, LogError> {
     let io = |e| LogError::io(format!("reading {}", path.display()), e);
     let file = File::open(path).map_err(io)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -192,6 +206,7 @@ fn scan(path: &Path, base: u64, is_last: bool) -> Result<Segment, LogError> {
                 count += 1;
             }
             Next::End => break,
+            Next::Bad(_) if is_last && read_only => break,
             Next::Bad(reason) if is_last => {
                 let size = fs::metadata(path).map_err(io)?.len();
                 warn!(segment = %path.display(), position, dropped_bytes = size - position, %reason, "truncating the torn tail of the log");

@@ -45,7 +45,7 @@ async fn a_torn_tail_is_truncated_and_the_rest_kept() {
 #[tokio::test]
 async fn segments_roll_and_old_ones_can_be_deleted() {
     let dir = tempfile::tempdir().unwrap();
-    let config = EmbeddedLogConfig { segment_bytes: 100 };
+    let config = EmbeddedLogConfig { segment_bytes: 100, ..EmbeddedLogConfig::default() };
     let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
     for n in 0..30 {
         log.append(Topic::Hits, vec![record(n)]).await.unwrap();
@@ -68,7 +68,7 @@ async fn segments_roll_and_old_ones_can_be_deleted() {
 async fn corruption_in_a_sealed_segment_is_reported_with_its_position() {
     let dir = tempfile::tempdir().unwrap();
     {
-        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 100 }).unwrap();
+        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 100, ..EmbeddedLogConfig::default() }).unwrap();
         for n in 0..10 {
             log.append(Topic::Hits, vec![record(n)]).await.unwrap();
         }
@@ -81,6 +81,18 @@ async fn corruption_in_a_sealed_segment_is_reported_with_its_position() {
     let Err(error) = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()) else { panic!("corruption undetected") };
     assert!(matches!(error, LogError::Corrupt { .. }), "{error}");
     assert!(error.to_string().contains("checksum mismatch"), "{error}");
+}
+
+#[tokio::test]
+async fn a_read_only_log_reads_beside_a_writer_and_never_writes() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
+    writer.append(Topic::Hits, (0..5).map(record).collect()).await.unwrap();
+    let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
+    assert_eq!(reader.read(Topic::Hits, 0, 10).await.unwrap().len(), 5);
+    assert!(matches!(reader.append(Topic::Hits, vec![record(9)]).await, Err(LogError::Closed)));
+    let missing = EmbeddedHitLog::open(&dir.path().join("nope"), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() });
+    assert!(missing.is_err() && !dir.path().join("nope").exists());
 }
 
 #[tokio::test]

@@ -1,0 +1,105 @@
+//! `dnma collector` and `dnma serve`: the collector on the embedded log, configured by an
+//! optional TOML file (unknown keys refused) and flags. The bound address is the first line on
+//! stdout (`--listen 127.0.0.1:0` picks a free port).
+
+use std::collections::HashSet;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use collector::http::{router, spawn_multihit_expiry, CollectorState, IntakeConfig};
+use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog};
+use collector::pseudonym::KeyRing;
+use serde::Deserialize;
+use tagging_plan::{Plan, Referential};
+
+/// The `[collector]` table of the config file; every key optional, defaults documented.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CollectorFile {
+    /// Largest request body, bytes (default 524288).
+    max_body_bytes: Option<usize>,
+    /// Most events per SDK body (default 500).
+    max_events_per_body: Option<usize>,
+    /// Site ids accepted; absent: any.
+    allowed_sites: Option<Vec<String>>,
+    /// CORS origins allowed; absent or empty: any.
+    allowed_origins: Option<Vec<String>>,
+    /// How long split SmartTag parts wait, e.g. "60s".
+    #[serde(default, with = "humantime_serde")]
+    multihit_timeout: Option<Duration>,
+    /// How long stored SDK bodies are remembered to drop their retries, e.g. "10m".
+    #[serde(default, with = "humantime_serde")]
+    dedupe_window: Option<Duration>,
+    /// Segment size of the embedded log, bytes (default 64 MiB).
+    segment_bytes: Option<u64>,
+    /// Key file (`YYYY-YYYY=<hex>` lines); absent: keys generated under the data directory.
+    key_file: Option<PathBuf>,
+}
+
+/// The config file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Collector settings.
+    #[serde(default)]
+    collector: CollectorFile,
+}
+
+impl ConfigFile {
+    /// Reads a config file; unknown keys are errors naming the key.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
+        let Some(path) = path else { return Ok(ConfigFile::default()) };
+        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+    }
+}
+
+/// Opens the embedded log and keys under `data_dir` and builds the collector's state.
+pub fn build_state(plan: Plan, referential: Arc<Referential>, data_dir: &Path, file: &ConfigFile, key_file: Option<&Path>) -> anyhow::Result<(Arc<CollectorState>, Arc<EmbeddedHitLog>)> {
+    let c = &file.collector;
+    let defaults = IntakeConfig::default();
+    let config = IntakeConfig {
+        max_body_bytes: c.max_body_bytes.unwrap_or(defaults.max_body_bytes),
+        max_events_per_body: c.max_events_per_body.unwrap_or(defaults.max_events_per_body),
+        allowed_sites: c.allowed_sites.as_ref().map(|s| s.iter().cloned().collect::<HashSet<_>>()),
+        allowed_origins: c.allowed_origins.clone().unwrap_or_default(),
+        multihit_timeout: c.multihit_timeout.unwrap_or(defaults.multihit_timeout),
+        dedupe_window: c.dedupe_window.unwrap_or(defaults.dedupe_window),
+    };
+    let log_config = EmbeddedLogConfig { segment_bytes: c.segment_bytes.unwrap_or(EmbeddedLogConfig::default().segment_bytes), read_only: false };
+    let log = Arc::new(EmbeddedHitLog::open(&data_dir.join("log"), log_config).with_context(|| format!("opening the log in {}", data_dir.display()))?);
+    let keys = match key_file.or(c.key_file.as_deref()) {
+        Some(path) => KeyRing::from_file(path)?,
+        None => KeyRing::generated_in(&data_dir.join("keys"))?,
+    };
+    let state = CollectorState::new(config, plan, referential, Arc::clone(&log) as Arc<dyn HitLog>, keys);
+    Ok((state, log))
+}
+
+/// Serves the collector until SIGINT/SIGTERM; prints the bound address first.
+pub async fn serve(state: Arc<CollectorState>, log: Arc<EmbeddedHitLog>, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    let address = listener.local_addr()?;
+    println!("http://{address}");
+    tracing::info!(%address, "collector listening");
+    let expiry = spawn_multihit_expiry(&state);
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    expiry.abort();
+    log.close();
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! { _ = interrupt => {}, _ = term.recv() => {} }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+    tracing::info!("shutting down: finishing in-flight requests");
+}

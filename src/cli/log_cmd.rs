@@ -1,0 +1,45 @@
+//! `dnma log stats` and `dnma log tail`: look inside the embedded log (read-only, safe beside a
+//! running collector). Records are printed pseudonymized, as stored.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog, Topic};
+use collector::record::{DeadLetter, StoredHit};
+
+fn open(data_dir: &Path) -> anyhow::Result<EmbeddedHitLog> {
+    EmbeddedHitLog::open(&data_dir.join("log"), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() })
+        .with_context(|| format!("no readable log in {}", data_dir.display()))
+}
+
+pub async fn stats(data_dir: &Path) -> anyhow::Result<ExitCode> {
+    let log = open(data_dir)?;
+    let hits = log.stats(Topic::Hits).await?;
+    let dead = log.stats(Topic::DeadLetters).await?;
+    let out = serde_json::json!({
+        "hits": hits.end_offset - hits.start_offset,
+        "dead_letters": dead.end_offset - dead.start_offset,
+        "segments": hits.segments + dead.segments,
+        "bytes": hits.bytes + dead.bytes,
+        "topics": { "hits": hits, "dead_letters": dead },
+    });
+    println!("{out}");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub async fn tail(data_dir: &Path, dead_letters: bool, count: usize) -> anyhow::Result<ExitCode> {
+    let log = open(data_dir)?;
+    let topic = if dead_letters { Topic::DeadLetters } else { Topic::Hits };
+    let end = log.stats(topic).await?.end_offset;
+    let records = log.read(topic, end.saturating_sub(count as u64), count).await?;
+    for record in records {
+        let json = if dead_letters {
+            serde_json::to_value(DeadLetter::decode(&record.payload)?)?
+        } else {
+            serde_json::to_value(StoredHit::decode(&record.payload)?)?
+        };
+        println!("{}", serde_json::json!({ "offset": record.offset, "record": json }));
+    }
+    Ok(ExitCode::SUCCESS)
+}
