@@ -37,7 +37,7 @@ pub async fn run(url: &str, schools: Option<usize>, rate: u64, duration: Option<
     let base = url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().context("building the HTTP client")?;
     let deadline = duration.map(|d| Instant::now() + d);
-    let per_client = Duration::from_secs_f64(CLIENTS as f64 / rate.max(1) as f64);
+    let per_client = Duration::from_nanos(CLIENTS * 1_000_000_000 / rate.max(1));
     let mut tasks = Vec::new();
     for worker in 0..CLIENTS {
         let (client, base, counts) = (client.clone(), base.clone(), Arc::clone(&counts));

@@ -55,7 +55,7 @@ enum Command {
     },
     /// Sends realistic ENT traffic (both wire formats) to a collector.
     DemoTraffic {
-        /// The collector's base URL, e.g. http://127.0.0.1:8080.
+        /// The collector's base URL, e.g. `http://127.0.0.1:8080`.
         #[arg(long)]
         url: String,
         /// Use only this many schools (spread over the shipped départements).
@@ -96,7 +96,7 @@ struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 enum LogCommand {
-    /// Counts: {"hits", "dead_letters", "segments", "bytes"} as JSON.
+    /// Counts as JSON: `{"hits", "dead_letters", "segments", "bytes"}`.
     Stats {
         /// Data directory of the collector.
         #[arg(long)]

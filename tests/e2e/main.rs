@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `dnma` binary, run as a user runs it. One test binary with a
 //! module per command family, so it links once.
 
+mod collector;
 mod plan_cli;
 mod referential_cli;
 

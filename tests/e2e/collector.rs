@@ -1,0 +1,140 @@
+//! The real `dnma collector` on port 0 with a temp data dir: hits of both wire formats sent over
+//! HTTP, read back with `dnma log tail`; raw ids never on disk; a SIGKILL mid-traffic loses no
+//! acknowledged hit.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use super::{dnma, json_lines};
+
+const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const DNMA: &str = r#""service":"NOTES","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE""#;
+
+/// A running collector; killed when dropped.
+struct Collector {
+    child: Child,
+    url: String,
+}
+
+impl Collector {
+    fn start(data_dir: &Path) -> Collector {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dnma"))
+            .args(["collector", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut first = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+        assert!(first.starts_with("http://127.0.0.1:"), "first stdout line is the address: {first:?}");
+        Collector { child, url: first.trim().to_owned() }
+    }
+}
+
+impl Drop for Collector {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn tail(data_dir: &Path, dead: bool) -> Vec<serde_json::Value> {
+    let mut args = vec!["log", "tail", "--data-dir", data_dir.to_str().unwrap(), "-n", "100000"];
+    if dead {
+        args.push("--dead-letters");
+    }
+    json_lines(&dnma(&args, None))
+}
+
+#[tokio::test]
+async fn hits_of_both_formats_reach_the_log_and_dead_letters() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path());
+    let client = reqwest::Client::new();
+    let body = format!(
+        r#"{{"events":[{{"name":"page.display","data":{{{DNMA},"user_id":"eleve-secret-1","pageview_id":"pv-e2e"}}}},{{"name":"page.display","data":{{"service":"JEUX","user_id":"eleve-secret-2"}}}}]}}"#
+    );
+    let response = client
+        .post(format!("{}/event?s=612345&idclient=cookie-secret", collector.url))
+        .header("content-type", "text/plain;charset=UTF-8")
+        .header("user-agent", UA)
+        .header("x-forwarded-for", "203.0.113.77")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.bytes().await.map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap()).unwrap(), serde_json::json!({"accepted": 1, "rejected": 1}));
+    let pixel = client
+        .get(format!("{}/hit.xiti?s=612345&p=notes&at=eleve-secret-3&ac=1&service=NOTES&type=NATIF&uai=0940176F&projet=ENT_94&exploitant=ODE&plateforme=MBN", collector.url))
+        .header("user-agent", UA)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pixel.headers()["content-type"], "image/gif");
+    let bad = client.post(format!("{}/event?s=612345", collector.url)).header("user-agent", UA).body("{not json").send().await.unwrap();
+    assert_eq!(bad.status(), 400);
+    assert_eq!(bad.bytes().await.map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap()).unwrap()["error"], "malformed_json");
+
+    let hits = tail(dir.path(), false);
+    assert_eq!(hits.len(), 2);
+    assert_eq!(hits[0]["record"]["pageview_id"], "pv-e2e");
+    assert_eq!((hits[1]["record"]["format"].as_str(), hits[1]["record"]["uai"].as_str()), (Some("xiti"), Some("0940176F")));
+    assert_eq!(hits[1]["record"]["visitor"].as_str().unwrap().len(), 32, "a 128-bit pseudonym");
+    let dead = tail(dir.path(), true);
+    let codes: Vec<&str> = dead.iter().map(|d| d["record"]["reasons"][0]["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["unknown_service", "malformed_json"]);
+    let stats = json_lines(&dnma(&["log", "stats", "--data-dir", dir.path().to_str().unwrap()], None));
+    assert_eq!((stats[0]["hits"].as_u64(), stats[0]["dead_letters"].as_u64()), (Some(2), Some(2)));
+
+    // Privacy: no raw id, IP or User-Agent in any byte the collector wrote.
+    for needle in ["eleve-secret", "cookie-secret", "203.0.113.77", "Windows NT"] {
+        assert!(!grep_dir(dir.path(), needle.as_bytes()), "{needle} found on disk");
+    }
+}
+
+fn grep_dir(dir: &Path, needle: &[u8]) -> bool {
+    std::fs::read_dir(dir).unwrap().filter_map(Result::ok).any(|entry| {
+        let path = entry.path();
+        if path.is_dir() {
+            grep_dir(&path, needle)
+        } else {
+            std::fs::read(&path).unwrap().windows(needle.len()).any(|w| w == needle)
+        }
+    })
+}
+
+#[tokio::test]
+async fn a_killed_collector_loses_no_acknowledged_hit() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path());
+    let client = reqwest::Client::new();
+    let url = collector.url.clone();
+    let sender = tokio::spawn(async move {
+        let mut acknowledged = Vec::new();
+        for i in 0..100_000u32 {
+            let body = format!(r#"{{"events":[{{"name":"page.display","data":{{{DNMA},"user_id":"u{i}","pageview_id":"crash-{i}"}}}}]}}"#);
+            match client.post(format!("{url}/event?s=1")).header("user-agent", UA).body(body).send().await {
+                Ok(r) if r.status() == 200 => acknowledged.push(format!("crash-{i}")),
+                _ => break,
+            }
+        }
+        acknowledged
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let mut collector = collector;
+    collector.child.kill().unwrap(); // SIGKILL
+    collector.child.wait().unwrap();
+    let acknowledged = sender.await.unwrap();
+    assert!(acknowledged.len() > 50, "only {} hits sent before the kill", acknowledged.len());
+    let restarted = Collector::start(dir.path());
+    let stored: Vec<String> = tail(dir.path(), false).iter().map(|h| h["record"]["pageview_id"].as_str().unwrap().to_owned()).collect();
+    let stored_set: std::collections::HashSet<&String> = stored.iter().collect();
+    for id in &acknowledged {
+        assert!(stored_set.contains(id), "{id} was acknowledged but is not in the log");
+    }
+    assert_eq!(stored_set.len(), stored.len(), "no hit stored twice");
+    assert!(stored.len() <= acknowledged.len() + 1, "at most the one in-flight hit beyond the acknowledged");
+    drop(restarted);
+}
