@@ -5,11 +5,11 @@
 //!
 //! Scenarios: (1) closed loop, 20-event SDK bodies; (2) closed loop, 1-event bodies;
 //! (3) open loop at a fixed 20,000 hits/s (1,000 bodies of 20 events per second), latency.
-//! Then the collector's peak RSS (VmHWM). Client and server share the machine's cores.
+//! Then the collector's peak RSS (`VmHWM`). Client and server share the machine's cores.
 //!
 //! Run: `cargo bench --bench collector_load` (env `LOAD_SECONDS`, default 10; `LOAD_CLIENTS`,
 //! default 64; `LOAD_OPEN_RATE` bodies/s, default 1000; `LOAD_ONLY` = closed20|closed1|open).
-#![allow(missing_docs, clippy::cast_precision_loss)]
+#![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
