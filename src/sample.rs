@@ -79,11 +79,7 @@ pub struct SampleGenerator {
 impl SampleGenerator {
     /// A generator over the shipped schools (open, first or second degree), seeded.
     pub fn new(seed: u64) -> Self {
-        let mut schools: Vec<School> = Referential::shipped()
-            .schools()
-            .filter(|s| s.ouvert && s.degre != Degree::Autre)
-            .cloned()
-            .collect();
+        let mut schools: Vec<School> = Referential::shipped().schools().filter(|s| s.ouvert && s.degre != Degree::Autre).cloned().collect();
         schools.sort_by(|a, b| a.uai.cmp(&b.uai));
         let weights = |w: &[u32]| WeightedIndex::new(w.to_vec()).expect("positive weights");
         SampleGenerator {

@@ -7,7 +7,6 @@
 use serde::{Deserialize, Serialize};
 use tagging_plan::{Hit, Rejection, WireFormat};
 
-
 use crate::pseudonym::Pseudonym;
 use crate::useragent::ClientClass;
 

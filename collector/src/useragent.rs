@@ -37,11 +37,7 @@ pub struct UaClassifier {
 
 impl Default for UaClassifier {
     fn default() -> Self {
-        let bots = BOT_LIST
-            .lines()
-            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
-            .filter_map(|l| l.split_once('\t'))
-            .collect();
+        let bots = BOT_LIST.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(|l| l.split_once('\t')).collect();
         UaClassifier { parser: woothee::parser::Parser::new(), bots }
     }
 }

@@ -58,7 +58,13 @@ impl ConfigFile {
 }
 
 /// Opens the embedded log and keys under `data_dir` and builds the collector's state.
-pub fn build_state(plan: Plan, referential: Arc<Referential>, data_dir: &Path, file: &ConfigFile, key_file: Option<&Path>) -> anyhow::Result<(Arc<CollectorState>, Arc<EmbeddedHitLog>)> {
+pub fn build_state(
+    plan: Plan,
+    referential: Arc<Referential>,
+    data_dir: &Path,
+    file: &ConfigFile,
+    key_file: Option<&Path>,
+) -> anyhow::Result<(Arc<CollectorState>, Arc<EmbeddedHitLog>)> {
     let c = &file.collector;
     let defaults = IntakeConfig::default();
     let config = IntakeConfig {
@@ -70,7 +76,8 @@ pub fn build_state(plan: Plan, referential: Arc<Referential>, data_dir: &Path, f
         dedupe_window: c.dedupe_window.unwrap_or(defaults.dedupe_window),
     };
     let log_config = EmbeddedLogConfig { segment_bytes: c.segment_bytes.unwrap_or(EmbeddedLogConfig::default().segment_bytes), read_only: false };
-    let log = Arc::new(EmbeddedHitLog::open(&data_dir.join("log"), log_config).with_context(|| format!("opening the log in {}", data_dir.display()))?);
+    let log =
+        Arc::new(EmbeddedHitLog::open(&data_dir.join("log"), log_config).with_context(|| format!("opening the log in {}", data_dir.display()))?);
     let keys = match key_file.or(c.key_file.as_deref()) {
         Some(path) => KeyRing::from_file(path)?,
         None => KeyRing::generated_in(&data_dir.join("keys"))?,

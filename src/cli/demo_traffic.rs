@@ -33,7 +33,14 @@ pub struct TrafficCounts {
 }
 
 /// Sends `rate` requests per second for `duration` (forever when `None`) to `url`.
-pub async fn run(url: &str, schools: Option<usize>, rate: u64, duration: Option<Duration>, seed: u64, counts: Arc<TrafficCounts>) -> anyhow::Result<()> {
+pub async fn run(
+    url: &str,
+    schools: Option<usize>,
+    rate: u64,
+    duration: Option<Duration>,
+    seed: u64,
+    counts: Arc<TrafficCounts>,
+) -> anyhow::Result<()> {
     let base = url.trim_end_matches('/').to_owned();
     let client = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().context("building the HTTP client")?;
     let deadline = duration.map(|d| Instant::now() + d);
@@ -51,7 +58,9 @@ pub async fn run(url: &str, schools: Option<usize>, rate: u64, duration: Option<
                 let user_agent = USER_AGENTS[(n + usize::try_from(worker).unwrap_or(0)) % USER_AGENTS.len()];
                 n += 1;
                 let request = match line.split_once('\t') {
-                    Some((path, body)) => client.post(format!("{base}{path}")).header("content-type", "text/plain;charset=UTF-8").body(body.to_owned()),
+                    Some((path, body)) => {
+                        client.post(format!("{base}{path}")).header("content-type", "text/plain;charset=UTF-8").body(body.to_owned())
+                    }
                     None => client.get(format!("{base}{line}")),
                 };
                 match request.header("user-agent", user_agent).send().await {

@@ -192,9 +192,7 @@ impl Cli {
 
     fn referential(&self) -> anyhow::Result<std::borrow::Cow<'static, Referential>> {
         match &self.referential_dir {
-            Some(dir) => Ok(std::borrow::Cow::Owned(
-                Referential::load_dir(dir).with_context(|| format!("loading referential {}", dir.display()))?,
-            )),
+            Some(dir) => Ok(std::borrow::Cow::Owned(Referential::load_dir(dir).with_context(|| format!("loading referential {}", dir.display()))?)),
             None => Ok(std::borrow::Cow::Borrowed(Referential::shipped())),
         }
     }
@@ -240,7 +238,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
 }
 
 /// The collector and demo traffic against it, with a progress line every 5 seconds.
-async fn demo(plan: Plan, referential: std::sync::Arc<Referential>, args: &ServeArgs, rate: u64, duration: Option<std::time::Duration>) -> anyhow::Result<ExitCode> {
+async fn demo(
+    plan: Plan,
+    referential: std::sync::Arc<Referential>,
+    args: &ServeArgs,
+    rate: u64,
+    duration: Option<std::time::Duration>,
+) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
     let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
     let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, &file, args.key_file.as_deref())?;

@@ -104,10 +104,7 @@ mod tests {
     #[test]
     fn names_the_expected_letter() {
         let err = Uai::parse("0350122A").unwrap_err();
-        assert_eq!(
-            err,
-            UaiError::CheckLetter { value: "0350122A".into(), digits: "0350122".into(), expected: 'T', found: 'A' }
-        );
+        assert_eq!(err, UaiError::CheckLetter { value: "0350122A".into(), digits: "0350122".into(), expected: 'T', found: 'A' });
         assert!(err.to_string().contains("call for T"));
     }
 

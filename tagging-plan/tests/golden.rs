@@ -30,7 +30,8 @@ fn outcomes(input: &str) -> String {
 fn golden_cases() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/cases");
     let bless = std::env::var_os("DNMA_BLESS").is_some();
-    let mut cases: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "txt")).collect();
+    let mut cases: Vec<_> =
+        std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "txt")).collect();
     cases.sort();
     assert!(cases.len() >= 6, "expected the golden cases in {}", dir.display());
     let mut failures = Vec::new();

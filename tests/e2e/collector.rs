@@ -65,9 +65,15 @@ async fn hits_of_both_formats_reach_the_log_and_dead_letters() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
-    assert_eq!(response.bytes().await.map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap()).unwrap(), serde_json::json!({"accepted": 1, "rejected": 1}));
+    assert_eq!(
+        response.bytes().await.map(|b| serde_json::from_slice::<serde_json::Value>(&b).unwrap()).unwrap(),
+        serde_json::json!({"accepted": 1, "rejected": 1})
+    );
     let pixel = client
-        .get(format!("{}/hit.xiti?s=612345&p=notes&at=eleve-secret-3&ac=1&service=NOTES&type=NATIF&uai=0940176F&projet=ENT_94&exploitant=ODE&plateforme=MBN", collector.url))
+        .get(format!(
+            "{}/hit.xiti?s=612345&p=notes&at=eleve-secret-3&ac=1&service=NOTES&type=NATIF&uai=0940176F&projet=ENT_94&exploitant=ODE&plateforme=MBN",
+            collector.url
+        ))
         .header("user-agent", UA)
         .send()
         .await

@@ -50,7 +50,13 @@ pub async fn store_events(state: &CollectorState, raws: &[RawHit], client: &Clie
 }
 
 /// Stores a dead letter for a request refused as a whole (nothing of it is kept but the reason).
-pub async fn store_refused_request(state: &CollectorState, format: WireFormat, site: Option<String>, reason: Rejection, now: DateTime<Utc>) -> Result<(), ApiError> {
+pub async fn store_refused_request(
+    state: &CollectorState,
+    format: WireFormat,
+    site: Option<String>,
+    reason: Rejection,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
     state.metrics.rejected(&reason.code);
     let letter = DeadLetter {
         received_ms: now.timestamp_millis(),
@@ -67,8 +73,20 @@ pub async fn store_refused_request(state: &CollectorState, format: WireFormat, s
 async fn append_both(state: &CollectorState, hits: Vec<LogRecord>, dead: Vec<LogRecord>) -> Result<(), ApiError> {
     let started = Instant::now();
     let log = &state.log;
-    let hits = async { if hits.is_empty() { Ok(0) } else { log.append(Topic::Hits, hits).await } };
-    let dead = async { if dead.is_empty() { Ok(0) } else { log.append(Topic::DeadLetters, dead).await } };
+    let hits = async {
+        if hits.is_empty() {
+            Ok(0)
+        } else {
+            log.append(Topic::Hits, hits).await
+        }
+    };
+    let dead = async {
+        if dead.is_empty() {
+            Ok(0)
+        } else {
+            log.append(Topic::DeadLetters, dead).await
+        }
+    };
     let (hits, dead) = tokio::join!(hits, dead);
     state.metrics.append_latency(started.elapsed());
     hits.and(dead).map(|_| ()).map_err(|e| ApiError::unavailable(&e))

@@ -84,7 +84,11 @@ impl Metrics {
         let _ = writeln!(out, "# HELP dnma_requests_received_total Requests received, by wire format.\n# TYPE dnma_requests_received_total counter");
         let _ = writeln!(out, "dnma_requests_received_total{{format=\"piano\"}} {}", get(&self.requests_piano));
         let _ = writeln!(out, "dnma_requests_received_total{{format=\"xiti\"}} {}", get(&self.requests_xiti));
-        let _ = writeln!(out, "# HELP dnma_received_bytes_total Body and query bytes received.\n# TYPE dnma_received_bytes_total counter\ndnma_received_bytes_total {}", get(&self.bytes));
+        let _ = writeln!(
+            out,
+            "# HELP dnma_received_bytes_total Body and query bytes received.\n# TYPE dnma_received_bytes_total counter\ndnma_received_bytes_total {}",
+            get(&self.bytes)
+        );
         let _ = writeln!(out, "# HELP dnma_events_accepted_total Events written to the hit log.\n# TYPE dnma_events_accepted_total counter\ndnma_events_accepted_total {}", get(&self.accepted));
         let _ = writeln!(out, "# HELP dnma_duplicate_bodies_total Retried SDK bodies not stored twice.\n# TYPE dnma_duplicate_bodies_total counter\ndnma_duplicate_bodies_total {}", get(&self.duplicates));
         for (name, help, map, label) in [

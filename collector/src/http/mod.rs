@@ -61,11 +61,7 @@ pub fn spawn_multihit_expiry(state: &Arc<CollectorState>) -> tokio::task::JoinHa
 }
 
 fn cors_layer(origins: &[String]) -> CorsLayer {
-    let allow = if origins.is_empty() {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()))
-    };
+    let allow = if origins.is_empty() { AllowOrigin::any() } else { AllowOrigin::list(origins.iter().filter_map(|o| HeaderValue::from_str(o).ok())) };
     CorsLayer::new()
         .allow_origin(allow)
         .allow_methods([Method::GET, Method::POST, Method::OPTIONS])
@@ -92,11 +88,9 @@ fn query_value(query: &str, name: &str) -> Option<String> {
 fn check_site(state: &CollectorState, site: Option<&str>) -> Result<(), ApiError> {
     match (&state.config.allowed_sites, site) {
         (Some(allowed), Some(site)) if allowed.contains(site) => Ok(()),
-        (Some(_), site) => Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "unknown_site",
-            format!("site {:?} is not allowed on this collector", site.unwrap_or_default()),
-        )),
+        (Some(_), site) => {
+            Err(ApiError::new(StatusCode::FORBIDDEN, "unknown_site", format!("site {:?} is not allowed on this collector", site.unwrap_or_default())))
+        }
         (None, _) => Ok(()),
     }
 }

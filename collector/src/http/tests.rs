@@ -124,7 +124,8 @@ async fn unknown_sites_are_refused_when_an_allowlist_is_set() {
 async fn bots_are_counted_and_not_stored() {
     let f = fixture(IntakeConfig::default());
     let event = format!(r#"{{"name":"page.display","data":{{{DNMA},"user_id":"u1"}}}}"#);
-    let request = Request::post("/event?s=1").header(header::USER_AGENT, "Mozilla/5.0 HeadlessChrome/120.0").body(Body::from(body(&[&event]))).unwrap();
+    let request =
+        Request::post("/event?s=1").header(header::USER_AGENT, "Mozilla/5.0 HeadlessChrome/120.0").body(Body::from(body(&[&event]))).unwrap();
     assert_eq!(f.app().oneshot(request).await.unwrap().status(), StatusCode::NO_CONTENT);
     assert!(f.stored(Topic::Hits).await.is_empty());
     let metrics = f.app().oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
@@ -159,7 +160,8 @@ async fn cors_answers_preflight_and_simple_requests() {
 async fn smarttag_hits_answer_a_gif_and_split_hits_are_reassembled_or_expire() {
     let f = fixture(IntakeConfig { multihit_timeout: std::time::Duration::ZERO, ..IntakeConfig::default() });
     let get = |q: &str| Request::get(format!("/hit.xiti?{q}")).header(header::USER_AGENT, CHROME).body(Body::empty()).unwrap();
-    let response = f.app().oneshot(get("s=1&idclient=c&mh=2-2-h&uai=0350122T&projet=ENT_35&exploitant=ODE&plateforme=ONE&profil=ELEVE")).await.unwrap();
+    let response =
+        f.app().oneshot(get("s=1&idclient=c&mh=2-2-h&uai=0350122T&projet=ENT_35&exploitant=ODE&plateforme=ONE&profil=ELEVE")).await.unwrap();
     assert_eq!(response.headers()[header::CONTENT_TYPE], "image/gif");
     assert_eq!(to_bytes(response.into_body(), 100).await.unwrap().as_ref(), PIXEL);
     assert!(f.stored(Topic::Hits).await.is_empty(), "waiting for part 1");

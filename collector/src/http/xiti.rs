@@ -73,7 +73,9 @@ pub async fn expire_multihits(state: &CollectorState) -> usize {
     for parts in &expired {
         let site = parts.first().and_then(|q| query_value(q, "s"));
         let message = format!("split hit incomplete after {:?}: {} part(s) received", state.config.multihit_timeout, parts.len());
-        if let Err(error) = store_refused_request(state, WireFormat::Xiti, site, Rejection::new("incomplete_multihit", "mh", None, message), now).await {
+        if let Err(error) =
+            store_refused_request(state, WireFormat::Xiti, site, Rejection::new("incomplete_multihit", "mh", None, message), now).await
+        {
             tracing::warn!(code = error.code, "could not store an expired split hit");
         }
     }

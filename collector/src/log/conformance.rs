@@ -63,7 +63,8 @@ async fn concurrent_appends_lose_nothing(log: Arc<dyn HitLog>) {
     let all = log.read(Topic::Hits, start, 10_000).await.unwrap();
     assert_eq!(all.len(), 1000);
     for first in firsts {
-        let batch: Vec<String> = all[usize::try_from(first - start).unwrap()..][..25].iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect();
+        let batch: Vec<String> =
+            all[usize::try_from(first - start).unwrap()..][..25].iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect();
         let task = batch[0].split('-').next().unwrap().to_owned();
         assert!(batch.iter().enumerate().all(|(i, p)| *p == format!("{task}-{i}")), "a batch stays contiguous and ordered");
     }

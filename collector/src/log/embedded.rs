@@ -140,10 +140,7 @@ impl TopicLog {
         fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
         let segments = recover(dir, false)?;
         let active = segments.last().expect("recover leaves one segment");
-        let file = OpenOptions::new()
-            .append(true)
-            .open(&active.path)
-            .map_err(|e| LogError::io(format!("opening {}", active.path.display()), e))?;
+        let file = OpenOptions::new().append(true).open(&active.path).map_err(|e| LogError::io(format!("opening {}", active.path.display()), e))?;
         let segments: Segments = Arc::new(RwLock::new(segments));
         let (sender, receiver) = mpsc::channel();
         let writer = Writer { dir: dir.to_owned(), segments: Arc::clone(&segments), file, config, broken: None };
@@ -307,11 +304,8 @@ impl Writer {
 
     fn roll(&mut self, base: u64) -> Result<(), LogError> {
         let path = segment_path(&self.dir, base);
-        let file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
+        let file =
+            OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
         sync_dir(&self.dir)?;
         self.file = file;
         self.segments.write().expect("segment lock").push(Segment { base, count: 0, bytes: 0, path, index: Vec::new() });

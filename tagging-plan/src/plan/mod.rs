@@ -158,15 +158,9 @@ impl Plan {
             }
             match (variable.rule, &variable.nomenclature) {
                 (Rule::Nomenclature, Some(n)) if file.nomenclatures.contains_key(n) => {}
-                (Rule::Nomenclature, Some(n)) => {
-                    return Err(invalid(format!("variable {} uses unknown nomenclature {n}", variable.name)))
-                }
-                (Rule::Nomenclature, None) => {
-                    return Err(invalid(format!("variable {} has rule nomenclature but names none", variable.name)))
-                }
-                (_, Some(_)) => {
-                    return Err(invalid(format!("variable {} names a nomenclature but its rule is not nomenclature", variable.name)))
-                }
+                (Rule::Nomenclature, Some(n)) => return Err(invalid(format!("variable {} uses unknown nomenclature {n}", variable.name))),
+                (Rule::Nomenclature, None) => return Err(invalid(format!("variable {} has rule nomenclature but names none", variable.name))),
+                (_, Some(_)) => return Err(invalid(format!("variable {} names a nomenclature but its rule is not nomenclature", variable.name))),
                 (_, None) => {}
             }
         }
@@ -265,8 +259,7 @@ fn index_nomenclature(name: &str, nomenclature: &Nomenclature) -> Result<HashMap
     }
     for (spellings, kind) in [(&nomenclature.aliases, MatchKind::Alias), (&nomenclature.legacy, MatchKind::Legacy)] {
         for (spelling, code) in spellings {
-            let i = position(code)
-                .ok_or_else(|| PlanError::Invalid(format!("{name}: {spelling:?} points at unknown code {code}")))?;
+            let i = position(code).ok_or_else(|| PlanError::Invalid(format!("{name}: {spelling:?} points at unknown code {code}")))?;
             if index.insert(normalize_code(spelling), (i, kind)).is_some() {
                 return Err(PlanError::Invalid(format!("{name}: spelling {spelling:?} is listed twice")));
             }
@@ -320,7 +313,8 @@ mod tests {
 
     #[test]
     fn rejects_inconsistent_plans_with_a_clear_message() {
-        let broken = SHIPPED_PLAN.replace("nomenclature = \"profils\"\n\n[[variables]]\nname = \"site\"", "nomenclature = \"profiles\"\n\n[[variables]]\nname = \"site\"");
+        let broken = SHIPPED_PLAN
+            .replace("nomenclature = \"profils\"\n\n[[variables]]\nname = \"site\"", "nomenclature = \"profiles\"\n\n[[variables]]\nname = \"site\"");
         let err = Plan::from_toml(&broken).unwrap_err().to_string();
         assert!(err.contains("unknown nomenclature profiles"), "{err}");
         let typo = SHIPPED_PLAN.replace("required = true\nrule = \"uai\"", "requird = true\nrule = \"uai\"");

@@ -29,26 +29,17 @@ struct Columns {
 
 impl Columns {
     fn position(&self, name: &str) -> Result<usize, ReferentialError> {
-        self.index
-            .get(name)
-            .copied()
-            .ok_or_else(|| ReferentialError::MissingColumn { file: self.file.clone(), column: name.to_owned() })
+        self.index.get(name).copied().ok_or_else(|| ReferentialError::MissingColumn { file: self.file.clone(), column: name.to_owned() })
     }
 }
 
 pub(super) fn load(referential: &mut Referential, name: &str, text: &str) -> Result<(), ReferentialError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     let mut reader = csv::ReaderBuilder::new().delimiter(b';').flexible(true).from_reader(text.as_bytes());
-    let csv_error = |e: csv::Error| ReferentialError::Csv {
-        file: name.to_owned(),
-        line: e.position().map_or(0, csv::Position::line),
-        message: e.to_string(),
-    };
+    let csv_error =
+        |e: csv::Error| ReferentialError::Csv { file: name.to_owned(), line: e.position().map_or(0, csv::Position::line), message: e.to_string() };
     let headers = reader.headers().map_err(csv_error)?.clone();
-    let columns = Columns {
-        file: name.to_owned(),
-        index: headers.iter().enumerate().map(|(i, h)| (h.trim().to_owned(), i)).collect(),
-    };
+    let columns = Columns { file: name.to_owned(), index: headers.iter().enumerate().map(|(i, h)| (h.trim().to_owned(), i)).collect() };
     let layout = if columns.index.contains_key("Identifiant_de_l_etablissement") {
         Layout::Annuaire
     } else if columns.index.contains_key("numero_uai") {

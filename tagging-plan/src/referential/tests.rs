@@ -55,9 +55,6 @@ fn unknown_layouts_and_bad_rows_name_the_file_and_line() {
     let mut r = Referential::default();
     let err = r.add_csv("x.csv", "a;b;c\n1;2;3\n").unwrap_err().to_string();
     assert!(err.contains("x.csv") && err.contains("unknown layout"), "{err}");
-    let err = r
-        .add_csv("e.csv", "Annee_scolaire;Numero_d_etablissement;Nombre_d_eleves\n2020-2021;0350002M;many\n")
-        .unwrap_err()
-        .to_string();
+    let err = r.add_csv("e.csv", "Annee_scolaire;Numero_d_etablissement;Nombre_d_eleves\n2020-2021;0350002M;many\n").unwrap_err().to_string();
     assert!(err.contains("e.csv: line 2") && err.contains("\"many\""), "{err}");
 }

@@ -83,11 +83,8 @@ impl<'a> Checker<'a> {
         };
         let is_visitor = variable.name == "visitor_id";
         for (rank, name) in names.iter().enumerate() {
-            let mut values = self
-                .raw
-                .values(name)
-                .map(str::trim)
-                .filter(|v| !(is_visitor && PRIVACY_SENTINELS.iter().any(|s| v.eq_ignore_ascii_case(s))));
+            let mut values =
+                self.raw.values(name).map(str::trim).filter(|v| !(is_visitor && PRIVACY_SENTINELS.iter().any(|s| v.eq_ignore_ascii_case(s))));
             let Some(first) = values.next() else { continue };
             if let Some(other) = values.find(|v| *v != first) {
                 self.reject(Rejection::about(
@@ -117,7 +114,12 @@ impl<'a> Checker<'a> {
                 let nomenclature = variable.nomenclature.as_deref().unwrap_or_default();
                 match self.plan.resolve(nomenclature, raw) {
                     None => {
-                        self.reject(Rejection::about("unknown", field, Some(raw), format!("{name} {raw:?} is not in the {nomenclature} nomenclature")));
+                        self.reject(Rejection::about(
+                            "unknown",
+                            field,
+                            Some(raw),
+                            format!("{name} {raw:?} is not in the {nomenclature} nomenclature"),
+                        ));
                         None
                     }
                     Some(found) => {

@@ -78,37 +78,47 @@ impl<'a> Validator<'a> {
         }
         if let (Some(uai), Some(referential)) = (&uai, self.referential) {
             if !referential.contains(&uai.value) {
-                checker.warn("uai_not_in_referential", "uai", format!("UAI {} is not in the school referential (mapped by its département)", uai.value));
+                checker.warn(
+                    "uai_not_in_referential",
+                    "uai",
+                    format!("UAI {} is not in the school referential (mapped by its département)", uai.value),
+                );
             }
         }
 
         let (rejections, warnings) = checker.finish();
         match (service, service_type, uai, projet, exploitant, plateforme, profil, site, visitor_id) {
-            (Some(service), Some(service_type), Some(uai), Some(projet), Some(exploitant), Some(plateforme), Some(profil), Some(site), Some(visitor_id))
-                if rejections.is_empty() =>
-            {
-                Ok(Hit {
-                    plan_version: self.plan.version().to_owned(),
-                    format: raw.format,
-                    event: raw.event.clone(),
-                    site: site.value,
-                    page: page.map(|p| p.value),
-                    service: service.value,
-                    service_type: service_type.value,
-                    outil: outil.map(|o| o.value),
-                    uai: uai.value,
-                    projet: projet.value,
-                    exploitant: exploitant.value,
-                    plateforme: plateforme.value,
-                    profil,
-                    visitor_id: visitor_id.value,
-                    level2: level2.map(|l| l.value),
-                    pageview_id: raw.get("pageview_id").map(str::to_owned),
-                    client_time_ms: client_time_ms(raw),
-                    extra,
-                    warnings,
-                })
-            }
+            (
+                Some(service),
+                Some(service_type),
+                Some(uai),
+                Some(projet),
+                Some(exploitant),
+                Some(plateforme),
+                Some(profil),
+                Some(site),
+                Some(visitor_id),
+            ) if rejections.is_empty() => Ok(Hit {
+                plan_version: self.plan.version().to_owned(),
+                format: raw.format,
+                event: raw.event.clone(),
+                site: site.value,
+                page: page.map(|p| p.value),
+                service: service.value,
+                service_type: service_type.value,
+                outil: outil.map(|o| o.value),
+                uai: uai.value,
+                projet: projet.value,
+                exploitant: exploitant.value,
+                plateforme: plateforme.value,
+                profil,
+                visitor_id: visitor_id.value,
+                level2: level2.map(|l| l.value),
+                pageview_id: raw.get("pageview_id").map(str::to_owned),
+                client_time_ms: client_time_ms(raw),
+                extra,
+                warnings,
+            }),
             _ => Err(rejections),
         }
     }
@@ -152,12 +162,9 @@ impl<'a> Validator<'a> {
 
 fn check_type_outil(service_type: Option<&Checked>, outil: Option<&Checked>, checker: &mut Checker) {
     match (service_type.map(|t| t.value.as_str()), outil) {
-        (Some("TIERS"), None) => checker.reject(Rejection::new(
-            "tiers_without_outil",
-            "outil",
-            None,
-            "TYPE is TIERS but OUTIL is missing: name the third-party tool",
-        )),
+        (Some("TIERS"), None) => {
+            checker.reject(Rejection::new("tiers_without_outil", "outil", None, "TYPE is TIERS but OUTIL is missing: name the third-party tool"));
+        }
         (Some("NATIF"), Some(outil)) => checker.reject(Rejection::new(
             "outil_without_tiers",
             "type",

@@ -84,9 +84,7 @@ fn smarttag_click_type_collision() {
 
 #[test]
 fn legacy_codes_are_accepted_with_a_warning() {
-    let raw = parse_xiti(
-        "s=612345&at=u1&x1=10&x2=1&x3=ENT_35&x4=TOUTATICE&type=NATIF&uai=0350122T&exploitant=ATOS",
-    );
+    let raw = parse_xiti("s=612345&at=u1&x1=10&x2=1&x3=ENT_35&x4=TOUTATICE&type=NATIF&uai=0350122T&exploitant=ATOS");
     let hit = validate(&raw).unwrap();
     assert_eq!((hit.service.as_str(), hit.profil.as_str(), hit.projet.as_str()), ("COURRIER_ELECTRONIQUE", "ELEVE", "ENT_35"));
     assert_eq!(warnings(&hit), ["legacy_code"; 4]);
@@ -145,14 +143,8 @@ fn arb_valid_xiti() -> impl Strategy<Value = (String, [String; 4])> {
     let plan = Plan::shipped();
     let services: Vec<String> = plan.nomenclatures()["services"].values.iter().map(|v| v.code.clone()).collect();
     let profils: Vec<String> = plan.nomenclatures()["profils"].values.iter().map(|v| v.code.clone()).collect();
-    (
-        proptest::sample::select(services),
-        proptest::sample::select(profils),
-        0u32..10_000,
-        "[A-Z][A-Z0-9_]{0,15}",
-        "[a-zA-Z0-9-]{1,40}",
-    )
-        .prop_map(|(service, profil, n, projet, visitor)| {
+    (proptest::sample::select(services), proptest::sample::select(profils), 0u32..10_000, "[A-Z][A-Z0-9_]{0,15}", "[a-zA-Z0-9-]{1,40}").prop_map(
+        |(service, profil, n, projet, visitor)| {
             let digits = format!("035{n:04}");
             let uai = format!("{digits}{}", crate::uai::check_letter(&digits));
             let query = form_urlencoded::Serializer::new(String::new())
@@ -169,7 +161,8 @@ fn arb_valid_xiti() -> impl Strategy<Value = (String, [String; 4])> {
                 ])
                 .finish();
             (query, [service, profil, uai, visitor])
-        })
+        },
+    )
 }
 
 proptest! {

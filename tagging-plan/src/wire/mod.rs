@@ -15,7 +15,5 @@ pub use xiti::{multihit_marker, parse_xiti, MultiHitMarker};
 
 /// Splits a query string into lower-cased names and percent-decoded values.
 pub(crate) fn query_pairs(query: &str) -> Vec<(String, String)> {
-    form_urlencoded::parse(query.trim_start_matches('?').as_bytes())
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.into_owned()))
-        .collect()
+    form_urlencoded::parse(query.trim_start_matches('?').as_bytes()).map(|(k, v)| (k.trim().to_ascii_lowercase(), v.into_owned())).collect()
 }

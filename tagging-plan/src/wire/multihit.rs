@@ -43,10 +43,8 @@ impl MultiHitAssembler {
             Some(Ok(marker)) => marker,
         };
         let full_key = format!("{key}\u{1f}{}", marker.id);
-        let pending = self
-            .pending
-            .entry(full_key.clone())
-            .or_insert_with(|| Pending { count: marker.count, first_seen_ms: now_ms, parts: BTreeMap::new() });
+        let pending =
+            self.pending.entry(full_key.clone()).or_insert_with(|| Pending { count: marker.count, first_seen_ms: now_ms, parts: BTreeMap::new() });
         if pending.count != marker.count {
             return Assembled::Invalid(format!("part {} says {} parts, earlier parts said {}", marker.part, marker.count, pending.count));
         }

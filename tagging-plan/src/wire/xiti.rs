@@ -55,9 +55,7 @@ pub fn multihit_marker(query: &str) -> Option<Result<MultiHitMarker, String>> {
     let count = fields.next().and_then(|c| c.parse::<u16>().ok());
     let id = fields.next().filter(|id| !id.is_empty());
     Some(match (part, count, id) {
-        (Some(part), Some(count), Some(id)) if part >= 1 && part <= count => {
-            Ok(MultiHitMarker { part, count, id: id.to_owned() })
-        }
+        (Some(part), Some(count), Some(id)) if part >= 1 && part <= count => Ok(MultiHitMarker { part, count, id: id.to_owned() }),
         _ => Err(value),
     })
 }
