@@ -67,10 +67,14 @@ const FLAWS: [(Flaw, u32); 8] = [
     (Flaw::Legacy, 30),
 ];
 
+/// Enrolment assumed for a school the open data gives none.
+const DEFAULT_ENROLMENT: u32 = 150;
+
 /// Generates request lines.
 pub struct SampleGenerator {
     rng: StdRng,
     schools: Vec<School>,
+    by_enrolment: WeightedIndex<u32>,
     profiles: WeightedIndex<u32>,
     services: WeightedIndex<u32>,
     flaws: WeightedIndex<u32>,
@@ -84,6 +88,7 @@ impl SampleGenerator {
         let weights = |w: &[u32]| WeightedIndex::new(w.to_vec()).expect("positive weights");
         SampleGenerator {
             rng: StdRng::seed_from_u64(seed),
+            by_enrolment: enrolment_weights(&schools),
             schools,
             profiles: weights(&PROFILES.map(|p| p.1)),
             services: weights(&SERVICES.map(|s| s.1)),
@@ -97,31 +102,53 @@ impl SampleGenerator {
         if let Some(n) = n.filter(|n| *n > 0 && *n < self.schools.len()) {
             let step = self.schools.len() / n;
             self.schools = self.schools.iter().step_by(step).take(n).cloned().collect();
+            self.by_enrolment = enrolment_weights(&self.schools);
         }
         self
     }
 
-    /// The next request line.
+    /// The next request line, from a new visitor.
     pub fn line(&mut self) -> String {
-        let flaw = FLAWS[self.flaws.sample(&mut self.rng)].0;
-        let school = self.schools.choose(&mut self.rng).expect("schools").clone();
-        let (plateforme, exploitant) = *PLATFORMS.choose(&mut self.rng).expect("platforms");
-        let projet = format!("ENT_{}", school.departement_code.trim_start_matches('0'));
-        let user = format!("u{:06}", self.rng.random_range(0..200_000u32));
+        let visitor = self.visitor();
+        self.request(&visitor)
+    }
+
+    /// A visitor: a school drawn in proportion to its enrolment, a user of that school (pupils,
+    /// parents, staff: ids up to twice the enrolment), a profile in realistic shares, and the
+    /// ENT project and platform of the school's département.
+    pub fn visitor(&mut self) -> Visitor {
+        let school = self.schools[self.by_enrolment.sample(&mut self.rng)].clone();
+        let departement = school.departement_code.trim_start_matches('0').to_owned();
+        let platform_index = departement.bytes().map(usize::from).sum::<usize>() % PLATFORMS.len();
+        let (plateforme, exploitant) = PLATFORMS[platform_index];
+        let projet = format!("ENT_{departement}");
+        let population = school.enrolment.unwrap_or(DEFAULT_ENROLMENT).max(10) * 2;
+        let user = format!("{}-{:05}", school.uai, self.rng.random_range(0..population));
         let profil = PROFILES[self.profiles.sample(&mut self.rng)].0;
         let site = 600_000 + u32::from(school.uai.as_bytes()[2] - b'0') * 1000;
-        let visitor = Visitor { uai: school.uai, projet, plateforme, exploitant, user, profil, site };
+        Visitor { uai: school.uai, projet, plateforme, exploitant, user, profil, site }
+    }
+
+    /// One request of a visitor: an SDK body of 1 to 5 events or a SmartTag hit, sometimes
+    /// broken on purpose.
+    pub fn request(&mut self, visitor: &Visitor) -> String {
+        let flaw = FLAWS[self.flaws.sample(&mut self.rng)].0;
         if self.rng.random_bool(0.6) && flaw != Flaw::Legacy {
             let count = self.rng.random_range(1..=5);
-            let events: Vec<Value> = (0..count).map(|i| self.piano_event(&visitor, if i == 0 { flaw } else { Flaw::None })).collect();
+            let events: Vec<Value> = (0..count).map(|i| self.piano_event(visitor, if i == 0 { flaw } else { Flaw::None })).collect();
             let mut body = json!({ "events": events }).to_string();
             if flaw == Flaw::MalformedJson {
                 body.truncate(body.len() / 2);
             }
             format!("/event?s={}&idclient={}\t{body}", visitor.site, self.rng.random_range(0..u64::MAX))
         } else {
-            format!("/hit.xiti?{}", self.xiti_query(&visitor, flaw))
+            format!("/hit.xiti?{}", self.xiti_query(visitor, flaw))
         }
+    }
+
+    /// A uniform draw in [0, 1), for callers that pace sessions.
+    pub fn uniform(&mut self) -> f64 {
+        self.rng.random()
     }
 
     fn pick_service(&mut self) -> (&'static str, &'static str, Option<&'static str>) {
@@ -214,7 +241,9 @@ impl Iterator for SampleGenerator {
     }
 }
 
-struct Visitor {
+/// Who sends a request: a user of a school on its ENT.
+#[derive(Debug, Clone)]
+pub struct Visitor {
     uai: String,
     projet: String,
     plateforme: &'static str,
@@ -222,6 +251,10 @@ struct Visitor {
     user: String,
     profil: &'static str,
     site: u32,
+}
+
+fn enrolment_weights(schools: &[School]) -> WeightedIndex<u32> {
+    WeightedIndex::new(schools.iter().map(|s| s.enrolment.unwrap_or(DEFAULT_ENROLMENT).max(1))).expect("schools with weights")
 }
 
 fn wrong_letter(uai: &str) -> String {
