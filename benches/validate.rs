@@ -3,6 +3,10 @@
 //! Reported as hits/s. Run with `cargo bench --bench validate`.
 #![allow(missing_docs)]
 
+/// The binary's allocator, so the figure is the one the collector gets.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dnma::sample::SampleGenerator;
 use tagging_plan::batch::LineValidator;

@@ -145,7 +145,10 @@ impl Plan {
         Plan::from_parts(file)
     }
 
-    fn from_parts(file: PlanFile) -> Result<Plan, PlanError> {
+    fn from_parts(mut file: PlanFile) -> Result<Plan, PlanError> {
+        for variable in &mut file.variables {
+            variable.field = variable.name.to_ascii_lowercase();
+        }
         let invalid = |m: String| PlanError::Invalid(m);
         let mut roles = HashMap::new();
         for (i, variable) in file.variables.iter().enumerate() {

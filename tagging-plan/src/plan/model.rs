@@ -91,6 +91,9 @@ pub struct Variable {
     /// The nomenclature, when `rule = "nomenclature"`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nomenclature: Option<String>,
+    /// The lower-case name used as `field` and in reason codes (`profil`), set on load.
+    #[serde(skip)]
+    pub field: String,
 }
 
 /// A list of allowed values.

@@ -6,6 +6,11 @@ use unicode_normalization::UnicodeNormalization;
 
 /// Normalizes a code-like value (nomenclatures and identifiers).
 pub fn normalize_code(value: &str) -> String {
+    let trimmed = value.trim();
+    // Fast path: plain upper-case identifiers, as well-tagged ENTs send them.
+    if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
+        return trimmed.to_owned();
+    }
     let mut out = String::with_capacity(value.len());
     let mut pending_separator = false;
     for c in value.trim().nfd() {

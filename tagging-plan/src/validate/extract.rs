@@ -48,13 +48,13 @@ impl<'a> Checker<'a> {
 
     /// Finds and checks one variable; `None` when it is absent or refused (the reason is kept).
     pub fn check(&mut self, variable: &Variable) -> Option<Checked> {
-        let field = variable.name.to_ascii_lowercase();
-        let (raw_value, legacy) = match self.find(variable, &field) {
+        let field = variable.field.as_str();
+        let (raw_value, legacy) = match self.find(variable, field) {
             Found::Value(value, legacy) => (value, legacy),
             Found::Conflict => return None,
             Found::Absent => {
                 if variable.required {
-                    self.reject(Rejection::about("missing", &field, None, format!("{} is required and missing", variable.name)));
+                    self.reject(Rejection::about("missing", field, None, format!("{} is required and missing", variable.name)));
                 }
                 return None;
             }
@@ -62,7 +62,7 @@ impl<'a> Checker<'a> {
         if raw_value.chars().count() > self.plan.limits().max_value_length {
             self.reject(Rejection::about(
                 "too_long",
-                &field,
+                field,
                 Some(&raw_value),
                 format!("{} is longer than {} characters", variable.name, self.plan.limits().max_value_length),
             ));
@@ -70,9 +70,9 @@ impl<'a> Checker<'a> {
         }
         if legacy {
             let param = variable.legacy.as_deref().unwrap_or_default();
-            self.warn("legacy_code", &field, format!("{} sent in the legacy parameter {param}", variable.name));
+            self.warn("legacy_code", field, format!("{} sent in the legacy parameter {param}", variable.name));
         }
-        let value = self.apply_rule(variable, &field, &raw_value, legacy)?;
+        let value = self.apply_rule(variable, field, &raw_value, legacy)?;
         Some(Checked { value })
     }
 
