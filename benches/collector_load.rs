@@ -132,8 +132,11 @@ fn rss_kib(pid: u32, field: &str) -> u64 {
 }
 
 fn main() {
-    if std::env::args().any(|a| a == "--list" || a == "--test") {
-        return; // `cargo test --all-targets` runs benches in test mode: nothing to check here.
+    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
+    // and a load run in a debug build measures nothing.
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("collector_load: run it with `cargo bench --bench collector_load`");
+        return;
     }
     let seconds = env_or("LOAD_SECONDS", 10);
     let clients = env_or("LOAD_CLIENTS", 64);
