@@ -1,5 +1,5 @@
 //! Throughput of `dnma plan validate`'s core: request lines (Piano SDK bodies of 1-5 events and
-//! `SmartTag` hits, ~10 % broken) parsed and validated against the shipped plan and referential.
+//! `SmartTag` hits, ~3 % broken) parsed and validated against the shipped plan and referential.
 //! Reported as hits/s. Run with `cargo bench --bench validate`.
 #![allow(missing_docs)]
 
