@@ -8,35 +8,153 @@
 //! empty strings are absent. Names are lower-cased and lose Piano's type prefix (`s:`, `n:`,
 //! `a:s:`…), so `SERVICE`, `service` and `s:service` are one property.
 
-use serde_json::Value;
+use std::borrow::Cow;
+use std::fmt;
+
+use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::Deserialize;
+use serde_json::value::RawValue;
 
 use super::{query_pairs, WireError};
 use crate::raw_hit::{RawHit, WireFormat};
 
 /// Parses an SDK request: its query string and its body.
+///
+/// The body is read in one pass into borrowed slices (no intermediate JSON tree): this is the
+/// collector's hottest path.
 pub fn parse_piano(query: &str, body: &[u8]) -> Result<Vec<RawHit>, WireError> {
     let body = std::str::from_utf8(body).map_err(|_| WireError::BodyNotUtf8)?;
-    let json: Value = serde_json::from_str(body).map_err(|e| WireError::MalformedJson(e.to_string()))?;
-    let events = json.get("events").and_then(Value::as_array).ok_or(WireError::MissingEvents)?;
+    let parsed: BodyIn = serde_json::from_str(body).map_err(|e| WireError::MalformedJson(e.to_string()))?;
+    let events = parsed.events.ok_or(WireError::MissingEvents)?;
     if events.is_empty() {
         return Err(WireError::EmptyEvents);
     }
     let query = query_pairs(query);
-    Ok(events.iter().enumerate().map(|(index, event)| event_hit(&query, index, event)).collect())
+    Ok(events
+        .into_iter()
+        .enumerate()
+        .map(|(index, event)| {
+            let mut properties = Vec::with_capacity(query.len() + event.data.len());
+            properties.extend_from_slice(&query);
+            properties.extend(event.data);
+            RawHit { format: WireFormat::Piano, event: event.name.trim().to_owned(), index, properties }
+        })
+        .collect())
 }
 
-fn event_hit(query: &[(String, String)], index: usize, event: &Value) -> RawHit {
-    let name = event.get("name").and_then(Value::as_str).unwrap_or_default().trim().to_owned();
-    let mut properties = query.to_vec();
-    if let Some(data) = event.get("data").and_then(Value::as_object) {
-        properties.reserve(data.len());
-        for (key, value) in data {
-            if let Some(text) = scalar_text(value) {
-                properties.push((property_name(key), text));
+/// The body: `events` is absent (`missing_events`) or an array.
+#[derive(Deserialize)]
+struct BodyIn {
+    events: Option<Vec<EventIn>>,
+}
+
+/// One event. Any JSON value is accepted: a non-object is an event without name or data (the
+/// validator then says `missing_event_name`).
+#[derive(Default)]
+struct EventIn {
+    name: String,
+    /// Properties: lower-cased names without type prefix, scalar values as text.
+    data: Vec<(String, String)>,
+}
+
+impl<'de> Deserialize<'de> for EventIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(EventVisitor)
+    }
+}
+
+struct EventVisitor;
+
+macro_rules! not_an_event {
+    ($($method:ident: $t:ty),*) => {
+        $(fn $method<E: serde::de::Error>(self, _: $t) -> Result<EventIn, E> {
+            Ok(EventIn::default())
+        })*
+    };
+}
+
+impl<'de> Visitor<'de> for EventVisitor {
+    type Value = EventIn;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an event object")
+    }
+
+    not_an_event!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<EventIn, E> {
+        Ok(EventIn::default())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventIn, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(EventIn::default())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventIn, A::Error> {
+        let mut event = EventIn::default();
+        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
+            match key.as_ref() {
+                "name" => {
+                    let name: &RawValue = map.next_value()?;
+                    event.name = serde_json::from_str::<Cow<'_, str>>(name.get()).map(Cow::into_owned).unwrap_or_default();
+                }
+                "data" => event.data = map.next_value::<DataIn>()?.0,
+                _ => {
+                    map.next_value::<IgnoredAny>()?;
+                }
             }
         }
+        Ok(event)
     }
-    RawHit { format: WireFormat::Piano, event: name, index, properties }
+}
+
+/// An event's `data`: an object of properties (anything else: no properties).
+struct DataIn(Vec<(String, String)>);
+
+impl<'de> Deserialize<'de> for DataIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(DataVisitor)
+    }
+}
+
+struct DataVisitor;
+
+macro_rules! no_data {
+    ($($method:ident: $t:ty),*) => {
+        $(fn $method<E: serde::de::Error>(self, _: $t) -> Result<DataIn, E> {
+            Ok(DataIn(Vec::new()))
+        })*
+    };
+}
+
+impl<'de> Visitor<'de> for DataVisitor {
+    type Value = DataIn;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object of properties")
+    }
+
+    no_data!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<DataIn, E> {
+        Ok(DataIn(Vec::new()))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataIn, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(DataIn(Vec::new()))
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataIn, A::Error> {
+        let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(32));
+        while let Some((key, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
+            if let Some(text) = scalar_text(value) {
+                entries.push((property_name(&key), text));
+            }
+        }
+        Ok(DataIn(entries))
+    }
 }
 
 /// The property name without Piano's type prefix, lower-cased.
@@ -52,14 +170,14 @@ fn property_name(key: &str) -> String {
     name.to_ascii_lowercase()
 }
 
-fn scalar_text(value: &Value) -> Option<String> {
-    match value {
-        Value::String(s) if s.trim().is_empty() => None,
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => None,
-        Value::Array(_) | Value::Object(_) => Some(value.to_string()),
+/// A JSON value as property text: strings as they are, numbers and booleans as their JSON text,
+/// arrays and objects as their JSON text; null and blank strings are absent.
+fn scalar_text(value: &RawValue) -> Option<String> {
+    let text = value.get().trim();
+    match text.as_bytes().first()? {
+        b'"' => serde_json::from_str::<Cow<'_, str>>(text).ok().filter(|s| !s.trim().is_empty()).map(Cow::into_owned),
+        b'n' => None,
+        _ => Some(text.to_owned()),
     }
 }
 
@@ -67,6 +185,7 @@ fn scalar_text(value: &Value) -> Option<String> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+    use serde_json::Value;
 
     #[test]
     fn every_event_gets_the_query_and_its_own_data() {
