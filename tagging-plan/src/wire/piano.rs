@@ -10,6 +10,7 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::marker::PhantomData;
 
 use serde::de::{Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
@@ -57,41 +58,54 @@ struct EventIn {
     data: Vec<(String, String)>,
 }
 
-impl<'de> Deserialize<'de> for EventIn {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(EventVisitor)
-    }
+/// A JSON value read leniently as an object: any other value reads as `Self::default()`.
+trait FromObject<'de>: Default {
+    /// Reads the object's entries.
+    fn from_object<A: MapAccess<'de>>(map: A) -> Result<Self, A::Error>;
 }
 
-struct EventVisitor;
+/// The visitor of [`FromObject`] types.
+struct Lenient<T>(PhantomData<T>);
 
-macro_rules! not_an_event {
+macro_rules! not_an_object {
     ($($method:ident: $t:ty),*) => {
-        $(fn $method<E: serde::de::Error>(self, _: $t) -> Result<EventIn, E> {
-            Ok(EventIn::default())
+        $(fn $method<E: serde::de::Error>(self, _: $t) -> Result<T, E> {
+            Ok(T::default())
         })*
     };
 }
 
-impl<'de> Visitor<'de> for EventVisitor {
-    type Value = EventIn;
+impl<'de, T: FromObject<'de>> Visitor<'de> for Lenient<T> {
+    type Value = T;
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an event object")
+        f.write_str("an object")
     }
 
-    not_an_event!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
+    not_an_object!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
 
-    fn visit_unit<E: serde::de::Error>(self) -> Result<EventIn, E> {
-        Ok(EventIn::default())
+    fn visit_unit<E: serde::de::Error>(self) -> Result<T, E> {
+        Ok(T::default())
     }
 
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<EventIn, A::Error> {
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
         while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(EventIn::default())
+        Ok(T::default())
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<EventIn, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::from_object(map)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventIn {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(Lenient(PhantomData))
+    }
+}
+
+impl<'de> FromObject<'de> for EventIn {
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
         let mut event = EventIn::default();
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match key.as_ref() {
@@ -110,43 +124,17 @@ impl<'de> Visitor<'de> for EventVisitor {
 }
 
 /// An event's `data`: an object of properties (anything else: no properties).
+#[derive(Default)]
 struct DataIn(Vec<(String, String)>);
 
 impl<'de> Deserialize<'de> for DataIn {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DataVisitor)
+        deserializer.deserialize_any(Lenient(PhantomData))
     }
 }
 
-struct DataVisitor;
-
-macro_rules! no_data {
-    ($($method:ident: $t:ty),*) => {
-        $(fn $method<E: serde::de::Error>(self, _: $t) -> Result<DataIn, E> {
-            Ok(DataIn(Vec::new()))
-        })*
-    };
-}
-
-impl<'de> Visitor<'de> for DataVisitor {
-    type Value = DataIn;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an object of properties")
-    }
-
-    no_data!(visit_bool: bool, visit_i64: i64, visit_u64: u64, visit_f64: f64, visit_str: &str);
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<DataIn, E> {
-        Ok(DataIn(Vec::new()))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<DataIn, A::Error> {
-        while seq.next_element::<IgnoredAny>()?.is_some() {}
-        Ok(DataIn(Vec::new()))
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<DataIn, A::Error> {
+impl<'de> FromObject<'de> for DataIn {
+    fn from_object<A: MapAccess<'de>>(mut map: A) -> Result<Self, A::Error> {
         let mut entries = Vec::with_capacity(map.size_hint().unwrap_or(32));
         while let Some((key, value)) = map.next_entry::<Cow<'de, str>, &'de RawValue>()? {
             if let Some(text) = scalar_text(value) {
