@@ -80,6 +80,8 @@ pub struct EmbeddedHitLog {
     hits: TopicLog,
     dead_letters: TopicLog,
     offsets: OffsetStore,
+    /// Held (exclusively locked) while a writer has the log open: a second writer is refused.
+    _lock: Option<File>,
 }
 
 impl EmbeddedHitLog {
@@ -88,7 +90,9 @@ impl EmbeddedHitLog {
         if config.read_only && !dir.is_dir() {
             return Err(LogError::io(format!("opening {}", dir.display()), std::io::Error::from(std::io::ErrorKind::NotFound)));
         }
+        let lock = if config.read_only { None } else { Some(lock_dir(dir)?) };
         Ok(EmbeddedHitLog {
+            _lock: lock,
             hits: TopicLog::open(&dir.join(Topic::Hits.name()), config)?,
             dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), config)?,
             offsets: OffsetStore::open(dir.join("offsets"))?,
@@ -150,6 +154,25 @@ impl TopicLog {
             .spawn(move || writer.run(&receiver))
             .map_err(|e| LogError::io("starting the log writer", e))?;
         Ok(TopicLog { segments, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
+    }
+}
+
+/// Takes the writer's lock of a log directory.
+fn lock_dir(dir: &Path) -> Result<File, LogError> {
+    fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
+    let path = dir.join("LOCK");
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(|e| LogError::io(format!("opening {}", path.display()), e))?;
+    match file.try_lock() {
+        Ok(()) => Ok(file),
+        Err(std::fs::TryLockError::WouldBlock) => {
+            Err(LogError::io(format!("{} is in use by another dnma process", dir.display()), std::io::Error::from(std::io::ErrorKind::WouldBlock)))
+        }
+        Err(std::fs::TryLockError::Error(e)) => Err(LogError::io(format!("locking {}", path.display()), e)),
     }
 }
 

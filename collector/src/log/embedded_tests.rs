@@ -96,6 +96,16 @@ async fn a_read_only_log_reads_beside_a_writer_and_never_writes() {
 }
 
 #[tokio::test]
+async fn a_second_writer_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
+    let Err(error) = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()) else { panic!("two writers on one log") };
+    assert!(error.to_string().contains("in use by another dnma process"), "{error}");
+    drop(first);
+    assert!(EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).is_ok(), "the lock goes with the writer");
+}
+
+#[tokio::test]
 async fn closed_logs_refuse_appends_and_bad_consumer_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
