@@ -8,7 +8,8 @@
 //! Then the collector's peak RSS (`VmHWM`). Client and server share the machine's cores.
 //!
 //! Run: `cargo bench --bench collector_load` (env `LOAD_SECONDS`, default 10; `LOAD_CLIENTS`,
-//! default 64; `LOAD_OPEN_RATE` bodies/s, default 1000; `LOAD_ONLY` = closed20|closed1|open).
+//! default 64; `LOAD_OPEN_RATE` bodies/s, default 1000; `LOAD_ONLY` = closed20|closed1|open;
+//! `LOAD_URL` = a collector started by hand instead of one per scenario).
 #![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 use std::io::{BufRead, BufReader};
@@ -148,6 +149,20 @@ fn main() {
     // on the next.
     for scenario in ["closed20", "closed1", "open"] {
         if !only.is_empty() && only != scenario {
+            continue;
+        }
+        if let Ok(external) = std::env::var("LOAD_URL") {
+            // A collector started by hand (e.g. pinned to its own core with taskset).
+            let url = format!("{}/event?s=612345", external.trim_end_matches('/'));
+            let counter = Arc::clone(&counter);
+            runtime.block_on(async {
+                let name = format!("{scenario} against {external}");
+                match scenario {
+                    "closed20" => report(&name, 20, closed_loop(&url, 20, clients, seconds, counter).await),
+                    "closed1" => report(&name, 1, closed_loop(&url, 1, clients, seconds, counter).await),
+                    _ => report(&name, 20, open_loop(&url, 20, open_rate, seconds, counter).await),
+                }
+            });
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
