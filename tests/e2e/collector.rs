@@ -144,3 +144,22 @@ async fn a_killed_collector_loses_no_acknowledged_hit() {
     assert!(stored.len() <= acknowledged.len() + 1, "at most the one in-flight hit beyond the acknowledged");
     drop(restarted);
 }
+
+#[tokio::test]
+async fn sigterm_stops_the_collector_cleanly_and_keeps_what_it_acknowledged() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut collector = Collector::start(dir.path());
+    let client = reqwest::Client::new();
+    let body = format!(r#"{{"events":[{{"name":"page.display","data":{{{DNMA},"user_id":"u1","pageview_id":"before-term"}}}}]}}"#);
+    let response = client.post(format!("{}/event?s=1", collector.url)).header("user-agent", UA).body(body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    let status = Command::new("kill").args(["-TERM", &collector.child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = collector.child.wait().unwrap();
+    assert!(exit.success(), "SIGTERM is a clean stop: {exit:?}");
+    let hits = tail(dir.path(), false);
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0]["record"]["pageview_id"], "before-term");
+    // The data dir is free again: a new collector starts on it.
+    drop(Collector::start(dir.path()));
+}
