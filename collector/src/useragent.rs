@@ -29,16 +29,21 @@ pub enum Client {
     Bot(&'static str),
 }
 
-/// Classifies User-Agents.
+/// Distinct User-Agents whose classes are remembered (the cache is emptied when full).
+const CACHE_ENTRIES: usize = 8192;
+
+/// Classifies User-Agents. A visitor's browser sends the same User-Agent on every hit and an
+/// audience holds a few thousand distinct ones, so classes are cached by User-Agent.
 pub struct UaClassifier {
     parser: woothee::parser::Parser,
     bots: Vec<(&'static str, &'static str)>,
+    cache: std::sync::Mutex<std::collections::HashMap<String, Client>>,
 }
 
 impl Default for UaClassifier {
     fn default() -> Self {
         let bots = BOT_LIST.lines().filter(|l| !l.trim().is_empty() && !l.starts_with('#')).filter_map(|l| l.split_once('\t')).collect();
-        UaClassifier { parser: woothee::parser::Parser::new(), bots }
+        UaClassifier { parser: woothee::parser::Parser::new(), bots, cache: std::sync::Mutex::default() }
     }
 }
 
@@ -46,6 +51,19 @@ impl UaClassifier {
     /// Classifies a User-Agent (empty or missing: a bot of class `http_library`, since every
     /// browser sends one).
     pub fn classify(&self, user_agent: &str) -> Client {
+        if let Some(known) = self.cache.lock().expect("UA cache lock").get(user_agent) {
+            return known.clone();
+        }
+        let client = self.classify_uncached(user_agent);
+        let mut cache = self.cache.lock().expect("UA cache lock");
+        if cache.len() >= CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(user_agent.to_owned(), client.clone());
+        client
+    }
+
+    fn classify_uncached(&self, user_agent: &str) -> Client {
         let lower = user_agent.to_ascii_lowercase();
         if lower.trim().is_empty() {
             return Client::Bot("http_library");
@@ -126,6 +144,23 @@ mod tests {
         for (ua, (device, os, browser)) in cases {
             assert_eq!(human(ua), (device.into(), os.into(), browser.into()), "{ua}");
         }
+    }
+
+    #[test]
+    fn cached_answers_equal_fresh_ones() {
+        let c = UaClassifier::default();
+        for ua in [
+            "curl/8.5.0",
+            "Mozilla/5.0 (iPad; CPU OS 16_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/16.6 Mobile/15E148 Safari/604.1",
+        ] {
+            let first = c.classify(ua);
+            assert_eq!(c.classify(ua), first);
+            assert_eq!(c.classify_uncached(ua), first);
+        }
+        for i in 0..(CACHE_ENTRIES + 10) {
+            c.classify(&format!("agent-{i}"));
+        }
+        assert!(c.cache.lock().unwrap().len() <= CACHE_ENTRIES, "bounded");
     }
 
     #[test]
