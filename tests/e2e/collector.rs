@@ -163,3 +163,15 @@ async fn sigterm_stops_the_collector_cleanly_and_keeps_what_it_acknowledged() {
     // The data dir is free again: a new collector starts on it.
     drop(Collector::start(dir.path()));
 }
+
+#[test]
+fn a_config_file_with_an_unknown_key_is_refused_before_starting() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(&config, "[collector]\nmax_body_bytes = 1000\nmax_bodi_bytes = 2000\n").unwrap();
+    let out = dnma(&["collector", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--config", config.to_str().unwrap()], None);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("max_bodi_bytes"), "the unknown key is named: {stderr}");
+    assert!(out.stdout.is_empty(), "nothing was started");
+}
