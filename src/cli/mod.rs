@@ -2,6 +2,7 @@
 
 mod collector_cmd;
 mod demo_traffic;
+mod import;
 mod log_cmd;
 mod plan_show;
 mod plan_validate;
@@ -70,6 +71,19 @@ enum Command {
         /// Seed of the generator.
         #[arg(long, default_value_t = 1)]
         seed: u64,
+    },
+    /// Imports recorded hits with their original times (`TIMESTAMP<TAB>URL[<TAB>BODY]` lines)
+    /// into the embedded log, validated and pseudonymized as live traffic. Exit 1 when a line
+    /// could not be read (each is named on stderr).
+    Import {
+        /// Data directory of the log (not in use by a running collector).
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// Pseudonymization key file; default: the keys of the data directory.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// Input file, or `-` for stdin.
+        input: PathBuf,
     },
     /// Looks inside the embedded log (read-only).
     #[command(subcommand)]
@@ -222,6 +236,16 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             report(&counts);
             Ok(ExitCode::SUCCESS)
         }),
+        Command::Import { data_dir, key_file, input } => {
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            runtime()?.block_on(async {
+                let file = collector_cmd::ConfigFile::load(None)?;
+                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, &file, key_file.as_deref())?;
+                let code = import::run(&state, input).await;
+                log.close();
+                code
+            })
+        }
         Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),
         Command::Plan(PlanCommand::Validate { format, input }) => {

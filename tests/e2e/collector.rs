@@ -175,3 +175,25 @@ fn a_config_file_with_an_unknown_key_is_refused_before_starting() {
     assert!(stderr.contains("max_bodi_bytes"), "the unknown key is named: {stderr}");
     assert!(out.stdout.is_empty(), "nothing was started");
 }
+
+#[test]
+fn import_keeps_the_recorded_times_and_names_unreadable_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let piano = format!(r#"{{"events":[{{"name":"page.display","data":{{{DNMA},"user_id":"eleve-secret-9","pageview_id":"imported"}}}}]}}"#);
+    let input = format!(
+        "2025-09-02T08:15:00+02:00\t/event?s=1&idclient=c\t{piano}\n\
+         2025-09-03T18:00:00Z\t/hit.xiti?s=1&p=notes&at=u2&ac=2&service=NOTES&type=NATIF&uai=0940176F&projet=ENT_94&exploitant=ODE&plateforme=MBN\n\
+         2025-09-03T18:01:00Z\t/hit.xiti?s=1&p=x&at=u3&service=JEUX\n\
+         yesterday\t/hit.xiti?s=1\n"
+    );
+    let out = dnma(&["import", "--data-dir", dir.path().to_str().unwrap(), "-"], Some(input.as_bytes()));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains(":4: timestamp \"yesterday\" is not RFC 3339"), "{stderr}");
+    assert!(stderr.contains("4 lines: 2 hits accepted, 1 refused (dead letters), 1 unreadable"), "{stderr}");
+    let hits = tail(dir.path(), false);
+    let times: Vec<i64> = hits.iter().map(|h| h["record"]["received_ms"].as_i64().unwrap()).collect();
+    assert_eq!(times, [1_756_793_700_000, 1_756_922_400_000], "the recorded times, not the import time");
+    assert_eq!(tail(dir.path(), true)[0]["record"]["reasons"][0]["code"], "unknown_service");
+    assert!(!grep_dir(dir.path(), b"eleve-secret"), "imported ids are pseudonymized too");
+}

@@ -23,11 +23,21 @@ pub struct IntakeCounts {
 
 /// Validates, pseudonymizes and durably stores the events of one request.
 pub async fn store_events(state: &CollectorState, raws: &[RawHit], client: &ClientClass, now: DateTime<Utc>) -> Result<IntakeCounts, ApiError> {
+    store_timed(state, raws.iter().map(|raw| (raw, now)), client).await
+}
+
+/// Validates, pseudonymizes and durably stores events, each with its own receive time (live
+/// traffic: now; `dnma import`: the recorded time), in one append per topic.
+pub async fn store_timed<'a>(
+    state: &CollectorState,
+    events: impl Iterator<Item = (&'a RawHit, DateTime<Utc>)>,
+    client: &ClientClass,
+) -> Result<IntakeCounts, ApiError> {
     let validator = Validator::new(&state.plan).with_referential(&state.referential);
-    let received_ms = now.timestamp_millis();
-    let mut hits = Vec::with_capacity(raws.len());
+    let mut hits = Vec::with_capacity(events.size_hint().0);
     let mut dead = Vec::new();
-    for raw in raws {
+    for (raw, now) in events {
+        let received_ms = now.timestamp_millis();
         match validator.validate(raw) {
             Ok(hit) => {
                 let visitor = state.keys.pseudonym(&hit.plateforme, &hit.visitor_id, now).map_err(key_error)?;

@@ -26,7 +26,7 @@ use axum::Router;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
-pub use intake::IntakeCounts;
+pub use intake::{store_refused_request, store_timed, IntakeCounts};
 pub use metrics::Metrics;
 pub use state::{CollectorState, IntakeConfig};
 pub use xiti::{expire_multihits, PIXEL};
