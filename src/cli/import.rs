@@ -14,7 +14,7 @@ use anyhow::Context;
 use chrono::{DateTime, Utc};
 use collector::http::{store_refused_request, store_timed, CollectorState};
 use collector::useragent::ClientClass;
-use tagging_plan::wire::{parse_xiti, Assembled, MultiHitAssembler, Request};
+use tagging_plan::wire::{parse_xiti, sender_key, Assembled, MultiHitAssembler, Request};
 use tagging_plan::{RawHit, Rejection, WireFormat};
 
 /// Lines appended together.
@@ -100,10 +100,8 @@ fn read_line(line: &str, multihits: &mut MultiHitAssembler) -> Result<(Vec<RawHi
         .with_timezone(&Utc);
     let request = Request::parse(request, None).map_err(|e| LineError::Unreadable(e.to_string()))?;
     if request.format == WireFormat::Xiti {
-        let sender: Vec<String> =
-            form_urlencoded::parse(request.query.as_bytes()).filter(|(k, _)| k == "s" || k == "idclient").map(|(_, v)| v.into_owned()).collect();
         let now_ms = u64::try_from(at.timestamp_millis()).unwrap_or_default();
-        return match multihits.push(&sender.join("\u{1f}"), request.query, now_ms) {
+        return match multihits.push(&sender_key(request.query), request.query, now_ms) {
             Assembled::Single => Ok((vec![parse_xiti(request.query)], at)),
             Assembled::Complete(query) => Ok((vec![parse_xiti(&query)], at)),
             Assembled::Waiting => Ok((Vec::new(), at)),

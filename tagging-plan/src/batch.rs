@@ -51,9 +51,7 @@ impl<'a> LineValidator<'a> {
         };
         let assembled;
         let request = if request.format == WireFormat::Xiti {
-            let sender: Vec<String> =
-                crate::wire::query_pairs(request.query).into_iter().filter(|(k, _)| k == "s" || k == "idclient").map(|(_, v)| v).collect();
-            match self.multihits.push(&sender.join("\u{1f}"), request.query, 0) {
+            match self.multihits.push(&crate::wire::sender_key(request.query), request.query, 0) {
                 Assembled::Single => request,
                 Assembled::Waiting => return Vec::new(),
                 Assembled::Invalid(message) => return vec![refused(number, 0, vec![Rejection::new("invalid_multihit", "mh", None, message)])],

@@ -10,7 +10,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use tagging_plan::wire::{parse_xiti, Assembled};
+use tagging_plan::wire::{parse_xiti, sender_key, Assembled};
 use tagging_plan::{Rejection, WireFormat};
 
 use super::error::ApiError;
@@ -48,9 +48,8 @@ async fn handle(state: &CollectorState, query: String, headers: &HeaderMap) -> R
     check_site(state, site.as_deref())?;
     let Ok(client) = classify_client(state, headers) else { return Ok(pixel()) };
     let now = Utc::now();
-    let sender = format!("{}\u{1f}{}", site.as_deref().unwrap_or_default(), query_value(&query, "idclient").unwrap_or_default());
     let now_ms = u64::try_from(now.timestamp_millis()).unwrap_or_default();
-    let assembled = state.multihits.lock().expect("multihit lock").push(&sender, &query, now_ms);
+    let assembled = state.multihits.lock().expect("multihit lock").push(&sender_key(&query), &query, now_ms);
     let query = match assembled {
         Assembled::Single => query,
         Assembled::Complete(whole) => whole,

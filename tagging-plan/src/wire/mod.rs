@@ -8,7 +8,7 @@ mod request_line;
 mod xiti;
 
 pub use error::WireError;
-pub use multihit::{Assembled, MultiHitAssembler};
+pub use multihit::{sender_key, Assembled, MultiHitAssembler};
 pub use piano::parse_piano;
 pub use request_line::{parse_request_line, Request};
 pub use xiti::{multihit_marker, parse_xiti, MultiHitMarker};

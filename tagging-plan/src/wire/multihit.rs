@@ -27,6 +27,14 @@ struct Pending {
     parts: BTreeMap<u16, String>,
 }
 
+/// The sender of a SmartTag part: its site and visitor cookie (`s`, `idclient`), the key under
+/// which its parts wait (with the `mh` id).
+pub fn sender_key(query: &str) -> String {
+    let pairs = query_pairs(query);
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    format!("{}\u{1f}{}", get("s"), get("idclient"))
+}
+
 /// Holds parts until their hit is complete.
 #[derive(Debug, Default)]
 pub struct MultiHitAssembler {
