@@ -2,17 +2,10 @@
 //! split hit); it goes through the multi-part assembler and the validator. Must never panic.
 #![no_main]
 
-use std::sync::OnceLock;
-
+use dnma_fuzz::plan;
 use libfuzzer_sys::fuzz_target;
 use tagging_plan::wire::{parse_xiti, Assembled, MultiHitAssembler};
-use tagging_plan::{Plan, Validator};
-
-/// The shipped plan, parsed once.
-fn plan() -> &'static Plan {
-    static PLAN: OnceLock<Plan> = OnceLock::new();
-    PLAN.get_or_init(Plan::shipped)
-}
+use tagging_plan::Validator;
 
 fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else { return };
