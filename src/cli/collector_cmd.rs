@@ -57,14 +57,16 @@ impl ConfigFile {
     }
 }
 
-/// Opens the embedded log and keys under `data_dir` and builds the collector's state.
+/// Reads the config file (if any), opens the embedded log and keys under `data_dir` and builds
+/// the collector's state.
 pub fn build_state(
     plan: Plan,
     referential: Arc<Referential>,
     data_dir: &Path,
-    file: &ConfigFile,
+    config: Option<&Path>,
     key_file: Option<&Path>,
 ) -> anyhow::Result<(Arc<CollectorState>, Arc<EmbeddedHitLog>)> {
+    let file = ConfigFile::load(config)?;
     let c = &file.collector;
     let defaults = IntakeConfig::default();
     let config = IntakeConfig {
@@ -86,20 +88,37 @@ pub fn build_state(
     Ok((state, log))
 }
 
-/// Serves the collector until SIGINT/SIGTERM; prints the bound address first.
-pub async fn serve(state: Arc<CollectorState>, log: Arc<EmbeddedHitLog>, listen: SocketAddr) -> anyhow::Result<()> {
+/// Binds the listen address and prints the bound URL as the first stdout line.
+pub async fn bind(listen: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener, String)> {
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    let address = listener.local_addr()?;
-    println!("http://{address}");
-    tracing::info!(%address, "collector listening");
+    let url = format!("http://{}", listener.local_addr()?);
+    println!("{url}");
+    tracing::info!(%url, "collector listening");
+    Ok((listener, url))
+}
+
+/// Serves the collector until `stop` completes, then finishes in-flight requests and closes
+/// the log (flushing what was acknowledged).
+pub async fn run_until(
+    state: Arc<CollectorState>,
+    log: Arc<EmbeddedHitLog>,
+    listener: tokio::net::TcpListener,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
     let expiry = spawn_multihit_expiry(&state);
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(stop).await?;
     expiry.abort();
     log.close();
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Serves the collector until SIGINT/SIGTERM; prints the bound address first.
+pub async fn serve(state: Arc<CollectorState>, log: Arc<EmbeddedHitLog>, listen: SocketAddr) -> anyhow::Result<()> {
+    let (listener, _) = bind(listen).await?;
+    run_until(state, log, listener, shutdown_signal()).await
+}
+
+pub async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

@@ -220,8 +220,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Collector(args) | Command::Serve(args) => {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(async {
-                let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
-                let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, &file, args.key_file.as_deref())?;
+                let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
                 collector_cmd::serve(state, log, args.listen).await?;
                 Ok(ExitCode::SUCCESS)
             })
@@ -239,8 +238,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Import { data_dir, key_file, input } => {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(async {
-                let file = collector_cmd::ConfigFile::load(None)?;
-                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, &file, key_file.as_deref())?;
+                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, None, key_file.as_deref())?;
                 let code = import::run(&state, input).await;
                 log.close();
                 code
@@ -270,37 +268,43 @@ async fn demo(
     duration: Option<std::time::Duration>,
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
-    let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
-    let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, &file, args.key_file.as_deref())?;
-    let listener = tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
-    let url = format!("http://{}", listener.local_addr()?);
-    println!("{url}");
+    let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
+    let (listener, url) = collector_cmd::bind(args.listen).await?;
     eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());
-    let app = collector::http::router(std::sync::Arc::clone(&state));
-    let server = tokio::spawn(async move { axum::serve(listener, app).await });
-    let expiry = collector::http::spawn_multihit_expiry(&state);
     let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
     let traffic = {
-        let (url, counts) = (url.clone(), std::sync::Arc::clone(&counts));
+        let counts = std::sync::Arc::clone(&counts);
         tokio::spawn(async move { demo_traffic::run(&url, None, rate, duration, 1, counts).await })
     };
-    let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
-    tick.tick().await;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {
+    let progress = {
+        let (state, counts) = (std::sync::Arc::clone(&state), std::sync::Arc::clone(&counts));
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
                 let accepted = state.metrics.accepted.load(Ordering::Relaxed);
-                eprintln!("  sent {} ok / {} refused / {} failed; hits in the log: {accepted}, dead letters: {}",
-                    counts.ok.load(Ordering::Relaxed), counts.refused.load(Ordering::Relaxed), counts.failed.load(Ordering::Relaxed), state.metrics.rejected_total());
+                eprintln!(
+                    "  sent {} ok / {} refused / {} failed; hits in the log: {accepted}, dead letters: {}",
+                    counts.ok.load(Ordering::Relaxed),
+                    counts.refused.load(Ordering::Relaxed),
+                    counts.failed.load(Ordering::Relaxed),
+                    state.metrics.rejected_total()
+                );
             }
-            _ = tokio::signal::ctrl_c() => break,
-            () = async { while !traffic.is_finished() { tokio::time::sleep(std::time::Duration::from_millis(200)).await; } } => break,
+        })
+    };
+    let traffic_abort = traffic.abort_handle();
+    // Stop on Ctrl-C/SIGTERM or when the traffic's duration is over; in-flight requests finish.
+    let stop = async move {
+        tokio::select! {
+            () = collector_cmd::shutdown_signal() => {}
+            _ = traffic => {}
         }
-    }
-    traffic.abort();
-    server.abort();
-    expiry.abort();
-    log.close();
+    };
+    collector_cmd::run_until(state, log, listener, stop).await?;
+    traffic_abort.abort();
+    progress.abort();
     report(&counts);
     Ok(ExitCode::SUCCESS)
 }
