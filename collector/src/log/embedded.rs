@@ -336,22 +336,44 @@ impl Writer {
     }
 }
 
-/// Reads up to `max` records from `from` out of a snapshot of the durable segments.
-fn read_segments(segments: &[Segment], from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+/// Where a read starts in one segment: taken under the lock, so a read copies no index.
+struct SegmentRead {
+    path: PathBuf,
+    /// Offset after the segment's last durable record.
+    end: u64,
+    /// Indexed offset at or before the wanted one, and its byte position.
+    start: (u64, u64),
+}
+
+/// The segments a read from `from` needs, with where to start in each.
+fn plan_read(segments: &[Segment], from: u64) -> Vec<SegmentRead> {
+    segments
+        .iter()
+        .filter(|s| s.end() > from)
+        .map(|s| SegmentRead {
+            path: s.path.clone(),
+            end: s.end(),
+            start: s.index.iter().rev().find(|(o, _)| *o <= from).copied().unwrap_or((s.base, 0)),
+        })
+        .collect()
+}
+
+/// Reads up to `max` records from `from` (records before the first planned segment are gone).
+fn read_segments(segments: &[SegmentRead], from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
     let mut out = Vec::new();
-    let from = from.max(segments.first().map_or(0, |s| s.base));
-    for segment in segments.iter().filter(|s| s.end() > from) {
+    for segment in segments {
         if out.len() >= max {
             break;
         }
-        let (mut offset, position) = segment.index.iter().rev().find(|(o, _)| *o <= from).copied().unwrap_or((segment.base, 0));
+        let (mut offset, mut position) = segment.start;
         let io = |e| LogError::io(format!("reading {}", segment.path.display()), e);
         let mut file = File::open(&segment.path).map_err(io)?;
         file.seek(SeekFrom::Start(position)).map_err(io)?;
         let mut reader = BufReader::with_capacity(256 << 10, file);
-        while offset < segment.end() && out.len() < max {
+        while offset < segment.end && out.len() < max {
             match frame::read_next(&mut reader).map_err(io)? {
                 Next::Record(payload) => {
+                    position += frame::HEADER + payload.len() as u64;
                     if offset >= from {
                         out.push(StoredRecord { offset, payload });
                     }
@@ -382,8 +404,8 @@ impl HitLog for EmbeddedHitLog {
     }
 
     async fn read(&self, topic: Topic, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
-        let snapshot: Vec<Segment> = self.topic(topic).segments.read().expect("segment lock").iter().filter(|s| s.end() > from).cloned().collect();
-        tokio::task::spawn_blocking(move || read_segments(&snapshot, from, max)).await.map_err(|_| LogError::Closed)?
+        let plan = plan_read(&self.topic(topic).segments.read().expect("segment lock"), from);
+        tokio::task::spawn_blocking(move || read_segments(&plan, from, max)).await.map_err(|_| LogError::Closed)?
     }
 
     async fn commit(&self, consumer: &str, topic: Topic, next_offset: u64) -> Result<(), LogError> {
