@@ -1,7 +1,21 @@
-//! The pipeline: reads the `HitLog` from its committed offset, computes visits, exact unique
-//! visitors, page views, clicks and durations with Apache DataFusion, and writes rollups
-//! (school -> circonscription -> département -> académie -> région -> nation, by period and
-//! breakdown) to a `RollupStore`.
-//!
-//! Not built yet: this crate holds nothing but this header until the pipeline issue lands (see
-//! `docs/ARCHITECTURE.md`).
+//! The pipeline: reads the `HitLog` from its committed offset, cuts visits, and keeps per-day
+//! facts (hits, visits, usages) in a [`RollupStore`] from which every indicator — visits, exact
+//! unique visitors, page views, clicks, durations — is rolled up with Apache DataFusion for any
+//! level (school → circonscription → département → académie → région → nation, ENT project,
+//! platform, operator), period (day, ISO week, month, school year) and breakdown (profile,
+//! service, tool, device, OS, browser). Definitions: `docs/INDICATORS.md`.
+
+pub mod engine;
+pub mod error;
+pub mod facts;
+pub mod hit_row;
+pub mod model;
+pub mod query;
+pub mod sessionize;
+pub mod store;
+
+pub use engine::{Pipeline, PipelineConfig, Staged};
+pub use error::PipelineError;
+pub use model::{Breakdown, Level, Period};
+pub use query::{IndicatorQuery, IndicatorRow};
+pub use store::{ParquetRollupStore, RollupStore};

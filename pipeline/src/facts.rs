@@ -1,0 +1,219 @@
+//! The Arrow layouts of the three fact tables and their conversions:
+//! - **hits**: one row per accepted hit ([`hits_schema`], built from [`HitRow`]s);
+//! - **visits**: one row per visit, with the attributes of its first hit ([`visits_schema`]);
+//! - **usages**: one row per visit and service (or third-party tool) it used ([`usages_schema`]).
+//!
+//! Visits and usages keep the pseudonymous visitor so that unique visitors stay exact for any
+//! period and territory; the period columns (`week`, `month`, `school_year`) are derived from
+//! `day` by [`with_periods`].
+
+use std::sync::{Arc, LazyLock};
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{
+    ArrayRef, BinaryBuilder, BooleanBuilder, Date32Array, Date32Builder, Int64Builder, RecordBatch, StringBuilder, UInt64Builder,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use datafusion::arrow::error::ArrowError;
+
+use crate::hit_row::HitRow;
+use crate::model::Period;
+
+/// The attribute columns a visit takes from its first hit, after `day`, in order.
+pub const VISIT_ATTRIBUTES: [&str; 13] =
+    ["visitor", "plateforme", "projet", "exploitant", "uai", "circonscription", "departement", "academie", "region", "profil", "device", "os", "browser"];
+
+fn attribute_fields() -> Vec<Field> {
+    VISIT_ATTRIBUTES
+        .iter()
+        .map(|&name| match name {
+            "visitor" => Field::new(name, DataType::Binary, false),
+            "circonscription" => Field::new(name, DataType::Utf8, true),
+            _ => Field::new(name, DataType::Utf8, false),
+        })
+        .collect()
+}
+
+fn date(name: &str) -> Field {
+    Field::new(name, DataType::Date32, false)
+}
+
+fn int(name: &str) -> Field {
+    Field::new(name, DataType::Int64, false)
+}
+
+/// Layout of the staged hits.
+pub fn hits_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields = vec![Field::new("offset", DataType::UInt64, false), int("time_ms"), date("day")];
+        fields.extend(attribute_fields().into_iter().filter(|f| !matches!(f.name().as_str(), "device" | "os" | "browser")));
+        fields.extend([
+            Field::new("service", DataType::Utf8, false),
+            Field::new("outil", DataType::Utf8, true),
+            Field::new("page_view", DataType::Boolean, false),
+            Field::new("click", DataType::Boolean, false),
+            Field::new("device", DataType::Utf8, false),
+            Field::new("os", DataType::Utf8, false),
+            Field::new("browser", DataType::Utf8, false),
+        ]);
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// Layout of the visits as the sessionizers produce them (before [`with_periods`]).
+pub fn core_visits_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields = vec![date("day")];
+        fields.extend(attribute_fields());
+        fields.extend([int("start_ms"), int("duration_s"), int("hits"), int("page_views"), int("clicks")]);
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+/// Layout of the usages as the sessionizers produce them (before [`with_periods`]).
+pub fn core_usages_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+        let mut fields = vec![date("day")];
+        fields.extend(attribute_fields());
+        fields.extend([
+            Field::new("dim", DataType::Utf8, false),
+            Field::new("value", DataType::Utf8, false),
+            int("duration_s"),
+            int("page_views"),
+            int("clicks"),
+        ]);
+        Arc::new(Schema::new(fields))
+    });
+    SCHEMA.clone()
+}
+
+fn with_period_fields(core: &Schema) -> SchemaRef {
+    let mut fields: Vec<Field> = vec![core.field(0).clone()];
+    fields.extend(Period::ALL[1..].iter().map(|p| date(p.column())));
+    fields.extend(core.fields().iter().skip(1).map(|f| f.as_ref().clone()));
+    Arc::new(Schema::new(fields))
+}
+
+/// Layout of the stored visits.
+pub fn visits_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| with_period_fields(&core_visits_schema()));
+    SCHEMA.clone()
+}
+
+/// Layout of the stored usages.
+pub fn usages_schema() -> SchemaRef {
+    static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| with_period_fields(&core_usages_schema()));
+    SCHEMA.clone()
+}
+
+/// Days since the epoch, as Arrow's `Date32` counts them.
+pub fn date32(day: NaiveDate) -> i32 {
+    i32::try_from((day - NaiveDate::default()).num_days()).expect("dates within ±5 million years")
+}
+
+/// The day of a `Date32` value.
+pub fn from_date32(days: i32) -> NaiveDate {
+    NaiveDate::default() + chrono::TimeDelta::days(i64::from(days))
+}
+
+/// Adds the `week`, `month` and `school_year` columns (start of the period of each row's `day`)
+/// to a core visits or usages batch.
+pub fn with_periods(core: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let days = core.column(0).as_any().downcast_ref::<Date32Array>().ok_or_else(|| ArrowError::SchemaError("`day` is not Date32".into()))?;
+    let mut columns: Vec<ArrayRef> = vec![core.column(0).clone()];
+    for period in &Period::ALL[1..] {
+        let starts: Date32Array = days.unary(|d| date32(period.start_of(from_date32(d))));
+        columns.push(Arc::new(starts));
+    }
+    columns.extend(core.columns().iter().skip(1).cloned());
+    RecordBatch::try_new(with_period_fields(&core.schema()), columns)
+}
+
+/// The staged-hits batch of some rows.
+pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
+    let n = rows.len();
+    let strings = || StringBuilder::with_capacity(n, n * 8);
+    let mut offset = UInt64Builder::with_capacity(n);
+    let mut time = Int64Builder::with_capacity(n);
+    let mut day = Date32Builder::with_capacity(n);
+    let mut visitor = BinaryBuilder::with_capacity(n, n * 16);
+    let [mut plateforme, mut projet, mut exploitant, mut uai, mut circonscription, mut departement, mut academie, mut region, mut profil] =
+        std::array::from_fn(|_| strings());
+    let [mut service, mut outil, mut device, mut os, mut browser] = std::array::from_fn(|_| strings());
+    let mut page_view = BooleanBuilder::with_capacity(n);
+    let mut click = BooleanBuilder::with_capacity(n);
+    for row in rows {
+        offset.append_value(row.offset);
+        time.append_value(row.time_ms);
+        day.append_value(date32(row.day));
+        visitor.append_value(row.visitor);
+        plateforme.append_value(&row.plateforme);
+        projet.append_value(&row.projet);
+        exploitant.append_value(&row.exploitant);
+        uai.append_value(&row.uai);
+        circonscription.append_option(row.place.circonscription.as_deref());
+        departement.append_value(&row.place.departement);
+        academie.append_value(&row.place.academie);
+        region.append_value(&row.place.region);
+        profil.append_value(&row.profil);
+        service.append_value(&row.service);
+        outil.append_option(row.outil.as_deref());
+        page_view.append_value(row.page_view);
+        click.append_value(row.click);
+        device.append_value(&row.device);
+        os.append_value(&row.os);
+        browser.append_value(&row.browser);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(offset.finish()),
+        Arc::new(time.finish()),
+        Arc::new(day.finish()),
+        Arc::new(visitor.finish()),
+        Arc::new(plateforme.finish()),
+        Arc::new(projet.finish()),
+        Arc::new(exploitant.finish()),
+        Arc::new(uai.finish()),
+        Arc::new(circonscription.finish()),
+        Arc::new(departement.finish()),
+        Arc::new(academie.finish()),
+        Arc::new(region.finish()),
+        Arc::new(profil.finish()),
+        Arc::new(service.finish()),
+        Arc::new(outil.finish()),
+        Arc::new(page_view.finish()),
+        Arc::new(click.finish()),
+        Arc::new(device.finish()),
+        Arc::new(os.finish()),
+        Arc::new(browser.finish()),
+    ];
+    RecordBatch::try_new(hits_schema(), columns).expect("columns built in schema order")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn schemas_share_the_attribute_columns_in_one_order() {
+        let visits = visits_schema();
+        let usages = usages_schema();
+        for (i, name) in ["day", "week", "month", "school_year"].iter().chain(VISIT_ATTRIBUTES.iter()).enumerate() {
+            assert_eq!(visits.field(i).name(), name);
+            assert_eq!(usages.field(i).name(), name);
+        }
+        for name in VISIT_ATTRIBUTES {
+            assert_eq!(hits_schema().field_with_name(name).unwrap().data_type(), visits.field_with_name(name).unwrap().data_type());
+        }
+    }
+
+    #[test]
+    fn date32_round_trips() {
+        for s in ["1970-01-01", "2026-11-23", "1969-12-31", "2100-02-28"] {
+            let d: NaiveDate = s.parse().unwrap();
+            assert_eq!(from_date32(date32(d)), d);
+        }
+        assert_eq!(date32("1970-01-02".parse().unwrap()), 1);
+    }
+}

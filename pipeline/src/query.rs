@@ -1,0 +1,170 @@
+//! Indicator queries: [`IndicatorQuery`] asks for the indicators of every cell of one level and
+//! period over a date range, optionally broken down and filtered; [`IndicatorRow`] is one cell.
+//! [`indicator_sql`] writes the SQL that every SQL store (DataFusion over Parquet, ClickHouse)
+//! runs over its visit and usage facts.
+
+use chrono::NaiveDate;
+use serde::Serialize;
+
+use crate::model::{Breakdown, Level, Period, NATION_CODE};
+
+/// Which cells to compute.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndicatorQuery {
+    /// One row per territory or ENT entity of this level.
+    pub level: Level,
+    /// One row per period of this kind.
+    pub period: Period,
+    /// First day asked; widened to the start of its period.
+    pub from: NaiveDate,
+    /// Last day asked; widened to the end of its period.
+    pub to: NaiveDate,
+    /// And per value of this dimension.
+    pub breakdown: Option<Breakdown>,
+    /// Only within this territory or ENT entity (e.g. the départements of one académie).
+    pub within: Option<(Level, String)>,
+    /// Only visits whose first hit has this profile.
+    pub profil: Option<String>,
+    /// Only visits that used this service (page views and clicks are then those of the service).
+    pub service: Option<String>,
+}
+
+impl IndicatorQuery {
+    /// A query for every cell of `level` × `period` over `from..=to`.
+    pub fn new(level: Level, period: Period, from: NaiveDate, to: NaiveDate) -> Self {
+        IndicatorQuery { level, period, from, to, breakdown: None, within: None, profil: None, service: None }
+    }
+
+    /// The same, broken down by a dimension.
+    #[must_use]
+    pub fn by(mut self, breakdown: Breakdown) -> Self {
+        self.breakdown = Some(breakdown);
+        self
+    }
+
+    /// The days whose facts the query reads: `from` and `to` widened to whole periods.
+    pub fn days(&self) -> (NaiveDate, NaiveDate) {
+        (self.period.start_of(self.from), self.period.end_of(self.to))
+    }
+}
+
+/// The indicators of one cell.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct IndicatorRow {
+    /// Level of the cell.
+    pub level: Level,
+    /// Code of the territory or entity (UAI, département code, académie name, …).
+    pub code: String,
+    /// Kind of period.
+    pub period: Period,
+    /// First day of the period.
+    pub start: NaiveDate,
+    /// Breakdown dimension and value, when asked.
+    pub breakdown: Option<(Breakdown, String)>,
+    /// Visits.
+    pub visits: u64,
+    /// Exact unique visitors.
+    pub visitors: u64,
+    /// Page views.
+    pub page_views: u64,
+    /// Clicks.
+    pub clicks: u64,
+    /// Total visit duration, seconds.
+    pub duration_s: u64,
+}
+
+/// A string as an SQL literal.
+pub fn sql_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\'', "''"))
+}
+
+/// Why a query cannot be written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidQuery(pub String);
+
+/// The SQL computing a query over tables `visits` and `usages` (layouts of [`crate::facts`]).
+/// Columns: `code`, `start`, `value` (NULL without breakdown), `visits`, `visitors`,
+/// `page_views`, `clicks`, `duration_s`.
+pub fn indicator_sql(query: &IndicatorQuery) -> Result<String, InvalidQuery> {
+    let usage_dim = match (query.breakdown, &query.service) {
+        (Some(b), Some(_)) if b.is_usage() => {
+            return Err(InvalidQuery(format!("a service filter cannot be combined with the `{b}` breakdown")));
+        }
+        (Some(b), _) if b.is_usage() => Some((b.column(), None)),
+        (_, Some(service)) => Some(("service", Some(service.as_str()))),
+        _ => None,
+    };
+    let table = if usage_dim.is_some() { "usages" } else { "visits" };
+    let (first, last) = query.days();
+    let mut conditions = vec![format!("day >= DATE '{first}'"), format!("day <= DATE '{last}'")];
+    let code = match query.level.column() {
+        Some(column) => {
+            conditions.push(format!("{column} IS NOT NULL"));
+            column.to_owned()
+        }
+        None => sql_literal(NATION_CODE),
+    };
+    if let Some((dim, value)) = usage_dim {
+        conditions.push(format!("dim = {}", sql_literal(dim)));
+        if let Some(value) = value {
+            conditions.push(format!("value = {}", sql_literal(value)));
+        }
+    }
+    if let Some((level, value)) = &query.within {
+        if let Some(column) = level.column() {
+            conditions.push(format!("{column} = {}", sql_literal(value)));
+        }
+    }
+    if let Some(profil) = &query.profil {
+        conditions.push(format!("profil = {}", sql_literal(profil)));
+    }
+    let value = match query.breakdown {
+        Some(b) if b.is_usage() => "value".to_owned(),
+        Some(b) => b.column().to_owned(),
+        None => "CAST(NULL AS VARCHAR)".to_owned(),
+    };
+    let period = query.period.column();
+    Ok(format!(
+        "SELECT {code} AS code, {period} AS start, {value} AS value, count(*) AS visits, count(DISTINCT visitor) AS visitors,
+                sum(page_views) AS page_views, sum(clicks) AS clicks, sum(duration_s) AS duration_s
+         FROM {table} WHERE {}
+         GROUP BY {code}, {period}, {value}",
+        conditions.join(" AND ")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn query() -> IndicatorQuery {
+        IndicatorQuery::new(Level::Academie, Period::Week, "2026-11-18".parse().unwrap(), "2026-11-18".parse().unwrap())
+    }
+
+    #[test]
+    fn days_are_widened_to_whole_periods() {
+        let (first, last) = query().days();
+        assert_eq!((first.to_string(), last.to_string()), ("2026-11-16".into(), "2026-11-22".into()));
+    }
+
+    #[test]
+    fn usage_breakdowns_and_service_filters_read_the_usages() {
+        let sql = indicator_sql(&query().by(Breakdown::Service)).unwrap();
+        assert!(sql.contains("FROM usages") && sql.contains("dim = 'service'"), "{sql}");
+        let mut filtered = query().by(Breakdown::Profil);
+        filtered.service = Some("MESSAGERIE".into());
+        let sql = indicator_sql(&filtered).unwrap();
+        assert!(sql.contains("FROM usages") && sql.contains("value = 'MESSAGERIE'") && sql.contains("profil AS value"), "{sql}");
+        filtered.breakdown = Some(Breakdown::Outil);
+        assert!(indicator_sql(&filtered).is_err());
+    }
+
+    #[test]
+    fn values_are_quoted_as_literals() {
+        let mut q = query();
+        q.within = Some((Level::Academie, "Aix-Marseille' OR '1'='1".into()));
+        let sql = indicator_sql(&q).unwrap();
+        assert!(sql.contains("academie = 'Aix-Marseille'' OR ''1''=''1'"), "{sql}");
+    }
+}

@@ -1,0 +1,170 @@
+//! The behaviour every [`RollupStore`] must show, as one async function each implementation's
+//! tests call with a freshly opened, empty store ([`run`]). Figures are checked against values
+//! worked out by hand.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, NaiveDate};
+use tagging_plan::{Plan, Referential};
+
+use super::RollupStore;
+use crate::facts::hits_batch;
+use crate::hit_row::{HitRow, Placer};
+use crate::model::{Breakdown, Level, Period};
+use crate::query::{IndicatorQuery, IndicatorRow};
+use crate::sessionize::{Method, Sessionizer};
+
+/// Two schools of Ille-et-Vilaine (académie de Rennes) from the shipped referential.
+const SCHOOL_A: &str = "0350122T";
+const SCHOOL_B: &str = "0350165P";
+
+fn hit(placer: &mut Placer<'_>, offset: u64, at: &str, visitor: u8, uai: &str, service: &str, profil: &str) -> HitRow {
+    let place = placer.place(offset, uai).expect("shipped UAI");
+    let time_ms = DateTime::parse_from_rfc3339(at).expect("test time").timestamp_millis();
+    HitRow {
+        offset,
+        time_ms,
+        day: crate::hit_row::local_day(time_ms, place.tz),
+        visitor: [visitor; 16],
+        plateforme: "ENT-BZH".into(),
+        projet: "TOUTATICE".into(),
+        exploitant: "REGION-BRETAGNE".into(),
+        uai: uai.into(),
+        place: Arc::clone(&place),
+        profil: profil.into(),
+        service: service.into(),
+        outil: (service == "RESSOURCE_DOCUMENTAIRE").then(|| "PEARLTREES".into()),
+        page_view: true,
+        click: false,
+        device: "ordinateur".into(),
+        os: "windows".into(),
+        browser: "chrome".into(),
+    }
+}
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().expect("test day")
+}
+
+async fn stage_and_compute<S: RollupStore + ?Sized>(store: &S, rows: &[HitRow], method: Method) {
+    let mut days: Vec<NaiveDate> = rows.iter().map(|r| r.day).collect();
+    days.dedup();
+    for d in days {
+        let of_day: Vec<HitRow> = rows.iter().filter(|r| r.day == d).cloned().collect();
+        store.stage_hits(d, hits_batch(&of_day)).await.expect("stage");
+    }
+    let sessionizer = Sessionizer { method, ..Sessionizer::default() };
+    for d in store.dirty_days().await.expect("dirty days") {
+        let facts = sessionizer.run(store.day_hits(d).await.expect("day hits")).await.expect("sessionize");
+        store.replace_day(d, facts).await.expect("replace");
+    }
+}
+
+fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
+    assert_eq!(rows.len(), 1, "one cell expected: {rows:#?}");
+    &rows[0]
+}
+
+/// Runs the suite on a store from `open` (called once per scenario, each time on a new, empty
+/// store).
+pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
+    for method in [Method::SortScan, Method::Sql] {
+        figures_match_the_hand_count(&open(), method).await;
+    }
+    staging_is_guarded_and_dirty_days_tracked(&open()).await;
+    empty_store_answers_nothing(&open()).await;
+}
+
+async fn empty_store_answers_nothing<S: RollupStore>(store: &S) {
+    assert!(store.days().await.unwrap().is_empty());
+    assert_eq!(store.staged_through(day("2026-11-23")).await.unwrap(), None);
+    let q = IndicatorQuery::new(Level::Nation, Period::Week, day("2026-11-23"), day("2026-11-29"));
+    assert!(store.query(&q).await.unwrap().is_empty());
+}
+
+async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let d = day("2026-11-23");
+    let rows = [hit(&mut placer, 10, "2026-11-23T08:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE")];
+    store.stage_hits(d, hits_batch(&rows)).await.unwrap();
+    assert_eq!(store.staged_through(d).await.unwrap(), Some(10));
+    assert_eq!(store.dirty_days().await.unwrap(), vec![d]);
+    let again = store.stage_hits(d, hits_batch(&rows)).await;
+    assert!(again.is_err(), "staging an offset twice must be refused");
+    let later = [hit(&mut placer, 11, "2026-11-23T08:01:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE")];
+    store.stage_hits(d, hits_batch(&later)).await.unwrap();
+    let staged: usize = store.day_hits(d).await.unwrap().iter().map(|b| b.num_rows()).sum();
+    assert_eq!(staged, 2);
+    let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
+    store.replace_day(d, facts).await.unwrap();
+    assert!(store.dirty_days().await.unwrap().is_empty());
+    store.mark_dirty(&[d]).await.unwrap();
+    assert_eq!(store.dirty_days().await.unwrap(), vec![d]);
+    assert_eq!(store.days().await.unwrap(), vec![d]);
+}
+
+async fn figures_match_the_hand_count<S: RollupStore>(store: &S, method: Method) {
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let rows = vec![
+        // Visitor 1, Monday: one visit in school A (08:00-08:20, gaps ≤ 30 min), MESSAGERIE then
+        // RESSOURCE_DOCUMENTAIRE; then a second visit at 09:00 (gap 40 min) from school B.
+        hit(&mut placer, 1, "2026-11-23T08:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        hit(&mut placer, 2, "2026-11-23T08:20:00+01:00", 1, SCHOOL_A, "RESSOURCE_DOCUMENTAIRE", "ELEVE"),
+        hit(&mut placer, 3, "2026-11-23T09:00:00+01:00", 1, SCHOOL_B, "MESSAGERIE", "ELEVE"),
+        // Visitor 2, Monday, a one-hit visit at school A, as a teacher.
+        hit(&mut placer, 4, "2026-11-23T10:00:00+01:00", 2, SCHOOL_A, "CAHIER_TEXTES", "ENSEIGNANT"),
+        // Visitor 1 again on Tuesday (same week): 23:50 → 00:10 is cut at midnight.
+        hit(&mut placer, 5, "2026-11-24T23:50:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        hit(&mut placer, 6, "2026-11-25T00:10:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+    ];
+    stage_and_compute(store, &rows, method).await;
+    // Re-computing a day with the same hits changes nothing.
+    store.mark_dirty(&[day("2026-11-23")]).await.unwrap();
+    stage_and_compute(store, &[], method).await;
+
+    let week = IndicatorQuery::new(Level::Academie, Period::Week, day("2026-11-23"), day("2026-11-23"));
+    let cell = only(&store.query(&week).await.unwrap()).clone();
+    assert_eq!((cell.code.as_str(), cell.start), ("Rennes", day("2026-11-23")), "{method:?}");
+    assert_eq!((cell.visits, cell.visitors, cell.page_views, cell.clicks), (5, 2, 6, 0), "{method:?}: {cell:?}");
+    assert_eq!(cell.duration_s, 20 * 60, "{method:?}: only the first visit lasts (20 min)");
+
+    let days = IndicatorQuery::new(Level::Ecole, Period::Day, day("2026-11-23"), day("2026-11-25"));
+    let cells: Vec<(String, String, u64, u64)> =
+        store.query(&days).await.unwrap().into_iter().map(|r| (r.code, r.start.to_string(), r.visits, r.visitors)).collect();
+    assert_eq!(
+        cells,
+        vec![
+            (SCHOOL_A.into(), "2026-11-23".into(), 2, 2),
+            (SCHOOL_A.into(), "2026-11-24".into(), 1, 1),
+            (SCHOOL_A.into(), "2026-11-25".into(), 1, 1),
+            (SCHOOL_B.into(), "2026-11-23".into(), 1, 1),
+        ],
+        "{method:?}"
+    );
+
+    let services = store.query(&week.clone().by(Breakdown::Service)).await.unwrap();
+    let service = |code: &str| services.iter().find(|r| r.breakdown.as_ref().is_some_and(|(_, v)| v == code)).cloned();
+    let messagerie = service("MESSAGERIE").expect("MESSAGERIE used");
+    assert_eq!((messagerie.visits, messagerie.visitors, messagerie.page_views), (4, 1, 4), "{method:?}");
+    let ressources = service("RESSOURCE_DOCUMENTAIRE").expect("RESSOURCE_DOCUMENTAIRE used");
+    assert_eq!((ressources.visits, ressources.page_views, ressources.duration_s), (1, 1, 20 * 60), "{method:?}");
+    let outils = store.query(&week.clone().by(Breakdown::Outil)).await.unwrap();
+    assert_eq!(outils.iter().map(|r| (r.breakdown.clone().unwrap().1, r.visits)).collect::<Vec<_>>(), vec![("PEARLTREES".into(), 1)]);
+
+    let profiles = store.query(&week.clone().by(Breakdown::Profil)).await.unwrap();
+    let profiles: Vec<(String, u64, u64)> = profiles.into_iter().map(|r| (r.breakdown.unwrap().1, r.visits, r.visitors)).collect();
+    assert_eq!(profiles, vec![("ELEVE".into(), 4, 1), ("ENSEIGNANT".into(), 1, 1)], "{method:?}");
+
+    let mut teachers = week.clone();
+    teachers.profil = Some("ENSEIGNANT".into());
+    assert_eq!(only(&store.query(&teachers).await.unwrap()).visits, 1);
+    let mut elsewhere = week.clone();
+    elsewhere.within = Some((Level::Academie, "Créteil".into()));
+    assert!(store.query(&elsewhere).await.unwrap().is_empty());
+    let circonscriptions = IndicatorQuery::new(Level::Circonscription, Period::Week, day("2026-11-23"), day("2026-11-23"));
+    for row in store.query(&circonscriptions).await.unwrap() {
+        assert!(!row.code.is_empty(), "{row:?}");
+    }
+}

@@ -1,0 +1,51 @@
+//! [`RollupStore`]: where the pipeline keeps its facts and how indicators are read back.
+//!
+//! A store holds, per local day, the staged hits (the durable base of every figure), the visits
+//! and usages computed from them, and which days changed since they were last computed ("dirty"
+//! days). Unique visitors stay exact because visits keep their pseudonymous visitor: any period ×
+//! territory is answered with an exact `count(DISTINCT visitor)`, never a sum of smaller cells.
+//!
+//! Implementations: [`ParquetRollupStore`] (embedded: Parquet files queried by DataFusion). Every
+//! implementation must pass [`conformance::run`].
+
+pub mod conformance;
+pub mod parquet;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use datafusion::arrow::array::RecordBatch;
+
+pub use self::parquet::ParquetRollupStore;
+use crate::error::PipelineError;
+use crate::query::{IndicatorQuery, IndicatorRow};
+use crate::sessionize::Sessionized;
+
+/// Storage of the pipeline's facts and the indicator queries over them.
+#[async_trait]
+pub trait RollupStore: Send + Sync + 'static {
+    /// The highest hit-log offset staged for a day, `None` when nothing is.
+    async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError>;
+
+    /// Durably adds hits (layout [`crate::facts::hits_schema`]) to a day, all with offsets above
+    /// [`Self::staged_through`], and marks the day dirty.
+    async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError>;
+
+    /// Every staged hit of a day.
+    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError>;
+
+    /// Days with staged hits, in order.
+    async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError>;
+
+    /// Days whose hits changed since their visits were last written, in order.
+    async fn dirty_days(&self) -> Result<Vec<NaiveDate>, PipelineError>;
+
+    /// Marks days dirty (to recompute them, e.g. after a change of definitions).
+    async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError>;
+
+    /// Durably replaces a day's visits and usages (layouts [`crate::facts::visits_schema`] and
+    /// [`crate::facts::usages_schema`]) and clears its dirty mark.
+    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError>;
+
+    /// The indicators of every cell a query asks for, ordered by code, start and breakdown value.
+    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError>;
+}

@@ -1,0 +1,410 @@
+//! [`ParquetRollupStore`]: the embedded store, Parquet files in a directory, queried by
+//! DataFusion.
+//!
+//! ```text
+//! ROOT/hits/YYYY-MM-DD/part-<first offset>-<last offset>.parquet   staged hits, appended
+//! ROOT/visits/YYYY-MM-DD.parquet                                    one file per day, replaced
+//! ROOT/usages/YYYY-MM-DD.parquet                                    one file per day, replaced
+//! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
+//! ROOT/tmp/                                                         files being written
+//! ROOT/LOCK                                                         held by the one writer
+//! ```
+//!
+//! Every file is written in `tmp/`, synced, then renamed into place and its directory synced, so a
+//! reader sees the old file or the new one, never a torn one, and a crash leaves at worst a
+//! stray file in `tmp/` (removed on the next open). Parts of a day are compacted into one when
+//! they pile up; a part whose offsets another part covers is ignored, so a crash during
+//! compaction cannot count a hit twice.
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::{cast, concat_batches};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, SchemaRef};
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::prelude::SessionContext;
+
+use super::RollupStore;
+use crate::error::PipelineError;
+use crate::facts::{from_date32, hits_schema, usages_schema, visits_schema};
+use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
+use crate::sessionize::Sessionized;
+
+/// Parts of one day compacted into one beyond this many.
+const MAX_PARTS_PER_DAY: usize = 16;
+
+/// The embedded rollup store (see the module header for its layout).
+pub struct ParquetRollupStore {
+    files: Arc<Files>,
+}
+
+/// The store's directory, shared with its blocking tasks.
+struct Files {
+    root: PathBuf,
+    /// Held open while this store may write (the exclusive lock lives as long as the store).
+    lock: Option<File>,
+    next_tmp: AtomicU64,
+}
+
+/// A staged-hits file and the log offsets it holds.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Part {
+    first: u64,
+    last: u64,
+    path: PathBuf,
+}
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineError {
+    let context = context.into();
+    move |e| PipelineError::io(context, e)
+}
+
+impl ParquetRollupStore {
+    /// Opens (creating it if needed) the store under `root` for writing; fails if another process
+    /// writes to it.
+    pub fn open(root: &Path) -> Result<Self, PipelineError> {
+        for dir in ["hits", "visits", "usages", "dirty", "tmp"] {
+            fs::create_dir_all(root.join(dir)).map_err(io(format!("creating {}", root.join(dir).display())))?;
+        }
+        let lock_path = root.join("LOCK");
+        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(format!("opening {}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| {
+            PipelineError::Store(format!("{} is locked: another pipeline writes to this store", root.display()))
+        })?;
+        for stray in fs::read_dir(root.join("tmp")).map_err(io("listing tmp"))? {
+            let stray = stray.map_err(io("listing tmp"))?.path();
+            fs::remove_file(&stray).map_err(io(format!("removing {}", stray.display())))?;
+        }
+        Ok(ParquetRollupStore { files: Arc::new(Files { root: root.to_owned(), lock: Some(lock), next_tmp: AtomicU64::new(0) }) })
+    }
+
+    /// Opens an existing store to query it while a pipeline may be writing to it.
+    pub fn open_read_only(root: &Path) -> Result<Self, PipelineError> {
+        if !root.join("visits").is_dir() {
+            return Err(PipelineError::Store(format!("{} holds no rollups (run `dnma pipeline run` first)", root.display())));
+        }
+        Ok(ParquetRollupStore { files: Arc::new(Files { root: root.to_owned(), lock: None, next_tmp: AtomicU64::new(0) }) })
+    }
+
+    /// Where the store lives.
+    pub fn root(&self) -> &Path {
+        &self.files.root
+    }
+}
+
+impl Files {
+    fn writable(&self) -> Result<(), PipelineError> {
+        if self.lock.is_none() {
+            return Err(PipelineError::Store(format!("{} was opened read-only", self.root.display())));
+        }
+        Ok(())
+    }
+
+    fn day_dir(&self, day: NaiveDate) -> PathBuf {
+        self.root.join("hits").join(day.to_string())
+    }
+
+    /// The parts of a day, those covered by another part left out.
+    fn parts(&self, day: NaiveDate) -> Result<Vec<Part>, PipelineError> {
+        let dir = self.day_dir(day);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
+        };
+        let mut parts = Vec::new();
+        for entry in entries {
+            let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let range = name.strip_prefix("part-").and_then(|n| n.strip_suffix(".parquet")).and_then(|n| n.split_once('-'));
+            let Some((Ok(first), Ok(last))) = range.map(|(a, b)| (a.parse(), b.parse())) else {
+                return Err(PipelineError::Store(format!("unexpected file {}", path.display())));
+            };
+            parts.push(Part { first, last, path });
+        }
+        let covered = |p: &Part| parts.iter().any(|q| q != p && q.first <= p.first && p.last <= q.last && (q.first, q.last) != (p.first, p.last));
+        let mut kept: Vec<Part> = parts.iter().filter(|p| !covered(p)).cloned().collect();
+        kept.sort_by_key(|p| p.first);
+        Ok(kept)
+    }
+
+    /// Writes a batch as a Parquet file at `path`, atomically.
+    fn write_atomically(&self, path: &Path, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), PipelineError> {
+        let tmp = self.root.join("tmp").join(format!("{}-{}.parquet", std::process::id(), self.next_tmp.fetch_add(1, Ordering::Relaxed)));
+        let file = File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        writer.write(batch)?;
+        let file = writer.into_inner()?;
+        file.sync_all().map_err(io(format!("syncing {}", tmp.display())))?;
+        let dir = path.parent().expect("store files live in a directory");
+        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        fs::rename(&tmp, path).map_err(io(format!("renaming {} to {}", tmp.display(), path.display())))?;
+        sync_dir(dir)
+    }
+
+    fn read_file(path: &Path) -> Result<Vec<RecordBatch>, PipelineError> {
+        let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
+        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    }
+
+    fn compact(&self, day: NaiveDate) -> Result<(), PipelineError> {
+        let parts = self.parts(day)?;
+        if parts.len() <= MAX_PARTS_PER_DAY {
+            return Ok(());
+        }
+        let mut batches = Vec::new();
+        for part in &parts {
+            batches.extend(Self::read_file(&part.path)?);
+        }
+        let all = concat_batches(&hits_schema(), &batches)?;
+        let (first, last) = (parts[0].first, parts.iter().map(|p| p.last).max().expect("parts"));
+        self.write_atomically(&self.part_path(day, first, last), &hits_schema(), &all)?;
+        for part in parts {
+            fs::remove_file(&part.path).map_err(io(format!("removing {}", part.path.display())))?;
+        }
+        sync_dir(&self.day_dir(day))
+    }
+
+    fn part_path(&self, day: NaiveDate, first: u64, last: u64) -> PathBuf {
+        self.day_dir(day).join(format!("part-{first:020}-{last:020}.parquet"))
+    }
+
+    fn listed_days(&self, dir: &str) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        let dir = self.root.join(dir);
+        let mut days = BTreeSet::new();
+        for entry in fs::read_dir(&dir).map_err(io(format!("listing {}", dir.display())))? {
+            let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let stem = name.strip_suffix(".parquet").unwrap_or(name);
+            match stem.parse::<NaiveDate>() {
+                Ok(day) => {
+                    days.insert(day);
+                }
+                Err(_) => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
+            }
+        }
+        Ok(days)
+    }
+
+    /// A table over the day files of `dir` within `first..=last` (an empty table when none).
+    fn table(&self, dir: &str, schema: &SchemaRef, first: NaiveDate, last: NaiveDate) -> Result<Arc<dyn TableProvider>, PipelineError> {
+        let urls = self
+            .listed_days(dir)?
+            .range(first..=last)
+            .map(|day| ListingTableUrl::parse(self.root.join(dir).join(format!("{day}.parquet")).to_string_lossy()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Ok(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?));
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone());
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), PipelineError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", dir.display())))
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, PipelineError> + Send + 'static) -> Result<T, PipelineError> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| PipelineError::Store(format!("store task failed: {e}")))?
+}
+
+/// Rows of an indicator query result.
+fn rows_of(query: &IndicatorQuery, batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>, PipelineError> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
+        let number = |i: usize| cast(batch.column(i), &DataType::Int64);
+        let (code, value) = (text(0)?, text(2)?);
+        let start = cast(batch.column(1), &DataType::Date32)?;
+        let counts = (3..8).map(number).collect::<Result<Vec<_>, _>>()?;
+        let (code, value, start) = (code.as_string::<i32>(), value.as_string::<i32>(), start.as_primitive::<Date32Type>());
+        let count = |c: usize, row: usize| u64::try_from(counts[c].as_primitive::<Int64Type>().value(row)).unwrap_or(0);
+        for row in 0..batch.num_rows() {
+            rows.push(IndicatorRow {
+                level: query.level,
+                code: code.value(row).to_owned(),
+                period: query.period,
+                start: from_date32(start.value(row)),
+                breakdown: query.breakdown.map(|b| (b, if value.is_null(row) { String::new() } else { value.value(row).to_owned() })),
+                visits: count(0, row),
+                visitors: count(1, row),
+                page_views: count(2, row),
+                clicks: count(3, row),
+                duration_s: count(4, row),
+            });
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+#[async_trait]
+impl RollupStore for ParquetRollupStore {
+    async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
+        Ok(self.files.parts(day)?.iter().map(|p| p.last).max())
+    }
+
+    async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError> {
+        self.files.writable()?;
+        if hits.num_rows() == 0 {
+            return Ok(());
+        }
+        let offsets = hits.column(0).as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+        let first = offsets.values().iter().copied().min().expect("rows");
+        let last = offsets.values().iter().copied().max().expect("rows");
+        if let Some(through) = self.staged_through(day).await? {
+            if first <= through {
+                return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
+            }
+        }
+        let this = self.files.clone();
+        blocking(move || {
+            let marker = this.root.join("dirty").join(day.to_string());
+            File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
+            sync_dir(&this.root.join("dirty"))?;
+            this.write_atomically(&this.part_path(day, first, last), &hits_schema(), &hits)?;
+            this.compact(day)
+        })
+        .await
+    }
+
+    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
+        let parts = self.files.parts(day)?;
+        blocking(move || {
+            let mut batches = Vec::new();
+            for part in parts {
+                batches.extend(Files::read_file(&part.path)?);
+            }
+            Ok(batches)
+        })
+        .await
+    }
+
+    async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
+        Ok(self.files.listed_days("hits")?.into_iter().collect())
+    }
+
+    async fn dirty_days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
+        Ok(self.files.listed_days("dirty")?.into_iter().collect())
+    }
+
+    async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError> {
+        self.files.writable()?;
+        for day in days {
+            let marker = self.files.root.join("dirty").join(day.to_string());
+            File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
+        }
+        sync_dir(&self.files.root.join("dirty"))
+    }
+
+    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
+        self.files.writable()?;
+        let this = self.files.clone();
+        blocking(move || {
+            this.write_atomically(&this.root.join("usages").join(format!("{day}.parquet")), &usages_schema(), &facts.usages)?;
+            this.write_atomically(&this.root.join("visits").join(format!("{day}.parquet")), &visits_schema(), &facts.visits)?;
+            let marker = this.root.join("dirty").join(day.to_string());
+            match fs::remove_file(&marker) {
+                Ok(()) => sync_dir(&this.root.join("dirty")),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+                Err(e) => Err(PipelineError::io(format!("removing {}", marker.display()), e)),
+            }
+        })
+        .await
+    }
+
+    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let sql = indicator_sql(query).map_err(|e| PipelineError::Query(e.0))?;
+        let (first, last) = query.days();
+        let ctx = SessionContext::new();
+        ctx.register_table("visits", self.files.table("visits", &visits_schema(), first, last)?)?;
+        ctx.register_table("usages", self.files.table("usages", &usages_schema(), first, last)?)?;
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        rows_of(query, &batches)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::hits_batch;
+    use crate::store::conformance;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn passes_the_rollup_store_conformance_suite() {
+        let dirs = std::sync::Mutex::new(Vec::new());
+        conformance::run(|| {
+            let dir = tempfile::tempdir().unwrap();
+            let store = ParquetRollupStore::open(dir.path()).unwrap();
+            dirs.lock().unwrap().push(dir);
+            store
+        })
+        .await;
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_and_readers_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let _writer = ParquetRollupStore::open(dir.path()).unwrap();
+        let err = ParquetRollupStore::open(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("locked"), "{err}");
+        let reader = ParquetRollupStore::open_read_only(dir.path()).unwrap();
+        assert!(reader.files.writable().is_err());
+        assert!(ParquetRollupStore::open_read_only(&dir.path().join("nowhere")).is_err());
+    }
+
+    #[tokio::test]
+    async fn parts_are_compacted_and_covered_parts_ignored() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ParquetRollupStore::open(dir.path()).unwrap();
+        let day: NaiveDate = "2026-11-23".parse().unwrap();
+        let plan = tagging_plan::Plan::shipped();
+        let mut placer = crate::hit_row::Placer::new(&plan, tagging_plan::Referential::shipped());
+        let place = placer.place(0, "0350122T").unwrap();
+        let row = |offset: u64| crate::hit_row::HitRow {
+            offset,
+            time_ms: 1_795_420_800_000 + i64::try_from(offset).unwrap() * 1000,
+            day,
+            visitor: [7; 16],
+            plateforme: "P".into(),
+            projet: "J".into(),
+            exploitant: "E".into(),
+            uai: "0350122T".into(),
+            place: place.clone(),
+            profil: "ELEVE".into(),
+            service: "MESSAGERIE".into(),
+            outil: None,
+            page_view: true,
+            click: false,
+            device: "ordinateur".into(),
+            os: "linux".into(),
+            browser: "firefox".into(),
+        };
+        for offset in 0..=MAX_PARTS_PER_DAY as u64 {
+            store.stage_hits(day, hits_batch(&[row(offset)])).await.unwrap();
+        }
+        assert_eq!(store.files.parts(day).unwrap().len(), 1, "compacted into one part");
+        // A leftover of an interrupted compaction (a part the merged one covers) is not read.
+        let covered = store.files.part_path(day, 3, 3);
+        store.files.write_atomically(&covered, &hits_schema(), &hits_batch(&[row(3)])).unwrap();
+        let rows: usize = store.day_hits(day).await.unwrap().iter().map(RecordBatch::num_rows).sum();
+        assert_eq!(rows, MAX_PARTS_PER_DAY + 1);
+        assert_eq!(store.staged_through(day).await.unwrap(), Some(MAX_PARTS_PER_DAY as u64));
+    }
+}
