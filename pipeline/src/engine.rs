@@ -39,6 +39,8 @@ pub struct PipelineConfig {
     pub sessionizer: Sessionizer,
     /// How long `follow` waits when the log has nothing new.
     pub poll_interval: Duration,
+    /// Days computed at once (default: the number of cores).
+    pub parallelism: usize,
 }
 
 impl Default for PipelineConfig {
@@ -48,6 +50,7 @@ impl Default for PipelineConfig {
             batch_records: 200_000,
             sessionizer: Sessionizer::default(),
             poll_interval: Duration::from_secs(10),
+            parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
         }
     }
 }
@@ -132,11 +135,24 @@ impl Pipeline {
     /// days done and to do. Returns the days computed.
     pub async fn compute(&self, mut on_day: impl FnMut(NaiveDate, usize, usize)) -> Result<Vec<NaiveDate>, PipelineError> {
         let dirty = self.store.dirty_days().await?;
-        for (done, &day) in dirty.iter().enumerate() {
-            let hits = self.store.day_hits(day).await?;
-            let facts = self.config.sessionizer.run(hits).await?;
-            self.store.replace_day(day, facts).await?;
-            on_day(day, done + 1, dirty.len());
+        let mut pending = dirty.iter().copied();
+        let mut running = tokio::task::JoinSet::new();
+        let mut done = 0;
+        loop {
+            while running.len() < self.config.parallelism.max(1) {
+                let Some(day) = pending.next() else { break };
+                let (store, sessionizer) = (Arc::clone(&self.store), self.config.sessionizer);
+                running.spawn(async move {
+                    let hits = store.day_hits(day).await?;
+                    let facts = sessionizer.run(hits).await?;
+                    store.replace_day(day, facts).await?;
+                    Ok::<_, PipelineError>(day)
+                });
+            }
+            let Some(finished) = running.join_next().await else { break };
+            let day = finished.map_err(|e| PipelineError::Store(format!("day computation failed: {e}")))??;
+            done += 1;
+            on_day(day, done, dirty.len());
         }
         Ok(dirty)
     }

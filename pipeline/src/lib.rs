@@ -7,12 +7,16 @@
 
 pub mod engine;
 pub mod error;
+pub mod export;
 pub mod facts;
 pub mod hit_row;
 pub mod model;
+pub mod names;
 pub mod query;
+pub mod reference;
 pub mod sessionize;
 pub mod store;
+pub mod synthetic;
 
 pub use engine::{Pipeline, PipelineConfig, Staged};
 pub use error::PipelineError;

@@ -46,6 +46,9 @@ pub struct ConfigFile {
     /// Collector settings.
     #[serde(default)]
     collector: CollectorFile,
+    /// Pipeline settings.
+    #[serde(default)]
+    pub pipeline: super::pipeline_cmd::PipelineFile,
 }
 
 impl ConfigFile {
@@ -99,23 +102,37 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener
 
 /// Serves the collector until `stop` completes, then finishes in-flight requests and closes
 /// the log (flushing what was acknowledged).
+/// An in-process pipeline on the same log is stopped after the last request and before the log
+/// closes.
 pub async fn run_until(
     state: Arc<CollectorState>,
     log: Arc<EmbeddedHitLog>,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
+    pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
 ) -> anyhow::Result<()> {
     let expiry = spawn_multihit_expiry(&state);
-    axum::serve(listener, router(state)).with_graceful_shutdown(stop).await?;
+    let served = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await;
     expiry.abort();
+    let stopped = match pipeline {
+        Some(pipeline) => pipeline.stop().await,
+        None => Ok(()),
+    };
     log.close();
-    Ok(())
+    served?;
+    stopped
 }
 
-/// Serves the collector until SIGINT/SIGTERM; prints the bound address first.
-pub async fn serve(state: Arc<CollectorState>, log: Arc<EmbeddedHitLog>, listen: SocketAddr) -> anyhow::Result<()> {
+/// Serves the collector (and the pipeline, when given) until SIGINT/SIGTERM; prints the bound
+/// address first.
+pub async fn serve(
+    state: Arc<CollectorState>,
+    log: Arc<EmbeddedHitLog>,
+    listen: SocketAddr,
+    pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
+) -> anyhow::Result<()> {
     let (listener, _) = bind(listen).await?;
-    run_until(state, log, listener, shutdown_signal()).await
+    run_until(state, log, listener, shutdown_signal(), pipeline).await
 }
 
 pub async fn shutdown_signal() {

@@ -4,6 +4,7 @@ mod collector_cmd;
 mod demo_traffic;
 mod import;
 mod log_cmd;
+mod pipeline_cmd;
 mod plan_show;
 mod plan_validate;
 mod referential_lookup;
@@ -41,7 +42,7 @@ enum Command {
     Referential(ReferentialCommand),
     /// Runs the collector alone on the embedded log; prints its address on the first line.
     Collector(ServeArgs),
-    /// Runs every embedded part in one process (today: the collector).
+    /// Runs every embedded part in one process: the collector and the pipeline following its log.
     Serve(ServeArgs),
     /// Runs the embedded system with demo traffic (the README's first command).
     Demo {
@@ -88,6 +89,93 @@ enum Command {
     /// Looks inside the embedded log (read-only).
     #[command(subcommand)]
     Log(LogCommand),
+    /// The pipeline: hit log -> visits -> rollups in the Parquet store (`DATA_DIR/rollups`).
+    #[command(subcommand)]
+    Pipeline(PipelineCommand),
+    /// Prints the indicators (visits, unique visitors, page views, clicks, visit duration) of
+    /// every cell of a level and period. Exact figures, for operators: no small-cell suppression.
+    Query {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// ecole, circonscription, departement, academie, region, nation, projet, plateforme or exploitant.
+        #[arg(long)]
+        level: pipeline::Level,
+        /// day, week, month or school_year.
+        #[arg(long)]
+        period: pipeline::Period,
+        /// First day (widened to the start of its period), YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day (widened to the end of its period), YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// profil, service, outil, appareil, os or navigateur.
+        #[arg(long)]
+        breakdown: Option<pipeline::Breakdown>,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = pipeline_cmd::QueryFormat::Table)]
+        format: pipeline_cmd::QueryFormat,
+    },
+    /// Exports for publication.
+    #[command(subcommand)]
+    Export(ExportCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PipelineCommand {
+    /// Follows the log of a data directory (beside a running collector if need be) and keeps
+    /// the rollups up to date; `--once` catches up and exits.
+    Run {
+        /// Data directory (its `log/` is read, its `rollups/` written).
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// TOML config file (`[pipeline]` table).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Catch up with the log, compute, and exit.
+        #[arg(long)]
+        once: bool,
+    },
+    /// Catches up with the log, then recomputes every day of a range (after a change of
+    /// definitions, e.g. the visit timeout), with progress bars.
+    Backfill {
+        /// Data directory.
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// TOML config file (`[pipeline]` table).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// First day, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day, YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ExportCommand {
+    /// The weekly open-data file: one row per school, `;`-separated, `visites_X;utilisateurs_X;duree_X`
+    /// per value of the breakdown, as the ministry publishes it. Cells under k visitors read "< k".
+    Opendata {
+        /// Data directory.
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The Monday of the week (debutSemaine), YYYY-MM-DD.
+        #[arg(long)]
+        week: chrono::NaiveDate,
+        /// profil, service, appareil, os or navigateur.
+        #[arg(long)]
+        by: pipeline::Breakdown,
+        /// Output CSV file.
+        #[arg(long)]
+        out: PathBuf,
+        /// Smallest number of unique visitors a published figure may rest on.
+        #[arg(long, default_value_t = 5)]
+        k: u64,
+    },
 }
 
 /// Where and how the collector runs.
@@ -218,10 +306,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime");
     match &cli.command {
         Command::Collector(args) | Command::Serve(args) => {
+            let with_pipeline = matches!(cli.command, Command::Serve(_));
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(async {
-                let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
-                collector_cmd::serve(state, log, args.listen).await?;
+                let (state, log) =
+                    collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
+                let pipeline = if with_pipeline { Some(in_process_pipeline(plan, referential, args, &log)?) } else { None };
+                collector_cmd::serve(state, log, args.listen, pipeline).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -243,6 +334,25 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 log.close();
                 code
             })
+        }
+        Command::Pipeline(PipelineCommand::Run { data_dir, config, once }) => {
+            let config = collector_cmd::ConfigFile::load(config.as_deref())?.pipeline.config()?;
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, *once))
+        }
+        Command::Pipeline(PipelineCommand::Backfill { data_dir, config, from, to }) => {
+            let config = collector_cmd::ConfigFile::load(config.as_deref())?.pipeline.config()?;
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, *from, *to))
+        }
+        Command::Query { data_dir, level, period, from, to, breakdown, format } => {
+            let referential = cli.referential()?;
+            let query = pipeline_cmd::indicator_query(*level, *period, *from, *to, *breakdown)?;
+            runtime()?.block_on(pipeline_cmd::query(&plan, &referential, pipeline_cmd::QueryArgs { data_dir, query, format: *format }))
+        }
+        Command::Export(ExportCommand::Opendata { data_dir, week, by, out, k }) => {
+            let referential = cli.referential()?;
+            runtime()?.block_on(pipeline_cmd::export_opendata(&plan, &referential, data_dir, *week, *by, *k, out))
         }
         Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),
@@ -268,7 +378,8 @@ async fn demo(
     duration: Option<std::time::Duration>,
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
-    let (state, log) = collector_cmd::build_state(plan, referential, &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
+    let (state, log) = collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
+    let pipeline = in_process_pipeline(plan, referential, args, &log)?;
     let (listener, url) = collector_cmd::bind(args.listen).await?;
     eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());
     let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
@@ -302,11 +413,23 @@ async fn demo(
             _ = traffic => {}
         }
     };
-    collector_cmd::run_until(state, log, listener, stop).await?;
+    collector_cmd::run_until(state, log, listener, stop, Some(pipeline)).await?;
     traffic_abort.abort();
     progress.abort();
     report(&counts);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The pipeline following the collector's log inside the same process.
+fn in_process_pipeline(
+    plan: Plan,
+    referential: std::sync::Arc<Referential>,
+    args: &ServeArgs,
+    log: &std::sync::Arc<collector::log::EmbeddedHitLog>,
+) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
+    let config = collector_cmd::ConfigFile::load(args.config.as_deref())?.pipeline.config()?;
+    let log = std::sync::Arc::clone(log) as std::sync::Arc<dyn collector::log::HitLog>;
+    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, &args.data_dir, log, config)
 }
 
 fn report(counts: &demo_traffic::TrafficCounts) {

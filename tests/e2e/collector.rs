@@ -12,13 +12,13 @@ const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (
 const DNMA: &str = r#""service":"NOTES","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE""#;
 
 /// A running collector; killed when dropped.
-struct Collector {
+pub(crate) struct Collector {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Collector {
-    fn start(data_dir: &Path) -> Collector {
+    pub(crate) fn start(data_dir: &Path) -> Collector {
         let mut child = Command::new(env!("CARGO_BIN_EXE_dnma"))
             .args(["collector", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
             .stdout(Stdio::piped())

@@ -71,7 +71,9 @@ impl Sessionizer {
     pub async fn run(&self, hits: Vec<RecordBatch>) -> Result<Sessionized, PipelineError> {
         let timeout_ms = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX);
         let core = match self.method {
-            Method::SortScan => sort_scan::sessionize(&hits, timeout_ms)?,
+            Method::SortScan => tokio::task::spawn_blocking(move || sort_scan::sessionize(&hits, timeout_ms))
+                .await
+                .map_err(|e| PipelineError::Store(format!("sessionization task failed: {e}")))??,
             Method::Sql => sql::sessionize(hits, timeout_ms).await?,
         };
         Ok(Sessionized { visits: with_periods(&core.visits)?, usages: with_periods(&core.usages)? })

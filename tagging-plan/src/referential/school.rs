@@ -73,6 +73,9 @@ pub struct School {
     /// Circonscription (first degree), as named in the annuaire.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub circonscription: Option<String>,
+    /// Supervising ministry, as written in the file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ministere: Option<String>,
     /// INSEE département code as written in the file.
     pub departement_code: String,
     /// Enrolled pupils, latest known.

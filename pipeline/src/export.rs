@@ -1,0 +1,158 @@
+//! The weekly open-data export, in the layout of the ministry's datasets: one row per school ×
+//! week, `;`-separated, the school's attributes, `debutSemaine` (the Monday), then for each value
+//! of the breakdown a triplet `visites_X;utilisateurs_X;duree_X` (total visit duration as
+//! `HH:MM:SS`). A triplet computed from fewer than `k` unique visitors is published as `< k`:
+//! the users are minors.
+
+use std::collections::{BTreeMap, HashMap};
+use std::io::Write;
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use tagging_plan::referential::Secteur;
+use tagging_plan::{Plan, Referential};
+
+use crate::error::PipelineError;
+use crate::model::{Breakdown, Level, Period};
+use crate::query::{IndicatorQuery, IndicatorRow};
+use crate::store::RollupStore;
+
+/// The school columns, before `debutSemaine`.
+pub const SCHOOL_COLUMNS: [&str; 10] =
+    ["uai", "nom", "academie", "commune", "departement", "region", "ministere", "circonscription", "nature_uai", "secteur"];
+
+/// Published device, OS and browser classes (as the collector names them).
+const DEVICES: [&str; 4] = ["ordinateur", "smartphone", "tablette", "autre"];
+const SYSTEMS: [&str; 7] = ["android", "windows", "ios", "macos", "chromeos", "linux", "autre"];
+const BROWSERS: [&str; 10] = ["chrome mobile", "safari", "chrome", "firefox", "edge", "samsung", "opera", "huawei", "miui", "autre"];
+
+/// The breakdown values published, as (value in the facts, column suffix); `None`: all visits.
+pub fn published_values(plan: &Plan, by: Breakdown) -> Result<Vec<(Option<String>, String)>, PipelineError> {
+    let from_nomenclature = |name: &str| -> Vec<(Option<String>, String)> {
+        plan.nomenclatures()
+            .get(name)
+            .map(|n| n.values.iter().filter(|v| !v.column.is_empty()).map(|v| (Some(v.code.clone()), v.column.clone())).collect())
+            .unwrap_or_default()
+    };
+    let classes = |values: &[&str]| values.iter().map(|v| (Some((*v).to_owned()), v.replace(' ', "_"))).collect::<Vec<_>>();
+    Ok(match by {
+        Breakdown::Profil => {
+            let mut values = vec![(None, "globales".to_owned())];
+            values.extend(from_nomenclature("profils"));
+            values
+        }
+        Breakdown::Service => from_nomenclature("services"),
+        Breakdown::Appareil => classes(&DEVICES),
+        Breakdown::Os => classes(&SYSTEMS),
+        Breakdown::Navigateur => classes(&BROWSERS),
+        Breakdown::Outil => return Err(PipelineError::Query("the open data has no breakdown by tool (outil)".into())),
+    })
+}
+
+/// `HH:MM:SS`, hours not wrapped at 24.
+pub fn hms(seconds: u64) -> String {
+    format!("{:02}:{:02}:{:02}", seconds / 3600, seconds / 60 % 60, seconds % 60)
+}
+
+/// Writes the export of one week; returns the number of school rows.
+pub async fn write_opendata<W: Write>(
+    store: &dyn RollupStore,
+    plan: &Plan,
+    referential: &Referential,
+    week: NaiveDate,
+    by: Breakdown,
+    k: u64,
+    out: W,
+) -> Result<usize, PipelineError> {
+    if week.weekday() != Weekday::Mon {
+        return Err(PipelineError::Query(format!("--week {week} is a {}: debutSemaine is a Monday", week.weekday())));
+    }
+    let values = published_values(plan, by)?;
+    let overall = store.query(&IndicatorQuery::new(Level::Ecole, Period::Week, week, week)).await?;
+    let broken_down = store.query(&IndicatorQuery::new(Level::Ecole, Period::Week, week, week).by(by)).await?;
+    let mut cells: HashMap<(&str, Option<&str>), &IndicatorRow> = HashMap::new();
+    for row in &overall {
+        cells.insert((row.code.as_str(), None), row);
+    }
+    for row in &broken_down {
+        cells.insert((row.code.as_str(), row.breakdown.as_ref().map(|(_, v)| v.as_str())), row);
+    }
+    let schools: BTreeMap<&str, ()> = overall.iter().map(|r| (r.code.as_str(), ())).collect();
+
+    let mut csv = csv::WriterBuilder::new().delimiter(b';').from_writer(out);
+    let mut header: Vec<String> = SCHOOL_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
+    header.push("debutSemaine".into());
+    for (_, column) in &values {
+        header.extend(["visites", "utilisateurs", "duree"].map(|m| format!("{m}_{column}")));
+    }
+    csv.write_record(&header).map_err(csv_error)?;
+    let suppressed = format!("< {k}");
+    for uai in schools.keys() {
+        let mut record = school_columns(plan, referential, uai);
+        record.push(week.to_string());
+        for (value, _) in &values {
+            match cells.get(&(*uai, value.as_deref())) {
+                Some(row) if row.visitors >= k => record.extend([row.visits.to_string(), row.visitors.to_string(), hms(row.duration_s)]),
+                Some(_) => record.extend(std::iter::repeat_n(suppressed.clone(), 3)),
+                None => record.extend(["0".to_owned(), "0".to_owned(), hms(0)]),
+            }
+        }
+        csv.write_record(&record).map_err(csv_error)?;
+    }
+    csv.flush().map_err(|e| PipelineError::io("writing the export", e))?;
+    Ok(schools.len())
+}
+
+fn csv_error(e: csv::Error) -> PipelineError {
+    PipelineError::io("writing the export", std::io::Error::other(e))
+}
+
+fn school_columns(plan: &Plan, referential: &Referential, uai: &str) -> Vec<String> {
+    let Ok(location) = referential.locate(plan, uai) else {
+        let mut columns = vec![uai.to_owned()];
+        columns.resize(SCHOOL_COLUMNS.len(), String::new());
+        return columns;
+    };
+    let school = location.school;
+    let text = |f: fn(&tagging_plan::referential::School) -> Option<&str>| school.and_then(f).unwrap_or_default().to_owned();
+    vec![
+        uai.to_owned(),
+        text(|s| Some(&s.nom)),
+        location.academie.to_owned(),
+        text(|s| Some(&s.commune)),
+        location.departement.to_owned(),
+        location.region.to_owned(),
+        text(|s| s.ministere.as_deref()),
+        text(|s| s.circonscription.as_deref()),
+        text(|s| Some(&s.nature_code)),
+        match school.and_then(|s| s.secteur) {
+            Some(Secteur::Public) => "PU".into(),
+            Some(Secteur::Prive) => "PR".into(),
+            None => String::new(),
+        },
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_hours_minutes_seconds_beyond_a_day() {
+        assert_eq!(hms(0), "00:00:00");
+        assert_eq!(hms(3661), "01:01:01");
+        assert_eq!(hms(100 * 3600 + 59), "100:00:59");
+    }
+
+    #[test]
+    fn published_columns_follow_the_plan_and_the_open_data() {
+        let plan = Plan::shipped();
+        let profils: Vec<String> = published_values(&plan, Breakdown::Profil).unwrap().into_iter().map(|v| v.1).collect();
+        let mut sorted = profils[1..].to_vec();
+        sorted.sort();
+        assert_eq!(profils[0], "globales");
+        assert_eq!(sorted, ["admin_vie_scol_tech", "eleve", "enseignant", "parent"]);
+        assert_eq!(published_values(&plan, Breakdown::Service).unwrap().len(), 25);
+        assert!(published_values(&plan, Breakdown::Navigateur).unwrap().iter().any(|v| v.1 == "chrome_mobile"));
+        assert!(published_values(&plan, Breakdown::Outil).is_err());
+    }
+}

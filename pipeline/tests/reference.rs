@@ -1,0 +1,131 @@
+//! The pipeline against the brute-force reference: synthetic hits go through a real embedded hit
+//! log, the pipeline and the Parquet store; every level × period × breakdown the store answers
+//! must equal what plain Rust computes over the same hits.
+//!
+//! `DNMA_REFERENCE_HITS` sets the size of the large run (default 1,000,000).
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog, LogRecord, Topic};
+use collector::record::StoredHit;
+use pipeline::hit_row::{HitRow, Placer};
+use pipeline::reference;
+use pipeline::sessionize::{Method, Sessionizer};
+use pipeline::synthetic::{stored_hits, TrafficSpec};
+use pipeline::{Breakdown, IndicatorQuery, Level, ParquetRollupStore, Period, Pipeline, PipelineConfig, RollupStore};
+use tagging_plan::{Plan, Referential};
+
+const TIMEOUT_MS: i64 = 30 * 60 * 1000;
+
+async fn append(log: &EmbeddedHitLog, hits: &[StoredHit]) {
+    for chunk in hits.chunks(20_000) {
+        let records = chunk.iter().map(|h| LogRecord { key: h.visitor.0.to_vec(), payload: h.encode() }).collect();
+        log.append(Topic::Hits, records).await.unwrap();
+    }
+}
+
+fn rows(hits: &[StoredHit], plan: &Plan) -> Vec<HitRow> {
+    let mut placer = Placer::new(plan, Referential::shipped());
+    hits.iter().enumerate().map(|(offset, hit)| placer.row(offset as u64, hit.clone()).unwrap()).collect()
+}
+
+/// Feeds `hits` through log → pipeline → store in two rounds (the second brings late hits to days
+/// already computed) and returns the store.
+async fn pipeline_over(hits: &[StoredHit], method: Method, batch_records: usize, dir: &std::path::Path) -> Arc<ParquetRollupStore> {
+    let plan = Arc::new(Plan::shipped());
+    let log = Arc::new(EmbeddedHitLog::open(&dir.join("log"), EmbeddedLogConfig::default()).unwrap());
+    let store = Arc::new(ParquetRollupStore::open(&dir.join("rollups")).unwrap());
+    let config = PipelineConfig { batch_records, sessionizer: Sessionizer { method, ..Sessionizer::default() }, ..PipelineConfig::default() };
+    let pipeline = Pipeline::new(log.clone(), store.clone(), plan, Arc::new(Referential::shipped().clone()), config);
+    let split = hits.len() * 4 / 5;
+    append(&log, &hits[..split]).await;
+    pipeline.run_once().await.unwrap();
+    append(&log, &hits[split..]).await;
+    let (staged, _) = pipeline.run_once().await.unwrap();
+    assert_eq!(staged.next_offset, hits.len() as u64);
+    log.close();
+    store
+}
+
+fn span(rows: &[HitRow]) -> (NaiveDate, NaiveDate) {
+    (rows.iter().map(|r| r.day).min().unwrap(), rows.iter().map(|r| r.day).max().unwrap())
+}
+
+/// Compares every level × period × breakdown; returns the number of cells compared.
+async fn compare_everything(store: &dyn RollupStore, rows: &[HitRow]) -> usize {
+    let visits = reference::visits(rows, TIMEOUT_MS);
+    let (first, last) = span(rows);
+    let mut cells = 0;
+    for level in Level::ALL {
+        for period in Period::ALL {
+            for breakdown in std::iter::once(None).chain(Breakdown::ALL.map(Some)) {
+                let mut query = IndicatorQuery::new(level, period, first, last);
+                query.breakdown = breakdown;
+                let expected = reference::answer(&visits, &query);
+                let got = store.query(&query).await.unwrap();
+                assert!(!expected.is_empty() || level == Level::Circonscription, "{query:?}: the reference has no cell");
+                assert_eq!(got.len(), expected.len(), "{query:?}: number of cells");
+                for (g, e) in got.iter().zip(&expected) {
+                    assert_eq!(g, e, "{query:?}");
+                }
+                cells += got.len();
+            }
+        }
+    }
+    cells
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_hits_match_the_reference_at_every_level_period_and_breakdown() {
+    let n = std::env::var("DNMA_REFERENCE_HITS").ok().and_then(|v| v.parse().ok()).unwrap_or(1_000_000);
+    let plan = Plan::shipped();
+    // Four weeks across the end of August: two months, two school years.
+    let spec = TrafficSpec { hits: n, schools: 400, visitors_per_school: 50, days: 28, ..TrafficSpec::default() };
+    let hits = stored_hits(&spec, &plan, Referential::shipped());
+    let rows = rows(&hits, &plan);
+    let academies: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.place.academie.as_str()).collect();
+    let departements: std::collections::BTreeSet<&str> = rows.iter().map(|r| r.place.departement.as_str()).collect();
+    assert!(academies.len() >= 10 && departements.len() >= 30, "spread: {} académies, {} départements", academies.len(), departements.len());
+
+    let dir = tempfile::tempdir().unwrap();
+    let store = pipeline_over(&hits, Method::SortScan, 250_000, dir.path()).await;
+    let cells = compare_everything(store.as_ref(), &rows).await;
+    assert!(cells > 10_000, "only {cells} cells compared");
+
+    // Filters, as the dashboards use them.
+    let visits = reference::visits(&rows, TIMEOUT_MS);
+    let (first, last) = span(&rows);
+    let academie = rows[0].place.academie.clone();
+    for period in [Period::Week, Period::SchoolYear] {
+        let mut query = IndicatorQuery::new(Level::Departement, period, first, last).by(Breakdown::Profil);
+        query.within = Some((Level::Academie, academie.clone()));
+        query.service = Some("MESSAGERIE".into());
+        assert_eq!(store.query(&query).await.unwrap(), reference::answer(&visits, &query), "{query:?}");
+        let mut query = IndicatorQuery::new(Level::Ecole, period, first, last).by(Breakdown::Service);
+        query.profil = Some("ENSEIGNANT".into());
+        assert_eq!(store.query(&query).await.unwrap(), reference::answer(&visits, &query), "{query:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn both_sessionizers_give_the_same_figures_and_recomputing_changes_nothing() {
+    let plan = Plan::shipped();
+    let spec = TrafficSpec { hits: 40_000, seed: 7, ..TrafficSpec::default() };
+    let hits = stored_hits(&spec, &plan, Referential::shipped());
+    let rows = rows(&hits, &plan);
+    let sql_dir = tempfile::tempdir().unwrap();
+    let store = pipeline_over(&hits, Method::Sql, 7_000, sql_dir.path()).await;
+    compare_everything(store.as_ref(), &rows).await;
+
+    // Recompute every day: same figures.
+    let days = store.days().await.unwrap();
+    store.mark_dirty(&days).await.unwrap();
+    drop(store);
+    let log = Arc::new(EmbeddedHitLog::open(&sql_dir.path().join("log"), EmbeddedLogConfig::default()).unwrap());
+    let store = Arc::new(ParquetRollupStore::open(&sql_dir.path().join("rollups")).unwrap());
+    let pipeline = Pipeline::new(log, store.clone(), Arc::new(plan), Arc::new(Referential::shipped().clone()), PipelineConfig::default());
+    let (staged, recomputed) = pipeline.run_once().await.unwrap();
+    assert_eq!((staged.records, recomputed.len()), (0, days.len()));
+    compare_everything(store.as_ref(), &rows).await;
+}

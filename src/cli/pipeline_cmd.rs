@@ -1,0 +1,309 @@
+//! `dnma pipeline run|backfill`, `dnma query` and `dnma export opendata`: the pipeline over the
+//! embedded log of a data directory (`DATA_DIR/log`) into its Parquet store
+//! (`DATA_DIR/rollups`), and what reads the store.
+//!
+//! `pipeline run` may run beside a collector on the same data directory: it opens the log
+//! read-only (the collector holds the writer lock) and reopens it at each poll to see new
+//! segments; `dnma serve` and `dnma demo` run the pipeline in-process on the collector's log.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use chrono::NaiveDate;
+use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog};
+use indicatif::{ProgressBar, ProgressStyle};
+use pipeline::names::display_name;
+use pipeline::sessionize::{Method, Sessionizer};
+use pipeline::{Breakdown, IndicatorQuery, IndicatorRow, Level, ParquetRollupStore, Period, Pipeline, PipelineConfig, RollupStore};
+use serde::Deserialize;
+use tagging_plan::{Plan, Referential};
+
+/// The `[pipeline]` table of the config file; every key optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PipelineFile {
+    /// Longest gap inside a visit, e.g. "30m" (default 30 minutes).
+    #[serde(default, with = "humantime_serde")]
+    visit_timeout: Option<Duration>,
+    /// `sort_scan` (default) or `sql`.
+    sessionization: Option<Method>,
+    /// Log records per batch (default 200000).
+    batch_records: Option<usize>,
+    /// How often a following pipeline looks for new hits, e.g. "10s".
+    #[serde(default, with = "humantime_serde")]
+    poll_interval: Option<Duration>,
+}
+
+impl PipelineFile {
+    /// The pipeline configuration, defaults filled in.
+    pub fn config(&self) -> anyhow::Result<PipelineConfig> {
+        let defaults = PipelineConfig::default();
+        let timeout = self.visit_timeout.unwrap_or(defaults.sessionizer.timeout);
+        anyhow::ensure!(timeout > Duration::ZERO, "[pipeline] visit_timeout must be positive");
+        let batch_records = self.batch_records.unwrap_or(defaults.batch_records);
+        anyhow::ensure!(batch_records > 0, "[pipeline] batch_records must be positive");
+        Ok(PipelineConfig {
+            batch_records,
+            sessionizer: Sessionizer { method: self.sessionization.unwrap_or_default(), timeout },
+            poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
+            ..defaults
+        })
+    }
+}
+
+fn open_log_read_only(data_dir: &Path) -> anyhow::Result<Arc<EmbeddedHitLog>> {
+    let dir = data_dir.join("log");
+    let log = EmbeddedHitLog::open(&dir, EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() })
+        .with_context(|| format!("opening the log in {} (run the collector or `dnma import` first)", dir.display()))?;
+    Ok(Arc::new(log))
+}
+
+fn open_store(data_dir: &Path) -> anyhow::Result<Arc<ParquetRollupStore>> {
+    let dir = data_dir.join("rollups");
+    Ok(Arc::new(ParquetRollupStore::open(&dir).with_context(|| format!("opening the rollup store in {}", dir.display()))?))
+}
+
+/// `dnma pipeline run`: stages and computes until stopped (or once with `once`).
+pub async fn run(plan: Arc<Plan>, referential: Arc<Referential>, data_dir: &Path, config: PipelineConfig, once: bool) -> anyhow::Result<ExitCode> {
+    let store = open_store(data_dir)?;
+    let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
+    loop {
+        let log = open_log_read_only(data_dir)?;
+        let pipeline = Pipeline::new(log, store.clone(), plan.clone(), referential.clone(), config.clone());
+        let (staged, days) = pipeline.run_once().await?;
+        if once || staged.records > 0 || !days.is_empty() {
+            eprintln!(
+                "pipeline: {} log records read ({} hits staged, {} unplaceable), {} day(s) computed; next offset {}",
+                staged.records,
+                staged.hits,
+                staged.unplaceable,
+                days.len(),
+                staged.next_offset
+            );
+        }
+        if once {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            () = &mut stop => return Ok(ExitCode::SUCCESS),
+            () = tokio::time::sleep(config.poll_interval) => {}
+        }
+    }
+}
+
+fn bar(len: u64, what: &str) -> ProgressBar {
+    let bar = ProgressBar::new(len);
+    let style = ProgressStyle::with_template(&format!("{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} ({{eta}} left)"))
+        .expect("valid template")
+        .progress_chars("=> ");
+    bar.set_style(style);
+    bar
+}
+
+/// `dnma pipeline backfill`: stages what the log holds, then recomputes every day of
+/// `from..=to` that has hits, with progress bars.
+pub async fn backfill(
+    plan: Arc<Plan>,
+    referential: Arc<Referential>,
+    data_dir: &Path,
+    config: PipelineConfig,
+    from: NaiveDate,
+    to: NaiveDate,
+) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+    let store = open_store(data_dir)?;
+    let log = open_log_read_only(data_dir)?;
+    let pipeline = Pipeline::new(log.clone() as Arc<dyn HitLog>, store.clone(), plan, referential, config.clone());
+    let stats = log.stats(collector::log::Topic::Hits).await?;
+    let staging = bar(stats.end_offset, "staging log records");
+    let staged = pipeline.stage(|s| staging.set_position(s.next_offset)).await?;
+    staging.finish_and_clear();
+    let days: Vec<NaiveDate> = store.days().await?.into_iter().filter(|d| (from..=to).contains(d)).collect();
+    store.mark_dirty(&days).await?;
+    let computing = bar(0, "computing days");
+    let computed = pipeline
+        .compute(|_, done, total| {
+            computing.set_length(total as u64);
+            computing.set_position(done as u64);
+        })
+        .await?;
+    computing.finish_and_clear();
+    eprintln!(
+        "backfill: {} log records staged, {} day(s) recomputed ({} in {from}..{to})",
+        staged.records,
+        computed.len(),
+        days.len()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Output formats of `dnma query`.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum QueryFormat {
+    /// Aligned columns for people.
+    Table,
+    /// `;`-separated, with a header.
+    Csv,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `dnma query`.
+pub struct QueryArgs<'a> {
+    /// The data directory.
+    pub data_dir: &'a Path,
+    /// The query.
+    pub query: IndicatorQuery,
+    /// Output format.
+    pub format: QueryFormat,
+}
+
+/// `dnma query`: exact figures (no small-cell suppression: an operator tool).
+pub async fn query(plan: &Plan, referential: &Referential, args: QueryArgs<'_>) -> anyhow::Result<ExitCode> {
+    let store = ParquetRollupStore::open_read_only(&args.data_dir.join("rollups"))?;
+    let rows = store.query(&args.query).await?;
+    let stdout = std::io::stdout();
+    let mut out = std::io::BufWriter::new(stdout.lock());
+    match args.format {
+        QueryFormat::Json => {
+            for row in &rows {
+                serde_json::to_writer(&mut out, &json_row(plan, referential, row))?;
+                writeln!(out)?;
+            }
+        }
+        QueryFormat::Csv | QueryFormat::Table => {
+            let mut header = vec!["level", "code", "name", "period", "start"];
+            if args.query.breakdown.is_some() {
+                header.extend(["breakdown", "value"]);
+            }
+            header.extend(["visits", "visitors", "page_views", "clicks", "duration_s"]);
+            let lines: Vec<Vec<String>> = rows.iter().map(|r| text_row(plan, referential, r)).collect();
+            if matches!(args.format, QueryFormat::Csv) {
+                let mut csv = csv::WriterBuilder::new().delimiter(b';').from_writer(&mut out);
+                csv.write_record(&header)?;
+                for line in &lines {
+                    csv.write_record(line)?;
+                }
+                csv.flush()?;
+            } else {
+                write_table(&mut out, &header, &lines)?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn json_row(plan: &Plan, referential: &Referential, row: &IndicatorRow) -> serde_json::Value {
+    let mut object = serde_json::json!({
+        "level": row.level,
+        "code": row.code,
+        "name": display_name(plan, referential, row.level, &row.code),
+        "period": row.period,
+        "start": row.start,
+    });
+    if let Some((dimension, value)) = &row.breakdown {
+        object["breakdown"] = serde_json::json!(dimension);
+        object["value"] = serde_json::json!(value);
+    }
+    for (key, value) in [("visits", row.visits), ("visitors", row.visitors), ("page_views", row.page_views), ("clicks", row.clicks), ("duration_s", row.duration_s)] {
+        object[key] = serde_json::json!(value);
+    }
+    object
+}
+
+fn text_row(plan: &Plan, referential: &Referential, row: &IndicatorRow) -> Vec<String> {
+    let mut line = vec![
+        row.level.to_string(),
+        row.code.clone(),
+        display_name(plan, referential, row.level, &row.code),
+        row.period.to_string(),
+        row.start.to_string(),
+    ];
+    if let Some((dimension, value)) = &row.breakdown {
+        line.extend([dimension.to_string(), value.clone()]);
+    }
+    line.extend([row.visits, row.visitors, row.page_views, row.clicks, row.duration_s].map(|n| n.to_string()));
+    line
+}
+
+fn write_table(out: &mut impl Write, header: &[&str], lines: &[Vec<String>]) -> std::io::Result<()> {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for line in lines {
+        for (w, cell) in widths.iter_mut().zip(line) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let print = |out: &mut dyn Write, cells: &mut dyn Iterator<Item = &str>| -> std::io::Result<()> {
+        let padded: Vec<String> = cells.zip(&widths).map(|(c, w)| format!("{c}{}", " ".repeat(w - c.chars().count()))).collect();
+        writeln!(out, "{}", padded.join("  ").trim_end())
+    };
+    print(out, &mut header.iter().copied())?;
+    for line in lines {
+        print(out, &mut line.iter().map(String::as_str))?;
+    }
+    Ok(())
+}
+
+/// `dnma export opendata`.
+pub async fn export_opendata(
+    plan: &Plan,
+    referential: &Referential,
+    data_dir: &Path,
+    week: NaiveDate,
+    by: Breakdown,
+    k: u64,
+    out: &Path,
+) -> anyhow::Result<ExitCode> {
+    let store = ParquetRollupStore::open_read_only(&data_dir.join("rollups"))?;
+    let tmp = out.with_extension("csv.tmp");
+    let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let rows = pipeline::export::write_opendata(&store, plan, referential, week, by, k, std::io::BufWriter::new(file)).await?;
+    std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
+    eprintln!("export: {rows} school(s) for the week of {week} by {by} in {} (figures under {k} visitors shown as \"< {k}\")", out.display());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Parses the query flags into a query.
+pub fn indicator_query(level: Level, period: Period, from: NaiveDate, to: NaiveDate, breakdown: Option<Breakdown>) -> anyhow::Result<IndicatorQuery> {
+    anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
+    let mut query = IndicatorQuery::new(level, period, from, to);
+    query.breakdown = breakdown;
+    Ok(query)
+}
+
+/// The pipeline running inside `dnma serve` / `dnma demo`, on the collector's own log.
+pub struct InProcessPipeline {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), pipeline::PipelineError>>,
+}
+
+impl InProcessPipeline {
+    /// Starts following `log` into the store of `data_dir`.
+    pub fn spawn(plan: Arc<Plan>, referential: Arc<Referential>, data_dir: &Path, log: Arc<dyn HitLog>, config: PipelineConfig) -> anyhow::Result<Self> {
+        let store = open_store(data_dir)?;
+        let pipeline = Pipeline::new(log, store, plan, referential, config);
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            pipeline
+                .follow(async {
+                    let _ = stopped.await;
+                })
+                .await
+        });
+        Ok(InProcessPipeline { stop, task })
+    }
+
+    /// Lets the current step finish, then stops (before the log is closed).
+    pub async fn stop(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        match self.task.await {
+            Ok(result) => Ok(result?),
+            Err(e) => Err(anyhow::anyhow!("pipeline task failed: {e}")),
+        }
+    }
+}
