@@ -7,8 +7,10 @@
 //! instead: it stages that many synthetic hits over 28 days into a Parquet store (not timed),
 //! then times the pipeline computing every day (visits and usages written as Parquet) and two
 //! rollups (académie × week, school × week × profile), reports peak RSS, and runs the same work
-//! in DuckDB on the same Parquet input (`tools/rollup_duckdb.py`, when `python3 -c 'import
-//! duckdb'` works). `DNMA_ROLLUP_DIR` keeps the data in a directory of your choice.
+//! in `DuckDB` on the same Parquet input (`tools/rollup_duckdb.py`, when Python's `duckdb` module is
+//! installed). `DNMA_ROLLUP_DIR` keeps the data in a directory of your choice.
+
+#![allow(missing_docs)]
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -123,7 +125,7 @@ fn big_run(hits: usize, dir: &Path) {
         .block_on(async {
             let mut n = 0;
             for day in store.days().await.unwrap() {
-                n += store.day_hits(day).await.unwrap().iter().map(|b| b.num_rows()).sum::<usize>();
+                n += store.day_hits(day).await.unwrap().iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum::<usize>();
             }
             Ok::<_, pipeline::PipelineError>(n)
         })
@@ -147,11 +149,13 @@ fn big_run(hits: usize, dir: &Path) {
     let rollup_ecole = t.elapsed();
     let total = sessionize + rollup_academie + rollup_ecole;
     let secs = |d: Duration| d.as_secs_f64();
+    #[allow(clippy::cast_precision_loss)] // a throughput figure
+    let hits_f64 = total_hits as f64;
     println!("dnma: {total_hits} hits, {} cores", std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
-    println!("dnma: sessionize + write visits/usages: {:.2} s ({:.0} hits/s)", secs(sessionize), total_hits as f64 / secs(sessionize));
+    println!("dnma: sessionize + write visits/usages: {:.2} s ({:.0} hits/s)", secs(sessionize), hits_f64 / secs(sessionize));
     println!("dnma: rollup académie × week: {:.2} s ({} cells)", secs(rollup_academie), academies.len());
     println!("dnma: rollup école × week × profil: {:.2} s ({} cells)", secs(rollup_ecole), schools.len());
-    println!("dnma: total {:.2} s ({:.0} hits/s), peak RSS {} MiB", secs(total), total_hits as f64 / secs(total), peak_rss_mib().unwrap_or(0));
+    println!("dnma: total {:.2} s ({:.0} hits/s), peak RSS {} MiB", secs(total), hits_f64 / secs(total), peak_rss_mib().unwrap_or(0));
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/rollup_duckdb.py");
     match std::process::Command::new("python3").arg(&script).arg(dir.join("rollups")).status() {

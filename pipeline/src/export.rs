@@ -4,7 +4,7 @@
 //! `HH:MM:SS`). A triplet computed from fewer than `k` unique visitors is published as `< k`:
 //! the users are minors.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::io::Write;
 
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -76,7 +76,7 @@ pub async fn write_opendata<W: Write>(
     for row in &broken_down {
         cells.insert((row.code.as_str(), row.breakdown.as_ref().map(|(_, v)| v.as_str())), row);
     }
-    let schools: BTreeMap<&str, ()> = overall.iter().map(|r| (r.code.as_str(), ())).collect();
+    let schools: BTreeSet<&str> = overall.iter().map(|r| r.code.as_str()).collect();
 
     let mut csv = csv::WriterBuilder::new().delimiter(b';').from_writer(out);
     let mut header: Vec<String> = SCHOOL_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
@@ -86,7 +86,7 @@ pub async fn write_opendata<W: Write>(
     }
     csv.write_record(&header).map_err(csv_error)?;
     let suppressed = format!("< {k}");
-    for uai in schools.keys() {
+    for uai in &schools {
         let mut record = school_columns(plan, referential, uai);
         record.push(week.to_string());
         for (value, _) in &values {

@@ -20,8 +20,21 @@ use crate::hit_row::HitRow;
 use crate::model::Period;
 
 /// The attribute columns a visit takes from its first hit, after `day`, in order.
-pub const VISIT_ATTRIBUTES: [&str; 13] =
-    ["visitor", "plateforme", "projet", "exploitant", "uai", "circonscription", "departement", "academie", "region", "profil", "device", "os", "browser"];
+pub const VISIT_ATTRIBUTES: [&str; 13] = [
+    "visitor",
+    "plateforme",
+    "projet",
+    "exploitant",
+    "uai",
+    "circonscription",
+    "departement",
+    "academie",
+    "region",
+    "profil",
+    "device",
+    "os",
+    "browser",
+];
 
 fn attribute_fields() -> Vec<Field> {
     VISIT_ATTRIBUTES

@@ -103,8 +103,7 @@ impl<'a> Placer<'a> {
         if let Some(place) = self.places.get(uai) {
             return Ok(place.clone());
         }
-        let location =
-            self.referential.locate(self.plan, uai).map_err(|e| PlaceError::Unlocatable { offset, message: e.to_string() })?;
+        let location = self.referential.locate(self.plan, uai).map_err(|e| PlaceError::Unlocatable { offset, message: e.to_string() })?;
         let tz: Tz = location
             .fuseau
             .parse()

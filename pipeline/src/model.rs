@@ -152,7 +152,8 @@ pub enum Breakdown {
 
 impl Breakdown {
     /// Every breakdown.
-    pub const ALL: [Breakdown; 6] = [Breakdown::Profil, Breakdown::Service, Breakdown::Outil, Breakdown::Appareil, Breakdown::Os, Breakdown::Navigateur];
+    pub const ALL: [Breakdown; 6] =
+        [Breakdown::Profil, Breakdown::Service, Breakdown::Outil, Breakdown::Appareil, Breakdown::Os, Breakdown::Navigateur];
 
     /// Its name on the command line and in JSON.
     pub fn name(self) -> &'static str {

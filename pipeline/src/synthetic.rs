@@ -134,7 +134,7 @@ impl Population {
     /// hits, in arrival order: mostly in time order, `late_percent` of them at the end.
     pub fn hits(&self, seed: u64, hits: usize, first_day: NaiveDate, days: u32, late_percent: u32) -> Vec<StoredHit> {
         let mut rng = StdRng::seed_from_u64(seed);
-        let day0 = first_day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
+        let midnight_ms = first_day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
         let mut out: Vec<StoredHit> = Vec::with_capacity(hits + 32);
         while out.len() < hits {
             let visitor = &self.visitors[rng.random_range(0..self.visitors.len())];
@@ -143,7 +143,7 @@ impl Population {
             let day = i64::from(rng.random_range(0..days.max(1)));
             // Mostly daytime; some sessions start just before midnight.
             let minute = if rng.random_ratio(1, 25) { rng.random_range(23 * 60 + 30..24 * 60) } else { rng.random_range(6 * 60..22 * 60) };
-            let mut t = day0 + day * 86_400_000 + minute * 60_000 + rng.random_range(0..60_000);
+            let mut t = midnight_ms + day * 86_400_000 + minute * 60_000 + rng.random_range(0..60_000);
             for _ in 0..rng.random_range(1..12) {
                 let (service, tiers) = &self.services[rng.random_range(0..self.services.len())];
                 let event = match rng.random_range(0..20) {

@@ -101,7 +101,7 @@ enum Command {
         /// ecole, circonscription, departement, academie, region, nation, projet, plateforme or exploitant.
         #[arg(long)]
         level: pipeline::Level,
-        /// day, week, month or school_year.
+        /// day, week, month or `school_year`.
         #[arg(long)]
         period: pipeline::Period,
         /// First day (widened to the start of its period), YYYY-MM-DD.
@@ -378,7 +378,8 @@ async fn demo(
     duration: Option<std::time::Duration>,
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
-    let (state, log) = collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
+    let (state, log) =
+        collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
     let pipeline = in_process_pipeline(plan, referential, args, &log)?;
     let (listener, url) = collector_cmd::bind(args.listen).await?;
     eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());

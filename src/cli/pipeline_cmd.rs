@@ -132,12 +132,7 @@ pub async fn backfill(
         })
         .await?;
     computing.finish_and_clear();
-    eprintln!(
-        "backfill: {} log records staged, {} day(s) recomputed ({} in {from}..{to})",
-        staged.records,
-        computed.len(),
-        days.len()
-    );
+    eprintln!("backfill: {} log records staged, {} day(s) recomputed ({} in {from}..{to})", staged.records, computed.len(), days.len());
     Ok(ExitCode::SUCCESS)
 }
 
@@ -210,7 +205,9 @@ fn json_row(plan: &Plan, referential: &Referential, row: &IndicatorRow) -> serde
         object["breakdown"] = serde_json::json!(dimension);
         object["value"] = serde_json::json!(value);
     }
-    for (key, value) in [("visits", row.visits), ("visitors", row.visitors), ("page_views", row.page_views), ("clicks", row.clicks), ("duration_s", row.duration_s)] {
+    for (key, value) in
+        [("visits", row.visits), ("visitors", row.visitors), ("page_views", row.page_views), ("clicks", row.clicks), ("duration_s", row.duration_s)]
+    {
         object[key] = serde_json::json!(value);
     }
     object
@@ -284,7 +281,13 @@ pub struct InProcessPipeline {
 
 impl InProcessPipeline {
     /// Starts following `log` into the store of `data_dir`.
-    pub fn spawn(plan: Arc<Plan>, referential: Arc<Referential>, data_dir: &Path, log: Arc<dyn HitLog>, config: PipelineConfig) -> anyhow::Result<Self> {
+    pub fn spawn(
+        plan: Arc<Plan>,
+        referential: Arc<Referential>,
+        data_dir: &Path,
+        log: Arc<dyn HitLog>,
+        config: PipelineConfig,
+    ) -> anyhow::Result<Self> {
         let store = open_store(data_dir)?;
         let pipeline = Pipeline::new(log, store, plan, referential, config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -32,10 +32,11 @@ async fn hits_sent_over_http_come_out_of_query_and_export() {
             .send()
     };
     // One pupil of Rennes: two page views, then a third 1.2 s later (same visit).
-    let first = post(format!(r#"{{"events":[{},{}]}}"#, sdk_event("MESSAGERIE", "pupil-a"), sdk_event("CAHIER_TEXTES", "pupil-a"))).await.unwrap();
+    let first =
+        post(format!(r#"{{"events":[{},{}]}}"#, sdk_event("COURRIER_ELECTRONIQUE", "pupil-a"), sdk_event("CAHIER_TEXTES", "pupil-a"))).await.unwrap();
     assert_eq!(first.status(), 200);
     tokio::time::sleep(std::time::Duration::from_millis(1200)).await;
-    assert_eq!(post(format!(r#"{{"events":[{}]}}"#, sdk_event("MESSAGERIE", "pupil-a"))).await.unwrap().status(), 200);
+    assert_eq!(post(format!(r#"{{"events":[{}]}}"#, sdk_event("COURRIER_ELECTRONIQUE", "pupil-a"))).await.unwrap().status(), 200);
     // One parent of Créteil, by SmartTag.
     let pixel = client
         .get(format!(
@@ -54,7 +55,10 @@ async fn hits_sent_over_http_come_out_of_query_and_export() {
     assert!(String::from_utf8_lossy(&run.stderr).contains("4 hits staged"), "{}", String::from_utf8_lossy(&run.stderr));
 
     let today = Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive().to_string();
-    let query = dnma(&["query", "--data-dir", data_dir, "--level", "academie", "--period", "day", "--from", &today, "--to", &today, "--format", "json"], None);
+    let query = dnma(
+        &["query", "--data-dir", data_dir, "--level", "academie", "--period", "day", "--from", &today, "--to", &today, "--format", "json"],
+        None,
+    );
     assert!(query.status.success(), "{}", String::from_utf8_lossy(&query.stderr));
     let rows = json_lines(&query);
     assert_eq!(rows.len(), 2, "{rows:#?}");
@@ -68,12 +72,28 @@ async fn hits_sent_over_http_come_out_of_query_and_export() {
     assert_eq!((creteil["visits"].as_u64(), creteil["visitors"].as_u64()), (Some(1), Some(1)));
 
     let by_service = dnma(
-        &["query", "--data-dir", data_dir, "--level", "ecole", "--period", "week", "--from", &today, "--to", &today, "--breakdown", "service", "--format", "csv"],
+        &[
+            "query",
+            "--data-dir",
+            data_dir,
+            "--level",
+            "ecole",
+            "--period",
+            "week",
+            "--from",
+            &today,
+            "--to",
+            &today,
+            "--breakdown",
+            "service",
+            "--format",
+            "csv",
+        ],
         None,
     );
     let csv = String::from_utf8_lossy(&by_service.stdout);
     assert!(csv.starts_with("level;code;name;period;start;breakdown;value;visits;visitors"), "{csv}");
-    assert!(csv.lines().any(|l| l.contains(RENNES_SCHOOL) && l.contains(";service;MESSAGERIE;1;1;2;")), "{csv}");
+    assert!(csv.lines().any(|l| l.contains(RENNES_SCHOOL) && l.contains(";service;COURRIER_ELECTRONIQUE;1;1;2;")), "{csv}");
 
     let monday = {
         let now = Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive();
@@ -81,7 +101,8 @@ async fn hits_sent_over_http_come_out_of_query_and_export() {
     };
     assert_eq!(monday.parse::<chrono::NaiveDate>().unwrap().weekday(), Weekday::Mon);
     let out = dir.path().join("profils.csv");
-    let export = dnma(&["export", "opendata", "--data-dir", data_dir, "--week", &monday, "--by", "profil", "--k", "1", "--out", out.to_str().unwrap()], None);
+    let export =
+        dnma(&["export", "opendata", "--data-dir", data_dir, "--week", &monday, "--by", "profil", "--k", "1", "--out", out.to_str().unwrap()], None);
     assert!(export.status.success(), "{}", String::from_utf8_lossy(&export.stderr));
     let text = std::fs::read_to_string(&out).unwrap();
     let lines: Vec<&str> = text.lines().collect();

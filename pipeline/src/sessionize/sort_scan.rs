@@ -36,13 +36,11 @@ struct OpenVisit<'a> {
 
 impl<'a> OpenVisit<'a> {
     fn add_usage(&mut self, dim: &'static str, value: &'a str, page_view: bool, click: bool) {
-        let usage = match self.usages.iter_mut().position(|u| u.dim == dim && u.value == value) {
-            Some(i) => &mut self.usages[i],
-            None => {
-                self.usages.push(Usage { dim, value, page_views: 0, clicks: 0 });
-                self.usages.last_mut().expect("just pushed")
-            }
-        };
+        let i = self.usages.iter().position(|u| u.dim == dim && u.value == value).unwrap_or_else(|| {
+            self.usages.push(Usage { dim, value, page_views: 0, clicks: 0 });
+            self.usages.len() - 1
+        });
+        let usage = &mut self.usages[i];
         usage.page_views += i64::from(page_view);
         usage.clicks += i64::from(click);
     }

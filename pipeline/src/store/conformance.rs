@@ -94,7 +94,7 @@ async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
     assert!(again.is_err(), "staging an offset twice must be refused");
     let later = [hit(&mut placer, 11, "2026-11-23T08:01:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE")];
     store.stage_hits(d, hits_batch(&later)).await.unwrap();
-    let staged: usize = store.day_hits(d).await.unwrap().iter().map(|b| b.num_rows()).sum();
+    let staged: usize = store.day_hits(d).await.unwrap().iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
     assert_eq!(staged, 2);
     let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
     store.replace_day(d, facts).await.unwrap();

@@ -79,10 +79,9 @@ impl ParquetRollupStore {
             fs::create_dir_all(root.join(dir)).map_err(io(format!("creating {}", root.join(dir).display())))?;
         }
         let lock_path = root.join("LOCK");
-        let lock = File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(format!("opening {}", lock_path.display())))?;
-        lock.try_lock().map_err(|_| {
-            PipelineError::Store(format!("{} is locked: another pipeline writes to this store", root.display()))
-        })?;
+        let lock =
+            File::options().create(true).truncate(false).write(true).open(&lock_path).map_err(io(format!("opening {}", lock_path.display())))?;
+        lock.try_lock().map_err(|_| PipelineError::Store(format!("{} is locked: another pipeline writes to this store", root.display())))?;
         for stray in fs::read_dir(root.join("tmp")).map_err(io("listing tmp"))? {
             let stray = stray.map_err(io("listing tmp"))?.path();
             fs::remove_file(&stray).map_err(io(format!("removing {}", stray.display())))?;
