@@ -6,6 +6,15 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/dnma-target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# Incremental caches double the size of the target directory and do not help a clean CI run.
+if [ "${CI:-}" = true ]; then export CARGO_INCREMENTAL=0; fi
+df -h "$(dirname "$CARGO_TARGET_DIR")" 2>/dev/null | tail -1 | awk '{print "disk free for builds: " $4}' >&2 || true
+# The browser test (tests/e2e/dashboards.rs) drives Debian's headless Chromium; CI installs it.
+if [ "${CI:-}" = true ] && ! command -v chromium >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null \
+    || echo "warning: could not install chromium; the browser test will be skipped" >&2
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --all-targets --locked

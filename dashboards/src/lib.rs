@@ -1,6 +1,124 @@
 //! The dashboards: server-rendered pages, charts and a JSON API over the `RollupStore`, for
-//! national analysts (territories), project owners (deployment) and ENT editors (tagging
-//! conformance).
+//! three audiences:
+//! - national analysts, `/territoires`: territories compared, map, drill-down, per-pupil rates,
+//!   weekly series with school holidays and the previous year;
+//! - project owners, `/projets/{projet}`: deployment steering (active schools, adoption,
+//!   profiles, services, least active schools, week-over-week change);
+//! - ENT editors, `/conformite/{plateforme}`: tagging conformance from the dead letters.
 //!
-//! Not built yet: this crate holds nothing but this header until the dashboards issue lands (see
-//! `docs/ARCHITECTURE.md`).
+//! Every number goes through small-cell suppression ([`suppress`]); the API under `/api/v1`
+//! returns the same views as the pages ([`views`]), described at `/api/v1/openapi.json`.
+
+pub mod access;
+pub mod api;
+pub mod charts;
+pub mod config;
+pub mod french;
+pub mod geo;
+pub mod holidays;
+pub mod pages;
+pub mod routes;
+pub mod suppress;
+pub mod territory;
+pub mod view_cache;
+pub mod views;
+
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use pipeline::{PipelineError, RollupStore};
+use tagging_plan::{Plan, Referential};
+
+pub use config::{DashboardConfig, EditorAccess};
+pub use routes::router;
+
+/// Why a view cannot be shown.
+#[derive(Debug, thiserror::Error)]
+pub enum DashboardError {
+    /// A filter or parameter is wrong (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// No such territory, project or platform (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The request lacks the token this view needs (401) or the token does not give it (403).
+    #[error("{message}")]
+    Denied {
+        /// Whether a token was given at all.
+        authenticated: bool,
+        /// Why.
+        message: String,
+    },
+    /// The store failed (500).
+    #[error("rollup store: {0}")]
+    Store(#[from] PipelineError),
+    /// A chart could not be drawn (500).
+    #[error(transparent)]
+    Chart(#[from] charts::ChartError),
+}
+
+impl DashboardError {
+    /// Stable reason code for the API.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DashboardError::BadRequest(_) => "bad_request",
+            DashboardError::NotFound(_) => "not_found",
+            DashboardError::Denied { authenticated: false, .. } => "token_required",
+            DashboardError::Denied { authenticated: true, .. } => "forbidden",
+            DashboardError::Store(_) => "store_error",
+            DashboardError::Chart(_) => "chart_error",
+        }
+    }
+}
+
+/// Everything the dashboards read: the store, the plan, the referential and the open data.
+pub struct Dashboards {
+    store: Arc<dyn RollupStore>,
+    plan: Arc<Plan>,
+    referential: Arc<Referential>,
+    territories: territory::TerritoryIndex,
+    calendar: holidays::Calendar,
+    outlines: Vec<geo::Outline>,
+    config: DashboardConfig,
+    today: Option<NaiveDate>,
+    cache: view_cache::ViewCache,
+}
+
+impl Dashboards {
+    /// Dashboards over a store.
+    pub fn new(store: Arc<dyn RollupStore>, plan: Arc<Plan>, referential: Arc<Referential>, config: DashboardConfig) -> Self {
+        let territories = territory::TerritoryIndex::build(&plan, &referential);
+        let cache = view_cache::ViewCache::new(std::time::Duration::from_secs(config.cache_seconds));
+        Dashboards {
+            store,
+            plan,
+            referential,
+            territories,
+            calendar: holidays::Calendar::shipped(),
+            outlines: geo::outlines(),
+            config,
+            today: None,
+            cache,
+        }
+    }
+
+    /// The same, with a fixed "today" (tests and benches over recorded data).
+    #[must_use]
+    pub fn with_today(mut self, today: NaiveDate) -> Self {
+        self.today = Some(today);
+        self
+    }
+
+    /// Today in Europe/Paris (or the fixed day).
+    pub fn today(&self) -> NaiveDate {
+        self.today.unwrap_or_else(|| chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive())
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &DashboardConfig {
+        &self.config
+    }
+}
+
+/// Shared handle given to the handlers.
+pub type Shared = Arc<Dashboards>;

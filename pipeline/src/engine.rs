@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use collector::log::{HitLog, Topic};
-use collector::record::StoredHit;
+use collector::record::{DeadLetter, StoredHit};
 use tagging_plan::{Plan, Referential};
 use tracing::{info, warn};
 
@@ -27,6 +27,7 @@ use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
 use crate::sessionize::Sessionizer;
 use crate::store::RollupStore;
+use crate::tagging::{reject_day, rejects_batch};
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub struct Staged {
     pub next_offset: u64,
     /// End of the log when staging started.
     pub end_offset: u64,
+    /// Dead letters read (staged for the conformance view).
+    pub rejects: u64,
 }
 
 /// The pipeline over one log and one store.
@@ -128,7 +131,34 @@ impl Pipeline {
             staged.next_offset = next;
             on_batch(&staged);
         }
+        staged.rejects = self.stage_rejects().await?;
         Ok(staged)
+    }
+
+    /// Stages the dead letters beyond the committed offset (for the editors' conformance view);
+    /// returns how many were read.
+    async fn stage_rejects(&self) -> Result<u64, PipelineError> {
+        let consumer = self.config.consumer.as_str();
+        let mut next_offset = self.log.committed(consumer, Topic::DeadLetters).await?;
+        let mut read = 0;
+        loop {
+            let records = self.log.read(Topic::DeadLetters, next_offset, self.config.batch_records).await?;
+            let Some(last) = records.last() else { break };
+            let next = last.offset + 1;
+            read += records.len() as u64;
+            let mut by_day: BTreeMap<NaiveDate, Vec<(u64, DeadLetter)>> = BTreeMap::new();
+            for record in records {
+                let letter =
+                    DeadLetter::decode(&record.payload).map_err(|e| PipelineError::Decode { offset: record.offset, message: e.to_string() })?;
+                by_day.entry(reject_day(letter.received_ms)).or_default().push((record.offset, letter));
+            }
+            for (day, letters) in by_day {
+                self.store.stage_rejects(day, rejects_batch(&letters)).await?;
+            }
+            self.log.commit(consumer, Topic::DeadLetters, next).await?;
+            next_offset = next;
+        }
+        Ok(read)
     }
 
     /// Recomputes the visits of every dirty day; `on_day` sees each day done with the count of

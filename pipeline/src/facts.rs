@@ -68,6 +68,7 @@ pub fn hits_schema() -> SchemaRef {
             Field::new("device", DataType::Utf8, false),
             Field::new("os", DataType::Utf8, false),
             Field::new("browser", DataType::Utf8, false),
+            Field::new("plan_version", DataType::Utf8, false),
         ]);
         Arc::new(Schema::new(fields))
     });
@@ -154,7 +155,7 @@ pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
     let mut visitor = BinaryBuilder::with_capacity(n, n * 16);
     let [mut plateforme, mut projet, mut exploitant, mut uai, mut circonscription, mut departement, mut academie, mut region, mut profil] =
         std::array::from_fn(|_| strings());
-    let [mut service, mut outil, mut device, mut os, mut browser] = std::array::from_fn(|_| strings());
+    let [mut service, mut outil, mut device, mut os, mut browser, mut plan_version] = std::array::from_fn(|_| strings());
     let mut page_view = BooleanBuilder::with_capacity(n);
     let mut click = BooleanBuilder::with_capacity(n);
     for row in rows {
@@ -178,6 +179,7 @@ pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
         device.append_value(&row.device);
         os.append_value(&row.os);
         browser.append_value(&row.browser);
+        plan_version.append_value(&row.plan_version);
     }
     let columns: Vec<ArrayRef> = vec![
         Arc::new(offset.finish()),
@@ -200,6 +202,7 @@ pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
         Arc::new(device.finish()),
         Arc::new(os.finish()),
         Arc::new(browser.finish()),
+        Arc::new(plan_version.finish()),
     ];
     RecordBatch::try_new(hits_schema(), columns).expect("columns built in schema order")
 }

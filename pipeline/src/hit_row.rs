@@ -62,6 +62,8 @@ pub struct HitRow {
     pub os: String,
     /// Browser class.
     pub browser: String,
+    /// Version of the plan that accepted it.
+    pub plan_version: String,
 }
 
 /// Why a stored hit cannot be placed.
@@ -143,6 +145,7 @@ impl<'a> Placer<'a> {
             device: hit.client.device,
             os: hit.client.os,
             browser: hit.client.browser,
+            plan_version: hit.plan_version,
         })
     }
 }

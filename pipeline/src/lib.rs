@@ -17,6 +17,7 @@ pub mod reference;
 pub mod sessionize;
 pub mod store;
 pub mod synthetic;
+pub mod tagging;
 
 pub use engine::{Pipeline, PipelineConfig, Staged};
 pub use error::PipelineError;

@@ -49,6 +49,9 @@ pub struct ConfigFile {
     /// Pipeline settings.
     #[serde(default)]
     pub pipeline: super::pipeline_cmd::PipelineFile,
+    /// Dashboard settings (k, readers' and editors' tokens).
+    #[serde(default)]
+    pub dashboards: dashboards::DashboardConfig,
 }
 
 impl ConfigFile {
@@ -110,9 +113,14 @@ pub async fn run_until(
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
+    dashboards: Option<axum::Router>,
 ) -> anyhow::Result<()> {
     let expiry = spawn_multihit_expiry(&state);
-    let served = axum::serve(listener, router(state)).with_graceful_shutdown(stop).await;
+    let app = match dashboards {
+        Some(pages) => router(state).merge(pages),
+        None => router(state),
+    };
+    let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
     expiry.abort();
     let stopped = match pipeline {
         Some(pipeline) => pipeline.stop().await,
@@ -130,9 +138,10 @@ pub async fn serve(
     log: Arc<EmbeddedHitLog>,
     listen: SocketAddr,
     pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
+    dashboards: Option<axum::Router>,
 ) -> anyhow::Result<()> {
     let (listener, _) = bind(listen).await?;
-    run_until(state, log, listener, shutdown_signal(), pipeline).await
+    run_until(state, log, listener, shutdown_signal(), pipeline, dashboards).await
 }
 
 pub async fn shutdown_signal() {

@@ -1,6 +1,7 @@
 //! The command line: global options (which plan, which referential) and the subcommands.
 
 mod collector_cmd;
+mod demo_history;
 mod demo_traffic;
 mod import;
 mod log_cmd;
@@ -311,8 +312,15 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let (state, log) =
                     collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
-                let pipeline = if with_pipeline { Some(in_process_pipeline(plan, referential, args, &log)?) } else { None };
-                collector_cmd::serve(state, log, args.listen, pipeline).await?;
+                let pipeline = if with_pipeline { Some(in_process_pipeline(plan.clone(), referential.clone(), args, &log)?) } else { None };
+                let pages = match &pipeline {
+                    Some(p) => {
+                        let config = collector_cmd::ConfigFile::load(args.config.as_deref())?.dashboards;
+                        Some(dashboards_router(p, plan, referential, config))
+                    }
+                    None => None,
+                };
+                collector_cmd::serve(state, log, args.listen, pipeline, pages).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -380,9 +388,23 @@ async fn demo(
     use std::sync::atomic::Ordering;
     let (state, log) =
         collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
-    let pipeline = in_process_pipeline(plan, referential, args, &log)?;
+    let history = demo_history::backfill(&plan, &referential, &log).await?;
+    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), args, &log)?;
+    let mut config = collector_cmd::ConfigFile::load(args.config.as_deref())?.dashboards;
+    config.open_views = true;
+    if config.editors.is_empty() {
+        config.editors = demo_history::demo_editors();
+    }
+    let pages = dashboards_router(&pipeline, plan, referential, config);
     let (listener, url) = collector_cmd::bind(args.listen).await?;
     eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());
+    if history > 0 {
+        eprintln!("dnma demo: {history} hits of history since the start of the school year were loaded into the log");
+    }
+    eprintln!(
+        "dnma demo: dashboards at {url}/territoires, {url}/projets/ONE; editors' conformance at {url}/connexion with the token `{}`",
+        demo_history::DEMO_EDITOR_TOKEN
+    );
     let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
     let traffic = {
         let counts = std::sync::Arc::clone(&counts);
@@ -414,11 +436,22 @@ async fn demo(
             _ = traffic => {}
         }
     };
-    collector_cmd::run_until(state, log, listener, stop, Some(pipeline)).await?;
+    collector_cmd::run_until(state, log, listener, stop, Some(pipeline), Some(pages)).await?;
     traffic_abort.abort();
     progress.abort();
     report(&counts);
     Ok(ExitCode::SUCCESS)
+}
+
+/// The dashboards over the in-process pipeline's store.
+fn dashboards_router(
+    pipeline: &pipeline_cmd::InProcessPipeline,
+    plan: Plan,
+    referential: std::sync::Arc<Referential>,
+    config: dashboards::DashboardConfig,
+) -> axum::Router {
+    let pages = dashboards::Dashboards::new(pipeline.store(), std::sync::Arc::new(plan), referential, config);
+    dashboards::router(std::sync::Arc::new(pages))
 }
 
 /// The pipeline following the collector's log inside the same process.

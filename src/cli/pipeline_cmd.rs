@@ -275,6 +275,7 @@ pub fn indicator_query(level: Level, period: Period, from: NaiveDate, to: NaiveD
 
 /// The pipeline running inside `dnma serve` / `dnma demo`, on the collector's own log.
 pub struct InProcessPipeline {
+    store: Arc<dyn pipeline::RollupStore>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), pipeline::PipelineError>>,
 }
@@ -289,6 +290,7 @@ impl InProcessPipeline {
         config: PipelineConfig,
     ) -> anyhow::Result<Self> {
         let store = open_store(data_dir)?;
+        let shared: Arc<dyn pipeline::RollupStore> = store.clone();
         let pipeline = Pipeline::new(log, store, plan, referential, config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -298,7 +300,12 @@ impl InProcessPipeline {
                 })
                 .await
         });
-        Ok(InProcessPipeline { stop, task })
+        Ok(InProcessPipeline { store: shared, stop, task })
+    }
+
+    /// The store it writes to (the dashboards read it).
+    pub fn store(&self) -> Arc<dyn pipeline::RollupStore> {
+        Arc::clone(&self.store)
     }
 
     /// Lets the current step finish, then stops (before the log is closed).

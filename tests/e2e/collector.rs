@@ -19,12 +19,12 @@ pub(crate) struct Collector {
 
 impl Collector {
     pub(crate) fn start(data_dir: &Path) -> Collector {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dnma"))
-            .args(["collector", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
+        Collector::spawn(&["collector", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap()])
+    }
+
+    /// Runs `dnma ARGS` (a command that serves HTTP and prints its address first).
+    pub(crate) fn spawn(args: &[&str]) -> Collector {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_dnma")).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
         let mut first = String::new();
         BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
         assert!(first.starts_with("http://127.0.0.1:"), "first stdout line is the address: {first:?}");

@@ -2,6 +2,7 @@
 //! module per command family, so it links once.
 
 mod collector;
+mod dashboards;
 mod pipeline;
 mod plan_cli;
 mod referential_cli;

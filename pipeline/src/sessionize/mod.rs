@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::PipelineError;
 use crate::facts::with_periods;
+use crate::tagging::tagging_batch;
 
 /// Visits and usages in their core layout (no period columns).
 #[derive(Debug, Clone)]
@@ -26,6 +27,18 @@ pub struct Sessionized {
     /// One row per visit.
     pub visits: RecordBatch,
     /// One row per visit and service or tool it used.
+    pub usages: RecordBatch,
+    /// Hits counted per platform, project, service, tool and plan version
+    /// ([`crate::tagging::tagging_batch`]).
+    pub tagging: RecordBatch,
+}
+
+/// Visits and usages as a sessionizer cuts them, before the period columns.
+#[derive(Debug, Clone)]
+pub struct CoreFacts {
+    /// One row per visit ([`crate::facts::core_visits_schema`]).
+    pub visits: RecordBatch,
+    /// One row per visit and service or tool ([`crate::facts::core_usages_schema`]).
     pub usages: RecordBatch,
 }
 
@@ -70,12 +83,13 @@ impl Sessionizer {
     /// Visits and usages of some staged hits, with their period columns.
     pub async fn run(&self, hits: Vec<RecordBatch>) -> Result<Sessionized, PipelineError> {
         let timeout_ms = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX);
+        let tagging = tagging_batch(&hits)?;
         let core = match self.method {
             Method::SortScan => tokio::task::spawn_blocking(move || sort_scan::sessionize(&hits, timeout_ms))
                 .await
                 .map_err(|e| PipelineError::Store(format!("sessionization task failed: {e}")))??,
             Method::Sql => sql::sessionize(hits, timeout_ms).await?,
         };
-        Ok(Sessionized { visits: with_periods(&core.visits)?, usages: with_periods(&core.usages)? })
+        Ok(Sessionized { visits: with_periods(&core.visits)?, usages: with_periods(&core.usages)?, tagging })
     }
 }

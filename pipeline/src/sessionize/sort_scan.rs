@@ -1,18 +1,19 @@
-//! Sessionization as one sort and one linear scan: hits sorted by (day, platform, visitor, time,
-//! offset) with Arrow's lexicographic sort, then cut into visits wherever the key changes or the
-//! gap exceeds the timeout; the attributes of each visit are gathered from its first hit with
-//! Arrow's `take`.
+//! Sessionization as one sort and one linear scan: each (day, platform, visitor) gets a small
+//! integer key (a hash map over borrowed values), hits are sorted by (key, time, offset) as plain
+//! fixed-width tuples, then cut into visits wherever the key changes or the gap exceeds the
+//! timeout; the attributes of each visit are gathered from its first hit with Arrow's `take`.
 
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, BinaryArray, BooleanArray, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder, UInt32Array,
 };
-use datafusion::arrow::compute::{concat_batches, lexsort_to_indices, take, SortColumn};
-use datafusion::arrow::datatypes::{Date32Type, Int64Type};
+use datafusion::arrow::compute::{concat_batches, take};
+use datafusion::arrow::datatypes::{Date32Type, Int64Type, UInt64Type};
 use datafusion::arrow::error::ArrowError;
+use datafusion::common::HashMap;
 
-use super::Sessionized;
+use super::CoreFacts;
 use crate::facts::{core_usages_schema, core_visits_schema, hits_schema, VISIT_ATTRIBUTES};
 
 /// What one usage row accumulates while its visit is open.
@@ -48,7 +49,7 @@ impl<'a> OpenVisit<'a> {
 
 /// Output columns under construction.
 #[derive(Default)]
-struct Out {
+struct Out<'a> {
     visit_first: Vec<u32>,
     start_ms: Vec<i64>,
     duration_s: Vec<i64>,
@@ -57,14 +58,14 @@ struct Out {
     clicks: Vec<i64>,
     usage_first: Vec<u32>,
     usage_dim: Vec<&'static str>,
-    usage_value: Vec<String>,
+    usage_value: Vec<&'a str>,
     usage_duration_s: Vec<i64>,
     usage_page_views: Vec<i64>,
     usage_clicks: Vec<i64>,
 }
 
-impl Out {
-    fn close(&mut self, visit: OpenVisit<'_>) {
+impl<'a> Out<'a> {
+    fn close(&mut self, visit: OpenVisit<'a>) {
         let duration_s = (visit.last_ms - visit.start_ms) / 1000;
         self.visit_first.push(visit.first);
         self.start_ms.push(visit.start_ms);
@@ -75,7 +76,7 @@ impl Out {
         for usage in visit.usages {
             self.usage_first.push(visit.first);
             self.usage_dim.push(usage.dim);
-            self.usage_value.push(usage.value.to_owned());
+            self.usage_value.push(usage.value);
             self.usage_duration_s.push(duration_s);
             self.usage_page_views.push(usage.page_views);
             self.usage_clicks.push(usage.clicks);
@@ -84,14 +85,10 @@ impl Out {
 }
 
 /// Cuts hits into visits (see [`super`] for the rules).
-pub fn sessionize(hits: &[RecordBatch], timeout_ms: i64) -> Result<Sessionized, ArrowError> {
+pub fn sessionize(hits: &[RecordBatch], timeout_ms: i64) -> Result<CoreFacts, ArrowError> {
     let schema = hits_schema();
     let all = concat_batches(&schema, hits)?;
     let column = |name: &str| all.column(schema.index_of(name).expect("hits column")).clone();
-    let sort: Vec<SortColumn> =
-        ["day", "plateforme", "visitor", "time_ms", "offset"].iter().map(|&c| SortColumn { values: column(c), options: None }).collect();
-    let order = lexsort_to_indices(&sort, None)?;
-
     let day = column("day");
     let day = day.as_primitive::<Date32Type>();
     let plateforme = column("plateforme");
@@ -100,6 +97,8 @@ pub fn sessionize(hits: &[RecordBatch], timeout_ms: i64) -> Result<Sessionized, 
     let visitor: &BinaryArray = visitor.as_binary();
     let time = column("time_ms");
     let time = time.as_primitive::<Int64Type>();
+    let offset = column("offset");
+    let offset = offset.as_primitive::<UInt64Type>();
     let service = column("service");
     let service: &StringArray = service.as_string();
     let outil = column("outil");
@@ -109,18 +108,25 @@ pub fn sessionize(hits: &[RecordBatch], timeout_ms: i64) -> Result<Sessionized, 
     let click = column("click");
     let click: &BooleanArray = click.as_boolean();
 
+    // One integer per (day, platform, visitor), then one sort of fixed-width tuples.
+    let mut keys: HashMap<(i32, &str, &[u8]), u32> = HashMap::default();
+    let mut order: Vec<(u32, i64, u64, u32)> = (0..all.num_rows())
+        .map(|row| {
+            let next = u32::try_from(keys.len()).expect("fewer than 2^32 visitors in one batch");
+            let key = *keys.entry((day.value(row), plateforme.value(row), visitor.value(row))).or_insert(next);
+            (key, time.value(row), offset.value(row), u32::try_from(row).expect("fewer than 2^32 hits in one batch"))
+        })
+        .collect();
+    drop(keys);
+    order.sort_unstable();
+
     let mut out = Out::default();
     let mut open: Option<OpenVisit<'_>> = None;
-    for &i in order.values() {
+    let mut open_key = u32::MAX;
+    for &(key, t, _, i) in &order {
         let row = i as usize;
-        let t = time.value(row);
-        let continues = open.as_ref().is_some_and(|v| {
-            let first = v.first as usize;
-            t - v.last_ms <= timeout_ms
-                && day.value(row) == day.value(first)
-                && visitor.value(row) == visitor.value(first)
-                && plateforme.value(row) == plateforme.value(first)
-        });
+        let continues = key == open_key && open.as_ref().is_some_and(|v| t - v.last_ms <= timeout_ms);
+        open_key = key;
         if !continues {
             if let Some(done) = open.take() {
                 out.close(done);
@@ -148,7 +154,7 @@ fn int_array(values: Vec<i64>) -> ArrayRef {
     Arc::new(Int64Array::from(values))
 }
 
-fn build(all: &RecordBatch, out: Out) -> Result<Sessionized, ArrowError> {
+fn build(all: &RecordBatch, out: Out) -> Result<CoreFacts, ArrowError> {
     let schema = hits_schema();
     let gather = |indices: &UInt32Array| -> Result<Vec<ArrayRef>, ArrowError> {
         std::iter::once("day")
@@ -175,5 +181,5 @@ fn build(all: &RecordBatch, out: Out) -> Result<Sessionized, ArrowError> {
         int_array(out.usage_clicks),
     ]);
     let usages = RecordBatch::try_new(core_usages_schema(), usage_columns)?;
-    Ok(Sessionized { visits, usages })
+    Ok(CoreFacts { visits, usages })
 }

@@ -10,7 +10,7 @@ use datafusion::datasource::MemTable;
 use datafusion::error::DataFusionError;
 use datafusion::prelude::SessionContext;
 
-use super::Sessionized;
+use super::CoreFacts;
 use crate::facts::{core_usages_schema, core_visits_schema, hits_schema, VISIT_ATTRIBUTES};
 
 /// The attributes a visit takes from its first hit, other than its key.
@@ -70,7 +70,7 @@ async fn collect_as(ctx: &SessionContext, sql: &str, schema: &datafusion::arrow:
 }
 
 /// Cuts hits into visits (see [`super`] for the rules).
-pub async fn sessionize(hits: Vec<RecordBatch>, timeout_ms: i64) -> Result<Sessionized, DataFusionError> {
+pub async fn sessionize(hits: Vec<RecordBatch>, timeout_ms: i64) -> Result<CoreFacts, DataFusionError> {
     let ctx = SessionContext::new();
     ctx.register_table("hits", Arc::new(MemTable::try_new(hits_schema(), vec![hits])?))?;
     let numbered = ctx.sql(&numbered_sql(timeout_ms)).await?.cache().await?;
@@ -79,5 +79,5 @@ pub async fn sessionize(hits: Vec<RecordBatch>, timeout_ms: i64) -> Result<Sessi
     ctx.register_table("visits", visits.into_view())?;
     let visits_out = collect_as(&ctx, "SELECT * FROM visits", &core_visits_schema()).await?;
     let usages_out = collect_as(&ctx, &usages_sql(), &core_usages_schema()).await?;
-    Ok(Sessionized { visits: visits_out, usages: usages_out })
+    Ok(CoreFacts { visits: visits_out, usages: usages_out })
 }

@@ -39,6 +39,7 @@ fn hit(placer: &mut Placer<'_>, offset: u64, at: &str, visitor: u8, uai: &str, s
         device: "ordinateur".into(),
         os: "windows".into(),
         browser: "chrome".into(),
+        plan_version: "2024.1".into(),
     }
 }
 
@@ -73,6 +74,68 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     }
     staging_is_guarded_and_dirty_days_tracked(&open()).await;
     empty_store_answers_nothing(&open()).await;
+    tagging_facts_count_hits_and_refusals(&open()).await;
+}
+
+async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
+    use collector::record::{DeadLetter, StoredReason};
+    use tagging_plan::WireFormat;
+
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let rows = vec![
+        hit(&mut placer, 1, "2026-11-23T08:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        hit(&mut placer, 2, "2026-11-23T08:05:00+01:00", 2, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        hit(&mut placer, 3, "2026-11-23T08:10:00+01:00", 2, SCHOOL_B, "RESSOURCE_DOCUMENTAIRE", "ELEVE"),
+    ];
+    stage_and_compute(store, &rows, Method::SortScan).await;
+    let tagging = store.tagging(day("2026-11-23"), day("2026-11-29")).await.unwrap();
+    let counts: Vec<(String, Option<String>, u64, u64)> =
+        tagging.iter().map(|t| (t.service.clone(), t.outil.clone(), t.hits, t.page_views)).collect();
+    assert_eq!(counts, vec![("MESSAGERIE".into(), None, 2, 2), ("RESSOURCE_DOCUMENTAIRE".into(), Some("PEARLTREES".into()), 1, 1)]);
+    assert!(tagging.iter().all(|t| t.plateforme == "ENT-BZH" && t.plan_version == "2024.1"));
+
+    let letter = |minute: i64, reasons: &[(&str, &str, &str)]| DeadLetter {
+        received_ms: 1_795_417_200_000 + minute * 60_000, // 2026-11-23T08:00+01:00
+        format: WireFormat::Xiti,
+        site: Some("1".into()),
+        plateforme: Some("ENT-BZH".into()),
+        event: "page.display".into(),
+        reasons: reasons
+            .iter()
+            .map(|(code, field, value)| StoredReason {
+                code: (*code).into(),
+                field: (*field).into(),
+                value: Some((*value).into()),
+                message: String::new(),
+            })
+            .collect(),
+        properties: vec![("uai".into(), "0350000A".into())],
+    };
+    let d = day("2026-11-23");
+    let batch = crate::tagging::rejects_batch(&[
+        (0, letter(0, &[("unknown_uai", "uai", "0350000A")])),
+        (1, letter(1, &[("unknown_uai", "uai", "0350000A"), ("unknown_service", "service", "MESAGERIE")])),
+    ]);
+    store.stage_rejects(d, batch.clone()).await.unwrap();
+    store.stage_rejects(d, batch).await.unwrap(); // staged again after a crash: no change
+    assert_eq!(store.rejects_staged_through(d).await.unwrap(), Some(1));
+    store.stage_rejects(d, crate::tagging::rejects_batch(&[(2, letter(2, &[("tiers_without_outil", "outil", "")]))])).await.unwrap();
+    let counts: Vec<(String, String, u64)> = store.reject_counts(d, d).await.unwrap().into_iter().map(|c| (c.code, c.field, c.events)).collect();
+    assert_eq!(
+        counts,
+        vec![
+            ("tiers_without_outil".into(), "outil".into(), 1),
+            ("unknown_service".into(), "service".into(), 1),
+            ("unknown_uai".into(), "uai".into(), 2)
+        ]
+    );
+    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![(d, Some("ENT-BZH".to_owned()), 3)], "events, not reasons");
+    let sample = store.reject_sample("ENT-BZH", d, d, 2).await.unwrap();
+    assert_eq!(sample.len(), 2, "{sample:#?}");
+    assert_eq!(sample[0].reasons[0].0, "tiers_without_outil", "newest first");
+    assert_eq!(sample[1].reasons.len(), 2, "one sample per event, with all its reasons");
+    assert!(store.reject_sample("OTHER", d, d, 10).await.unwrap().is_empty());
 }
 
 async fn empty_store_answers_nothing<S: RollupStore>(store: &S) {

@@ -19,6 +19,7 @@ pub use self::parquet::ParquetRollupStore;
 use crate::error::PipelineError;
 use crate::query::{IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
+use crate::tagging::{RejectCount, RejectSample, TaggingRow};
 
 /// Storage of the pipeline's facts and the indicator queries over them.
 #[async_trait]
@@ -48,4 +49,23 @@ pub trait RollupStore: Send + Sync + 'static {
 
     /// The indicators of every cell a query asks for, ordered by code, start and breakdown value.
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError>;
+
+    /// The highest dead-letter offset staged for a day, `None` when nothing is.
+    async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError>;
+
+    /// Durably adds refusals (layout [`crate::tagging::rejects_schema`]) to a day; rows at or
+    /// below [`Self::rejects_staged_through`] are skipped, so staging again changes nothing.
+    async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError>;
+
+    /// Accepted hits per day, platform, project, service, tool and plan version over `from..=to`.
+    async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError>;
+
+    /// Refused events per day, platform and reason over `from..=to`.
+    async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError>;
+
+    /// Refused events (whatever their reasons) per day and platform over `from..=to`.
+    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError>;
+
+    /// The latest refused events of one platform over `from..=to`, newest first, at most `limit`.
+    async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError>;
 }

@@ -5,6 +5,8 @@
 //! ROOT/hits/YYYY-MM-DD/part-<first offset>-<last offset>.parquet   staged hits, appended
 //! ROOT/visits/YYYY-MM-DD.parquet                                    one file per day, replaced
 //! ROOT/usages/YYYY-MM-DD.parquet                                    one file per day, replaced
+//! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced
+//! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
 //! ROOT/tmp/                                                         files being written
 //! ROOT/LOCK                                                         held by the one writer
@@ -26,7 +28,7 @@ use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::arrow::array::{Array, AsArray, RecordBatch};
 use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, SchemaRef};
+use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, SchemaRef, UInt64Type};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
@@ -41,6 +43,7 @@ use crate::error::PipelineError;
 use crate::facts::{from_date32, hits_schema, usages_schema, visits_schema};
 use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
+use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
 
 /// Parts of one day compacted into one beyond this many.
 const MAX_PARTS_PER_DAY: usize = 16;
@@ -75,7 +78,7 @@ impl ParquetRollupStore {
     /// Opens (creating it if needed) the store under `root` for writing; fails if another process
     /// writes to it.
     pub fn open(root: &Path) -> Result<Self, PipelineError> {
-        for dir in ["hits", "visits", "usages", "dirty", "tmp"] {
+        for dir in ["hits", "visits", "usages", "tagging", "rejects", "dirty", "tmp"] {
             fs::create_dir_all(root.join(dir)).map_err(io(format!("creating {}", root.join(dir).display())))?;
         }
         let lock_path = root.join("LOCK");
@@ -109,6 +112,10 @@ impl Files {
             return Err(PipelineError::Store(format!("{} was opened read-only", self.root.display())));
         }
         Ok(())
+    }
+
+    fn rejects_path(&self, day: NaiveDate) -> PathBuf {
+        self.root.join("rejects").join(format!("{day}.parquet"))
     }
 
     fn day_dir(&self, day: NaiveDate) -> PathBuf {
@@ -185,7 +192,13 @@ impl Files {
     fn listed_days(&self, dir: &str) -> Result<BTreeSet<NaiveDate>, PipelineError> {
         let dir = self.root.join(dir);
         let mut days = BTreeSet::new();
-        for entry in fs::read_dir(&dir).map_err(io(format!("listing {}", dir.display())))? {
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // A store written before this kind of fact existed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(days),
+            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
+        };
+        for entry in entries {
             let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let stem = name.strip_suffix(".parquet").unwrap_or(name);
@@ -213,6 +226,44 @@ impl Files {
         let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone());
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
+}
+
+/// Attempts of a query that meets a file being replaced under it.
+const QUERY_ATTEMPTS: usize = 4;
+
+impl ParquetRollupStore {
+    /// Runs SQL over the day files of some fact directories within `first..=last`. Day files are
+    /// replaced (renamed over) while a pipeline runs: a query that listed a file and then read
+    /// its replacement fails (wrong size, "corrupt footer", file gone); it is run again on a fresh
+    /// listing, a few times, before the error is returned.
+    async fn sql(&self, tables: &[(&str, SchemaRef)], first: NaiveDate, last: NaiveDate, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let ctx = SessionContext::new();
+            for (name, schema) in tables {
+                ctx.register_table(*name, self.files.table(name, schema, first, last)?)?;
+            }
+            let result = match ctx.sql(sql).await {
+                Ok(frame) => frame.collect().await,
+                Err(e) => Err(e),
+            };
+            match result {
+                Ok(batches) => return Ok(batches),
+                Err(e) if attempt < QUERY_ATTEMPTS && is_replaced_file(&e) => {
+                    tracing::debug!(error = %e, attempt, "a fact file changed during the query; running it again");
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt as u64)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+}
+
+/// Whether a query error comes from a file replaced or removed while it was read.
+fn is_replaced_file(e: &datafusion::error::DataFusionError) -> bool {
+    let text = e.to_string();
+    ["Parquet error", "Corrupt footer", "No such file", "not found", "Object at location", "out of range", "EOF"].iter().any(|m| text.contains(m))
 }
 
 fn sync_dir(dir: &Path) -> Result<(), PipelineError> {
@@ -317,6 +368,7 @@ impl RollupStore for ParquetRollupStore {
         let this = self.files.clone();
         blocking(move || {
             this.write_atomically(&this.root.join("usages").join(format!("{day}.parquet")), &usages_schema(), &facts.usages)?;
+            this.write_atomically(&this.root.join("tagging").join(format!("{day}.parquet")), &tagging_schema(), &facts.tagging)?;
             this.write_atomically(&this.root.join("visits").join(format!("{day}.parquet")), &visits_schema(), &facts.visits)?;
             let marker = this.root.join("dirty").join(day.to_string());
             match fs::remove_file(&marker) {
@@ -331,11 +383,131 @@ impl RollupStore for ParquetRollupStore {
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
         let sql = indicator_sql(query).map_err(|e| PipelineError::Query(e.0))?;
         let (first, last) = query.days();
-        let ctx = SessionContext::new();
-        ctx.register_table("visits", self.files.table("visits", &visits_schema(), first, last)?)?;
-        ctx.register_table("usages", self.files.table("usages", &usages_schema(), first, last)?)?;
-        let batches = ctx.sql(&sql).await?.collect().await?;
+        let batches = self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?;
         rows_of(query, &batches)
+    }
+
+    async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
+        let path = self.files.rejects_path(day);
+        blocking(move || {
+            if !path.exists() {
+                return Ok(None);
+            }
+            let batches = Files::read_file(&path)?;
+            Ok(batches.iter().filter_map(|b| b.column(0).as_primitive::<UInt64Type>().values().iter().copied().max()).max())
+        })
+        .await
+    }
+
+    async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError> {
+        self.files.writable()?;
+        let through = self.rejects_staged_through(day).await?;
+        let this = self.files.clone();
+        blocking(move || {
+            let offsets = rejects.column(0).as_primitive::<UInt64Type>();
+            let fresh: datafusion::arrow::array::BooleanArray = offsets.iter().map(|o| Some(through.is_none_or(|t| o.unwrap_or(0) > t))).collect();
+            let fresh = datafusion::arrow::compute::filter_record_batch(&rejects, &fresh)?;
+            if fresh.num_rows() == 0 {
+                return Ok(());
+            }
+            let path = this.rejects_path(day);
+            let mut batches = if path.exists() { Files::read_file(&path)? } else { Vec::new() };
+            batches.push(fresh);
+            let all = concat_batches(&rejects_schema(), &batches)?;
+            this.write_atomically(&path, &rejects_schema(), &all)
+        })
+        .await
+    }
+
+    async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError> {
+        let batches = self
+            .sql(
+                &[("tagging", tagging_schema())],
+                from,
+                to,
+                "SELECT day, plateforme, projet, service, outil, plan_version, sum(hits) AS hits, sum(page_views) AS page_views, sum(clicks) AS clicks \
+                  FROM tagging GROUP BY day, plateforme, projet, service, outil, plan_version",
+            )
+            .await?;
+        Ok(tagging_rows(&batches))
+    }
+
+    async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
+        let sql = "SELECT day, plateforme, code, field, value, count(DISTINCT \"offset\") AS events FROM rejects GROUP BY day, plateforme, code, field, value";
+        let batches = self.sql(&[("rejects", rejects_schema())], from, to, sql).await?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let day = batch.column(0).as_primitive::<Date32Type>();
+            let text = |i: usize| batch.column(i).as_string::<i32>();
+            let optional = |i: usize, row: usize| text(i).is_valid(row).then(|| text(i).value(row).to_owned());
+            let events = batch.column(5).as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                rows.push(RejectCount {
+                    day: from_date32(day.value(row)),
+                    plateforme: optional(1, row),
+                    code: text(2).value(row).to_owned(),
+                    field: text(3).value(row).to_owned(),
+                    value: optional(4, row),
+                    events: u64::try_from(events.value(row)).unwrap_or(0),
+                });
+            }
+        }
+        rows.sort();
+        Ok(rows)
+    }
+
+    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
+        let sql = "SELECT day, plateforme, count(DISTINCT \"offset\") AS events FROM rejects GROUP BY day, plateforme";
+        let batches = self.sql(&[("rejects", rejects_schema())], from, to, sql).await?;
+        let mut rows = Vec::new();
+        for batch in &batches {
+            let day = batch.column(0).as_primitive::<Date32Type>();
+            let plateforme = batch.column(1).as_string::<i32>();
+            let events = batch.column(2).as_primitive::<Int64Type>();
+            for row in 0..batch.num_rows() {
+                let p = plateforme.is_valid(row).then(|| plateforme.value(row).to_owned());
+                rows.push((from_date32(day.value(row)), p, u64::try_from(events.value(row)).unwrap_or(0)));
+            }
+        }
+        rows.sort();
+        Ok(rows)
+    }
+
+    async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {
+        let sql = format!(
+            "SELECT \"offset\", day, received_ms, site, plateforme, event, code, field, value, properties FROM rejects \
+             WHERE \"offset\" IN (SELECT DISTINCT \"offset\" FROM rejects WHERE plateforme = {p} ORDER BY \"offset\" DESC LIMIT {limit}) \
+             AND plateforme = {p} ORDER BY received_ms DESC, \"offset\" DESC, code",
+            p = crate::query::sql_literal(plateforme)
+        );
+        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql).await?;
+        let mut samples: Vec<RejectSample> = Vec::new();
+        let mut last: Option<(i32, u64)> = None;
+        for batch in &batches {
+            let offset = batch.column(0).as_primitive::<UInt64Type>();
+            let day = batch.column(1).as_primitive::<Date32Type>();
+            let received = batch.column(2).as_primitive::<Int64Type>();
+            let text = |i: usize| batch.column(i).as_string::<i32>();
+            let optional = |i: usize, row: usize| text(i).is_valid(row).then(|| text(i).value(row).to_owned());
+            for row in 0..batch.num_rows() {
+                let reason = (text(6).value(row).to_owned(), text(7).value(row).to_owned(), optional(8, row));
+                let key = (day.value(row), offset.value(row));
+                match samples.last_mut() {
+                    Some(sample) if last == Some(key) => sample.reasons.push(reason),
+                    _ => samples.push(RejectSample {
+                        received_ms: received.value(row),
+                        site: optional(3, row),
+                        plateforme: optional(4, row),
+                        event: text(5).value(row).to_owned(),
+                        reasons: vec![reason],
+                        properties: text(9).value(row).to_owned(),
+                    }),
+                }
+                last = Some(key);
+            }
+        }
+        samples.truncate(limit);
+        Ok(samples)
     }
 }
 
@@ -368,6 +540,41 @@ mod tests {
         assert!(ParquetRollupStore::open_read_only(&dir.path().join("nowhere")).is_err());
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn queries_survive_day_files_replaced_under_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(ParquetRollupStore::open(dir.path()).unwrap());
+        let plan = tagging_plan::Plan::shipped();
+        let spec =
+            crate::synthetic::TrafficSpec { hits: 3_000, days: 1, first_day: "2026-11-23".parse().unwrap(), late_percent: 0, ..Default::default() };
+        let mut placer = crate::hit_row::Placer::new(&plan, tagging_plan::Referential::shipped());
+        let rows: Vec<crate::hit_row::HitRow> = crate::synthetic::stored_hits(&spec, &plan, tagging_plan::Referential::shipped())
+            .into_iter()
+            .enumerate()
+            .map(|(i, h)| placer.row(i as u64, h).unwrap())
+            .collect();
+        let day = rows[0].day;
+        let of_day: Vec<_> = rows.into_iter().filter(|r| r.day == day).collect();
+        store.stage_hits(day, hits_batch(&of_day)).await.unwrap();
+        let facts = crate::sessionize::Sessionizer::default().run(store.day_hits(day).await.unwrap()).await.unwrap();
+        store.replace_day(day, facts.clone()).await.unwrap();
+        let writer = {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                for _ in 0..40 {
+                    store.replace_day(day, facts.clone()).await.unwrap();
+                }
+            })
+        };
+        let query = IndicatorQuery::new(crate::Level::Nation, crate::Period::Day, day, day);
+        let expected = store.query(&query).await.unwrap();
+        while !writer.is_finished() {
+            assert_eq!(store.query(&query).await.unwrap(), expected, "a reader sees the old day or the new one");
+            store.tagging(day, day).await.unwrap();
+        }
+        writer.await.unwrap();
+    }
+
     #[tokio::test]
     async fn parts_are_compacted_and_covered_parts_ignored() {
         let dir = tempfile::tempdir().unwrap();
@@ -394,6 +601,7 @@ mod tests {
             device: "ordinateur".into(),
             os: "linux".into(),
             browser: "firefox".into(),
+            plan_version: "2024.1".into(),
         };
         for offset in 0..=MAX_PARTS_PER_DAY as u64 {
             store.stage_hits(day, hits_batch(&[row(offset)])).await.unwrap();

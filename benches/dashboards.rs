@@ -1,0 +1,131 @@
+//! Dashboard latency: p50 / p95 of each page and API call over one school year of rollups for
+//! every shipped school (≥ 8,000 schools, generated traffic), through the real router.
+//!
+//! `cargo bench --bench dashboards` stages and computes the school year (2025-09-01 to
+//! 2026-07-03, 40,000 hits a school day; not timed) in `DNMA_DASHBOARD_DIR` (kept between runs)
+//! or a temporary directory, then requests each URL 30 times one after the other. Under
+//! `cargo test` (no `--bench` argument) it runs a small smoke version so the harness stays tested.
+
+#![allow(missing_docs)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::http::Request;
+use chrono::{Datelike, Days, NaiveDate, Weekday};
+use dashboards::{DashboardConfig, Dashboards, EditorAccess};
+use pipeline::facts::hits_batch;
+use pipeline::hit_row::{HitRow, Placer};
+use pipeline::sessionize::Sessionizer;
+use pipeline::synthetic::{Population, TrafficSpec};
+use pipeline::{ParquetRollupStore, RollupStore};
+use tagging_plan::{Plan, Referential};
+use tower::ServiceExt;
+
+const FIRST_DAY: &str = "2025-09-01";
+const LAST_DAY: &str = "2026-07-03";
+
+fn fill(store: &ParquetRollupStore, rt: &tokio::runtime::Runtime, schools: usize, hits_per_day: usize, last: NaiveDate) {
+    let plan = Plan::shipped();
+    let spec = TrafficSpec { schools, visitors_per_school: 12, ..TrafficSpec::default() };
+    let population = Population::new(&spec, &plan, Referential::shipped());
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let mut offset = 0u64;
+    let mut day: NaiveDate = FIRST_DAY.parse().unwrap();
+    let started = Instant::now();
+    while day <= last {
+        if !matches!(day.weekday(), Weekday::Sun) {
+            let rows: Vec<HitRow> = population
+                .hits(offset + 1, hits_per_day, day, 1, 0)
+                .into_iter()
+                .map(|h| {
+                    offset += 1;
+                    placer.row(offset, h).unwrap()
+                })
+                .collect();
+            let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<HitRow>> = std::collections::BTreeMap::new();
+            for row in rows {
+                by_day.entry(row.day).or_default().push(row);
+            }
+            rt.block_on(async {
+                for (d, rows) in by_day {
+                    store.stage_hits(d, hits_batch(&rows)).await.unwrap();
+                }
+            });
+        }
+        day = day + Days::new(1);
+    }
+    rt.block_on(async {
+        for d in store.dirty_days().await.unwrap() {
+            let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
+            store.replace_day(d, facts).await.unwrap();
+        }
+    });
+    eprintln!("staged and computed {offset} hits in {:.1?} (not timed below)", started.elapsed());
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)] // an index
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (schools, hits_per_day, last, runs) =
+        if full { (9_000, 40_000, LAST_DAY.parse().unwrap(), 30) } else { (40, 500, "2025-09-20".parse().unwrap(), 2) };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let temp = tempfile::tempdir().unwrap();
+    let dir: PathBuf = std::env::var_os("DNMA_DASHBOARD_DIR").filter(|_| full).map_or_else(|| temp.path().to_owned(), PathBuf::from);
+    std::fs::create_dir_all(&dir).unwrap();
+    let store = Arc::new(ParquetRollupStore::open(Path::new(&dir)).unwrap());
+    if rt.block_on(store.days()).unwrap().is_empty() {
+        fill(&store, &rt, schools, hits_per_day, last);
+    }
+    let config = DashboardConfig {
+        open_views: true,
+        editors: vec![EditorAccess { name: "bench".into(), token: "t".into(), plateformes: vec!["ENT-BZH".into()] }],
+        ..DashboardConfig::default()
+    };
+    let plan = Arc::new(Plan::shipped());
+    let referential = Arc::new(Referential::shipped().clone());
+    let app = dashboards::router(Arc::new(Dashboards::new(store, plan, referential, config).with_today(last + Days::new(1))));
+    let week = Days::new(7);
+    let debut = (last - week).to_string();
+    let urls = [
+        format!("/territoires?debut={debut}"),
+        format!("/territoires?niveau=academie&code=Rennes&debut={debut}"),
+        format!("/territoires?niveau=departement&code=35&periode=annee&debut={debut}"),
+        format!("/territoires?niveau=academie&code=Rennes&periode=mois&profil=ELEVE&debut={debut}"),
+        format!("/api/v1/territoires?debut={debut}"),
+        format!("/territoires.csv?niveau=region&code=Bretagne&debut={debut}"),
+        format!("/graphiques/territoire.svg?debut={debut}"),
+        format!("/graphiques/carte.svg?debut={debut}"),
+        format!("/projets/TOUTATICE?debut={debut}"),
+        format!("/api/v1/projets/TOUTATICE?debut={debut}"),
+        format!("/conformite/ENT-BZH?debut={debut}"),
+        format!("/api/v1/conformite/ENT-BZH?debut={debut}"),
+    ];
+    println!("| request | p50 | p95 |");
+    println!("|---|---|---|");
+    for url in &urls {
+        let mut times = Vec::with_capacity(runs);
+        for _ in 0..runs {
+            let request = Request::get(url.as_str()).header("authorization", "Bearer t").body(Body::empty()).unwrap();
+            let t = Instant::now();
+            let response = rt.block_on(app.clone().oneshot(request)).unwrap();
+            let status = response.status();
+            let _ = rt.block_on(axum::body::to_bytes(response.into_body(), usize::MAX)).unwrap();
+            times.push(t.elapsed());
+            assert!(status.is_success(), "{url}: {status}");
+        }
+        times.sort();
+        println!(
+            "| `{url}` | {:.0} ms | {:.0} ms |",
+            percentile(&times, 0.5).as_secs_f64() * 1000.0,
+            percentile(&times, 0.95).as_secs_f64() * 1000.0
+        );
+    }
+}

@@ -1,0 +1,50 @@
+//! Dashboard settings, the `[dashboards]` table of the configuration file: the small-cell
+//! threshold k, who may read the analyst and project views, and each ENT editor's token and
+//! platforms.
+
+use serde::Deserialize;
+
+/// What the dashboards need to know from the configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DashboardConfig {
+    /// No figure computed from fewer than `k` unique visitors is shown (default 5).
+    pub k: u64,
+    /// Tokens of the readers of the analyst and project views (`/territoires`, `/projets`).
+    /// With `open_views = true` these views need no token.
+    pub readers: Vec<String>,
+    /// Whether the analyst and project views are open to anyone (the demo's setting).
+    pub open_views: bool,
+    /// ENT editors: each sees the conformance page of its own platforms only.
+    pub editors: Vec<EditorAccess>,
+    /// Schools listed for a project (besides those seen in its traffic), by project code.
+    pub project_schools: std::collections::BTreeMap<String, Vec<String>>,
+    /// How long a computed view is reused by the page, its CSV, charts and API (default 10 s;
+    /// 0 computes every request afresh).
+    pub cache_seconds: u64,
+}
+
+impl Default for DashboardConfig {
+    fn default() -> Self {
+        DashboardConfig {
+            k: 5,
+            readers: Vec::new(),
+            open_views: false,
+            editors: Vec::new(),
+            project_schools: std::collections::BTreeMap::new(),
+            cache_seconds: 10,
+        }
+    }
+}
+
+/// One ENT editor's access.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EditorAccess {
+    /// Display name.
+    pub name: String,
+    /// Its secret token.
+    pub token: String,
+    /// The platforms (`plateforme` codes) whose conformance it may see.
+    pub plateformes: Vec<String>,
+}

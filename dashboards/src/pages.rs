@@ -1,0 +1,308 @@
+//! HTML pages (maud): server-rendered, no JavaScript, printable. Every figure is written with
+//! French formats and carries `data-field` / `data-code` attributes so that tests (and scrapers)
+//! can find it; a suppressed figure reads `< k`.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+
+use crate::access::Access;
+use crate::french;
+use crate::suppress::{hidden, Figures};
+use crate::views::{level_label, period_label, ConformanceView, Filters, ProjectView, TerritoryRow, TerritoryView};
+use crate::{DashboardError, Dashboards};
+
+const STYLE: &str = r"
+body{font-family:Marianne,Arial,sans-serif;margin:0;color:#161616;background:#f6f6f6}
+header{background:#000091;color:#fff;padding:.6rem 1.2rem;display:flex;gap:1.5rem;align-items:center}
+header a{color:#fff;text-decoration:none;font-weight:bold} header .brand{font-size:1.2rem}
+main{padding:1rem 1.2rem;max-width:1200px;margin:auto}
+.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.card{background:#fff;border:1px solid #ddd;padding:.7rem 1rem;min-width:10rem}
+.card .value{font-size:1.5rem;font-weight:bold;color:#000091}
+table{border-collapse:collapse;background:#fff;width:100%;margin:.5rem 0 1.5rem}
+th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left} td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eef}
+.filters{background:#fff;border:1px solid #ddd;padding:.5rem 1rem;display:flex;gap:1rem;flex-wrap:wrap;align-items:end}
+.badge{background:#fceeac;border:1px solid #c9a400;padding:0 .4rem;font-size:.85rem}
+.breadcrumb a{color:#000091} .muted{color:#666;font-size:.9rem}
+.charts{display:flex;gap:1rem;flex-wrap:wrap} .charts img{background:#fff;border:1px solid #ddd;max-width:100%}
+pre{white-space:pre-wrap;background:#fff;border:1px solid #ddd;padding:.4rem;font-size:.8rem}
+@media print{header nav,.filters,.no-print{display:none} body{background:#fff}}
+";
+
+fn layout(title: &str, access: &Access, body: &Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="fr" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " — dnma" }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    span.brand { "dnma · mesure d'audience des ENT" }
+                    nav {
+                        a href="/territoires" { "Territoires" } " · "
+                        @for p in &access.plateformes { a href={ "/conformite/" (p) } { "Conformité " (p) } " · " }
+                        a href="/connexion" { "Connexion" }
+                    }
+                }
+                main { h1 { (title) } (body) }
+            }
+        }
+    }
+}
+
+/// A figure, or `< k` when suppressed.
+fn figure(value: Option<u64>, k: u64) -> String {
+    value.map_or_else(|| hidden(k), french::integer)
+}
+
+fn mean_duration(f: &Figures, k: u64) -> String {
+    if f.suppressed {
+        hidden(k)
+    } else {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole seconds
+        f.mean_duration_s.map_or_else(|| "–".to_owned(), |m| french::duration(m.round() as u64))
+    }
+}
+
+fn period_caption(start: chrono::NaiveDate, end: chrono::NaiveDate, kind: &str, incomplete: bool) -> Markup {
+    html! {
+        p {
+            "Période : " strong { (kind) " du " (french::long_date(start)) " au " (french::long_date(end)) }
+            @if incomplete { " " span.badge title="La période n'est pas terminée : les chiffres vont encore augmenter." { "période en cours, incomplète" } }
+        }
+    }
+}
+
+fn filters_form(d: &Dashboards, filters: &Filters, action: &str) -> Markup {
+    let periode = filters.periode.clone().unwrap_or_else(|| "semaine".into());
+    html! {
+        form.filters method="get" action=(action) {
+            @if let Some(n) = &filters.niveau { input type="hidden" name="niveau" value=(n); }
+            @if let Some(c) = &filters.code { input type="hidden" name="code" value=(c); }
+            label { "Période " select name="periode" {
+                @for (value, label) in [("semaine", "Semaine"), ("mois", "Mois"), ("annee", "Année scolaire")] {
+                    option value=(value) selected[periode == value] { (label) }
+                }
+            } }
+            label { "Jour " input type="date" name="debut" value=[filters.debut.map(|d| d.to_string())]; }
+            label { "Profil " select name="profil" {
+                option value="" { "Tous" }
+                @for v in d.plan.nomenclatures().get("profils").map(|n| n.values.as_slice()).unwrap_or_default() {
+                    option value=(v.code) selected[filters.profil.as_deref() == Some(v.code.as_str())] { (v.label) }
+                }
+            } }
+            label { "Service " select name="service" {
+                option value="" { "Tous" }
+                @for v in d.plan.nomenclatures().get("services").map(|n| n.values.as_slice()).unwrap_or_default() {
+                    option value=(v.code) selected[filters.service.as_deref() == Some(v.code.as_str())] { (v.label) }
+                }
+            } }
+            button type="submit" { "Appliquer" }
+        }
+    }
+}
+
+fn cards(f: &Figures, k: u64, code: &str) -> Markup {
+    html! {
+        div.cards {
+            div.card { div { "Visites" } div.value data-field="visits" data-code=(code) { (figure(f.visits, k)) } }
+            div.card { div { "Visiteurs uniques" } div.value data-field="visitors" data-code=(code) { (figure(f.visitors, k)) } }
+            div.card { div { "Pages vues" } div.value data-field="page_views" data-code=(code) { (figure(f.page_views, k)) } }
+            div.card { div { "Durée moyenne des visites" } div.value data-field="mean_duration" data-code=(code) { (mean_duration(f, k)) } }
+        }
+    }
+}
+
+fn territory_table(rows: &[TerritoryRow], k: u64, link: impl Fn(&TerritoryRow) -> Option<String>) -> Markup {
+    html! {
+        table {
+            thead { tr {
+                th { "Territoire" } th { "Visites" } th { "Visiteurs uniques" } th { "Pages vues" } th { "Clics" } th { "Durée moyenne" }
+                th { "Élèves inscrits" } th { "Élèves visiteurs / inscrits" }
+            } }
+            tbody {
+                @for r in rows {
+                    tr data-code=(r.code) {
+                        td { @match link(r) { Some(href) => a href=(href) { (r.name) }, None => (r.name) } " " span.muted { (r.code) } }
+                        td.n data-field="visits" { (figure(r.figures.visits, k)) }
+                        td.n data-field="visitors" { (figure(r.figures.visitors, k)) }
+                        td.n data-field="page_views" { (figure(r.figures.page_views, k)) }
+                        td.n data-field="clicks" { (figure(r.figures.clicks, k)) }
+                        td.n { (mean_duration(&r.figures, k)) }
+                        td.n { (r.pupils.map_or_else(|| "inconnu".into(), french::integer)) }
+                        td.n {
+                            @match r.pupil_rate {
+                                Some(rate) => (french::percent(rate)),
+                                None => span.muted title="Effectifs connus pour moins de 90 % des établissements, ou chiffre masqué" {
+                                    @if r.pupils.is_some() { "effectifs partiels (" (french::percent(r.enrolment_coverage)) ")" } @else { "effectifs inconnus" }
+                                },
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The national analyst's page.
+pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &TerritoryView) -> Markup {
+    let k = d.config().k;
+    let title = format!("Territoires — {}", view.territory.name);
+    let query = filters.with(&[]);
+    let body = html! {
+        p.breadcrumb {
+            @for (i, (level, code, name)) in view.path.iter().enumerate() {
+                @if i > 0 { " › " }
+                a href={ "/territoires" (filters.with(&[("niveau", Some(level)), ("code", Some(code))])) } { (name) }
+            }
+        }
+        (filters_form(d, filters, "/territoires"))
+        (period_caption(view.period.start, view.period.end, &period_label_of(&view.period.kind), view.period.incomplete))
+        @if view.profil.is_some() || view.service.is_some() {
+            p.muted { "Filtres : " @if let Some(p) = &view.profil { "profil " (p) " " } @if let Some(s) = &view.service { "service " (s) } }
+        }
+        (cards(&view.territory.figures, k, &view.territory.code))
+        p { "Élèves visiteurs par élève inscrit : " strong { @match view.territory.pupil_rate { Some(r) => (french::percent(r)), None => { "non calculable (effectifs connus pour " (french::percent(view.territory.enrolment_coverage)) " des établissements)" } } } }
+        div.charts {
+            img src={ "/graphiques/territoire.svg" (query) } alt="Visiteurs uniques par semaine, vacances scolaires en couleur, année précédente en rouge" width="900" height="340";
+            img src={ "/graphiques/carte.svg" (query) } alt="Carte des académies colorées selon les visiteurs uniques" width="620" height="640";
+        }
+        p.muted { "Bandes colorées : vacances scolaires " @if let Some(z) = &view.zone { "(" (z) ")" } @else { "(zones A, B et C)" } ". Zone grise : période en cours." }
+        h2 { "Territoires rattachés" }
+        p.no-print { a href={ "/territoires.csv" (query) } { "Télécharger le tableau (CSV)" } " · " a href={ "/api/v1/territoires" (query) } { "API JSON" } }
+        (territory_table(&view.children, k, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some(&r.level)), ("code", Some(&r.code))])))))
+        h2 { "Académies" }
+        (territory_table(&view.academies, k, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some("academie")), ("code", Some(&r.code))])))))
+        p.muted { "Aucun chiffre calculé sur moins de " (k) " visiteurs uniques n'est affiché (« < " (k) " »)." }
+    };
+    layout(&title, access, &body)
+}
+
+fn period_label_of(kind: &str) -> String {
+    kind.parse::<pipeline::Period>().map_or("période", period_label).to_owned()
+}
+
+/// The project owner's page.
+pub fn project(d: &Dashboards, access: &Access, filters: &Filters, view: &ProjectView) -> Markup {
+    let k = d.config().k;
+    let query = filters.with(&[]);
+    let body = html! {
+        (filters_form(d, filters, &format!("/projets/{}", view.projet)))
+        (period_caption(view.period.start, view.period.end, &period_label_of(&view.period.kind), view.period.incomplete))
+        p { "Plateformes : " (view.plateformes.join(", ")) " · " strong data-field="schools" { (french::integer(view.schools)) } " établissements (vus dans le trafic de l'année scolaire ou listés)" }
+        (cards(&view.figures, k, &view.projet))
+        p {
+            "Évolution par rapport à la période précédente : visites "
+            strong data-field="visits_change" { (view.visits_change.map_or_else(|| "–".to_owned(), french::change)) }
+            ", visiteurs uniques "
+            strong data-field="visitors_change" { (view.visitors_change.map_or_else(|| "–".to_owned(), french::change)) }
+        }
+        div.charts {
+            img src={ "/graphiques/projets/" (view.projet) "/deploiement.svg" (query) } alt="Établissements actifs par semaine et adoption cumulée" width="900" height="340";
+            img src={ "/graphiques/projets/" (view.projet) "/services.svg" (query) } alt="Visites par service" width="700";
+        }
+        h2 { "Établissements actifs par semaine" }
+        table {
+            thead { tr { th { "Semaine du" } th { "Actifs" } th { "Part des établissements" } th { "Adoption (cumul)" } } }
+            tbody { @for w in &view.deployment { tr {
+                td { (french::short_date(w.week)) @if w.incomplete { " " span.badge { "en cours" } } }
+                td.n { (french::integer(w.active_schools)) } td.n { (french::percent(w.active_share)) } td.n { (french::integer(w.adopted_schools)) }
+            } } }
+        }
+        h2 { "Usage par profil" }
+        (breakdown_table(&view.profiles, k))
+        h2 { "Usage par service" }
+        (breakdown_table(&view.services, k))
+        h2 { "Établissements les moins actifs" }
+        p.no-print { a href={ "/projets/" (view.projet) "/ecoles.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/projets/" (view.projet) (query) } { "API JSON" } }
+        (territory_table(&view.least_active, k, |r| Some(format!("/territoires?niveau=ecole&code={}", r.code))))
+    };
+    layout(&format!("Projet {}", view.projet), access, &body)
+}
+
+fn breakdown_table(rows: &[crate::views::BreakdownRow], k: u64) -> Markup {
+    html! {
+        table {
+            thead { tr { th { "Valeur" } th { "Visites" } th { "Visiteurs uniques" } th { "Pages vues" } th { "Durée moyenne" } } }
+            tbody { @for r in rows { tr data-code=(r.value) {
+                td { (r.label) " " span.muted { (r.value) } }
+                td.n data-field="visits" { (figure(r.figures.visits, k)) } td.n data-field="visitors" { (figure(r.figures.visitors, k)) }
+                td.n { (figure(r.figures.page_views, k)) } td.n { (mean_duration(&r.figures, k)) }
+            } } }
+        }
+    }
+}
+
+/// The ENT editor's conformance page.
+pub fn conformance(_d: &Dashboards, access: &Access, filters: &Filters, view: &ConformanceView) -> Markup {
+    let query = filters.with(&[]);
+    let body = html! {
+        p { "Année scolaire du " (french::long_date(view.from)) " au " (french::long_date(view.to)) ". Éditeur : " (access.editor.clone().unwrap_or_default()) }
+        div.charts { img src={ "/graphiques/conformite/" (view.plateforme) "/rejets.svg" (query) } alt="Part des événements refusés par semaine" width="900" height="340"; }
+        h2 { "Refus par semaine et par motif" }
+        p.no-print { a href={ "/conformite/" (view.plateforme) "/rejets.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/conformite/" (view.plateforme) (query) } { "API JSON" } }
+        table {
+            thead { tr { th { "Semaine du" } th { "Hits acceptés" } th { "Événements refusés" } th { "Part refusée" } th { "Motifs" } } }
+            tbody { @for w in view.weeks.iter().rev() { tr data-code=(w.week) {
+                td { (french::short_date(w.week)) @if w.incomplete { " " span.badge { "en cours" } } }
+                td.n data-field="accepted" { (french::integer(w.accepted)) } td.n data-field="refused" { (french::integer(w.refused)) }
+                td.n { (french::percent(w.refused_share)) }
+                td { @for (code, n) in &w.by_code { code { (code) } " : " (french::integer(*n)) br; } }
+            } } }
+        }
+        h2 { "Valeurs refusées les plus fréquentes" }
+        table {
+            thead { tr { th { "Champ" } th { "Valeur" } th { "Motif" } th { "Événements" } } }
+            tbody { @for v in &view.invalid_values { tr { td { (v.field) } td { code { (v.value.clone().unwrap_or_default()) } } td { code { (v.code) } } td.n { (french::integer(v.events)) } } } }
+        }
+        h2 { "UAI inconnus ou mal formés" }
+        @if view.uai_issues.is_empty() { p { "Aucun." } } @else { ul { @for v in &view.uai_issues { li { code { (v.value.clone().unwrap_or_default()) } " — " (v.code) " (" (french::integer(v.events)) ")" } } } }
+        h2 { "Services" }
+        p { "Clics et pages TIERS sans OUTIL : " strong data-field="tiers_without_outil" { (french::integer(view.tiers_without_outil)) } }
+        p { "Services qui ont cessé d'être marqués (présents la semaine précédente, absents la dernière semaine complète) : "
+            @if view.stopped.is_empty() { "aucun." } @else { ul { @for s in &view.stopped { li { strong { (s.label) } " (" (s.service) ") : " (french::integer(s.previous_week_hits)) " hits → 0" } } } } }
+        p { "Services du plan jamais marqués cette année : " @if view.never_tagged.is_empty() { "aucun." } @else { (view.never_tagged.join(", ")) } }
+        h2 { "Version du plan de marquage" }
+        ul { @for (v, n) in &view.plan_versions { li { "version " (v) " : " (french::integer(*n)) " hits" } } }
+        h2 { "Exemples d'événements refusés" }
+        p.muted { "Identifiants d'utilisateurs pseudonymisés à la collecte." }
+        @for s in &view.sample {
+            details { summary { (s.received) " — " (s.event) " — " @for (code, field, _) in &s.reasons { code { (code) } " (" (field) ") " } } pre { (s.properties) } }
+        }
+    };
+    layout(&format!("Conformité du marquage — {}", view.plateforme), access, &body)
+}
+
+/// The login page: a form to store a token in a cookie, and what the current token gives.
+pub fn login_page(access: &Access) -> Markup {
+    let body = html! {
+        p { "Collez le jeton que l'administrateur vous a remis. Il est gardé dans un cookie de ce navigateur." }
+        form method="post" action="/connexion" { label { "Jeton " input type="password" name="jeton" autocomplete="off"; } " " button type="submit" { "Se connecter" } }
+        h2 { "Accès actuels" }
+        ul {
+            li { "Vues territoires et projets : " @if access.reader { "oui" } @else { "non" } }
+            @for p in &access.plateformes { li { "Conformité : " a href={ "/conformite/" (p) } { (p) } } }
+        }
+    };
+    layout("Connexion", access, &body)
+}
+
+/// An error page.
+pub fn error_page(e: &DashboardError) -> Markup {
+    let access = Access { reader: false, plateformes: Vec::new(), editor: None, known: false };
+    layout(
+        "Erreur",
+        &access,
+        &html! { p { (e.to_string()) } p { a href="/connexion" { "Connexion" } " · " a href="/territoires" { "Territoires" } } },
+    )
+}
+
+/// The label of a level (for titles).
+pub fn level_title(level: pipeline::Level) -> &'static str {
+    level_label(level)
+}

@@ -1,0 +1,350 @@
+//! The router: pages, CSV downloads, chart images, the login form and the API, each behind the
+//! access rule of its audience.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::{Form, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::get;
+use axum::Router;
+use chrono::NaiveDate;
+
+use crate::access::{self, Access};
+use crate::charts::{self, Series, Span};
+use crate::views::{Filters, TerritoryRow, WeekPoint};
+use crate::{api, pages, suppress, DashboardError, Dashboards, Shared};
+
+/// The dashboards' routes.
+pub fn router(dashboards: Arc<Dashboards>) -> Router {
+    Router::new()
+        .route("/", get(|| async { Redirect::to("/territoires") }))
+        .route("/connexion", get(login_form).post(login))
+        .route("/territoires", get(territories_page))
+        .route("/territoires.csv", get(territories_csv))
+        .route("/graphiques/territoire.svg", get(territory_chart))
+        .route("/graphiques/carte.svg", get(map_chart))
+        .route("/projets/{projet}", get(project_page))
+        .route("/projets/{projet}/ecoles.csv", get(project_csv))
+        .route("/graphiques/projets/{projet}/deploiement.svg", get(project_chart))
+        .route("/graphiques/projets/{projet}/services.svg", get(project_services_chart))
+        .route("/conformite/{plateforme}", get(conformance_page))
+        .route("/conformite/{plateforme}/rejets.csv", get(conformance_csv))
+        .route("/graphiques/conformite/{plateforme}/rejets.svg", get(conformance_chart))
+        .route("/api/v1/territoires", get(api::territories))
+        .route("/api/v1/projets/{projet}", get(api::project))
+        .route("/api/v1/conformite/{plateforme}", get(api::conformance))
+        .route("/api/v1/openapi.json", get(api::openapi))
+        .with_state(dashboards)
+}
+
+/// Admits readers of the analyst and project views.
+pub fn reader(d: &Dashboards, headers: &HeaderMap) -> Result<Access, DashboardError> {
+    let token = access::token(headers);
+    let access = Access::of(d.config(), token.as_deref());
+    if access.reader {
+        Ok(access)
+    } else {
+        Err(DashboardError::Denied { authenticated: access.known, message: "un jeton de lecteur est nécessaire (voir /connexion)".into() })
+    }
+}
+
+/// Admits the editor of one platform.
+pub fn editor(d: &Dashboards, headers: &HeaderMap, plateforme: &str) -> Result<Access, DashboardError> {
+    let token = access::token(headers);
+    let access = Access::of(d.config(), token.as_deref());
+    if access.sees_platform(plateforme) {
+        Ok(access)
+    } else {
+        Err(DashboardError::Denied {
+            authenticated: access.known,
+            message: format!("la conformité de « {plateforme} » n'est visible qu'avec le jeton de son éditeur"),
+        })
+    }
+}
+
+fn page_error(e: &DashboardError) -> Response {
+    if api::status(e).is_server_error() {
+        tracing::error!(error = %e, "dashboard page error");
+    }
+    (api::status(e), pages::error_page(e)).into_response()
+}
+
+fn html(result: Result<maud::Markup, DashboardError>) -> Response {
+    match result {
+        Ok(markup) => markup.into_response(),
+        Err(e) => page_error(&e),
+    }
+}
+
+fn svg(result: Result<String, DashboardError>) -> Response {
+    match result {
+        Ok(svg) => ([(header::CONTENT_TYPE, "image/svg+xml; charset=utf-8"), (header::CACHE_CONTROL, "private, max-age=60")], svg).into_response(),
+        Err(e) => api::json_error(&e),
+    }
+}
+
+fn csv_file(name: &str, result: Result<String, DashboardError>) -> Response {
+    match result {
+        Ok(body) => (
+            [(header::CONTENT_TYPE, "text/csv; charset=utf-8".to_owned()), (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{name}\""))],
+            body,
+        )
+            .into_response(),
+        Err(e) => api::json_error(&e),
+    }
+}
+
+async fn login_form(State(d): State<Shared>, headers: HeaderMap) -> Response {
+    let access = Access::of(d.config(), access::token(&headers).as_deref());
+    pages::login_page(&access).into_response()
+}
+
+#[derive(serde::Deserialize)]
+struct Login {
+    jeton: String,
+}
+
+async fn login(Form(form): Form<Login>) -> Response {
+    let cookie = format!("{}={}; Path=/; HttpOnly; SameSite=Strict", access::COOKIE, form.jeton.trim());
+    (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/connexion".to_owned())]).into_response()
+}
+
+async fn territories_page(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    html(
+        async {
+            let access = reader(&d, &headers)?;
+            let view = d.territory_view(&filters).await?;
+            Ok(pages::territories(&d, &access, &filters, &view))
+        }
+        .await,
+    )
+}
+
+/// A value of a CSV cell: the number, or `< k` when suppressed.
+fn cell(value: Option<u64>, k: u64) -> String {
+    value.map_or_else(|| suppress::hidden(k), |v| v.to_string())
+}
+
+/// A `;`-separated CSV writer into memory (the layout of every download).
+fn csv_writer() -> csv::Writer<Vec<u8>> {
+    csv::WriterBuilder::new().delimiter(b';').from_writer(Vec::new())
+}
+
+fn csv_error(e: impl std::fmt::Display) -> DashboardError {
+    DashboardError::BadRequest(e.to_string())
+}
+
+/// The text a CSV writer holds.
+fn csv_text(out: csv::Writer<Vec<u8>>) -> Result<String, DashboardError> {
+    String::from_utf8(out.into_inner().map_err(csv_error)?).map_err(csv_error)
+}
+
+fn territory_rows_csv(rows: &[TerritoryRow], k: u64) -> Result<String, DashboardError> {
+    let mut out = csv_writer();
+    out.write_record([
+        "niveau",
+        "code",
+        "nom",
+        "visites",
+        "visiteurs_uniques",
+        "pages_vues",
+        "clics",
+        "duree_totale_s",
+        "duree_moyenne_s",
+        "eleves_inscrits",
+        "taux_eleves_visiteurs",
+    ])
+    .map_err(csv_error)?;
+    for r in rows {
+        let f = &r.figures;
+        out.write_record([
+            r.level.clone(),
+            r.code.clone(),
+            r.name.clone(),
+            cell(f.visits, k),
+            cell(f.visitors, k),
+            cell(f.page_views, k),
+            cell(f.clicks, k),
+            cell(f.duration_s, k),
+            if f.suppressed { suppress::hidden(k) } else { f.mean_duration_s.map(|m| format!("{m:.0}")).unwrap_or_default() },
+            r.pupils.map(|p| p.to_string()).unwrap_or_default(),
+            r.pupil_rate.map(|x| format!("{x:.4}")).unwrap_or_default(),
+        ])
+        .map_err(csv_error)?;
+    }
+    csv_text(out)
+}
+
+async fn territories_csv(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    csv_file(
+        "territoires.csv",
+        async {
+            reader(&d, &headers)?;
+            let view = d.territory_view(&filters).await?;
+            let mut rows = vec![view.territory];
+            rows.extend(view.children);
+            territory_rows_csv(&rows, d.config().k)
+        }
+        .await,
+    )
+}
+
+fn holiday_spans(d: &Dashboards, zone: Option<&str>, from: NaiveDate, to: NaiveDate) -> Vec<Span> {
+    let zones: Vec<&str> = match zone {
+        Some(z) => vec![z],
+        None => vec!["Zone A", "Zone B", "Zone C"],
+    };
+    zones
+        .iter()
+        .enumerate()
+        .flat_map(|(i, z)| d.calendar.zone(z, from, to).into_iter().map(move |h| Span { start: h.start, end: h.end, shade: i }))
+        .collect()
+}
+
+fn weekly_chart(d: &Dashboards, title: &str, weekly: &[WeekPoint], zone: Option<&str>) -> Result<String, DashboardError> {
+    let (Some(first), Some(last)) = (weekly.first(), weekly.last()) else {
+        return Ok(charts::time_series(title, &[], &[], None)?);
+    };
+    #[allow(clippy::cast_precision_loss)] // counts for drawing
+    let series = vec![
+        Series { label: "cette année".into(), points: weekly.iter().map(|p| (p.week, p.visitors.map(|v| v as f64))).collect() },
+        Series { label: "année précédente".into(), points: weekly.iter().map(|p| (p.week, p.previous_year.map(|v| v as f64))).collect() },
+    ];
+    let incomplete = weekly.iter().find(|p| p.incomplete).map(|p| p.week);
+    Ok(charts::time_series(title, &series, &holiday_spans(d, zone, first.week, last.week + chrono::Days::new(7)), incomplete)?)
+}
+
+async fn territory_chart(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    svg(async {
+        reader(&d, &headers)?;
+        let view = d.territory_view(&filters).await?;
+        weekly_chart(&d, &format!("Visiteurs uniques par semaine — {}", view.territory.name), &view.weekly, view.zone.as_deref())
+    }
+    .await)
+}
+
+async fn map_chart(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+    svg(async {
+        reader(&d, &headers)?;
+        let view = d.territory_view(&filters).await?;
+        #[allow(clippy::cast_precision_loss)] // counts for colouring
+        let values: BTreeMap<String, Option<f64>> = view.academies.iter().map(|a| (a.name.clone(), a.figures.visitors.map(|v| v as f64))).collect();
+        Ok(charts::map("Visiteurs uniques par académie", &d.outlines, &values)?)
+    }
+    .await)
+}
+
+async fn project_page(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+    html(
+        async {
+            let access = reader(&d, &headers)?;
+            let view = d.project_view(&projet, &filters).await?;
+            Ok(pages::project(&d, &access, &filters, &view))
+        }
+        .await,
+    )
+}
+
+async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+    csv_file(
+        &format!("ecoles-{projet}.csv"),
+        async {
+            reader(&d, &headers)?;
+            let view = d.project_view(&projet, &filters).await?;
+            territory_rows_csv(&view.least_active, d.config().k)
+        }
+        .await,
+    )
+}
+
+async fn project_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+    svg(async {
+        reader(&d, &headers)?;
+        let view = d.project_view(&projet, &filters).await?;
+        let incomplete = view.deployment.iter().find(|w| w.incomplete).map(|w| w.week);
+        #[allow(clippy::cast_precision_loss)] // counts for drawing
+        let series = vec![
+            Series {
+                label: "établissements actifs".into(),
+                points: view.deployment.iter().map(|w| (w.week, Some(w.active_schools as f64))).collect(),
+            },
+            Series { label: "adoption (cumul)".into(), points: view.deployment.iter().map(|w| (w.week, Some(w.adopted_schools as f64))).collect() },
+        ];
+        Ok(charts::time_series(&format!("Déploiement — {projet} ({} établissements)", view.schools), &series, &[], incomplete)?)
+    }
+    .await)
+}
+
+async fn project_services_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+    svg(async {
+        reader(&d, &headers)?;
+        let view = d.project_view(&projet, &filters).await?;
+        #[allow(clippy::cast_precision_loss)] // counts for drawing
+        let bars: Vec<(String, Option<f64>)> = view.services.iter().map(|s| (s.label.clone(), s.figures.visits.map(|v| v as f64))).collect();
+        Ok(charts::bars("Visites par service", &bars, d.config().k)?)
+    }
+    .await)
+}
+
+async fn conformance_page(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+    html(
+        async {
+            let access = editor(&d, &headers, &plateforme)?;
+            let view = d.conformance_view(&plateforme, &filters).await?;
+            Ok(pages::conformance(&d, &access, &filters, &view))
+        }
+        .await,
+    )
+}
+
+async fn conformance_csv(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+    csv_file(
+        &format!("rejets-{plateforme}.csv"),
+        async {
+            editor(&d, &headers, &plateforme)?;
+            let view = d.conformance_view(&plateforme, &filters).await?;
+            let mut out = csv_writer();
+            out.write_record(["semaine", "hits_acceptes", "evenements_refuses", "part_refusee", "motif", "evenements_motif"]).map_err(csv_error)?;
+            for w in &view.weeks {
+                for (code, n) in &w.by_code {
+                    out.write_record([
+                        w.week.to_string(),
+                        w.accepted.to_string(),
+                        w.refused.to_string(),
+                        format!("{:.4}", w.refused_share),
+                        code.clone(),
+                        n.to_string(),
+                    ])
+                    .map_err(csv_error)?;
+                }
+                if w.by_code.is_empty() {
+                    out.write_record([
+                        w.week.to_string(),
+                        w.accepted.to_string(),
+                        w.refused.to_string(),
+                        format!("{:.4}", w.refused_share),
+                        String::new(),
+                        String::new(),
+                    ])
+                    .map_err(csv_error)?;
+                }
+            }
+            csv_text(out)
+        }
+        .await,
+    )
+}
+
+async fn conformance_chart(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+    svg(async {
+        editor(&d, &headers, &plateforme)?;
+        let view = d.conformance_view(&plateforme, &filters).await?;
+        let incomplete = view.weeks.iter().find(|w| w.incomplete).map(|w| w.week);
+        let series =
+            vec![Series { label: "part refusée (%)".into(), points: view.weeks.iter().map(|w| (w.week, Some(w.refused_share * 100.0))).collect() }];
+        Ok(charts::time_series(&format!("Part des événements refusés — {plateforme} (%)"), &series, &[], incomplete)?)
+    }
+    .await)
+}

@@ -1,0 +1,271 @@
+//! Handler tests through the real router (`oneshot`) over a real Parquet store filled by the
+//! pipeline with synthetic traffic and dead letters: access rules, suppression at every output
+//! (page, CSV, API, chart), the same numbers on the page and in the API, drill-down, filters,
+//! errors with stable codes, and the OpenAPI document.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::Router;
+use chrono::NaiveDate;
+use collector::record::{DeadLetter, StoredReason};
+use dashboards::{router, DashboardConfig, Dashboards, EditorAccess};
+use http_body_util::BodyExt;
+use pipeline::facts::hits_batch;
+use pipeline::hit_row::{HitRow, Placer};
+use pipeline::sessionize::Sessionizer;
+use pipeline::synthetic::{stored_hits, TrafficSpec};
+use pipeline::tagging::rejects_batch;
+use pipeline::{ParquetRollupStore, RollupStore};
+use serde_json::Value;
+use tagging_plan::{Plan, Referential, WireFormat};
+use tower::ServiceExt;
+
+const READER: &str = "lecteur-de-test";
+const EDITOR: &str = "editeur-bzh";
+
+fn day(s: &str) -> NaiveDate {
+    s.parse().unwrap()
+}
+
+async fn filled_store(dir: &std::path::Path) -> Arc<ParquetRollupStore> {
+    let plan = Plan::shipped();
+    let store = Arc::new(ParquetRollupStore::open(dir).unwrap());
+    let spec = TrafficSpec { hits: 30_000, schools: 40, visitors_per_school: 25, first_day: day("2026-09-07"), days: 21, late_percent: 0, seed: 7 };
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let rows: Vec<HitRow> =
+        stored_hits(&spec, &plan, Referential::shipped()).into_iter().enumerate().map(|(i, h)| placer.row(i as u64, h).unwrap()).collect();
+    let mut days: Vec<NaiveDate> = rows.iter().map(|r| r.day).collect();
+    days.sort();
+    days.dedup();
+    for d in days {
+        let of_day: Vec<HitRow> = rows.iter().filter(|r| r.day == d).cloned().collect();
+        store.stage_hits(d, hits_batch(&of_day)).await.unwrap();
+        let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
+        store.replace_day(d, facts).await.unwrap();
+    }
+    let letter = |ms: i64, code: &str, field: &str, value: &str| DeadLetter {
+        received_ms: ms,
+        format: WireFormat::Piano,
+        site: Some("1".into()),
+        plateforme: Some("ENT-BZH".into()),
+        event: "page.display".into(),
+        reasons: vec![StoredReason { code: code.into(), field: field.into(), value: Some(value.into()), message: String::new() }],
+        properties: vec![("uai".into(), value.into()), ("user_id".into(), "pseudonyme".into())],
+    };
+    let monday_noon = 1_788_775_200_000; // 2026-09-07T12:00+02:00
+    let letters: Vec<(u64, DeadLetter)> = (0..12u64)
+        .map(|i| {
+            let ms = monday_noon + i64::try_from(i).unwrap() * 86_400_000;
+            (i, if i % 3 == 0 { letter(ms, "tiers_without_outil", "outil", "") } else { letter(ms, "unknown_uai", "uai", "0359999Z") })
+        })
+        .collect();
+    let mut by_day: std::collections::BTreeMap<NaiveDate, Vec<(u64, DeadLetter)>> = std::collections::BTreeMap::new();
+    for (o, l) in letters {
+        by_day.entry(pipeline::tagging::reject_day(l.received_ms)).or_default().push((o, l));
+    }
+    for (d, ls) in by_day {
+        store.stage_rejects(d, rejects_batch(&ls)).await.unwrap();
+    }
+    store
+}
+
+async fn app(k: u64) -> (Router, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled_store(dir.path()).await;
+    let config = DashboardConfig {
+        k,
+        readers: vec![READER.into()],
+        editors: vec![EditorAccess { name: "Région Bretagne".into(), token: EDITOR.into(), plateformes: vec!["ENT-BZH".into()] }],
+        ..DashboardConfig::default()
+    };
+    let dashboards =
+        Dashboards::new(store, Arc::new(Plan::shipped()), Arc::new(Referential::shipped().clone()), config).with_today(day("2026-09-24"));
+    (router(Arc::new(dashboards)), dir)
+}
+
+async fn get(app: &Router, uri: &str, token: Option<&str>) -> (StatusCode, String, String) {
+    let mut request = Request::get(uri);
+    if let Some(t) = token {
+        request = request.header("authorization", format!("Bearer {t}"));
+    }
+    let response = app.clone().oneshot(request.body(Body::empty()).unwrap()).await.unwrap();
+    let status = response.status();
+    let content_type = response.headers().get("content-type").map(|v| v.to_str().unwrap().to_owned()).unwrap_or_default();
+    let body = String::from_utf8(response.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+    (status, content_type, body)
+}
+
+/// The text of the element carrying `data-field="FIELD" data-code="CODE"` (first one).
+fn page_figure(html: &str, field: &str, code: &str) -> Option<String> {
+    let marker = format!("data-field=\"{field}\" data-code=\"{code}\">");
+    let start = html.find(&marker)? + marker.len();
+    Some(html[start..].split('<').next()?.to_owned())
+}
+
+/// The text of the `data-field` cell of the table row `data-code`.
+fn row_figure(html: &str, code: &str, field: &str) -> Option<String> {
+    let row_start = html.find(&format!("<tr data-code=\"{code}\""))?;
+    let row = &html[row_start..html[row_start..].find("</tr>")? + row_start];
+    let marker = format!("data-field=\"{field}\">");
+    let start = row.find(&marker)? + marker.len();
+    Some(row[start..].split('<').next()?.to_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn analyst_pages_show_the_apis_numbers_and_need_a_reader_token() {
+    let (app, _dir) = app(5).await;
+    let (status, _, body) = get(&app, "/territoires", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    let (status, _, body) = get(&app, "/api/v1/territoires", Some("wrong")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "token_required");
+
+    let query = "?periode=mois&debut=2026-09-07";
+    let (status, content_type, page) = get(&app, &format!("/territoires{query}"), Some(READER)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert!(content_type.starts_with("text/html"));
+    assert!(page.contains("Territoires — France") && page.contains("septembre 2026"), "French title and dates");
+    let (_, _, api) = get(&app, &format!("/api/v1/territoires{query}"), Some(READER)).await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    let visitors = api["territory"]["figures"]["visitors"].as_u64().expect("the nation has visitors");
+    assert!(visitors > 100);
+    assert_eq!(page_figure(&page, "visitors", "FR").unwrap(), dashboards::french::integer(visitors));
+    assert_eq!(page_figure(&page, "visits", "FR").unwrap(), dashboards::french::integer(api["territory"]["figures"]["visits"].as_u64().unwrap()));
+    for child in api["children"].as_array().unwrap() {
+        let code = child["code"].as_str().unwrap();
+        let shown = row_figure(&page, code, "visitors").unwrap();
+        match child["figures"]["visitors"].as_u64() {
+            Some(v) => assert_eq!(shown, dashboards::french::integer(v), "{code}"),
+            None => assert_eq!(shown, "&lt; 5", "{code}"),
+        }
+    }
+    assert_eq!(api["period"]["incomplete"], true, "September is not over on the 24th");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn drill_down_and_filters_live_in_the_url() {
+    let (app, _dir) = app(5).await;
+    let (_, _, api) = get(&app, "/api/v1/territoires?niveau=academie&code=Rennes&periode=annee&debut=2026-09-07", Some(READER)).await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(api["territory"]["name"], "Rennes");
+    let path: Vec<&str> = api["path"].as_array().unwrap().iter().map(|p| p[0].as_str().unwrap()).collect();
+    assert_eq!(path, ["nation", "region", "academie"]);
+    assert!(api["children"].as_array().unwrap().iter().all(|c| c["level"] == "departement"));
+    assert_eq!(api["period"]["incomplete"], true, "the school year is running");
+    let weekly = api["weekly"].as_array().unwrap();
+    assert!(weekly.len() >= 3 && weekly.last().unwrap()["incomplete"] == true);
+
+    let (_, _, all) = get(&app, "/api/v1/territoires?periode=mois&debut=2026-09-07", Some(READER)).await;
+    let (_, _, teachers) = get(&app, "/api/v1/territoires?periode=mois&debut=2026-09-07&profil=ENSEIGNANT", Some(READER)).await;
+    let visits = |body: &str| serde_json::from_str::<Value>(body).unwrap()["territory"]["figures"]["visits"].as_u64().unwrap();
+    assert!(visits(&teachers) < visits(&all));
+    let teachers: Value = serde_json::from_str(&teachers).unwrap();
+    assert!(teachers["territory"]["pupil_rate"].is_null(), "no per-pupil rate under a teachers-only filter");
+    assert!(teachers["children"].as_array().unwrap().iter().all(|c| c["pupil_rate"].is_null()));
+    let (_, _, ille_et_vilaine) = get(&app, "/api/v1/territoires?niveau=departement&code=35&periode=mois&debut=2026-09-07", Some(READER)).await;
+    let ille_et_vilaine: Value = serde_json::from_str(&ille_et_vilaine).unwrap();
+    assert!(ille_et_vilaine["territory"]["pupils"].as_u64().unwrap() > 100_000, "enrolment of Ille-et-Vilaine is shipped");
+    assert!(ille_et_vilaine["territory"]["enrolment_coverage"].as_f64().unwrap() >= 0.9);
+
+    let (status, _, body) = get(&app, "/api/v1/territoires?periode=trimestre", Some(READER)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "bad_request");
+    let (status, _, _) = get(&app, "/territoires?niveau=academie&code=Atlantide", Some(READER)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn small_cells_are_suppressed_in_every_output() {
+    let (app, _dir) = app(1_000_000).await;
+    let query = "?periode=mois&debut=2026-09-07";
+    let (_, _, api) = get(&app, &format!("/api/v1/territoires{query}"), Some(READER)).await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    assert_eq!(api["territory"]["figures"]["suppressed"], true);
+    assert_eq!(api["territory"]["figures"]["visitors"], Value::Null);
+    assert!(api["children"].as_array().unwrap().iter().all(|c| c["figures"]["visits"].is_null() || c["figures"]["visits"] == 0));
+    let (_, _, page) = get(&app, &format!("/territoires{query}"), Some(READER)).await;
+    assert_eq!(page_figure(&page, "visitors", "FR").unwrap(), "&lt; 1000000");
+    let (status, content_type, csv) = get(&app, &format!("/territoires.csv{query}"), Some(READER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(content_type.starts_with("text/csv"));
+    let nation = csv.lines().nth(1).unwrap();
+    assert!(nation.starts_with("nation;FR;France;< 1000000;< 1000000;"), "{nation}");
+    let (_, _, project) = get(&app, &format!("/api/v1/projets/TOUTATICE{query}"), Some(READER)).await;
+    let project: Value = serde_json::from_str(&project).unwrap();
+    assert_eq!(project["figures"]["suppressed"], true);
+    assert!(project["profiles"].as_array().unwrap().iter().all(|p| p["figures"]["visits"].is_null()));
+    let (_, content_type, svg) = get(&app, &format!("/graphiques/projets/TOUTATICE/services.svg{query}"), Some(READER)).await;
+    assert!(content_type.starts_with("image/svg+xml"));
+    assert!(svg.contains("&lt; 1000000"), "suppressed bars read < k");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_owners_see_deployment() {
+    let (app, _dir) = app(5).await;
+    let (status, _, api) = get(&app, "/api/v1/projets/TOUTATICE?debut=2026-09-14", Some(READER)).await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    let api: Value = serde_json::from_str(&api).unwrap();
+    assert!(api["schools"].as_u64().unwrap() > 0);
+    assert_eq!(api["plateformes"][0], "ENT-BZH");
+    let weeks = api["deployment"].as_array().unwrap();
+    assert_eq!(weeks[0]["week"], "2026-08-31");
+    assert_eq!(weeks[0]["active_schools"], 0, "no traffic before 7 September");
+    assert!(weeks[1]["active_schools"].as_u64().unwrap() > 0);
+    assert!(weeks.windows(2).all(|w| w[0]["adopted_schools"].as_u64() <= w[1]["adopted_schools"].as_u64()), "adoption never falls");
+    assert!(api["visits_change"].is_number(), "week-over-week change");
+    assert!(!api["least_active"].as_array().unwrap().is_empty());
+    let (status, _, page) = get(&app, "/projets/TOUTATICE?debut=2026-09-14", Some(READER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page_figure(&page, "visits", "TOUTATICE").unwrap(), dashboards::french::integer(api["figures"]["visits"].as_u64().unwrap()));
+    let (status, _, _) = get(&app, "/projets/INCONNU", Some(READER)).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editors_see_their_own_platforms_conformance_only() {
+    let (app, _dir) = app(5).await;
+    let (status, _, _) = get(&app, "/conformite/ENT-BZH", Some(READER)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "a reader is not the editor");
+    let (status, _, _) = get(&app, "/conformite/ONE-1D", Some(EDITOR)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "another editor's platform");
+    let (status, _, _) = get(&app, "/api/v1/conformite/ENT-BZH", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, _, api) = get(&app, "/api/v1/conformite/ENT-BZH?debut=2026-09-27", Some(EDITOR)).await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    let api: Value = serde_json::from_str(&api).unwrap();
+    let weeks = api["weeks"].as_array().unwrap();
+    let refused: u64 = weeks.iter().map(|w| w["refused"].as_u64().unwrap()).sum();
+    assert_eq!(refused, 12);
+    assert_eq!(api["tiers_without_outil"], 4);
+    assert_eq!(api["uai_issues"][0]["value"], "0359999Z");
+    assert_eq!(api["uai_issues"][0]["events"], 8);
+    assert!(weeks.iter().map(|w| w["accepted"].as_u64().unwrap()).sum::<u64>() > 0);
+    assert!(api["plan_versions"].as_object().unwrap().len() == 1);
+    assert!(!api["sample"].as_array().unwrap().is_empty());
+    assert!(api["sample"][0]["properties"].as_str().unwrap().contains("pseudonyme"));
+    let (status, _, page) = get(&app, "/conformite/ENT-BZH?debut=2026-09-27", Some(EDITOR)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains("0359999Z") && page.contains("tiers_without_outil"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_is_described_and_charts_are_svg() {
+    let (app, _dir) = app(5).await;
+    let (status, _, doc) = get(&app, "/api/v1/openapi.json", None).await;
+    assert_eq!(status, StatusCode::OK);
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    for path in ["/api/v1/territoires", "/api/v1/projets/{projet}", "/api/v1/conformite/{plateforme}"] {
+        assert!(doc["paths"][path]["get"].is_object(), "{path} documented");
+    }
+    for uri in ["/graphiques/territoire.svg?periode=annee&debut=2026-09-07", "/graphiques/carte.svg", "/graphiques/projets/TOUTATICE/deploiement.svg"]
+    {
+        let (status, content_type, svg) = get(&app, uri, Some(READER)).await;
+        assert_eq!(status, StatusCode::OK, "{uri}: {svg}");
+        assert!(content_type.starts_with("image/svg+xml") && svg.starts_with("<svg"), "{uri}");
+    }
+    let (status, _, svg) = get(&app, "/graphiques/conformite/ENT-BZH/rejets.svg", Some(EDITOR)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(svg.contains("refusés"));
+}
