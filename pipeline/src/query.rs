@@ -83,10 +83,41 @@ pub fn sql_literal(value: &str) -> String {
 #[error("{0}")]
 pub struct InvalidQuery(pub String);
 
+/// The SQL dialects [`indicator_sql_in`] writes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// Apache DataFusion (the embedded store).
+    DataFusion,
+    /// ClickHouse, from 18.16 on (the distributed store).
+    ClickHouse,
+}
+
+impl Dialect {
+    fn date(self, day: NaiveDate) -> String {
+        match self {
+            Dialect::DataFusion => format!("DATE '{day}'"),
+            Dialect::ClickHouse => format!("toDate('{day}')"),
+        }
+    }
+
+    fn null_string(self) -> &'static str {
+        match self {
+            Dialect::DataFusion => "CAST(NULL AS VARCHAR)",
+            Dialect::ClickHouse => "CAST(NULL AS Nullable(String))",
+        }
+    }
+}
+
 /// The SQL computing a query over tables `visits` and `usages` (layouts of [`crate::facts`]).
 /// Columns: `code`, `start`, `value` (NULL without breakdown), `visits`, `visitors`,
 /// `page_views`, `clicks`, `duration_s`.
 pub fn indicator_sql(query: &IndicatorQuery) -> Result<String, InvalidQuery> {
+    indicator_sql_in(query, Dialect::DataFusion, &|table: &str| table.to_owned())
+}
+
+/// [`indicator_sql`] in a dialect, reading each fact table (`visits` or `usages`) from what
+/// `table` gives for its name (a qualified name, or a subquery with its alias).
+pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn(&str) -> String) -> Result<String, InvalidQuery> {
     let usage_dim = match (query.breakdown, &query.service) {
         (Some(b), Some(_)) if b.is_usage() => {
             return Err(InvalidQuery(format!("a service filter cannot be combined with the `{b}` breakdown")));
@@ -95,9 +126,9 @@ pub fn indicator_sql(query: &IndicatorQuery) -> Result<String, InvalidQuery> {
         (_, Some(service)) => Some(("service", Some(service.as_str()))),
         _ => None,
     };
-    let table = if usage_dim.is_some() { "usages" } else { "visits" };
+    let table_name = if usage_dim.is_some() { "usages" } else { "visits" };
     let (first, last) = query.days();
-    let mut conditions = vec![format!("day >= DATE '{first}'"), format!("day <= DATE '{last}'")];
+    let mut conditions = vec![format!("day >= {}", dialect.date(first)), format!("day <= {}", dialect.date(last))];
     let code = match query.level.column() {
         Some(column) => {
             conditions.push(format!("{column} IS NOT NULL"));
@@ -122,14 +153,15 @@ pub fn indicator_sql(query: &IndicatorQuery) -> Result<String, InvalidQuery> {
     let value = match query.breakdown {
         Some(b) if b.is_usage() => "value".to_owned(),
         Some(b) => b.column().to_owned(),
-        None => "CAST(NULL AS VARCHAR)".to_owned(),
+        None => dialect.null_string().to_owned(),
     };
     let period = query.period.column();
     Ok(format!(
         "SELECT {code} AS code, {period} AS start, {value} AS value, count(*) AS visits, count(DISTINCT visitor) AS visitors,
                 sum(page_views) AS page_views, sum(clicks) AS clicks, sum(duration_s) AS duration_s
-         FROM {table} WHERE {}
+         FROM {} WHERE {}
          GROUP BY {code}, {period}, {value}",
+        table(table_name),
         conditions.join(" AND ")
     ))
 }

@@ -52,6 +52,9 @@ pub struct ConfigFile {
     /// Dashboard settings (k, readers' and editors' tokens).
     #[serde(default)]
     pub dashboards: dashboards::DashboardConfig,
+    /// Where the pipeline keeps its facts (`kind = "parquet"` or `"clickhouse"`).
+    #[serde(default)]
+    pub store: super::pipeline_cmd::StoreFile,
 }
 
 impl ConfigFile {

@@ -117,7 +117,14 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value_t = pipeline_cmd::QueryFormat::Table)]
         format: pipeline_cmd::QueryFormat,
+        /// TOML config file whose `[store]` says where the rollups are (default: the Parquet
+        /// store of the data directory).
+        #[arg(long)]
+        config: Option<PathBuf>,
     },
+    /// The ClickHouse store of the distributed mode.
+    #[command(subcommand)]
+    Clickhouse(ClickhouseCommand),
     /// Exports for publication.
     #[command(subcommand)]
     Export(ExportCommand),
@@ -153,6 +160,17 @@ enum PipelineCommand {
         /// Last day, YYYY-MM-DD.
         #[arg(long)]
         to: chrono::NaiveDate,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClickhouseCommand {
+    /// Creates the database and tables of the `[store]` of a config file (`kind = "clickhouse"`)
+    /// where they are missing; running it again changes nothing.
+    Migrate {
+        /// TOML config file with a `[store]` table of kind "clickhouse".
+        #[arg(long)]
+        config: PathBuf,
     },
 }
 
@@ -312,7 +330,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(async {
                 let (state, log) =
                     collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
-                let pipeline = if with_pipeline { Some(in_process_pipeline(plan.clone(), referential.clone(), args, &log)?) } else { None };
+                let pipeline = if with_pipeline { Some(in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?) } else { None };
                 let pages = match &pipeline {
                     Some(p) => {
                         let config = collector_cmd::ConfigFile::load(args.config.as_deref())?.dashboards;
@@ -344,23 +362,30 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Pipeline(PipelineCommand::Run { data_dir, config, once }) => {
-            let config = collector_cmd::ConfigFile::load(config.as_deref())?.pipeline.config()?;
+            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let config = file.pipeline.config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
-            runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, *once))
+            runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, &file.store, *once))
         }
         Command::Pipeline(PipelineCommand::Backfill { data_dir, config, from, to }) => {
-            let config = collector_cmd::ConfigFile::load(config.as_deref())?.pipeline.config()?;
+            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let config = file.pipeline.config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
-            runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, *from, *to))
+            runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, &file.store, *from, *to))
         }
-        Command::Query { data_dir, level, period, from, to, breakdown, format } => {
+        Command::Query { data_dir, level, period, from, to, breakdown, format, config } => {
             let referential = cli.referential()?;
             let query = pipeline_cmd::indicator_query(*level, *period, *from, *to, *breakdown)?;
-            runtime()?.block_on(pipeline_cmd::query(&plan, &referential, pipeline_cmd::QueryArgs { data_dir, query, format: *format }))
+            let store = collector_cmd::ConfigFile::load(config.as_deref())?.store;
+            runtime()?.block_on(pipeline_cmd::query(&plan, &referential, pipeline_cmd::QueryArgs { data_dir, query, format: *format, store: &store }))
         }
         Command::Export(ExportCommand::Opendata { data_dir, week, by, out, k }) => {
             let referential = cli.referential()?;
             runtime()?.block_on(pipeline_cmd::export_opendata(&plan, &referential, data_dir, *week, *by, *k, out))
+        }
+        Command::Clickhouse(ClickhouseCommand::Migrate { config }) => {
+            let file = collector_cmd::ConfigFile::load(Some(config))?;
+            runtime()?.block_on(pipeline_cmd::clickhouse_migrate(&file.store))
         }
         Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),
@@ -389,7 +414,7 @@ async fn demo(
     let (state, log) =
         collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
     let history = demo_history::backfill(&plan, &referential, &log).await?;
-    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), args, &log)?;
+    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?;
     let mut config = collector_cmd::ConfigFile::load(args.config.as_deref())?.dashboards;
     config.open_views = true;
     if config.editors.is_empty() {
@@ -455,15 +480,16 @@ fn dashboards_router(
 }
 
 /// The pipeline following the collector's log inside the same process.
-fn in_process_pipeline(
+async fn in_process_pipeline(
     plan: Plan,
     referential: std::sync::Arc<Referential>,
     args: &ServeArgs,
     log: &std::sync::Arc<collector::log::EmbeddedHitLog>,
 ) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
-    let config = collector_cmd::ConfigFile::load(args.config.as_deref())?.pipeline.config()?;
+    let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
+    let config = file.pipeline.config()?;
     let log = std::sync::Arc::clone(log) as std::sync::Arc<dyn collector::log::HitLog>;
-    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, &args.data_dir, log, config)
+    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, &args.data_dir, log, config, &file.store).await
 }
 
 fn report(counts: &demo_traffic::TrafficCounts) {

@@ -18,6 +18,7 @@ use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog};
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::names::display_name;
 use pipeline::sessionize::{Method, Sessionizer};
+use pipeline::store::{ClickHouseConfig, ClickHouseRollupStore};
 use pipeline::{Breakdown, IndicatorQuery, IndicatorRow, Level, ParquetRollupStore, Period, Pipeline, PipelineConfig, RollupStore};
 use serde::Deserialize;
 use tagging_plan::{Plan, Referential};
@@ -36,6 +37,9 @@ pub struct PipelineFile {
     /// How often a following pipeline looks for new hits, e.g. "10s".
     #[serde(default, with = "humantime_serde")]
     poll_interval: Option<Duration>,
+    /// Name under which the pipeline commits its log offsets (default "pipeline"): pipelines
+    /// writing to different stores from one log need different names.
+    consumer: Option<String>,
 }
 
 impl PipelineFile {
@@ -50,6 +54,7 @@ impl PipelineFile {
             batch_records,
             sessionizer: Sessionizer { method: self.sessionization.unwrap_or_default(), timeout },
             poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
+            consumer: self.consumer.clone().unwrap_or(defaults.consumer.clone()),
             ..defaults
         })
     }
@@ -62,14 +67,59 @@ fn open_log_read_only(data_dir: &Path) -> anyhow::Result<Arc<EmbeddedHitLog>> {
     Ok(Arc::new(log))
 }
 
-fn open_store(data_dir: &Path) -> anyhow::Result<Arc<ParquetRollupStore>> {
-    let dir = data_dir.join("rollups");
-    Ok(Arc::new(ParquetRollupStore::open(&dir).with_context(|| format!("opening the rollup store in {}", dir.display()))?))
+/// The `[store]` table of the config file: where the pipeline keeps its facts.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum StoreFile {
+    /// Parquet files in `DATA_DIR/rollups`, queried by DataFusion (the default).
+    #[default]
+    Parquet,
+    /// A ClickHouse server (`url`, `database`, `user`, `password`), migrated with
+    /// `dnma clickhouse migrate`.
+    Clickhouse(ClickHouseConfig),
+}
+
+/// Opens the configured store for writing.
+pub async fn open_store(data_dir: &Path, store: &StoreFile) -> anyhow::Result<Arc<dyn RollupStore>> {
+    match store {
+        StoreFile::Parquet => {
+            let dir = data_dir.join("rollups");
+            Ok(Arc::new(ParquetRollupStore::open(&dir).with_context(|| format!("opening the rollup store in {}", dir.display()))?))
+        }
+        StoreFile::Clickhouse(config) => {
+            let store = ClickHouseRollupStore::new(config.clone())?;
+            let version = store.schema_version().await.with_context(|| format!("reaching ClickHouse at {}", config.url))?;
+            anyhow::ensure!(
+                version == pipeline::store::clickhouse::schema::VERSION,
+                "the ClickHouse database {} is at schema version {version}, this dnma needs {}: run `dnma clickhouse migrate --config FILE`",
+                config.database,
+                pipeline::store::clickhouse::schema::VERSION
+            );
+            Ok(Arc::new(store))
+        }
+    }
+}
+
+/// `dnma clickhouse migrate`: creates or upgrades the ClickHouse tables of the configured store.
+pub async fn clickhouse_migrate(store: &StoreFile) -> anyhow::Result<ExitCode> {
+    let StoreFile::Clickhouse(config) = store else {
+        anyhow::bail!("the config file's [store] is not kind = \"clickhouse\"");
+    };
+    let version = ClickHouseRollupStore::new(config.clone())?.migrate().await.with_context(|| format!("migrating ClickHouse at {}", config.url))?;
+    eprintln!("clickhouse: database {} at {} is at schema version {version}", config.database, config.url);
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `dnma pipeline run`: stages and computes until stopped (or once with `once`).
-pub async fn run(plan: Arc<Plan>, referential: Arc<Referential>, data_dir: &Path, config: PipelineConfig, once: bool) -> anyhow::Result<ExitCode> {
-    let store = open_store(data_dir)?;
+pub async fn run(
+    plan: Arc<Plan>,
+    referential: Arc<Referential>,
+    data_dir: &Path,
+    config: PipelineConfig,
+    store: &StoreFile,
+    once: bool,
+) -> anyhow::Result<ExitCode> {
+    let store = open_store(data_dir, store).await?;
     let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
     loop {
         let log = open_log_read_only(data_dir)?;
@@ -111,11 +161,12 @@ pub async fn backfill(
     referential: Arc<Referential>,
     data_dir: &Path,
     config: PipelineConfig,
+    store: &StoreFile,
     from: NaiveDate,
     to: NaiveDate,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-    let store = open_store(data_dir)?;
+    let store = open_store(data_dir, store).await?;
     let log = open_log_read_only(data_dir)?;
     let pipeline = Pipeline::new(log.clone() as Arc<dyn HitLog>, store.clone(), plan, referential, config.clone());
     let stats = log.stats(collector::log::Topic::Hits).await?;
@@ -155,11 +206,16 @@ pub struct QueryArgs<'a> {
     pub query: IndicatorQuery,
     /// Output format.
     pub format: QueryFormat,
+    /// Where the rollups are.
+    pub store: &'a StoreFile,
 }
 
 /// `dnma query`: exact figures (no small-cell suppression: an operator tool).
 pub async fn query(plan: &Plan, referential: &Referential, args: QueryArgs<'_>) -> anyhow::Result<ExitCode> {
-    let store = ParquetRollupStore::open_read_only(&args.data_dir.join("rollups"))?;
+    let store: Arc<dyn RollupStore> = match args.store {
+        StoreFile::Parquet => Arc::new(ParquetRollupStore::open_read_only(&args.data_dir.join("rollups"))?),
+        StoreFile::Clickhouse(_) => open_store(args.data_dir, args.store).await?,
+    };
     let rows = store.query(&args.query).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
@@ -281,15 +337,16 @@ pub struct InProcessPipeline {
 }
 
 impl InProcessPipeline {
-    /// Starts following `log` into the store of `data_dir`.
-    pub fn spawn(
+    /// Starts following `log` into the configured store (embedded: the one of `data_dir`).
+    pub async fn spawn(
         plan: Arc<Plan>,
         referential: Arc<Referential>,
         data_dir: &Path,
         log: Arc<dyn HitLog>,
         config: PipelineConfig,
+        store: &StoreFile,
     ) -> anyhow::Result<Self> {
-        let store = open_store(data_dir)?;
+        let store = open_store(data_dir, store).await?;
         let shared: Arc<dyn pipeline::RollupStore> = store.clone();
         let pipeline = Pipeline::new(log, store, plan, referential, config);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

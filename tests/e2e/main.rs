@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `dnma` binary, run as a user runs it. One test binary with a
 //! module per command family, so it links once.
 
+mod clickhouse;
 mod collector;
 mod dashboards;
 mod pipeline;

@@ -66,8 +66,11 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
     &rows[0]
 }
 
-/// Runs the suite on a store from `open` (called once per scenario, each time on a new, empty
-/// store).
+/// How many times [`run`] calls `open`.
+pub const STORES_NEEDED: usize = 5;
+
+/// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
+/// all, each time for a new, empty store).
 pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     for method in [Method::SortScan, Method::Sql] {
         figures_match_the_hand_count(&open(), method).await;

@@ -5,16 +5,20 @@
 //! days). Unique visitors stay exact because visits keep their pseudonymous visitor: any period ×
 //! territory is answered with an exact `count(DISTINCT visitor)`, never a sum of smaller cells.
 //!
-//! Implementations: [`ParquetRollupStore`] (embedded: Parquet files queried by DataFusion). Every
-//! implementation must pass [`conformance::run`].
+//! Implementations: [`ParquetRollupStore`] (embedded: Parquet files queried by DataFusion) and
+//! [`ClickHouseRollupStore`] (distributed: ClickHouse tables). Every implementation must pass
+//! [`conformance::run`].
 
+pub mod clickhouse;
 pub mod conformance;
 pub mod parquet;
+pub mod sql;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 
+pub use self::clickhouse::{ClickHouseConfig, ClickHouseRollupStore};
 pub use self::parquet::ParquetRollupStore;
 use crate::error::PipelineError;
 use crate::query::{IndicatorQuery, IndicatorRow};

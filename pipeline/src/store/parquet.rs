@@ -26,9 +26,9 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
-use datafusion::arrow::array::{Array, AsArray, RecordBatch};
-use datafusion::arrow::compute::{cast, concat_batches};
-use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, SchemaRef, UInt64Type};
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::concat_batches;
+use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
@@ -38,9 +38,9 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 
-use super::RollupStore;
+use super::{sql, RollupStore};
 use crate::error::PipelineError;
-use crate::facts::{from_date32, hits_schema, usages_schema, visits_schema};
+use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
@@ -274,36 +274,6 @@ async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, PipelineError
     tokio::task::spawn_blocking(f).await.map_err(|e| PipelineError::Store(format!("store task failed: {e}")))?
 }
 
-/// Rows of an indicator query result.
-fn rows_of(query: &IndicatorQuery, batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>, PipelineError> {
-    let mut rows = Vec::new();
-    for batch in batches {
-        let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
-        let number = |i: usize| cast(batch.column(i), &DataType::Int64);
-        let (code, value) = (text(0)?, text(2)?);
-        let start = cast(batch.column(1), &DataType::Date32)?;
-        let counts = (3..8).map(number).collect::<Result<Vec<_>, _>>()?;
-        let (code, value, start) = (code.as_string::<i32>(), value.as_string::<i32>(), start.as_primitive::<Date32Type>());
-        let count = |c: usize, row: usize| u64::try_from(counts[c].as_primitive::<Int64Type>().value(row)).unwrap_or(0);
-        for row in 0..batch.num_rows() {
-            rows.push(IndicatorRow {
-                level: query.level,
-                code: code.value(row).to_owned(),
-                period: query.period,
-                start: from_date32(start.value(row)),
-                breakdown: query.breakdown.map(|b| (b, if value.is_null(row) { String::new() } else { value.value(row).to_owned() })),
-                visits: count(0, row),
-                visitors: count(1, row),
-                page_views: count(2, row),
-                clicks: count(3, row),
-                duration_s: count(4, row),
-            });
-        }
-    }
-    rows.sort();
-    Ok(rows)
-}
-
 #[async_trait]
 impl RollupStore for ParquetRollupStore {
     async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
@@ -384,7 +354,7 @@ impl RollupStore for ParquetRollupStore {
         let sql = indicator_sql(query).map_err(|e| PipelineError::Query(e.0))?;
         let (first, last) = query.days();
         let batches = self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?;
-        rows_of(query, &batches)
+        sql::indicator_rows_of(query, &batches)
     }
 
     async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
@@ -420,94 +390,23 @@ impl RollupStore for ParquetRollupStore {
     }
 
     async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError> {
-        let batches = self
-            .sql(
-                &[("tagging", tagging_schema())],
-                from,
-                to,
-                "SELECT day, plateforme, projet, service, outil, plan_version, sum(hits) AS hits, sum(page_views) AS page_views, sum(clicks) AS clicks \
-                  FROM tagging GROUP BY day, plateforme, projet, service, outil, plan_version",
-            )
-            .await?;
+        let batches = self.sql(&[("tagging", tagging_schema())], from, to, &sql::tagging("tagging")).await?;
         Ok(tagging_rows(&batches))
     }
 
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
-        let sql = "SELECT day, plateforme, code, field, value, count(DISTINCT \"offset\") AS events FROM rejects GROUP BY day, plateforme, code, field, value";
-        let batches = self.sql(&[("rejects", rejects_schema())], from, to, sql).await?;
-        let mut rows = Vec::new();
-        for batch in &batches {
-            let day = batch.column(0).as_primitive::<Date32Type>();
-            let text = |i: usize| batch.column(i).as_string::<i32>();
-            let optional = |i: usize, row: usize| text(i).is_valid(row).then(|| text(i).value(row).to_owned());
-            let events = batch.column(5).as_primitive::<Int64Type>();
-            for row in 0..batch.num_rows() {
-                rows.push(RejectCount {
-                    day: from_date32(day.value(row)),
-                    plateforme: optional(1, row),
-                    code: text(2).value(row).to_owned(),
-                    field: text(3).value(row).to_owned(),
-                    value: optional(4, row),
-                    events: u64::try_from(events.value(row)).unwrap_or(0),
-                });
-            }
-        }
-        rows.sort();
-        Ok(rows)
+        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql::reject_counts("rejects")).await?;
+        sql::reject_counts_of(&batches)
     }
 
     async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
-        let sql = "SELECT day, plateforme, count(DISTINCT \"offset\") AS events FROM rejects GROUP BY day, plateforme";
-        let batches = self.sql(&[("rejects", rejects_schema())], from, to, sql).await?;
-        let mut rows = Vec::new();
-        for batch in &batches {
-            let day = batch.column(0).as_primitive::<Date32Type>();
-            let plateforme = batch.column(1).as_string::<i32>();
-            let events = batch.column(2).as_primitive::<Int64Type>();
-            for row in 0..batch.num_rows() {
-                let p = plateforme.is_valid(row).then(|| plateforme.value(row).to_owned());
-                rows.push((from_date32(day.value(row)), p, u64::try_from(events.value(row)).unwrap_or(0)));
-            }
-        }
-        rows.sort();
-        Ok(rows)
+        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql::rejected_events("rejects")).await?;
+        sql::rejected_events_of(&batches)
     }
 
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {
-        let sql = format!(
-            "SELECT \"offset\", day, received_ms, site, plateforme, event, code, field, value, properties FROM rejects \
-             WHERE \"offset\" IN (SELECT DISTINCT \"offset\" FROM rejects WHERE plateforme = {p} ORDER BY \"offset\" DESC LIMIT {limit}) \
-             AND plateforme = {p} ORDER BY received_ms DESC, \"offset\" DESC, code",
-            p = crate::query::sql_literal(plateforme)
-        );
-        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql).await?;
-        let mut samples: Vec<RejectSample> = Vec::new();
-        let mut last: Option<(i32, u64)> = None;
-        for batch in &batches {
-            let offset = batch.column(0).as_primitive::<UInt64Type>();
-            let day = batch.column(1).as_primitive::<Date32Type>();
-            let received = batch.column(2).as_primitive::<Int64Type>();
-            let text = |i: usize| batch.column(i).as_string::<i32>();
-            let optional = |i: usize, row: usize| text(i).is_valid(row).then(|| text(i).value(row).to_owned());
-            for row in 0..batch.num_rows() {
-                let reason = (text(6).value(row).to_owned(), text(7).value(row).to_owned(), optional(8, row));
-                let key = (day.value(row), offset.value(row));
-                match samples.last_mut() {
-                    Some(sample) if last == Some(key) => sample.reasons.push(reason),
-                    _ => samples.push(RejectSample {
-                        received_ms: received.value(row),
-                        site: optional(3, row),
-                        plateforme: optional(4, row),
-                        event: text(5).value(row).to_owned(),
-                        reasons: vec![reason],
-                        properties: text(9).value(row).to_owned(),
-                    }),
-                }
-                last = Some(key);
-            }
-        }
-        samples.truncate(limit);
-        Ok(samples)
+        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql::reject_sample("rejects", plateforme, limit)).await?;
+        Ok(sql::reject_samples_of(&batches, limit))
     }
 }
 

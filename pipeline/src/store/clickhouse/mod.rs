@@ -1,0 +1,398 @@
+//! [`ClickHouseRollupStore`]: the distributed store, the same facts as the embedded one in
+//! ClickHouse tables, spoken to over ClickHouse's HTTP interface with `JSONEachRow` (which the
+//! ClickHouse 18.16 of Debian's packages reads and writes, like current servers).
+//!
+//! ```text
+//! hits         staged hits          ReplacingMergeTree, by month, ordered by (day, offset): a hit staged twice is one hit
+//! visits       visit facts          MergeTree, one partition per (day, generation)
+//! usages       usage facts          same
+//! tagging      tagging counts       same
+//! generations  current generation   ReplacingMergeTree(generation) by day: which generation of a day is read
+//! dirty        days to recompute    ReplacingMergeTree(version) by day: the latest mark wins
+//! rejects      refusals             ReplacingMergeTree, by month, ordered by (day, offset, code, field)
+//! migrations   schema versions applied
+//! ```
+//!
+//! Replacing a day writes its facts under a new generation, then switches the day's generation
+//! in one insert: a reader sees the old facts or the new ones, never half of each. The
+//! generation before the current one is kept for readers still on it; older ones are dropped as
+//! whole partitions. Unique visitors stay exact: visits keep their pseudonymous visitor and every
+//! query counts `count(DISTINCT visitor)` over the cells it asks for, as in the embedded store.
+
+pub mod rows;
+pub mod schema;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use async_trait::async_trait;
+use chrono::NaiveDate;
+use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use serde::Deserialize;
+
+use self::rows::{from_json_each_row, to_json_each_row};
+use super::{sql, RollupStore};
+use crate::error::PipelineError;
+use crate::facts::hits_schema;
+use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
+use crate::sessionize::Sessionized;
+use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
+
+/// Where the ClickHouse server is and which database holds dnma's tables (the
+/// `[store.clickhouse]` table of the configuration).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClickHouseConfig {
+    /// HTTP interface, e.g. `http://127.0.0.1:8123`.
+    pub url: String,
+    /// Database (created by `dnma clickhouse migrate`).
+    #[serde(default = "default_database")]
+    pub database: String,
+    /// User (default `default`).
+    #[serde(default = "default_user")]
+    pub user: String,
+    /// Password, if the user has one.
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
+fn default_database() -> String {
+    "dnma".to_owned()
+}
+
+fn default_user() -> String {
+    "default".to_owned()
+}
+
+/// The ClickHouse rollup store (see the module header for its tables).
+pub struct ClickHouseRollupStore {
+    http: reqwest::Client,
+    config: ClickHouseConfig,
+    last_version: AtomicU64,
+}
+
+impl ClickHouseRollupStore {
+    /// A store on the server and database of `config`; run [`Self::migrate`] before first use.
+    pub fn new(config: ClickHouseConfig) -> Result<Self, PipelineError> {
+        if !config.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || config.database.is_empty() {
+            return Err(PipelineError::Store(format!("ClickHouse database name {:?} is not letters, digits and _", config.database)));
+        }
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(300))
+            .build()
+            .map_err(|e| PipelineError::Store(format!("ClickHouse client: {e}")))?;
+        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0) })
+    }
+
+    /// Creates the database and its tables where they are missing, and records the schema version.
+    pub async fn migrate(&self) -> Result<u32, PipelineError> {
+        self.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", self.config.database)).await?;
+        for statement in schema::statements(&self.config.database)? {
+            self.execute(&statement).await?;
+        }
+        let applied = self.select_json(&format!("SELECT max(version) AS v FROM {}.migrations", self.config.database)).await?;
+        let current = applied.first().and_then(|r| r.get("v")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+        if current < u64::from(schema::VERSION) {
+            self.execute(&format!("INSERT INTO {}.migrations (version) VALUES ({})", self.config.database, schema::VERSION)).await?;
+        }
+        Ok(schema::VERSION)
+    }
+
+    /// The schema version the database is at (0 before [`Self::migrate`]).
+    pub async fn schema_version(&self) -> Result<u32, PipelineError> {
+        let exists = self
+            .select_json(&format!(
+                "SELECT count() AS n FROM system.tables WHERE database = {} AND name = 'migrations'",
+                crate::query::sql_literal(&self.config.database)
+            ))
+            .await?;
+        if exists.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64) != Some(1) {
+            return Ok(0);
+        }
+        let applied = self.select_json(&format!("SELECT max(version) AS v FROM {}.migrations", self.config.database)).await?;
+        Ok(applied.first().and_then(|r| r.get("v")).and_then(serde_json::Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
+    }
+
+    /// Drops the database and everything in it (tests and `dnma clickhouse migrate --reset`).
+    pub async fn drop_database(&self) -> Result<(), PipelineError> {
+        self.execute(&format!("DROP DATABASE IF EXISTS {}", self.config.database)).await.map(drop)
+    }
+
+    fn table(&self, name: &str) -> String {
+        format!("{}.{name}", self.config.database)
+    }
+
+    /// A version above every earlier one of this process, and from the wall clock across processes.
+    fn next_version(&self) -> u64 {
+        let now = u64::try_from(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_micros()).unwrap_or(u64::MAX);
+        let mut last = self.last_version.load(Ordering::Relaxed);
+        loop {
+            let next = now.max(last + 1);
+            match self.last_version.compare_exchange(last, next, Ordering::Relaxed, Ordering::Relaxed) {
+                Ok(_) => return next,
+                Err(seen) => last = seen,
+            }
+        }
+    }
+
+    async fn post(&self, query: Option<&str>, body: Vec<u8>) -> Result<String, PipelineError> {
+        let mut request = self
+            .http
+            .post(&self.config.url)
+            .query(&[("output_format_json_quote_64bit_integers", "0")])
+            .basic_auth(&self.config.user, self.config.password.as_deref());
+        if let Some(query) = query {
+            request = request.query(&[("query", query)]);
+        }
+        let response = request.body(body).send().await.map_err(|e| PipelineError::Store(format!("ClickHouse at {}: {e}", self.config.url)))?;
+        let status = response.status();
+        let text = response.text().await.map_err(|e| PipelineError::Store(format!("ClickHouse answer: {e}")))?;
+        if !status.is_success() {
+            let first_line = text.lines().next().unwrap_or_default();
+            return Err(PipelineError::Store(format!("ClickHouse refused ({status}): {first_line}")));
+        }
+        Ok(text)
+    }
+
+    /// Runs a statement.
+    async fn execute(&self, sql: &str) -> Result<String, PipelineError> {
+        self.post(None, sql.as_bytes().to_vec()).await
+    }
+
+    async fn select_json(&self, sql: &str) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, PipelineError> {
+        let text = self.execute(&format!("{sql} FORMAT JSONEachRow")).await?;
+        text.lines()
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_str(l).map_err(|e| PipelineError::Store(format!("ClickHouse JSON: {e}"))))
+            .collect()
+    }
+
+    async fn select(&self, sql: &str, schema: &SchemaRef) -> Result<RecordBatch, PipelineError> {
+        let text = self.execute(&format!("{sql} FORMAT JSONEachRow")).await?;
+        from_json_each_row(&text, schema)
+    }
+
+    async fn insert(&self, table: &str, batch: &RecordBatch, extra: &[(&str, u64)]) -> Result<(), PipelineError> {
+        if batch.num_rows() == 0 {
+            return Ok(());
+        }
+        let body = to_json_each_row(batch, extra)?;
+        self.post(Some(&format!("INSERT INTO {} FORMAT JSONEachRow", self.table(table))), body).await.map(drop)
+    }
+
+    async fn set_dirty(&self, days: &[NaiveDate], dirty: bool) -> Result<(), PipelineError> {
+        if days.is_empty() {
+            return Ok(());
+        }
+        let version = self.next_version();
+        let values: Vec<String> = days.iter().map(|d| format!("('{d}', {version}, {})", u8::from(dirty))).collect();
+        self.execute(&format!("INSERT INTO {} (day, version, dirty) VALUES {}", self.table("dirty"), values.join(", "))).await.map(drop)
+    }
+
+    /// The current facts of `name` (visits, usages or tagging) over `first..=last`, as a subquery.
+    fn current(&self, name: &str, first: NaiveDate, last: NaiveDate) -> String {
+        let within = format!("day >= toDate('{first}') AND day <= toDate('{last}')");
+        format!(
+            "(SELECT * FROM {table} WHERE {within} AND (day, generation) IN (SELECT day, generation FROM {generations} FINAL WHERE {within})) AS {name}",
+            table = self.table(name),
+            generations = self.table("generations"),
+        )
+    }
+
+    fn rejects_within(&self, first: NaiveDate, last: NaiveDate) -> String {
+        format!("(SELECT * FROM {} FINAL WHERE day >= toDate('{first}') AND day <= toDate('{last}')) AS rejects", self.table("rejects"))
+    }
+
+    /// Drops the partitions of a day's facts older than the generation before `current`.
+    async fn drop_old_generations(&self, day: NaiveDate, current: u64) -> Result<(), PipelineError> {
+        let kept = self
+            .select_json(&format!(
+                "SELECT generation FROM {} WHERE day = toDate('{day}') AND generation < {current} GROUP BY generation ORDER BY generation DESC LIMIT 1",
+                self.table("generations")
+            ))
+            .await?;
+        let previous = kept.first().and_then(|r| r.get("generation")).and_then(serde_json::Value::as_u64).unwrap_or(current);
+        let day_key = day.format("%Y%m%d").to_string();
+        for table in ["visits", "usages", "tagging"] {
+            let parts = self
+                .select_json(&format!(
+                    "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = '{table}' AND active",
+                    crate::query::sql_literal(&self.config.database)
+                ))
+                .await?;
+            for part in parts {
+                let Some(partition) = part.get("partition").and_then(serde_json::Value::as_str) else { continue };
+                let Some((key, generation)) = partition.trim_matches(|c| c == '(' || c == ')').split_once(',') else { continue };
+                let Ok(generation) = generation.trim().parse::<u64>() else { continue };
+                if key == day_key && generation < previous {
+                    self.execute(&format!("ALTER TABLE {} DROP PARTITION ({day_key}, {generation})", self.table(table))).await?;
+                }
+            }
+        }
+        self.execute(&format!("OPTIMIZE TABLE {} FINAL", self.table("generations"))).await.map(drop)
+    }
+}
+
+fn day_list(rows: &[serde_json::Map<String, serde_json::Value>]) -> Vec<NaiveDate> {
+    rows.iter().filter_map(|r| r.get("day").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok())).collect()
+}
+
+/// Columns of an indicator query answer.
+fn indicator_schema() -> SchemaRef {
+    let count = |name: &str| Field::new(name, DataType::Int64, false);
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("code", DataType::Utf8, false),
+        Field::new("start", DataType::Date32, false),
+        Field::new("value", DataType::Utf8, true),
+        count("visits"),
+        count("visitors"),
+        count("page_views"),
+        count("clicks"),
+        count("duration_s"),
+    ]))
+}
+
+fn schema_of(fields: &[(&str, DataType, bool)]) -> SchemaRef {
+    std::sync::Arc::new(Schema::new(fields.iter().map(|(name, t, nullable)| Field::new(*name, t.clone(), *nullable)).collect::<Vec<_>>()))
+}
+
+fn highest_offset(rows: &[serde_json::Map<String, serde_json::Value>]) -> Option<u64> {
+    let row = rows.first()?;
+    if row.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0) == 0 {
+        return None;
+    }
+    row.get("m").and_then(serde_json::Value::as_u64)
+}
+
+#[async_trait]
+impl RollupStore for ClickHouseRollupStore {
+    async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
+        let rows =
+            self.select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE day = toDate('{day}')", self.table("hits"))).await?;
+        Ok(highest_offset(&rows))
+    }
+
+    async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError> {
+        if hits.num_rows() == 0 {
+            return Ok(());
+        }
+        let offsets = hits.column(0).as_primitive::<UInt64Type>();
+        let first = offsets.values().iter().copied().min().expect("rows");
+        if let Some(through) = self.staged_through(day).await? {
+            if first <= through {
+                return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
+            }
+        }
+        // Dirty first: a crash after it only recomputes the day; the other order could leave
+        // staged hits that are never computed.
+        self.set_dirty(&[day], true).await?;
+        self.insert("hits", &hits, &[]).await
+    }
+
+    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
+        let schema = hits_schema();
+        let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
+        let batch = self
+            .select(
+                &format!("SELECT {} FROM {} FINAL WHERE day = toDate('{day}') ORDER BY `offset`", columns.join(", "), self.table("hits")),
+                &schema,
+            )
+            .await?;
+        Ok(if batch.num_rows() == 0 { Vec::new() } else { vec![batch] })
+    }
+
+    async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
+        Ok(day_list(&self.select_json(&format!("SELECT DISTINCT day FROM {} ORDER BY day", self.table("hits"))).await?))
+    }
+
+    async fn dirty_days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
+        Ok(day_list(&self.select_json(&format!("SELECT day FROM {} FINAL WHERE dirty = 1 ORDER BY day", self.table("dirty"))).await?))
+    }
+
+    async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError> {
+        self.set_dirty(days, true).await
+    }
+
+    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
+        let generation = self.next_version();
+        let tag = [("generation", generation)];
+        self.insert("visits", &facts.visits, &tag).await?;
+        self.insert("usages", &facts.usages, &tag).await?;
+        self.insert("tagging", &facts.tagging, &tag).await?;
+        self.execute(&format!("INSERT INTO {} (day, generation) VALUES ('{day}', {generation})", self.table("generations"))).await?;
+        self.set_dirty(&[day], false).await?;
+        if let Err(e) = self.drop_old_generations(day, generation).await {
+            tracing::warn!(%day, error = %e, "old generations of a day not dropped yet");
+        }
+        Ok(())
+    }
+
+    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let (first, last) = query.days();
+        let sql = indicator_sql_in(query, Dialect::ClickHouse, &|table| self.current(table, first, last)).map_err(|e| PipelineError::Query(e.0))?;
+        let batch = self.select(&sql, &indicator_schema()).await?;
+        sql::indicator_rows_of(query, &[batch])
+    }
+
+    async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
+        let rows =
+            self.select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE day = toDate('{day}')", self.table("rejects"))).await?;
+        Ok(highest_offset(&rows))
+    }
+
+    async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError> {
+        let through = self.rejects_staged_through(day).await?;
+        let offsets = rejects.column(0).as_primitive::<UInt64Type>();
+        let fresh: BooleanArray = offsets.iter().map(|o| Some(through.is_none_or(|t| o.unwrap_or(0) > t))).collect();
+        let fresh = filter_record_batch(&rejects, &fresh)?;
+        self.insert("rejects", &fresh, &[]).await
+    }
+
+    async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError> {
+        let batch = self.select(&sql::tagging(&self.current("tagging", from, to)), &tagging_schema()).await?;
+        Ok(tagging_rows(&[batch]))
+    }
+
+    async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
+        let schema = schema_of(&[
+            ("day", DataType::Date32, false),
+            ("plateforme", DataType::Utf8, true),
+            ("code", DataType::Utf8, false),
+            ("field", DataType::Utf8, false),
+            ("value", DataType::Utf8, true),
+            ("events", DataType::Int64, false),
+        ]);
+        let batch = self.select(&sql::reject_counts(&self.rejects_within(from, to)), &schema).await?;
+        sql::reject_counts_of(&[batch])
+    }
+
+    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
+        let schema = schema_of(&[("day", DataType::Date32, false), ("plateforme", DataType::Utf8, true), ("events", DataType::Int64, false)]);
+        let batch = self.select(&sql::rejected_events(&self.rejects_within(from, to)), &schema).await?;
+        sql::rejected_events_of(&[batch])
+    }
+
+    async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {
+        let schema = rejects_schema();
+        let ordered = schema_of(&[
+            ("offset", DataType::UInt64, false),
+            ("day", DataType::Date32, false),
+            ("received_ms", DataType::Int64, false),
+            ("site", DataType::Utf8, true),
+            ("plateforme", DataType::Utf8, true),
+            ("event", DataType::Utf8, false),
+            ("code", DataType::Utf8, false),
+            ("field", DataType::Utf8, false),
+            ("value", DataType::Utf8, true),
+            ("properties", DataType::Utf8, false),
+        ]);
+        debug_assert!(ordered.fields().iter().all(|f| schema.field_with_name(f.name()).is_ok()));
+        let batch = self.select(&sql::reject_sample(&self.rejects_within(from, to), plateforme, limit), &ordered).await?;
+        Ok(sql::reject_samples_of(&[batch], limit))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,59 @@
+//! The ClickHouse tables of [`super::ClickHouseRollupStore`], written from the same Arrow layouts
+//! as the embedded store's Parquet files, so both stores hold the same columns. Each statement
+//! is idempotent (`IF NOT EXISTS`); [`VERSION`] is recorded in the `migrations` table.
+
+use datafusion::arrow::datatypes::SchemaRef;
+
+use super::rows::column_type;
+use crate::error::PipelineError;
+use crate::facts::{hits_schema, usages_schema, visits_schema};
+use crate::tagging::{rejects_schema, tagging_schema};
+
+/// The schema version these statements create.
+pub const VERSION: u32 = 1;
+
+fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
+    let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
+    columns.extend(extra.iter().map(|c| (*c).to_owned()));
+    Ok(columns.join(", "))
+}
+
+/// The `CREATE TABLE` statements of the store in `database`.
+pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
+    let facts = |name: &str, schema: SchemaRef| -> Result<String, PipelineError> {
+        Ok(format!(
+            "CREATE TABLE IF NOT EXISTS {database}.{name} ({}) ENGINE = MergeTree PARTITION BY (toYYYYMMDD(day), generation) ORDER BY day",
+            columns(&schema, &["generation UInt64"])?
+        ))
+    };
+    Ok(vec![
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.hits ({}) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, `offset`)",
+            columns(&hits_schema(), &[])?
+        ),
+        facts("visits", visits_schema())?,
+        facts("usages", usages_schema())?,
+        facts("tagging", tagging_schema())?,
+        format!("CREATE TABLE IF NOT EXISTS {database}.generations (day Date, generation UInt64) ENGINE = ReplacingMergeTree(generation) ORDER BY day"),
+        format!("CREATE TABLE IF NOT EXISTS {database}.dirty (day Date, version UInt64, dirty UInt8) ENGINE = ReplacingMergeTree(version) ORDER BY day"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.rejects ({}) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, `offset`, code, field)",
+            columns(&rejects_schema(), &[])?
+        ),
+        format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fact_layout_has_a_clickhouse_table() {
+        let statements = statements("dnma").unwrap();
+        assert_eq!(statements.len(), 8);
+        assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
+        assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
+        assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));
+    }
+}

@@ -1,0 +1,156 @@
+//! The SQL that every SQL store (DataFusion over Parquet, ClickHouse) runs for the editors'
+//! views, and the decoding of query results into rows. The statements are written in the part
+//! of SQL both engines read the same way (double-quoted identifiers, `count(DISTINCT …)`); each
+//! store says what a table name stands for (a registered table, or a subquery).
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{Array, AsArray, RecordBatch};
+use datafusion::arrow::compute::cast;
+use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, UInt64Type};
+
+use crate::error::PipelineError;
+use crate::facts::from_date32;
+use crate::query::{sql_literal, IndicatorQuery, IndicatorRow};
+use crate::tagging::{RejectCount, RejectSample};
+
+/// Accepted hits per day, platform, project, service, tool and plan version (layout of
+/// [`crate::tagging::tagging_schema`]) from the tagging facts in `table`.
+pub fn tagging(table: &str) -> String {
+    format!(
+        "SELECT day, plateforme, projet, service, outil, plan_version, sum(hits) AS hits, sum(page_views) AS page_views, sum(clicks) AS clicks \
+         FROM {table} GROUP BY day, plateforme, projet, service, outil, plan_version"
+    )
+}
+
+/// Refused events per day, platform and reason from the refusals in `table`.
+pub fn reject_counts(table: &str) -> String {
+    format!(
+        "SELECT day, plateforme, code, field, value, count(DISTINCT \"offset\") AS events FROM {table} GROUP BY day, plateforme, code, field, value"
+    )
+}
+
+/// Refused events per day and platform from the refusals in `table`.
+pub fn rejected_events(table: &str) -> String {
+    format!("SELECT day, plateforme, count(DISTINCT \"offset\") AS events FROM {table} GROUP BY day, plateforme")
+}
+
+/// The reasons of the latest `limit` refused events of a platform, newest first.
+pub fn reject_sample(table: &str, plateforme: &str, limit: usize) -> String {
+    format!(
+        "SELECT \"offset\", day, received_ms, site, plateforme, event, code, field, value, properties FROM {table} \
+         WHERE \"offset\" IN (SELECT DISTINCT \"offset\" FROM {table} WHERE plateforme = {p} ORDER BY \"offset\" DESC LIMIT {limit}) \
+         AND plateforme = {p} ORDER BY received_ms DESC, \"offset\" DESC, code",
+        p = sql_literal(plateforme)
+    )
+}
+
+/// Rows of an indicator query result (columns of [`crate::query::indicator_sql`]).
+pub fn indicator_rows_of(query: &IndicatorQuery, batches: &[RecordBatch]) -> Result<Vec<IndicatorRow>, PipelineError> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let text = |i: usize| cast(batch.column(i), &DataType::Utf8);
+        let number = |i: usize| cast(batch.column(i), &DataType::Int64);
+        let (code, value) = (text(0)?, text(2)?);
+        let start = cast(batch.column(1), &DataType::Date32)?;
+        let counts = (3..8).map(number).collect::<Result<Vec<_>, _>>()?;
+        let (code, value, start) = (code.as_string::<i32>(), value.as_string::<i32>(), start.as_primitive::<Date32Type>());
+        let count = |c: usize, row: usize| u64::try_from(counts[c].as_primitive::<Int64Type>().value(row)).unwrap_or(0);
+        for row in 0..batch.num_rows() {
+            rows.push(IndicatorRow {
+                level: query.level,
+                code: code.value(row).to_owned(),
+                period: query.period,
+                start: from_date32(start.value(row)),
+                breakdown: query.breakdown.map(|b| (b, if value.is_null(row) { String::new() } else { value.value(row).to_owned() })),
+                visits: count(0, row),
+                visitors: count(1, row),
+                page_views: count(2, row),
+                clicks: count(3, row),
+                duration_s: count(4, row),
+            });
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+fn count_column(batch: &RecordBatch, i: usize) -> Result<Vec<u64>, PipelineError> {
+    let counts = cast(batch.column(i), &DataType::Int64)?;
+    Ok(counts.as_primitive::<Int64Type>().values().iter().map(|&n| u64::try_from(n).unwrap_or(0)).collect())
+}
+
+fn day_column(batch: &RecordBatch, i: usize) -> Result<Vec<NaiveDate>, PipelineError> {
+    let days = cast(batch.column(i), &DataType::Date32)?;
+    Ok(days.as_primitive::<Date32Type>().values().iter().map(|&d| from_date32(d)).collect())
+}
+
+fn optional_text(batch: &RecordBatch, i: usize, row: usize) -> Option<String> {
+    let text = batch.column(i).as_string::<i32>();
+    text.is_valid(row).then(|| text.value(row).to_owned())
+}
+
+fn text(batch: &RecordBatch, i: usize, row: usize) -> String {
+    batch.column(i).as_string::<i32>().value(row).to_owned()
+}
+
+/// Rows of a [`reject_counts`] result, sorted.
+pub fn reject_counts_of(batches: &[RecordBatch]) -> Result<Vec<RejectCount>, PipelineError> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let (days, events) = (day_column(batch, 0)?, count_column(batch, 5)?);
+        for row in 0..batch.num_rows() {
+            rows.push(RejectCount {
+                day: days[row],
+                plateforme: optional_text(batch, 1, row),
+                code: text(batch, 2, row),
+                field: text(batch, 3, row),
+                value: optional_text(batch, 4, row),
+                events: events[row],
+            });
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+/// Rows of a [`rejected_events`] result, sorted.
+pub fn rejected_events_of(batches: &[RecordBatch]) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
+    let mut rows = Vec::new();
+    for batch in batches {
+        let (days, events) = (day_column(batch, 0)?, count_column(batch, 2)?);
+        for row in 0..batch.num_rows() {
+            rows.push((days[row], optional_text(batch, 1, row), events[row]));
+        }
+    }
+    rows.sort();
+    Ok(rows)
+}
+
+/// The events of a [`reject_sample`] result, their reasons gathered, at most `limit`.
+pub fn reject_samples_of(batches: &[RecordBatch], limit: usize) -> Vec<RejectSample> {
+    let mut samples: Vec<RejectSample> = Vec::new();
+    let mut last: Option<(i32, u64)> = None;
+    for batch in batches {
+        let offset = batch.column(0).as_primitive::<UInt64Type>();
+        let day = batch.column(1).as_primitive::<Date32Type>();
+        let received = batch.column(2).as_primitive::<Int64Type>();
+        for row in 0..batch.num_rows() {
+            let reason = (text(batch, 6, row), text(batch, 7, row), optional_text(batch, 8, row));
+            let key = (day.value(row), offset.value(row));
+            match samples.last_mut() {
+                Some(sample) if last == Some(key) => sample.reasons.push(reason),
+                _ => samples.push(RejectSample {
+                    received_ms: received.value(row),
+                    site: optional_text(batch, 3, row),
+                    plateforme: optional_text(batch, 4, row),
+                    event: text(batch, 5, row),
+                    reasons: vec![reason],
+                    properties: text(batch, 9, row),
+                }),
+            }
+            last = Some(key);
+        }
+    }
+    samples.truncate(limit);
+    samples
+}
