@@ -1,9 +1,9 @@
 //! The dashboards in a real browser: the real `dnma serve` (collector + pipeline + dashboards in
 //! one process) receives hits over HTTP; headless Chromium (Debian's `chromium` and
-//! `chromium-driver` packages), driven over WebDriver by `fantoccini`, opens each of the three
+//! `chromium-driver` packages), driven over the `WebDriver` protocol by `fantoccini`, opens each of the three
 //! home pages, clicks a drill-down link, applies a filter with the form, logs in as an ENT editor
 //! with the login form, takes screenshots, and the figures it reads on the pages are checked
-//! against the JSON API. Skipped, with a message, where Chromium or ChromeDriver is not
+//! against the JSON API. Skipped, with a message, where Chromium or `chromedriver` is not
 //! installed (`.ci/run` installs both).
 
 use std::net::TcpListener;
@@ -37,7 +37,7 @@ fn installed(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }
 
-/// A ChromeDriver process on a free local port; killed when dropped.
+/// A `chromedriver` process on a free local port; killed when dropped.
 struct ChromeDriver {
     child: Child,
     url: String,

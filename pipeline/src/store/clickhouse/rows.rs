@@ -60,6 +60,7 @@ pub fn to_json_each_row(batch: &RecordBatch, extra: &[(&str, u64)]) -> Result<Ve
     Ok(out)
 }
 
+#[allow(clippy::needless_pass_by_value)] // used as `map_err(json_error)`
 fn json_error(e: serde_json::Error) -> PipelineError {
     PipelineError::Store(format!("JSON: {e}"))
 }
@@ -116,7 +117,8 @@ impl Column {
         let integer = |v: &Value| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
         match self {
             Column::UInt64(b) => {
-                b.append_option(value.map(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok())).ok_or_else(bad)).transpose()?)
+                let unsigned = |v: &Value| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()));
+                b.append_option(value.map(|v| unsigned(v).ok_or_else(bad)).transpose()?);
             }
             Column::Int64(b) => b.append_option(value.map(|v| integer(v).ok_or_else(bad)).transpose()?),
             Column::Date(b) => b.append_option(value.map(|v| v.as_str().and_then(|s| s.parse().ok()).map(date32).ok_or_else(bad)).transpose()?),
