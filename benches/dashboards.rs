@@ -3,7 +3,8 @@
 //!
 //! `cargo bench --bench dashboards` stages and computes the school year (2025-09-01 to
 //! 2026-07-03, 40,000 hits a school day; not timed) in `DNMA_DASHBOARD_DIR` (kept between runs)
-//! or a temporary directory, then requests each URL 30 times one after the other. Under
+//! or a temporary directory, then requests each URL 30 times one after the other, with the
+//! view cache off (every request computes its view). Under
 //! `cargo test` (no `--bench` argument) it runs a small smoke version so the harness stays tested.
 
 #![allow(missing_docs)]
@@ -84,8 +85,10 @@ fn main() {
     if rt.block_on(store.days()).unwrap().is_empty() {
         fill(&store, &rt, schools, hits_per_day, last);
     }
+    // No view cache: every request computes its view from the store (the cold case).
     let config = DashboardConfig {
         open_views: true,
+        cache_seconds: 0,
         editors: vec![EditorAccess { name: "bench".into(), token: "t".into(), plateformes: vec!["ENT-BZH".into()] }],
         ..DashboardConfig::default()
     };

@@ -2,13 +2,13 @@
 //! and its OpenAPI document at `/api/v1/openapi.json`. Errors are `{"error": code, "message": …}`
 //! with a stable code.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use utoipa::OpenApi;
 
-use crate::routes::{editor, reader};
+use crate::routes::{editor, reader, FilterQuery};
 use crate::views::{
     BreakdownRow, ConformanceView, DeploymentWeek, Filters, InvalidValue, PeriodShown, ProjectView, RejectWeek, RejectedHit, ServiceTagging,
     TerritoryRow, TerritoryView, WeekPoint,
@@ -55,7 +55,7 @@ pub fn status(e: &DashboardError) -> StatusCode {
         DashboardError::NotFound(_) => StatusCode::NOT_FOUND,
         DashboardError::Denied { authenticated: false, .. } => StatusCode::UNAUTHORIZED,
         DashboardError::Denied { authenticated: true, .. } => StatusCode::FORBIDDEN,
-        DashboardError::Store(_) | DashboardError::Chart(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        DashboardError::Store(_) | DashboardError::Chart(_) | DashboardError::Png(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -78,7 +78,7 @@ fn answer<T: serde::Serialize>(result: Result<T, DashboardError>) -> Response {
 #[utoipa::path(get, path = "/api/v1/territoires", params(Filters), responses(
     (status = 200, body = TerritoryView), (status = 400, body = ApiError), (status = 401, body = ApiError), (status = 404, body = ApiError)
 ))]
-pub async fn territories(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+pub async fn territories(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     answer(
         async {
             reader(&d, &headers)?;
@@ -92,7 +92,7 @@ pub async fn territories(State(d): State<Shared>, headers: HeaderMap, Query(filt
 #[utoipa::path(get, path = "/api/v1/projets/{projet}", params(("projet" = String, Path, description = "Code du projet ENT"), Filters), responses(
     (status = 200, body = ProjectView), (status = 401, body = ApiError), (status = 404, body = ApiError)
 ))]
-pub async fn project(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+pub async fn project(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, FilterQuery(filters): FilterQuery) -> Response {
     answer(
         async {
             reader(&d, &headers)?;
@@ -106,7 +106,7 @@ pub async fn project(State(d): State<Shared>, headers: HeaderMap, Path(projet): 
 #[utoipa::path(get, path = "/api/v1/conformite/{plateforme}", params(("plateforme" = String, Path, description = "Code de la plateforme"), Filters), responses(
     (status = 200, body = ConformanceView), (status = 401, body = ApiError), (status = 403, body = ApiError)
 ))]
-pub async fn conformance(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+pub async fn conformance(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, FilterQuery(filters): FilterQuery) -> Response {
     answer(
         async {
             editor(&d, &headers, &plateforme)?;

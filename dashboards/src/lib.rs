@@ -17,6 +17,7 @@ pub mod french;
 pub mod geo;
 pub mod holidays;
 pub mod pages;
+pub mod png;
 pub mod routes;
 pub mod suppress;
 pub mod territory;
@@ -55,6 +56,9 @@ pub enum DashboardError {
     /// A chart could not be drawn (500).
     #[error(transparent)]
     Chart(#[from] charts::ChartError),
+    /// A chart could not be turned into PNG (500).
+    #[error(transparent)]
+    Png(#[from] png::PngError),
 }
 
 impl DashboardError {
@@ -66,7 +70,7 @@ impl DashboardError {
             DashboardError::Denied { authenticated: false, .. } => "token_required",
             DashboardError::Denied { authenticated: true, .. } => "forbidden",
             DashboardError::Store(_) => "store_error",
-            DashboardError::Chart(_) => "chart_error",
+            DashboardError::Chart(_) | DashboardError::Png(_) => "chart_error",
         }
     }
 }

@@ -172,6 +172,7 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
             img src={ "/graphiques/territoire.svg" (query) } alt="Visiteurs uniques par semaine, vacances scolaires en couleur, année précédente en rouge" width="900" height="340";
             img src={ "/graphiques/carte.svg" (query) } alt="Carte des académies colorées selon les visiteurs uniques" width="620" height="640";
         }
+        p.no-print { "Images : " a href={ "/graphiques/territoire.png" (query) } { "courbe (PNG)" } " · " a href={ "/graphiques/carte.png" (query) } { "carte (PNG)" } }
         p.muted { "Bandes colorées : vacances scolaires " @if let Some(z) = &view.zone { "(" (z) ")" } @else { "(zones A, B et C)" } ". Zone grise : période en cours." }
         h2 { "Territoires rattachés" }
         p.no-print { a href={ "/territoires.csv" (query) } { "Télécharger le tableau (CSV)" } " · " a href={ "/api/v1/territoires" (query) } { "API JSON" } }

@@ -4,39 +4,83 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use axum::extract::{Form, Path, Query, State};
+use axum::body::Body;
+use axum::extract::{Form, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::get;
 use axum::Router;
 use chrono::NaiveDate;
+use tower::ServiceExt;
 
 use crate::access::{self, Access};
 use crate::charts::{self, Series, Span};
 use crate::views::{Filters, TerritoryRow, WeekPoint};
 use crate::{api, pages, suppress, DashboardError, Dashboards, Shared};
 
+/// The chart images, as SVG. Each is also served as PNG at the same path ending in `.png`.
+const CHARTS: [&str; 5] = [
+    "/graphiques/territoire.svg",
+    "/graphiques/carte.svg",
+    "/graphiques/projets/{projet}/deploiement.svg",
+    "/graphiques/projets/{projet}/services.svg",
+    "/graphiques/conformite/{plateforme}/rejets.svg",
+];
+
+/// Largest SVG turned into PNG.
+const MAX_SVG_BYTES: usize = 16 << 20;
+
+/// The chart routes (SVG).
+fn chart_routes() -> Router<Shared> {
+    Router::new()
+        .route(CHARTS[0], get(territory_chart))
+        .route(CHARTS[1], get(map_chart))
+        .route(CHARTS[2], get(project_chart))
+        .route(CHARTS[3], get(project_services_chart))
+        .route(CHARTS[4], get(conformance_chart))
+}
+
 /// The dashboards' routes.
 pub fn router(dashboards: Arc<Dashboards>) -> Router {
-    Router::new()
+    let mut router = Router::new().merge(chart_routes());
+    for chart in CHARTS {
+        router = router.route(&chart.replace(".svg", ".png"), get(png_chart));
+    }
+    router
         .route("/", get(|| async { Redirect::to("/territoires") }))
         .route("/connexion", get(login_form).post(login))
         .route("/territoires", get(territories_page))
         .route("/territoires.csv", get(territories_csv))
-        .route("/graphiques/territoire.svg", get(territory_chart))
-        .route("/graphiques/carte.svg", get(map_chart))
         .route("/projets/{projet}", get(project_page))
         .route("/projets/{projet}/ecoles.csv", get(project_csv))
-        .route("/graphiques/projets/{projet}/deploiement.svg", get(project_chart))
-        .route("/graphiques/projets/{projet}/services.svg", get(project_services_chart))
         .route("/conformite/{plateforme}", get(conformance_page))
         .route("/conformite/{plateforme}/rejets.csv", get(conformance_csv))
-        .route("/graphiques/conformite/{plateforme}/rejets.svg", get(conformance_chart))
         .route("/api/v1/territoires", get(api::territories))
         .route("/api/v1/projets/{projet}", get(api::project))
         .route("/api/v1/conformite/{plateforme}", get(api::conformance))
         .route("/api/v1/openapi.json", get(api::openapi))
         .with_state(dashboards)
+}
+
+/// The filters of a request's URL. A malformed one is a 400 with the `bad_request` code: an HTML
+/// error page for pages, JSON for the API, charts and CSV files.
+pub struct FilterQuery(pub Filters);
+
+impl<S: Send + Sync> FromRequestParts<S> for FilterQuery {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        match Query::<Filters>::from_request_parts(parts, state).await {
+            Ok(Query(filters)) => Ok(FilterQuery(filters)),
+            Err(rejection) => {
+                let e = DashboardError::BadRequest(format!("filtres de l'adresse : {}", rejection.body_text()));
+                let path = parts.uri.path();
+                let page = !(path.starts_with("/api/") || path.starts_with("/graphiques/") || path.rsplit('.').next() == Some("csv"));
+                Err(if page { (api::status(&e), pages::error_page(&e)).into_response() } else { api::json_error(&e) })
+            }
+        }
+    }
 }
 
 /// Admits readers of the analyst and project views.
@@ -85,6 +129,36 @@ fn svg(result: Result<String, DashboardError>) -> Response {
     }
 }
 
+/// A chart as PNG: the same request made to its SVG route (same filters, same token), the SVG
+/// rasterized.
+async fn png_chart(State(d): State<Shared>, request: Request) -> Response {
+    let (parts, _) = request.into_parts();
+    let Some(path) = parts.uri.path().strip_suffix(".png") else { return StatusCode::NOT_FOUND.into_response() };
+    let uri = match parts.uri.query() {
+        Some(query) => format!("{path}.svg?{query}"),
+        None => format!("{path}.svg"),
+    };
+    let mut svg_request = Request::new(Body::empty());
+    *svg_request.uri_mut() = match uri.parse() {
+        Ok(uri) => uri,
+        Err(_) => return api::json_error(&DashboardError::BadRequest(format!("chart address {uri:?}"))),
+    };
+    *svg_request.headers_mut() = parts.headers;
+    let Ok(response) = chart_routes().with_state(d).oneshot(svg_request).await;
+    if response.status() != StatusCode::OK {
+        return response;
+    }
+    let png = async {
+        let bytes = axum::body::to_bytes(response.into_body(), MAX_SVG_BYTES).await.map_err(|e| DashboardError::BadRequest(format!("chart: {e}")))?;
+        let svg = String::from_utf8_lossy(&bytes);
+        Ok::<_, DashboardError>(crate::png::svg_to_png(&svg, 1.0)?)
+    };
+    match png.await {
+        Ok(png) => ([(header::CONTENT_TYPE, "image/png"), (header::CACHE_CONTROL, "private, max-age=60")], png).into_response(),
+        Err(e) => api::json_error(&e),
+    }
+}
+
 fn csv_file(name: &str, result: Result<String, DashboardError>) -> Response {
     match result {
         Ok(body) => (
@@ -111,7 +185,7 @@ async fn login(Form(form): Form<Login>) -> Response {
     (StatusCode::SEE_OTHER, [(header::SET_COOKIE, cookie), (header::LOCATION, "/connexion".to_owned())]).into_response()
 }
 
-async fn territories_page(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+async fn territories_page(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     html(
         async {
             let access = reader(&d, &headers)?;
@@ -177,7 +251,7 @@ fn territory_rows_csv(rows: &[TerritoryRow], k: u64) -> Result<String, Dashboard
     csv_text(out)
 }
 
-async fn territories_csv(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+async fn territories_csv(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     csv_file(
         "territoires.csv",
         async {
@@ -216,7 +290,7 @@ fn weekly_chart(d: &Dashboards, title: &str, weekly: &[WeekPoint], zone: Option<
     Ok(charts::time_series(title, &series, &holiday_spans(d, zone, first.week, last.week + chrono::Days::new(7)), incomplete)?)
 }
 
-async fn territory_chart(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+async fn territory_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let view = d.territory_view(&filters).await?;
@@ -225,7 +299,7 @@ async fn territory_chart(State(d): State<Shared>, headers: HeaderMap, Query(filt
     .await)
 }
 
-async fn map_chart(State(d): State<Shared>, headers: HeaderMap, Query(filters): Query<Filters>) -> Response {
+async fn map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let view = d.territory_view(&filters).await?;
@@ -236,7 +310,7 @@ async fn map_chart(State(d): State<Shared>, headers: HeaderMap, Query(filters): 
     .await)
 }
 
-async fn project_page(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn project_page(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, FilterQuery(filters): FilterQuery) -> Response {
     html(
         async {
             let access = reader(&d, &headers)?;
@@ -247,7 +321,7 @@ async fn project_page(State(d): State<Shared>, headers: HeaderMap, Path(projet):
     )
 }
 
-async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, FilterQuery(filters): FilterQuery) -> Response {
     csv_file(
         &format!("ecoles-{projet}.csv"),
         async {
@@ -259,7 +333,7 @@ async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): 
     )
 }
 
-async fn project_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn project_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let view = d.project_view(&projet, &filters).await?;
@@ -277,7 +351,12 @@ async fn project_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet)
     .await)
 }
 
-async fn project_services_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn project_services_chart(
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Path(projet): Path<String>,
+    FilterQuery(filters): FilterQuery,
+) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let view = d.project_view(&projet, &filters).await?;
@@ -288,7 +367,12 @@ async fn project_services_chart(State(d): State<Shared>, headers: HeaderMap, Pat
     .await)
 }
 
-async fn conformance_page(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn conformance_page(
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Path(plateforme): Path<String>,
+    FilterQuery(filters): FilterQuery,
+) -> Response {
     html(
         async {
             let access = editor(&d, &headers, &plateforme)?;
@@ -299,7 +383,7 @@ async fn conformance_page(State(d): State<Shared>, headers: HeaderMap, Path(plat
     )
 }
 
-async fn conformance_csv(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn conformance_csv(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, FilterQuery(filters): FilterQuery) -> Response {
     csv_file(
         &format!("rejets-{plateforme}.csv"),
         async {
@@ -337,7 +421,12 @@ async fn conformance_csv(State(d): State<Shared>, headers: HeaderMap, Path(plate
     )
 }
 
-async fn conformance_chart(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>, Query(filters): Query<Filters>) -> Response {
+async fn conformance_chart(
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Path(plateforme): Path<String>,
+    FilterQuery(filters): FilterQuery,
+) -> Response {
     svg(async {
         editor(&d, &headers, &plateforme)?;
         let view = d.conformance_view(&plateforme, &filters).await?;

@@ -18,17 +18,37 @@ use crate::{DashboardError, Dashboards};
 #[into_params(parameter_in = Query)]
 pub struct Filters {
     /// `semaine` (default), `mois` or `annee` (school year).
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub periode: Option<String>,
     /// A day in the period shown (`YYYY-MM-DD`); default: the latest day with data.
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub debut: Option<NaiveDate>,
     /// Only visits of this profile (`ELEVE`, `ENSEIGNANT`…).
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub profil: Option<String>,
     /// Only visits that used this service.
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub service: Option<String>,
     /// Territory level: `nation`, `region`, `academie`, `departement`, `circonscription`, `ecole`.
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub niveau: Option<String>,
     /// Territory code (académie name, département code, UAI…).
+    #[serde(default, deserialize_with = "empty_is_none")]
     pub code: Option<String>,
+}
+
+/// An empty field (`debut=`, as a browser sends every field of the filter form) means no filter.
+fn empty_is_none<'de, D, T>(deserializer: D) -> Result<Option<T>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw: Option<String> = Option::deserialize(deserializer)?;
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => value.parse().map(Some).map_err(serde::de::Error::custom),
+    }
 }
 
 impl Filters {

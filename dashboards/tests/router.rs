@@ -269,3 +269,45 @@ async fn the_api_is_described_and_charts_are_svg() {
     assert_eq!(status, StatusCode::OK);
     assert!(svg.contains("refusés"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn charts_are_also_png_on_request_behind_the_same_access_rules() {
+    let (app, _dir) = app(5).await;
+    for (uri, token) in [
+        ("/graphiques/territoire.png?periode=annee&debut=2026-09-07", READER),
+        ("/graphiques/carte.png", READER),
+        ("/graphiques/projets/TOUTATICE/services.png", READER),
+        ("/graphiques/conformite/ENT-BZH/rejets.png", EDITOR),
+    ] {
+        let request = Request::get(uri).header("authorization", format!("Bearer {token}")).body(Body::empty()).unwrap();
+        let response = app.clone().oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{uri}");
+        assert_eq!(response.headers()["content-type"], "image/png", "{uri}");
+        let png = response.into_body().collect().await.unwrap().to_bytes();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 5_000, "{uri}: a real picture ({} bytes)", png.len());
+    }
+    let (status, content_type, body) = get(&app, "/graphiques/carte.png", None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+    assert!(content_type.starts_with("application/json") && body.contains("token_required"), "{body}");
+    let (status, _, _) = get(&app, "/graphiques/conformite/ENT-BZH/rejets.png", Some(READER)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "an editor's chart needs that editor's token");
+    let (status, _, body) = get(&app, "/graphiques/territoire.png?periode=siecle", Some(READER)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn empty_form_fields_mean_no_filter_and_bad_ones_are_clear_400s() {
+    let (app, _dir) = app(5).await;
+    // What a browser sends when the filter form is submitted with the date left empty.
+    let (status, _, page) = get(&app, "/territoires?periode=semaine&debut=&profil=ELEVE&service=", Some(READER)).await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    let (status, _, same) = get(&app, "/territoires?profil=ELEVE", Some(READER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(page_figure(&page, "visitors", "FR"), page_figure(&same, "visitors", "FR"));
+    let (status, content_type, body) = get(&app, "/api/v1/territoires?debut=2026-13-45", Some(READER)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(content_type.starts_with("application/json") && body.contains("\"bad_request\"") && body.contains("debut"), "{body}");
+    let (status, content_type, body) = get(&app, "/territoires?debut=hier", Some(READER)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert!(content_type.starts_with("text/html") && body.contains("debut"), "{body}");
+}

@@ -85,7 +85,19 @@ async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
 /// The text of the card or cell holding `field` for `code`.
 async fn figure(page: &Client, field: &str, code: &str) -> String {
     let css = format!("[data-field=\"{field}\"][data-code=\"{code}\"]");
-    page.find(Locator::Css(&css)).await.unwrap_or_else(|e| panic!("{css} not on the page: {e}")).text().await.unwrap()
+    let found = page.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(&css)).await;
+    found.unwrap_or_else(|e| panic!("{css} not on the page: {e}")).text().await.unwrap()
+}
+
+/// Waits until the page that a click or a form submission opened has loaded.
+async fn loaded(page: &Client) {
+    for _ in 0..100 {
+        if page.execute("return document.readyState", vec![]).await.unwrap() == "complete" {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("the page did not finish loading");
 }
 
 async fn screenshot(page: &Client, path: &Path) {
@@ -179,6 +191,7 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
     // Drill down: click the first territory under the nation (the région with the traffic).
     let drill = Locator::XPath("//h2[.='Territoires rattachés']/following-sibling::table[1]//a");
     page.find(drill).await.unwrap().click().await.unwrap();
+    loaded(&page).await;
     let (niveau, code) =
         (url_parameter(&page, "niveau").await.expect("niveau in the URL"), url_parameter(&page, "code").await.expect("code in the URL"));
     assert_eq!(niveau, "region");
@@ -191,7 +204,8 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
     // the hidden fields keep the région.
     let form = page.form(Locator::Css("form.filters")).await.unwrap();
     page.find(Locator::Css("form.filters select[name=profil]")).await.unwrap().select_by_value("ENSEIGNANT").await.unwrap();
-    form.submit_using("Appliquer").await.unwrap();
+    form.submit_with(Locator::Css("button[type=submit]")).await.unwrap();
+    loaded(&page).await;
     assert_eq!(url_parameter(&page, "profil").await.as_deref(), Some("ENSEIGNANT"));
     assert_eq!(url_parameter(&page, "code").await.as_deref(), Some(code.as_str()));
     assert_eq!(figure(&page, "visitors", &code).await, "< 5");
@@ -212,8 +226,10 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
     page.goto(&format!("{url}/connexion")).await.unwrap();
     let login = page.form(Locator::Css("form[action='/connexion']")).await.unwrap();
     login.set_by_name("jeton", EDITOR_TOKEN).await.unwrap();
-    login.submit_using("Se connecter").await.unwrap();
+    login.submit_with(Locator::Css("button[type=submit]")).await.unwrap();
+    loaded(&page).await;
     page.find(Locator::LinkText("ONE")).await.expect("the login page links the editor's platform").click().await.unwrap();
+    loaded(&page).await;
     assert!(page.current_url().await.unwrap().path().ends_with("/conformite/ONE"));
     let mut shown = 0;
     for cell in page.find_all(Locator::Css("[data-field=refused]")).await.unwrap() {
