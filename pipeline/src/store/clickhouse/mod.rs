@@ -71,6 +71,8 @@ pub struct ClickHouseRollupStore {
     http: reqwest::Client,
     config: ClickHouseConfig,
     last_version: AtomicU64,
+    /// Staged hits read back per request (a day is read in slices of offsets).
+    day_hits_slice: usize,
 }
 
 impl ClickHouseRollupStore {
@@ -83,7 +85,14 @@ impl ClickHouseRollupStore {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| PipelineError::Store(format!("ClickHouse client: {e}")))?;
-        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0) })
+        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0), day_hits_slice: 100_000 })
+    }
+
+    /// The same store reading a day's staged hits `rows` at a time (default 100,000).
+    #[must_use]
+    pub fn with_day_hits_slice(mut self, rows: usize) -> Self {
+        self.day_hits_slice = rows.max(1);
+        self
     }
 
     /// Creates the database and its tables where they are missing, and records the schema version.
@@ -218,7 +227,7 @@ impl ClickHouseRollupStore {
         for table in ["visits", "usages", "tagging"] {
             let parts = self
                 .select_json(&format!(
-                    "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = '{table}' AND active",
+                    "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = '{table}' AND active AND partition LIKE '({day_key},%'",
                     crate::query::sql_literal(&self.config.database)
                 ))
                 .await?;
@@ -294,13 +303,33 @@ impl RollupStore for ClickHouseRollupStore {
     async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
         let schema = hits_schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
-        let batch = self
-            .select(
-                &format!("SELECT {} FROM {} FINAL WHERE day = toDate('{day}') ORDER BY `offset`", columns.join(", "), self.table("hits")),
-                &schema,
-            )
-            .await?;
-        Ok(if batch.num_rows() == 0 { Vec::new() } else { vec![batch] })
+        // In slices of offsets, so a large day never sits in memory as one JSON answer.
+        let mut batches = Vec::new();
+        let mut after: Option<u64> = None;
+        loop {
+            let from = after.map_or_else(String::new, |o| format!(" AND `offset` > {o}"));
+            let batch = self
+                .select(
+                    &format!(
+                        "SELECT {} FROM {} FINAL WHERE day = toDate('{day}'){from} ORDER BY `offset` LIMIT {}",
+                        columns.join(", "),
+                        self.table("hits"),
+                        self.day_hits_slice
+                    ),
+                    &schema,
+                )
+                .await?;
+            let rows = batch.num_rows();
+            if rows == 0 {
+                break;
+            }
+            after = batch.column(0).as_primitive::<UInt64Type>().values().last().copied();
+            batches.push(batch);
+            if rows < self.day_hits_slice {
+                break;
+            }
+        }
+        Ok(batches)
     }
 
     async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
