@@ -234,3 +234,43 @@ async fn figures_match_the_hand_count<S: RollupStore>(store: &S, method: Method)
         assert!(!row.code.is_empty(), "{row:?}");
     }
 }
+
+/// Synthetic hits of one day (the first day of a small synthetic traffic), numbered from 0.
+pub fn one_day_of_hits(hits: usize) -> Vec<HitRow> {
+    let plan = Plan::shipped();
+    let spec = crate::synthetic::TrafficSpec { hits, days: 1, first_day: day("2026-11-23"), late_percent: 0, ..Default::default() };
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let rows: Vec<HitRow> = crate::synthetic::stored_hits(&spec, &plan, Referential::shipped())
+        .into_iter()
+        .enumerate()
+        .map(|(i, h)| placer.row(i as u64, h).expect("shipped schools"))
+        .collect();
+    let first = rows[0].day;
+    rows.into_iter().filter(|r| r.day == first).collect()
+}
+
+/// Stages `rows` (one day), computes the day, then replaces it `replacements` times while it is
+/// queried: every query sees the old facts or the new ones (the same figures), never a mix or
+/// an error.
+pub async fn replaced_day_reads_old_or_new<S: RollupStore>(store: Arc<S>, rows: &[HitRow], replacements: usize) {
+    let d = rows[0].day;
+    store.stage_hits(d, hits_batch(rows)).await.expect("stage");
+    let facts = Sessionizer::default().run(store.day_hits(d).await.expect("day hits")).await.expect("sessionize");
+    store.replace_day(d, facts.clone()).await.expect("replace");
+    let writer = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            for _ in 0..replacements {
+                store.replace_day(d, facts.clone()).await.expect("replace");
+            }
+        })
+    };
+    let query = IndicatorQuery::new(Level::Nation, Period::Day, d, d);
+    let expected = store.query(&query).await.expect("query");
+    assert_eq!(expected.len(), 1);
+    while !writer.is_finished() {
+        assert_eq!(store.query(&query).await.expect("query"), expected, "a reader sees the old day or the new one");
+        store.tagging(d, d).await.expect("tagging");
+    }
+    writer.await.expect("writer");
+}

@@ -443,35 +443,7 @@ mod tests {
     async fn queries_survive_day_files_replaced_under_them() {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(ParquetRollupStore::open(dir.path()).unwrap());
-        let plan = tagging_plan::Plan::shipped();
-        let spec =
-            crate::synthetic::TrafficSpec { hits: 3_000, days: 1, first_day: "2026-11-23".parse().unwrap(), late_percent: 0, ..Default::default() };
-        let mut placer = crate::hit_row::Placer::new(&plan, tagging_plan::Referential::shipped());
-        let rows: Vec<crate::hit_row::HitRow> = crate::synthetic::stored_hits(&spec, &plan, tagging_plan::Referential::shipped())
-            .into_iter()
-            .enumerate()
-            .map(|(i, h)| placer.row(i as u64, h).unwrap())
-            .collect();
-        let day = rows[0].day;
-        let of_day: Vec<_> = rows.into_iter().filter(|r| r.day == day).collect();
-        store.stage_hits(day, hits_batch(&of_day)).await.unwrap();
-        let facts = crate::sessionize::Sessionizer::default().run(store.day_hits(day).await.unwrap()).await.unwrap();
-        store.replace_day(day, facts.clone()).await.unwrap();
-        let writer = {
-            let store = Arc::clone(&store);
-            tokio::spawn(async move {
-                for _ in 0..40 {
-                    store.replace_day(day, facts.clone()).await.unwrap();
-                }
-            })
-        };
-        let query = IndicatorQuery::new(crate::Level::Nation, crate::Period::Day, day, day);
-        let expected = store.query(&query).await.unwrap();
-        while !writer.is_finished() {
-            assert_eq!(store.query(&query).await.unwrap(), expected, "a reader sees the old day or the new one");
-            store.tagging(day, day).await.unwrap();
-        }
-        writer.await.unwrap();
+        conformance::replaced_day_reads_old_or_new(store, &conformance::one_day_of_hits(3_000), 40).await;
     }
 
     #[tokio::test]

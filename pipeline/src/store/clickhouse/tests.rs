@@ -56,40 +56,13 @@ async fn passes_the_rollup_store_conformance_suite() {
 async fn a_day_replaced_while_it_is_read_shows_old_or_new_facts_and_old_generations_go() {
     let Some(url) = server() else { return };
     let store = Arc::new(fresh_store(&url).await.with_day_hits_slice(700));
-    let plan = tagging_plan::Plan::shipped();
-    let spec =
-        crate::synthetic::TrafficSpec { hits: 2_000, days: 1, first_day: "2026-11-23".parse().unwrap(), late_percent: 0, ..Default::default() };
-    let mut placer = crate::hit_row::Placer::new(&plan, tagging_plan::Referential::shipped());
-    let rows: Vec<crate::hit_row::HitRow> = crate::synthetic::stored_hits(&spec, &plan, tagging_plan::Referential::shipped())
-        .into_iter()
-        .enumerate()
-        .map(|(i, h)| placer.row(i as u64, h).unwrap())
-        .collect();
-    let day = rows[0].day;
-    let of_day: Vec<_> = rows.into_iter().filter(|r| r.day == day).collect();
-    store.stage_hits(day, crate::facts::hits_batch(&of_day)).await.unwrap();
-    let slices = store.day_hits(day).await.unwrap();
+    let rows = conformance::one_day_of_hits(2_000);
+    conformance::replaced_day_reads_old_or_new(Arc::clone(&store), &rows, 8).await;
+    let slices = store.day_hits(rows[0].day).await.unwrap();
     assert!(slices.len() >= 2, "read back in slices of 700");
     let offsets: Vec<u64> = slices.iter().flat_map(|b| b.column(0).as_primitive::<UInt64Type>().values().to_vec()).collect();
-    let expected: Vec<u64> = of_day.iter().map(|r| r.offset).collect();
+    let expected: Vec<u64> = rows.iter().map(|r| r.offset).collect();
     assert_eq!(offsets, expected, "every staged hit once, in offset order");
-    let facts = crate::sessionize::Sessionizer::default().run(store.day_hits(day).await.unwrap()).await.unwrap();
-    store.replace_day(day, facts.clone()).await.unwrap();
-    let writer = {
-        let store = Arc::clone(&store);
-        tokio::spawn(async move {
-            for _ in 0..8 {
-                store.replace_day(day, facts.clone()).await.unwrap();
-            }
-        })
-    };
-    let query = IndicatorQuery::new(crate::Level::Nation, crate::Period::Day, day, day);
-    let expected = store.query(&query).await.unwrap();
-    assert_eq!(expected.len(), 1);
-    while !writer.is_finished() {
-        assert_eq!(store.query(&query).await.unwrap(), expected, "a reader sees the old day or the new one");
-    }
-    writer.await.unwrap();
     let generations = store.select_json(&format!("SELECT count(DISTINCT generation) AS n FROM {}", store.table("visits"))).await.unwrap();
     assert!(generations[0]["n"].as_u64().unwrap() <= 2, "at most the current and the previous generation are kept: {generations:?}");
     store.drop_database().await.unwrap();
