@@ -1,0 +1,194 @@
+//! The project owner's view: deployment week by week, adoption, usage by profile and service,
+//! the least active schools.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Days, NaiveDate};
+use pipeline::{Breakdown, IndicatorRow, Level, Period};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{mondays, Filters, PeriodShown, TerritoryRow};
+use crate::suppress::Figures;
+use crate::{DashboardError, Dashboards};
+
+/// Breakdown shares of one project (profiles, services).
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct BreakdownRow {
+    /// The value (`ELEVE`, `MESSAGERIE`…).
+    pub value: String,
+    /// Its label in the plan.
+    pub label: String,
+    /// Indicators (none under k visitors).
+    pub figures: Figures,
+}
+
+/// One week of a project's deployment.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct DeploymentWeek {
+    /// Monday.
+    pub week: NaiveDate,
+    /// Schools with at least one visit that week.
+    pub active_schools: u64,
+    /// Share of the project's schools active that week.
+    pub active_share: f64,
+    /// Schools active at least once since the start of the school year (adoption).
+    pub adopted_schools: u64,
+    /// Whether the week is still running.
+    pub incomplete: bool,
+}
+
+/// The project owner's view.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct ProjectView {
+    /// Project code.
+    pub projet: String,
+    /// Its platforms seen this school year.
+    pub plateformes: Vec<String>,
+    /// The period shown.
+    pub period: PeriodShown,
+    /// The project's schools: seen in its traffic this school year or listed in the configuration.
+    pub schools: u64,
+    /// The project's figures over the period.
+    pub figures: Figures,
+    /// The same over the previous period of the same kind.
+    pub previous: Figures,
+    /// Change of visits from the previous period (when both are shown).
+    pub visits_change: Option<f64>,
+    /// Change of unique visitors from the previous period.
+    pub visitors_change: Option<f64>,
+    /// Per week since the start of the school year.
+    pub deployment: Vec<DeploymentWeek>,
+    /// By profile over the period.
+    pub profiles: Vec<BreakdownRow>,
+    /// By service over the period.
+    pub services: Vec<BreakdownRow>,
+    /// The least active schools over the period (fewest visits first), at most 20.
+    pub least_active: Vec<TerritoryRow>,
+}
+
+impl Dashboards {
+    pub(super) fn label(&self, nomenclature: &str, code: &str) -> String {
+        self.plan
+            .nomenclatures()
+            .get(nomenclature)
+            .and_then(|n| n.values.iter().find(|v| v.code == code))
+            .map_or_else(|| code.to_owned(), |v| v.label.clone())
+    }
+
+    /// The project owner's view of a project.
+    pub async fn project_view(&self, projet: &str, filters: &Filters) -> Result<ProjectView, DashboardError> {
+        self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), self.compute_project_view(projet, filters)).await
+    }
+
+    #[allow(clippy::too_many_lines)] // one view, read top to bottom
+    async fn compute_project_view(&self, projet: &str, filters: &Filters) -> Result<ProjectView, DashboardError> {
+        let period = filters.period()?;
+        let shown = self.period_shown(filters).await?;
+        let within = Some((Level::Projet, projet.to_owned()));
+        let year_start = Period::SchoolYear.start_of(shown.start);
+        let today = self.today();
+
+        let mut q = Self::query(Level::Ecole, Period::Week, year_start, shown.end, filters);
+        q.within.clone_from(&within);
+        let weekly_schools = self.store.query(&q).await?;
+        let mut schools: BTreeSet<String> = weekly_schools.iter().map(|r| r.code.clone()).collect();
+        schools.extend(self.config.project_schools.get(projet).into_iter().flatten().cloned());
+        let mut q = Self::query(Level::Plateforme, Period::SchoolYear, year_start, year_start, filters);
+        q.within.clone_from(&within);
+        let plateformes: Vec<String> = self.store.query(&q).await?.into_iter().map(|r| r.code).collect();
+        if schools.is_empty() && plateformes.is_empty() {
+            return Err(DashboardError::NotFound(format!("aucun trafic ni établissement connu pour le projet « {projet} »")));
+        }
+
+        let mut by_week: BTreeMap<NaiveDate, BTreeSet<&str>> = BTreeMap::new();
+        for r in weekly_schools.iter().filter(|r| r.visits > 0) {
+            by_week.entry(r.start).or_default().insert(r.code.as_str());
+        }
+        let mut adopted: BTreeSet<&str> = BTreeSet::new();
+        let mut deployment = Vec::new();
+        for (week, incomplete) in mondays(Period::Week.start_of(year_start), shown.end, today) {
+            let active = by_week.get(&week).cloned().unwrap_or_default();
+            adopted.extend(active.iter().copied());
+            #[allow(clippy::cast_precision_loss)] // a share for display
+            let share = if schools.is_empty() { 0.0 } else { active.len() as f64 / schools.len() as f64 };
+            deployment.push(DeploymentWeek {
+                week,
+                active_schools: active.len() as u64,
+                active_share: share,
+                adopted_schools: adopted.len() as u64,
+                incomplete,
+            });
+        }
+
+        let project_cell = |start: NaiveDate| {
+            let mut q = Self::query(Level::Projet, period, start, start, filters);
+            q.within.clone_from(&within);
+            q
+        };
+        let k = self.config.k;
+        let current = self.store.query(&project_cell(shown.start)).await?;
+        let previous_start = period.start_of(shown.start - Days::new(1));
+        let previous = self.store.query(&project_cell(previous_start)).await?;
+        let figures = current.first().map_or_else(Figures::zero, |r| Figures::of(r, k));
+        let previous = previous.first().map_or_else(Figures::zero, |r| Figures::of(r, k));
+        #[allow(clippy::cast_precision_loss)] // ratios for display
+        let change = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64 - 1.0),
+            _ => None,
+        };
+        let visits_change = change(figures.visits, previous.visits);
+        let visitors_change = change(figures.visitors, previous.visitors);
+
+        let breakdown = |by: Breakdown| {
+            let mut q = project_cell(shown.start).by(by);
+            q.within.clone_from(&within);
+            q
+        };
+        let profiles = self
+            .store
+            .query(&breakdown(Breakdown::Profil))
+            .await?
+            .iter()
+            .map(|r| {
+                let value = r.breakdown.clone().map(|b| b.1).unwrap_or_default();
+                BreakdownRow { label: self.label("profils", &value), value, figures: Figures::of(r, k) }
+            })
+            .collect();
+        let services = self
+            .store
+            .query(&breakdown(Breakdown::Service))
+            .await?
+            .iter()
+            .map(|r| {
+                let value = r.breakdown.clone().map(|b| b.1).unwrap_or_default();
+                BreakdownRow { label: self.label("services", &value), value, figures: Figures::of(r, k) }
+            })
+            .collect();
+
+        let mut q = Self::query(Level::Ecole, period, shown.start, shown.start, filters);
+        q.within.clone_from(&within);
+        let period_cells: BTreeMap<String, IndicatorRow> = self.store.query(&q).await?.into_iter().map(|r| (r.code.clone(), r)).collect();
+        let mut least: Vec<(u64, TerritoryRow)> = schools
+            .iter()
+            .map(|uai| (period_cells.get(uai).map_or(0, |r| r.visits), self.row(Level::Ecole, uai, period_cells.get(uai), None)))
+            .collect();
+        least.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
+        let least_active = least.into_iter().take(20).map(|(_, row)| row).collect();
+
+        Ok(ProjectView {
+            projet: projet.to_owned(),
+            plateformes,
+            period: shown,
+            schools: schools.len() as u64,
+            figures,
+            previous,
+            visits_change,
+            visitors_change,
+            deployment,
+            profiles,
+            services,
+            least_active,
+        })
+    }
+}

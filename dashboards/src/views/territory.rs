@@ -1,0 +1,240 @@
+//! The national analyst's view: a territory, its sub-territories and all académies ranked, its
+//! weekly series against the previous school year, and per-pupil rates.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{Days, NaiveDate};
+use pipeline::model::NATION_CODE;
+use pipeline::{IndicatorQuery, IndicatorRow, Level, Period};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{level_param, mondays, Filters, PeriodShown, RATE_COVERAGE};
+use crate::suppress::Figures;
+use crate::{DashboardError, Dashboards};
+
+/// One territory's line in a ranking table.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TerritoryRow {
+    /// Level (`academie`, `ecole`…).
+    pub level: String,
+    /// Code.
+    pub code: String,
+    /// Name.
+    pub name: String,
+    /// Indicators (none when under k visitors).
+    pub figures: Figures,
+    /// Enrolled pupils of its schools whose enrolment is known.
+    pub pupils: Option<u64>,
+    /// Share of its schools whose enrolment is known.
+    pub enrolment_coverage: f64,
+    /// Pupil visitors (profile ELEVE) per enrolled pupil, when enrolment is known for at least
+    /// 90 % of its schools and the pupil figure is not suppressed.
+    pub pupil_rate: Option<f64>,
+}
+
+/// The analyst's view of one territory.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TerritoryView {
+    /// The territory.
+    pub territory: TerritoryRow,
+    /// From the nation down to it: (level, code, name).
+    pub path: Vec<(String, String, String)>,
+    /// The period shown.
+    pub period: PeriodShown,
+    /// Profile filter.
+    pub profil: Option<String>,
+    /// Service filter.
+    pub service: Option<String>,
+    /// The territories under it, most visitors first.
+    pub children: Vec<TerritoryRow>,
+    /// Unique visitors per school week of the school year (current, and the previous year
+    /// aligned on the same school week).
+    pub weekly: Vec<WeekPoint>,
+    /// Unique visitors per académie over the period (for the map).
+    pub academies: Vec<TerritoryRow>,
+    /// The holiday zone of the territory, when it lies in one.
+    pub zone: Option<String>,
+}
+
+/// One week of a time series.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct WeekPoint {
+    /// Monday of the week.
+    pub week: NaiveDate,
+    /// Unique visitors that week (none when suppressed or no data).
+    pub visitors: Option<u64>,
+    /// The same school week one year earlier.
+    pub previous_year: Option<u64>,
+    /// Whether the week is still running.
+    pub incomplete: bool,
+}
+
+impl Dashboards {
+    /// The period shown for some filters: the one holding `debut`, or the latest day with data.
+    pub async fn period_shown(&self, filters: &Filters) -> Result<PeriodShown, DashboardError> {
+        let period = filters.period()?;
+        let day = match filters.debut {
+            Some(day) => day,
+            None => self.latest_day().await?,
+        };
+        let (start, end) = (period.start_of(day), period.end_of(day));
+        Ok(PeriodShown { kind: period.name().to_owned(), start, end, incomplete: end >= self.today() })
+    }
+
+    /// The latest day with facts (today when there are none).
+    pub async fn latest_day(&self) -> Result<NaiveDate, DashboardError> {
+        Ok(self.store.days().await?.last().copied().unwrap_or_else(|| self.today()))
+    }
+
+    pub(super) fn query(level: Level, period: Period, from: NaiveDate, to: NaiveDate, filters: &Filters) -> IndicatorQuery {
+        let mut q = IndicatorQuery::new(level, period, from, to);
+        q.profil = filters.profil.clone().filter(|s| !s.is_empty());
+        q.service = filters.service.clone().filter(|s| !s.is_empty());
+        q
+    }
+
+    /// A territory's line; `pupils` holds the pupil (ELEVE) cells of its level when a per-pupil
+    /// rate makes sense for the filters (`pupil_cells`: none under another profile filter).
+    pub(super) fn row(
+        &self,
+        level: Level,
+        code: &str,
+        cell: Option<&IndicatorRow>,
+        pupil_cells: Option<&BTreeMap<String, IndicatorRow>>,
+    ) -> TerritoryRow {
+        let node = self.territories.node(level, code);
+        let name = node.map_or_else(|| pipeline::names::display_name(&self.plan, &self.referential, level, code), |n| n.name.clone());
+        let figures = cell.map_or_else(Figures::zero, |c| Figures::of(c, self.config.k));
+        let coverage = node.map_or(0.0, crate::territory::Node::enrolment_coverage);
+        let pupils = node.filter(|n| n.schools_with_enrolment > 0).map(|n| n.pupils);
+        let pupil_visitors = match pupil_cells.map(|p| p.get(code)) {
+            Some(None) => Some(0),
+            Some(Some(c)) if c.visitors >= self.config.k => Some(c.visitors),
+            // Not computed for these filters, or too few pupils to show.
+            None | Some(Some(_)) => None,
+        };
+        #[allow(clippy::cast_precision_loss)] // a rate for display
+        let pupil_rate = match (pupils, pupil_visitors) {
+            (Some(p), Some(v)) if p > 0 && coverage >= RATE_COVERAGE => Some(v as f64 / p as f64),
+            _ => None,
+        };
+        TerritoryRow { level: level_param(level).to_owned(), code: code.to_owned(), name, figures, pupils, enrolment_coverage: coverage, pupil_rate }
+    }
+
+    /// Cells of one level within a territory for one period, by code; and the same for pupils.
+    async fn cells(
+        &self,
+        level: Level,
+        within: Option<(Level, String)>,
+        shown: &PeriodShown,
+        period: Period,
+        filters: &Filters,
+    ) -> Result<(BTreeMap<String, IndicatorRow>, Option<BTreeMap<String, IndicatorRow>>), DashboardError> {
+        let mut q = Self::query(level, period, shown.start, shown.start, filters);
+        q.within = within.filter(|(l, _)| *l != Level::Nation);
+        let all = self.store.query(&q).await?.into_iter().map(|r| (r.code.clone(), r)).collect();
+        let pupils = if filters.profil.as_deref().is_none_or(|p| p == "ELEVE") {
+            q.profil = Some("ELEVE".into());
+            Some(self.store.query(&q).await?.into_iter().map(|r| (r.code.clone(), r)).collect())
+        } else {
+            None
+        };
+        Ok((all, pupils))
+    }
+
+    /// The analyst's view of a territory (the nation by default).
+    pub async fn territory_view(&self, filters: &Filters) -> Result<TerritoryView, DashboardError> {
+        self.cache.get_or_compute(format!("territoires|{filters:?}"), self.compute_territory_view(filters)).await
+    }
+
+    async fn compute_territory_view(&self, filters: &Filters) -> Result<TerritoryView, DashboardError> {
+        let level: Level = match filters.niveau.as_deref() {
+            None | Some("") => Level::Nation,
+            Some(name) => name.parse().map_err(|e: pipeline::model::UnknownName| DashboardError::BadRequest(e.to_string()))?,
+        };
+        if !crate::territory::DRILL.contains(&level) {
+            return Err(DashboardError::BadRequest(format!("niveau « {} » hors du découpage territorial", level.name())));
+        }
+        let code = if level == Level::Nation { NATION_CODE.to_owned() } else { filters.code.clone().unwrap_or_default() };
+        let Some(node) = self.territories.node(level, &code) else {
+            return Err(DashboardError::NotFound(format!("territoire inconnu : {} « {code} »", level.name())));
+        };
+        let period = filters.period()?;
+        let shown = self.period_shown(filters).await?;
+        let (own, own_pupils) = self.cells(level, Some((level, code.clone())), &shown, period, filters).await?;
+        let territory = self.row(level, &code, own.get(&code), own_pupils.as_ref());
+
+        let children_keys = self.territories.children(level, &code);
+        let child_levels: BTreeSet<Level> = children_keys.iter().map(|(l, _)| *l).collect();
+        let mut children = Vec::new();
+        for child_level in child_levels {
+            let (cells, pupils) = self.cells(child_level, Some((level, code.clone())), &shown, period, filters).await?;
+            for (_, child_code) in children_keys.iter().filter(|(l, _)| *l == child_level) {
+                children.push(self.row(child_level, child_code, cells.get(child_code), pupils.as_ref()));
+            }
+        }
+        children.sort_by(|a, b| b.figures.visitors.unwrap_or(0).cmp(&a.figures.visitors.unwrap_or(0)).then_with(|| a.name.cmp(&b.name)));
+
+        let (academy_cells, academy_pupils) = self.cells(Level::Academie, None, &shown, period, filters).await?;
+        let academies = self
+            .territories
+            .of_level(Level::Academie)
+            .map(|(c, _)| self.row(Level::Academie, c, academy_cells.get(c), academy_pupils.as_ref()))
+            .collect();
+
+        let weekly = self.weekly(level, &code, shown.end, filters).await?;
+        let path = self
+            .territories
+            .path(level, &code)
+            .into_iter()
+            .map(|(l, c)| {
+                let name = self.territories.node(l, &c).map(|n| n.name.clone()).unwrap_or_default();
+                (level_param(l).to_owned(), c, name)
+            })
+            .collect();
+        Ok(TerritoryView {
+            territory,
+            path,
+            period: shown,
+            profil: filters.profil.clone(),
+            service: filters.service.clone(),
+            children,
+            weekly,
+            academies,
+            zone: node.zone.clone(),
+        })
+    }
+
+    /// Unique visitors per week of the school year holding `day`, with the previous year's
+    /// same school week (weeks counted from the first Monday on or after 1 September).
+    async fn weekly(&self, level: Level, code: &str, day: NaiveDate, filters: &Filters) -> Result<Vec<WeekPoint>, DashboardError> {
+        let year_start = Period::SchoolYear.start_of(day);
+        let previous_start = Period::SchoolYear.start_of(year_start - Days::new(1));
+        let first_monday = |d: NaiveDate| Period::Week.start_of(d + Days::new(6));
+        let (this_first, previous_first) = (first_monday(year_start), first_monday(previous_start));
+        let series = |from: NaiveDate, to: NaiveDate| {
+            let mut q = Self::query(level, Period::Week, from, to, filters);
+            q.within = (level != Level::Nation).then(|| (level, code.to_owned()));
+            q
+        };
+        let k = self.config.k;
+        let visible = |r: &IndicatorRow| (r.visitors >= k).then_some(r.visitors);
+        let this: BTreeMap<NaiveDate, Option<u64>> =
+            self.store.query(&series(this_first, day)).await?.iter().filter(|r| r.code == code).map(|r| (r.start, visible(r))).collect();
+        let previous_end = previous_first + Days::new((day - this_first).num_days().max(0).unsigned_abs());
+        let previous: BTreeMap<NaiveDate, Option<u64>> =
+            self.store.query(&series(previous_first, previous_end)).await?.iter().filter(|r| r.code == code).map(|r| (r.start, visible(r))).collect();
+        let today = self.today();
+        let points = mondays(this_first, day, today)
+            .zip(mondays(previous_first, previous_end, today))
+            .map(|((week, incomplete), (previous_week, _))| WeekPoint {
+                week,
+                visitors: this.get(&week).copied().unwrap_or(Some(0)),
+                previous_year: previous.get(&previous_week).copied().flatten(),
+                incomplete,
+            })
+            .collect();
+        Ok(points)
+    }
+}
