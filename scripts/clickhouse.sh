@@ -40,8 +40,16 @@ cat > "$dir/users.xml" <<EOF
 EOF
 "$server" --config-file="$dir/config.xml" >"$dir/stdout.log" 2>&1 &
 echo $! > "$dir/pid"
+# Answers "Ok." on /ping once it serves (curl where installed, else bash's /dev/tcp).
+ping_server() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -sf "http://127.0.0.1:$port/ping" >/dev/null 2>&1
+  else
+    (exec 3<>"/dev/tcp/127.0.0.1/$port" && printf 'GET /ping HTTP/1.0\r\n\r\n' >&3 && grep -q "Ok." <&3) 2>/dev/null
+  fi
+}
 for _ in $(seq 1 100); do
-  if curl -sf "http://127.0.0.1:$port/ping" >/dev/null 2>&1; then
+  if ping_server; then
     echo "http://127.0.0.1:$port"
     exit 0
   fi
