@@ -34,12 +34,17 @@ pub fn rejected_events(table: &str) -> String {
     format!("SELECT day, plateforme, count(DISTINCT \"offset\") AS events FROM {table} GROUP BY day, plateforme")
 }
 
+/// The columns of a [`reject_sample`] answer, in order (all columns of the refusals' layout).
+pub const REJECT_SAMPLE_COLUMNS: [&str; 10] = ["offset", "day", "received_ms", "site", "plateforme", "event", "code", "field", "value", "properties"];
+
 /// The reasons of the latest `limit` refused events of a platform, newest first.
 pub fn reject_sample(table: &str, plateforme: &str, limit: usize) -> String {
+    let columns: Vec<String> = REJECT_SAMPLE_COLUMNS.iter().map(|c| format!("\"{c}\"")).collect();
     format!(
-        "SELECT \"offset\", day, received_ms, site, plateforme, event, code, field, value, properties FROM {table} \
+        "SELECT {columns} FROM {table} \
          WHERE \"offset\" IN (SELECT DISTINCT \"offset\" FROM {table} WHERE plateforme = {p} ORDER BY \"offset\" DESC LIMIT {limit}) \
          AND plateforme = {p} ORDER BY received_ms DESC, \"offset\" DESC, code",
+        columns = columns.join(", "),
         p = sql_literal(plateforme)
     )
 }

@@ -263,8 +263,15 @@ fn indicator_schema() -> SchemaRef {
     ]))
 }
 
-fn schema_of(fields: &[(&str, DataType, bool)]) -> SchemaRef {
-    std::sync::Arc::new(Schema::new(fields.iter().map(|(name, t, nullable)| Field::new(*name, t.clone(), *nullable)).collect::<Vec<_>>()))
+/// Columns of the refusals' layout ([`rejects_schema`]) in the order given, then an `events`
+/// count when asked.
+fn refusal_columns(names: &[&str], with_events: bool) -> SchemaRef {
+    let rejects = rejects_schema();
+    let mut fields: Vec<Field> = names.iter().map(|name| rejects.field_with_name(name).expect("a refusals column").clone()).collect();
+    if with_events {
+        fields.push(Field::new("events", DataType::Int64, false));
+    }
+    std::sync::Arc::new(Schema::new(fields))
 }
 
 fn highest_offset(rows: &[serde_json::Map<String, serde_json::Value>]) -> Option<u64> {
@@ -385,40 +392,20 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
-        let schema = schema_of(&[
-            ("day", DataType::Date32, false),
-            ("plateforme", DataType::Utf8, true),
-            ("code", DataType::Utf8, false),
-            ("field", DataType::Utf8, false),
-            ("value", DataType::Utf8, true),
-            ("events", DataType::Int64, false),
-        ]);
+        let schema = refusal_columns(&["day", "plateforme", "code", "field", "value"], true);
         let batch = self.select(&sql::reject_counts(&self.rejects_within(from, to)), &schema).await?;
         sql::reject_counts_of(&[batch])
     }
 
     async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
-        let schema = schema_of(&[("day", DataType::Date32, false), ("plateforme", DataType::Utf8, true), ("events", DataType::Int64, false)]);
+        let schema = refusal_columns(&["day", "plateforme"], true);
         let batch = self.select(&sql::rejected_events(&self.rejects_within(from, to)), &schema).await?;
         sql::rejected_events_of(&[batch])
     }
 
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {
-        let schema = rejects_schema();
-        let ordered = schema_of(&[
-            ("offset", DataType::UInt64, false),
-            ("day", DataType::Date32, false),
-            ("received_ms", DataType::Int64, false),
-            ("site", DataType::Utf8, true),
-            ("plateforme", DataType::Utf8, true),
-            ("event", DataType::Utf8, false),
-            ("code", DataType::Utf8, false),
-            ("field", DataType::Utf8, false),
-            ("value", DataType::Utf8, true),
-            ("properties", DataType::Utf8, false),
-        ]);
-        debug_assert!(ordered.fields().iter().all(|f| schema.field_with_name(f.name()).is_ok()));
-        let batch = self.select(&sql::reject_sample(&self.rejects_within(from, to), plateforme, limit), &ordered).await?;
+        let schema = refusal_columns(&sql::REJECT_SAMPLE_COLUMNS, false);
+        let batch = self.select(&sql::reject_sample(&self.rejects_within(from, to), plateforme, limit), &schema).await?;
         Ok(sql::reject_samples_of(&[batch], limit))
     }
 }
