@@ -6,10 +6,12 @@
 //! - [`log`]: the hit log trait, its embedded implementation and its conformance suite;
 //! - [`record`]: what is stored (never a raw user id, IP or User-Agent);
 //! - [`pseudonym`]: keyed hashing of user ids with per-school-year keys;
+//! - [`retention`]: deleting log segments past their retention;
 //! - [`useragent`]: device/OS/browser classes and bot detection.
 
 pub mod http;
 pub mod log;
 pub mod pseudonym;
 pub mod record;
+pub mod retention;
 pub mod useragent;

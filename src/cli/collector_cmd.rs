@@ -55,6 +55,9 @@ pub struct ConfigFile {
     /// Where the pipeline keeps its facts (`kind = "parquet"` or `"clickhouse"`).
     #[serde(default)]
     pub store: super::pipeline_cmd::StoreFile,
+    /// How long raw data is kept.
+    #[serde(default)]
+    pub retention: super::retention_cmd::RetentionFile,
 }
 
 impl ConfigFile {
@@ -62,8 +65,25 @@ impl ConfigFile {
     pub fn load(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
         let Some(path) = path else { return Ok(ConfigFile::default()) };
         let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("config {}", path.display()))
+        let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
+        file.retention.validate().with_context(|| format!("config {}", path.display()))?;
+        Ok(file)
     }
+
+    /// What a running collector does in the background: retention of its log, on the offsets
+    /// of the pipeline's consumer.
+    pub fn upkeep(&self) -> anyhow::Result<Upkeep> {
+        Ok(Upkeep { retention: self.retention.clone(), consumer: self.pipeline.config()?.consumer })
+    }
+}
+
+/// Background upkeep of a running collector's data directory.
+#[derive(Debug, Clone)]
+pub struct Upkeep {
+    /// Retention of the raw log.
+    pub retention: super::retention_cmd::RetentionFile,
+    /// The pipeline consumer whose committed offsets say what was counted.
+    pub consumer: String,
 }
 
 /// Reads the config file (if any), opens the embedded log and keys under `data_dir` and builds
@@ -107,7 +127,7 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener
 }
 
 /// Serves the collector until `stop` completes, then finishes in-flight requests and closes
-/// the log (flushing what was acknowledged).
+/// the log (flushing what was acknowledged). Retention runs in the background meanwhile.
 /// An in-process pipeline on the same log is stopped after the last request and before the log
 /// closes.
 pub async fn run_until(
@@ -117,14 +137,17 @@ pub async fn run_until(
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
     dashboards: Option<axum::Router>,
+    upkeep: Upkeep,
 ) -> anyhow::Result<()> {
     let expiry = spawn_multihit_expiry(&state);
+    let retention = super::retention_cmd::spawn(Arc::clone(&log), upkeep.retention, upkeep.consumer);
     let app = match dashboards {
         Some(pages) => router(state).merge(pages),
         None => router(state),
     };
     let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
     expiry.abort();
+    retention.abort();
     let stopped = match pipeline {
         Some(pipeline) => pipeline.stop().await,
         None => Ok(()),
@@ -142,9 +165,10 @@ pub async fn serve(
     listen: SocketAddr,
     pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
     dashboards: Option<axum::Router>,
+    upkeep: Upkeep,
 ) -> anyhow::Result<()> {
     let (listener, _) = bind(listen).await?;
-    run_until(state, log, listener, shutdown_signal(), pipeline, dashboards).await
+    run_until(state, log, listener, shutdown_signal(), pipeline, dashboards, upkeep).await
 }
 
 pub async fn shutdown_signal() {

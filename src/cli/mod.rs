@@ -9,6 +9,7 @@ mod pipeline_cmd;
 mod plan_show;
 mod plan_validate;
 mod referential_lookup;
+mod retention_cmd;
 mod sample;
 
 use std::path::PathBuf;
@@ -84,12 +85,30 @@ enum Command {
         /// Pseudonymization key file; default: the keys of the data directory.
         #[arg(long)]
         key_file: Option<PathBuf>,
+        /// TOML config file (`[collector]` table: segment size, key file).
+        #[arg(long)]
+        config: Option<PathBuf>,
         /// Input file, or `-` for stdin.
         input: PathBuf,
     },
     /// Looks inside the embedded log (read-only).
     #[command(subcommand)]
     Log(LogCommand),
+    /// Applies retention to a data directory at rest: deletes the log segments (hits and dead
+    /// letters) older than `[retention] log_days` (default 31) that the pipeline has consumed.
+    /// Prints one JSON line per sealed segment with its fate, then a summary. A running dnma
+    /// applies it by itself every `[retention] every`.
+    Retention {
+        /// Data directory.
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// TOML config file (`[retention]` and `[pipeline] consumer`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only say what would go (read-only: safe beside a running collector).
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// The pipeline: hit log -> visits -> rollups in the Parquet store (`DATA_DIR/rollups`).
     #[command(subcommand)]
     Pipeline(PipelineCommand),
@@ -338,7 +357,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     }
                     None => None,
                 };
-                collector_cmd::serve(state, log, args.listen, pipeline, pages).await?;
+                let upkeep = collector_cmd::ConfigFile::load(args.config.as_deref())?.upkeep()?;
+                collector_cmd::serve(state, log, args.listen, pipeline, pages, upkeep).await?;
                 Ok(ExitCode::SUCCESS)
             })
         }
@@ -352,10 +372,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             report(&counts);
             Ok(ExitCode::SUCCESS)
         }),
-        Command::Import { data_dir, key_file, input } => {
+        Command::Import { data_dir, key_file, config, input } => {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(async {
-                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, None, key_file.as_deref())?;
+                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, config.as_deref(), key_file.as_deref())?;
                 let code = import::run(&state, input).await;
                 log.close();
                 code
@@ -386,6 +406,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Clickhouse(ClickhouseCommand::Migrate { config }) => {
             let file = collector_cmd::ConfigFile::load(Some(config))?;
             runtime()?.block_on(pipeline_cmd::clickhouse_migrate(&file.store))
+        }
+        Command::Retention { data_dir, config, dry_run } => {
+            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let upkeep = file.upkeep()?;
+            runtime()?.block_on(retention_cmd::run(data_dir, &upkeep.retention, &upkeep.consumer, *dry_run, chrono::Utc::now()))
         }
         Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),
@@ -461,7 +486,8 @@ async fn demo(
             _ = traffic => {}
         }
     };
-    collector_cmd::run_until(state, log, listener, stop, Some(pipeline), Some(pages)).await?;
+    let upkeep = collector_cmd::ConfigFile::load(args.config.as_deref())?.upkeep()?;
+    collector_cmd::run_until(state, log, listener, stop, Some(pipeline), Some(pages), upkeep).await?;
     traffic_abort.abort();
     progress.abort();
     report(&counts);

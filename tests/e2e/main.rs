@@ -7,6 +7,7 @@ mod dashboards;
 mod pipeline;
 mod plan_cli;
 mod referential_cli;
+mod retention;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

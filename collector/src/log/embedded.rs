@@ -45,6 +45,17 @@ impl Default for EmbeddedLogConfig {
     }
 }
 
+/// Where a segment lies in its topic.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct SegmentSpan {
+    /// Offset of its first record.
+    pub base: u64,
+    /// Offset after its last record.
+    pub end: u64,
+    /// Bytes on disk.
+    pub bytes: u64,
+}
+
 /// A segment file and what is durable in it.
 #[derive(Debug, Clone)]
 struct Segment {
@@ -81,7 +92,7 @@ pub struct EmbeddedHitLog {
     dead_letters: TopicLog,
     offsets: OffsetStore,
     /// Held (exclusively locked) while a writer has the log open: a second writer is refused.
-    _lock: Option<File>,
+    lock: Option<File>,
 }
 
 impl EmbeddedHitLog {
@@ -92,7 +103,7 @@ impl EmbeddedHitLog {
         }
         let lock = if config.read_only { None } else { Some(lock_dir(dir)?) };
         Ok(EmbeddedHitLog {
-            _lock: lock,
+            lock,
             hits: TopicLog::open(&dir.join(Topic::Hits.name()), config)?,
             dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), config)?,
             offsets: OffsetStore::open(dir.join("offsets"))?,
@@ -108,6 +119,9 @@ impl EmbeddedHitLog {
 
     /// Deletes the sealed segments whose records all lie before `offset`; returns how many.
     pub fn delete_segments_before(&self, topic: Topic, offset: u64) -> Result<usize, LogError> {
+        if self.lock.is_none() {
+            return Err(LogError::io("deleting segments", std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the log is open read-only")));
+        }
         let log = self.topic(topic);
         let mut segments = log.segments.write().expect("segment lock");
         let sealed = segments.len().saturating_sub(1);
@@ -116,6 +130,14 @@ impl EmbeddedHitLog {
             fs::remove_file(&segment.path).map_err(|e| LogError::io(format!("deleting {}", segment.path.display()), e))?;
         }
         Ok(doomed)
+    }
+
+    /// The sealed segments of a topic (every one but the last, which may still grow), in
+    /// offset order.
+    pub fn sealed_segments(&self, topic: Topic) -> Vec<SegmentSpan> {
+        let segments = self.topic(topic).segments.read().expect("segment lock");
+        let sealed = segments.len().saturating_sub(1);
+        segments[..sealed].iter().map(|s| SegmentSpan { base: s.base, end: s.end(), bytes: s.bytes }).collect()
     }
 
     /// Stops the writer threads after the appends already queued; later appends fail `Closed`.

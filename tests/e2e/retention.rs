@@ -1,0 +1,163 @@
+//! Retention of the raw log with the real binary: old hits imported into small segments are
+//! kept while the pipeline has not counted them, reported by `--dry-run` without being touched,
+//! then deleted by `dnma retention`; recent hits and the figures already computed stay; and a
+//! data directory in use by a collector is refused with a message saying why.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use chrono::{Duration, Utc};
+
+use super::collector::Collector;
+use super::{dnma, json_lines};
+
+fn xiti(user: u32) -> String {
+    format!("/hit.xiti?s=1&p=accueil&at=user-{user}&ac=1&service=NOTES&type=NATIF&uai=0350122T&projet=ENT_35&exploitant=ODE&plateforme=ONE")
+}
+
+/// 10 hits of 2025-10-07 from user `first` on.
+fn old_hits(first: u32) -> String {
+    let mut lines = String::new();
+    for user in first..first + 10 {
+        let _ = writeln!(lines, "2025-10-07T10:{:02}:00+02:00\t{}", user % 60, xiti(user));
+    }
+    lines
+}
+
+/// 10 hits of yesterday and a refused one.
+fn recent_hits() -> String {
+    let mut lines = String::new();
+    let yesterday = (Utc::now() - Duration::days(1)).format("%Y-%m-%dT%H:%M:%SZ");
+    for user in 40..50 {
+        let _ = writeln!(lines, "{yesterday}\t{}", xiti(user));
+    }
+    // One refused hit (unknown service), recent: a dead letter that must stay.
+    let _ = writeln!(lines, "{yesterday}\t/hit.xiti?s=1&p=x&at=u&service=JEUX");
+    lines
+}
+
+fn summary(output: &std::process::Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    json_lines(output).into_iter().find(|l| l["summary"] == true).expect("a summary line")
+}
+
+fn log_stats(data_dir: &str) -> serde_json::Value {
+    let out = dnma(&["log", "stats", "--data-dir", data_dir], None);
+    assert!(out.status.success());
+    json_lines(&out).remove(0)
+}
+
+fn academie_visits(data_dir: &str, day: &str) -> u64 {
+    let out =
+        dnma(&["query", "--data-dir", data_dir, "--level", "academie", "--period", "day", "--from", day, "--to", day, "--format", "json"], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    json_lines(&out).iter().map(|r| r["visits"].as_u64().unwrap()).sum()
+}
+
+#[test]
+fn old_counted_log_segments_go_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(&config, "[collector]\nsegment_bytes = 2048\n\n[retention]\nlog_days = 31\n").unwrap();
+    let config = config.to_str().unwrap();
+    // One import is one append, and segments roll between appends: 4 old segments, then the
+    // recent one.
+    for input in [old_hits(0), old_hits(10), old_hits(20), old_hits(30), recent_hits()] {
+        let imported = dnma(&["import", "--data-dir", data_dir, "--config", config, "-"], Some(input.as_bytes()));
+        assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
+    }
+    let before = log_stats(data_dir);
+    assert!(before["topics"]["hits"]["segments"].as_u64().unwrap() >= 3, "{before}");
+
+    // Not counted yet: nothing may go.
+    let uncounted = summary(&dnma(&["retention", "--data-dir", data_dir, "--config", config, "--dry-run"], None));
+    assert_eq!(uncounted["would_remove"]["segments"], 0, "{uncounted}");
+    assert!(uncounted["unconsumed_past_retention"].as_u64().unwrap() > 0, "{uncounted}");
+
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    assert_eq!(academie_visits(data_dir, "2025-10-07"), 40);
+
+    // A dry run says what would go and touches nothing.
+    let dry = dnma(&["retention", "--data-dir", data_dir, "--config", config, "--dry-run"], None);
+    let dry_summary = summary(&dry);
+    let would = dry_summary["would_remove"]["records"].as_u64().unwrap();
+    assert!(would > 0 && would <= 40, "{dry_summary}");
+    assert!(dry_summary["removed"].is_null());
+    assert!(String::from_utf8_lossy(&dry.stderr).contains("would remove"), "{}", String::from_utf8_lossy(&dry.stderr));
+    assert_eq!(log_stats(data_dir), before, "a dry run deletes nothing");
+    for segment in json_lines(&dry).iter().filter(|l| l.get("decision").is_some()) {
+        let old = segment["newest"].as_str().unwrap() < "2026";
+        assert_eq!(segment["decision"] == "delete", old, "{segment}");
+    }
+
+    // A data directory in use by a collector is refused, and left as it was. (This collector
+    // answers to another pipeline consumer, which counted nothing: its own retention waits.)
+    {
+        let other = dir.path().join("other.toml");
+        std::fs::write(&other, "[collector]\nsegment_bytes = 2048\n\n[pipeline]\nconsumer = \"other\"\n").unwrap();
+        let _collector = Collector::spawn(&["collector", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--config", other.to_str().unwrap()]);
+        let refused = dnma(&["retention", "--data-dir", data_dir, "--config", config], None);
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("in use by another dnma process") && stderr.contains("--dry-run"), "{stderr}");
+    }
+
+    let applied = summary(&dnma(&["retention", "--data-dir", data_dir, "--config", config], None));
+    assert_eq!(applied["removed"], dry_summary["would_remove"], "{applied}");
+    let after = log_stats(data_dir);
+    assert_eq!(after["topics"]["hits"]["start_offset"].as_u64().unwrap(), would, "{after}");
+    assert_eq!(after["topics"]["hits"]["end_offset"], before["topics"]["hits"]["end_offset"]);
+    assert_eq!(after["topics"]["dead_letters"], before["topics"]["dead_letters"], "the recent dead letter stays");
+    let tail = dnma(&["log", "tail", "--data-dir", data_dir, "-n", "10"], None);
+    let recent = json_lines(&tail);
+    assert_eq!(recent.len(), 10);
+    let yesterday_ms = (Utc::now() - Duration::days(2)).timestamp_millis();
+    assert!(recent.iter().all(|r| r["record"]["received_ms"].as_i64().unwrap() > yesterday_ms), "recent hits stay");
+
+    // The figures computed from what went stay; a second run has nothing left to do.
+    assert_eq!(academie_visits(data_dir, "2025-10-07"), 40);
+    let again = summary(&dnma(&["retention", "--data-dir", data_dir, "--config", config], None));
+    assert_eq!(again["removed"]["segments"], 0, "{again}");
+    assert!(Path::new(data_dir).join("log").is_dir());
+}
+
+#[test]
+fn a_running_collector_applies_retention_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(&config, "[collector]\nsegment_bytes = 2048\n").unwrap();
+    let config = config.to_str().unwrap();
+    // Old hits, counted: a collector deletes them as soon as it starts.
+    for input in [old_hits(100), old_hits(110), old_hits(120), old_hits(130)] {
+        assert!(dnma(&["import", "--data-dir", data_dir, "--config", config, "-"], Some(input.as_bytes())).status.success());
+    }
+    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    let start = log_stats(data_dir)["topics"]["hits"]["start_offset"].as_u64().unwrap();
+    let _collector = Collector::spawn(&["collector", "--listen", "127.0.0.1:0", "--data-dir", data_dir, "--config", config]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while log_stats(data_dir)["topics"]["hits"]["start_offset"].as_u64().unwrap() == start {
+        assert!(std::time::Instant::now() < deadline, "the collector applied no retention");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    assert_eq!(academie_visits(data_dir, "2025-10-07"), 40);
+}
+
+#[test]
+fn bad_retention_settings_are_refused_with_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(&config, "[retention]\nlog_days = 0\n").unwrap();
+    let out = dnma(&["retention", "--data-dir", dir.path().to_str().unwrap(), "--config", config.to_str().unwrap(), "--dry-run"], None);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("[retention] log_days must be between 1 and 400"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    std::fs::write(&config, "[retention]\nlog_dayz = 10\n").unwrap();
+    let out = dnma(&["retention", "--data-dir", dir.path().to_str().unwrap(), "--config", config.to_str().unwrap(), "--dry-run"], None);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("log_dayz"), "{}", String::from_utf8_lossy(&out.stderr));
+}
