@@ -2,6 +2,7 @@
 //! validated with `tagging-plan`, pseudonymized, and appended to a [`log::HitLog`] (valid hits)
 //! or to its dead-letter topic (refused hits with their reasons).
 //!
+//! - [`erasure`]: which stored records belong to a person whose erasure was asked;
 //! - [`http`]: the axum routes, CORS, limits, error answers, metrics;
 //! - [`log`]: the hit log trait, its embedded implementation and its conformance suite;
 //! - [`record`]: what is stored (never a raw user id, IP or User-Agent);
@@ -9,6 +10,7 @@
 //! - [`retention`]: deleting log segments past their retention;
 //! - [`useragent`]: device/OS/browser classes and bot detection.
 
+pub mod erasure;
 pub mod http;
 pub mod log;
 pub mod pseudonym;

@@ -94,10 +94,15 @@ pub enum KeyError {
     Missing(i32),
 }
 
+/// Shortest time between two readings of a key file for a missing year.
+const KEY_FILE_RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Where keys come from.
 enum Source {
-    /// A fixed file given by the operator: missing years are an error.
-    File,
+    /// A file given by the operator: a missing year's key is looked for again in the file (at
+    /// most every [`KEY_FILE_RELOAD_EVERY`]), so next year's key can be added before la rentrée
+    /// without a restart; a year still missing is an error.
+    File(PathBuf, std::sync::Mutex<Option<std::time::Instant>>),
     /// A directory where a missing year's key is generated and kept (embedded default).
     Generated(PathBuf),
 }
@@ -118,17 +123,8 @@ impl fmt::Debug for KeyRing {
 impl KeyRing {
     /// Reads a key file: lines `2026-2027=<hex>`, `#` comments.
     pub fn from_file(path: &Path) -> Result<KeyRing, KeyError> {
-        let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
-        let mut keys = BTreeMap::new();
-        for (i, line) in text.lines().enumerate() {
-            let line = line.trim();
-            if line.is_empty() || line.starts_with('#') {
-                continue;
-            }
-            let (year, key) = parse_key_line(line).ok_or(KeyError::Format { path: path.to_owned(), line: i + 1 })?;
-            keys.insert(year, key);
-        }
-        Ok(KeyRing { keys: std::sync::RwLock::new(keys), source: Source::File })
+        let keys = read_key_file(path)?;
+        Ok(KeyRing { keys: std::sync::RwLock::new(keys), source: Source::File(path.to_owned(), std::sync::Mutex::new(None)) })
     }
 
     /// Keys kept in a directory (`<dir>/2026-2027.key`), generated on first use.
@@ -152,13 +148,47 @@ impl KeyRing {
         if let Some(key) = self.keys.read().expect("key lock").get(&year) {
             return Ok(hash(key.expose_secret(), plateforme, user_id));
         }
-        let Source::Generated(dir) = &self.source else { return Err(KeyError::Missing(year)) };
+        let dir = match &self.source {
+            Source::Generated(dir) => dir,
+            Source::File(path, last_read) => {
+                self.reload_key_file(path, last_read)?;
+                let keys = self.keys.read().expect("key lock");
+                return keys.get(&year).map(|key| hash(key.expose_secret(), plateforme, user_id)).ok_or(KeyError::Missing(year));
+            }
+        };
         let mut keys = self.keys.write().expect("key lock");
         let key = match keys.entry(year) {
             std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::btree_map::Entry::Vacant(e) => e.insert(generate_key(dir, year)?),
         };
         Ok(hash(key.expose_secret(), plateforme, user_id))
+    }
+
+    /// Reads the key file again for years it did not have (at most every
+    /// [`KEY_FILE_RELOAD_EVERY`]); keys already loaded are never replaced.
+    fn reload_key_file(&self, path: &Path, last_read: &std::sync::Mutex<Option<std::time::Instant>>) -> Result<(), KeyError> {
+        {
+            let mut last = last_read.lock().expect("reload lock");
+            if last.is_some_and(|t| t.elapsed() < KEY_FILE_RELOAD_EVERY) {
+                return Ok(());
+            }
+            *last = Some(std::time::Instant::now());
+        }
+        let fresh = read_key_file(path)?;
+        let mut keys = self.keys.write().expect("key lock");
+        for (year, key) in fresh {
+            if let std::collections::btree_map::Entry::Vacant(slot) = keys.entry(year) {
+                tracing::info!(school_year = year, "a new pseudonymization key was read from the key file");
+                slot.insert(key);
+            }
+        }
+        Ok(())
+    }
+
+    /// The pseudonyms a user of a platform has had under every key of the ring, by school year
+    /// (what an erasure request must look for).
+    pub fn pseudonyms_of(&self, plateforme: &str, user_id: &str) -> Vec<(i32, Pseudonym)> {
+        self.keys.read().expect("key lock").iter().map(|(year, key)| (*year, hash(key.expose_secret(), plateforme, user_id))).collect()
     }
 
     /// The school years with a key.
@@ -176,6 +206,21 @@ fn hash(key: &[u8], plateforme: &str, user_id: &str) -> Pseudonym {
     let mut out = [0u8; PSEUDONYM_BYTES];
     out.copy_from_slice(&digest[..PSEUDONYM_BYTES]);
     Pseudonym(out)
+}
+
+/// The keys of a key file, by school year.
+fn read_key_file(path: &Path) -> Result<BTreeMap<i32, SecretBox<Vec<u8>>>, KeyError> {
+    let text = std::fs::read_to_string(path).map_err(|source| KeyError::Io { path: path.to_owned(), source })?;
+    let mut keys = BTreeMap::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let (year, key) = parse_key_line(line).ok_or(KeyError::Format { path: path.to_owned(), line: i + 1 })?;
+        keys.insert(year, key);
+    }
+    Ok(keys)
 }
 
 fn parse_key_line(line: &str) -> Option<(i32, SecretBox<Vec<u8>>)> {
@@ -250,5 +295,37 @@ mod tests {
         assert!(ring.pseudonym("ONE", "u", at(2026, 12, 1)).is_ok());
         assert!(matches!(ring.pseudonym("ONE", "u", at(2028, 12, 1)), Err(KeyError::Missing(2028))));
         assert!(!format!("{ring:?}").contains("0011"));
+    }
+
+    #[test]
+    fn next_years_key_is_picked_up_from_the_file_without_a_restart() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("keys");
+        let this_year = "2026-2027=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff\n";
+        std::fs::write(&path, this_year).unwrap();
+        let ring = KeyRing::from_file(&path).unwrap();
+        let before = ring.pseudonym("ONE", "u", at(2027, 6, 1)).unwrap();
+        assert!(matches!(ring.pseudonym("ONE", "u", at(2027, 9, 2)), Err(KeyError::Missing(2027))));
+        // The operator adds next year's key (and, by mistake, changes this year's): only the new
+        // year is taken, once the reload delay has passed.
+        std::fs::write(&path, format!("2026-2027={}\n2027-2028={}\n", "ff".repeat(32), "ab".repeat(32))).unwrap();
+        assert!(matches!(ring.pseudonym("ONE", "u", at(2027, 9, 2)), Err(KeyError::Missing(2027))), "not read again at once");
+        if let Source::File(_, last) = &ring.source {
+            *last.lock().unwrap() = std::time::Instant::now().checked_sub(KEY_FILE_RELOAD_EVERY);
+        }
+        let next = ring.pseudonym("ONE", "u", at(2027, 9, 2)).unwrap();
+        assert_ne!(next, before);
+        assert_eq!(ring.pseudonym("ONE", "u", at(2027, 6, 1)).unwrap(), before, "a loaded key is never replaced");
+        assert_eq!(ring.school_years(), [2026, 2027]);
+    }
+
+    #[test]
+    fn an_erasure_gets_the_pseudonyms_of_every_year() {
+        let dir = tempfile::tempdir().unwrap();
+        let ring = KeyRing::generated_in(dir.path()).unwrap();
+        let last_year = ring.pseudonym("ONE", "user-1", at(2026, 3, 1)).unwrap();
+        let this_year = ring.pseudonym("ONE", "user-1", at(2026, 10, 1)).unwrap();
+        assert_eq!(ring.pseudonyms_of("ONE", "user-1"), [(2025, last_year), (2026, this_year)]);
+        assert_ne!(ring.pseudonyms_of("NEO", "user-1")[0].1, last_year);
     }
 }

@@ -13,6 +13,11 @@ use crate::useragent::ClientClass;
 /// Wire properties that carry a user id: replaced by the pseudonym in dead letters.
 pub const ID_PROPERTIES: [&str; 4] = ["user_id", "idclient", "at", "an"];
 
+/// The value an id property of a dead letter gets in place of the user id.
+pub fn pseudonym_property(pseudonym: &Pseudonym) -> String {
+    format!("pseudonym:{pseudonym}")
+}
+
 /// An accepted hit, as stored. (Its own flat layout: `postcard` needs every field written,
 /// so the JSON-oriented [`Hit`] is not embedded.)
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -70,6 +70,11 @@ impl ConfigFile {
         Ok(file)
     }
 
+    /// The `[collector] key_file`, if set.
+    pub fn collector_key_file(&self) -> Option<&Path> {
+        self.collector.key_file.as_deref()
+    }
+
     /// What a running collector does in the background: retention of its log, on the offsets
     /// of the pipeline's consumer.
     pub fn upkeep(&self) -> anyhow::Result<Upkeep> {

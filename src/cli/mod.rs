@@ -3,6 +3,7 @@
 mod collector_cmd;
 mod demo_history;
 mod demo_traffic;
+mod erase_cmd;
 mod import;
 mod log_cmd;
 mod pipeline_cmd;
@@ -94,6 +95,31 @@ enum Command {
     /// Looks inside the embedded log (read-only).
     #[command(subcommand)]
     Log(LogCommand),
+    /// Erases one person's records on request (RGPD art. 17) from a data directory at rest (stop
+    /// the collector and pipeline first): their hits and dead letters in the log, their facts in
+    /// the store, found by their pseudonyms under every key. Appends an audit line (no id) to
+    /// `DATA_DIR/erasures.jsonl` and prints it.
+    Erase {
+        /// Data directory.
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// The platform the user belongs to (pseudonyms are per platform).
+        #[arg(long)]
+        plateforme: String,
+        /// The user id as the ENT sends it; `-` reads it from stdin (keeps it out of the shell
+        /// history and the process list).
+        #[arg(long)]
+        user_id: String,
+        /// Reference of the request (ticket, letter), kept in the audit line.
+        #[arg(long)]
+        reference: Option<String>,
+        /// Pseudonymization key file; default: `[collector] key_file`, else the data directory's keys.
+        #[arg(long)]
+        key_file: Option<PathBuf>,
+        /// TOML config file (`[store]`, `[collector] key_file`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Applies retention to a data directory at rest: deletes the log segments (hits and dead
     /// letters) older than `[retention] log_days` (default 31) that the pipeline has consumed.
     /// Prints one JSON line per sealed segment with its fate, then a summary. A running dnma
@@ -406,6 +432,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Clickhouse(ClickhouseCommand::Migrate { config }) => {
             let file = collector_cmd::ConfigFile::load(Some(config))?;
             runtime()?.block_on(pipeline_cmd::clickhouse_migrate(&file.store))
+        }
+        Command::Erase { data_dir, plateforme, user_id, reference, key_file, config } => {
+            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let args = erase_cmd::EraseArgs { data_dir, plateforme, user_id, key_file: key_file.as_deref(), reference: reference.as_deref() };
+            runtime()?.block_on(erase_cmd::run(&args, &file))
         }
         Command::Retention { data_dir, config, dry_run } => {
             let file = collector_cmd::ConfigFile::load(config.as_deref())?;

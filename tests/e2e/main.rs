@@ -4,6 +4,7 @@
 mod clickhouse;
 mod collector;
 mod dashboards;
+mod erase;
 mod pipeline;
 mod plan_cli;
 mod referential_cli;

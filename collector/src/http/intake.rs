@@ -9,7 +9,7 @@ use tagging_plan::{RawHit, Rejection, Validator, WireFormat};
 use super::error::ApiError;
 use super::state::CollectorState;
 use crate::log::{LogRecord, Topic};
-use crate::record::{DeadLetter, StoredHit, StoredReason, ID_PROPERTIES};
+use crate::record::{pseudonym_property, DeadLetter, StoredHit, StoredReason, ID_PROPERTIES};
 use crate::useragent::ClientClass;
 
 /// What a request contributed.
@@ -109,7 +109,7 @@ fn dead_letter(state: &CollectorState, raw: &RawHit, reasons: Vec<Rejection>, no
     for (name, value) in &raw.properties {
         if ID_PROPERTIES.contains(&name.as_str()) {
             let pseudonym = state.keys.pseudonym(plateforme.as_deref().unwrap_or_default(), value, now).map_err(key_error)?;
-            properties.push((name.clone(), format!("pseudonym:{pseudonym}")));
+            properties.push((name.clone(), pseudonym_property(&pseudonym)));
         } else {
             properties.push((name.clone(), value.clone()));
         }

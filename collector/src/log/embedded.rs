@@ -140,6 +140,25 @@ impl EmbeddedHitLog {
         segments[..sealed].iter().map(|s| SegmentSpan { base: s.base, end: s.end(), bytes: s.bytes }).collect()
     }
 
+    /// Erases, in every segment of a topic, the records `doomed` selects: each becomes a
+    /// tombstone of the same length (offsets and positions do not move; readers skip it). A
+    /// segment with something to erase is rewritten whole beside itself, synced, then renamed
+    /// over the old one, so a crash leaves either. The log is closed for appends first; it must
+    /// be open for writing (it holds the lock, so no other process appends meanwhile).
+    /// Returns how many records were erased.
+    pub fn erase(&self, topic: Topic, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
+        if self.lock.is_none() {
+            return Err(LogError::io("erasing records", std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the log is open read-only")));
+        }
+        self.close();
+        let segments = self.topic(topic).segments.read().expect("segment lock").clone();
+        let mut erased = 0;
+        for segment in &segments {
+            erased += erase_in_segment(segment, doomed)?;
+        }
+        Ok(erased)
+    }
+
     /// Stops the writer threads after the appends already queued; later appends fail `Closed`.
     pub fn close(&self) {
         for log in [&self.hits, &self.dead_letters] {
@@ -199,8 +218,16 @@ fn lock_dir(dir: &Path) -> Result<File, LogError> {
 }
 
 /// Scans the segments of a topic directory, truncating a torn tail of the last one (unless
-/// `read_only`: then the tail is only left out).
+/// `read_only`: then the tail is only left out). A segment being rewritten by an erasure when
+/// the process died (`*.erasing`) is dropped: the segment it was to replace is still whole.
 fn recover(dir: &Path, read_only: bool) -> Result<Vec<Segment>, LogError> {
+    if !read_only {
+        for entry in fs::read_dir(dir).map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?.filter_map(Result::ok) {
+            if entry.path().extension().is_some_and(|x| x == "erasing") {
+                fs::remove_file(entry.path()).map_err(|e| LogError::io(format!("removing {}", entry.path().display()), e))?;
+            }
+        }
+    }
     let mut bases: Vec<u64> = fs::read_dir(dir)
         .map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?
         .filter_map(Result::ok)
@@ -265,6 +292,43 @@ fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<Segmen
         info!(segment = %path.display(), records = count, "segment recovered");
     }
     Ok(Segment { base, count, bytes: position, path: path.to_owned(), index })
+}
+
+/// Tombstones the records of one segment that `doomed` selects; rewrites it only if any.
+fn erase_in_segment(segment: &Segment, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
+    let io = |e| LogError::io(format!("erasing in {}", segment.path.display()), e);
+    let mut bytes = fs::read(&segment.path).map_err(io)?;
+    bytes.truncate(usize::try_from(segment.bytes).expect("segment size fits memory"));
+    let (mut position, mut erased) = (0usize, 0u64);
+    while position < bytes.len() {
+        let length = match frame::read_next(&mut &bytes[position..]).map_err(io)? {
+            Next::Record(payload) => {
+                let length = usize::try_from(frame::HEADER).expect("8 bytes") + payload.len();
+                if !frame::is_tombstone(&payload) && doomed(&payload) {
+                    if !frame::entomb(&mut bytes[position..position + length]) {
+                        return Err(LogError::Corrupt {
+                            segment: segment.path.display().to_string(),
+                            position: position as u64,
+                            reason: "a record too short to erase".into(),
+                        });
+                    }
+                    erased += 1;
+                }
+                length
+            }
+            Next::End => break,
+            Next::Bad(reason) => return Err(LogError::Corrupt { segment: segment.path.display().to_string(), position: position as u64, reason }),
+        };
+        position += length;
+    }
+    if erased > 0 {
+        let fresh = segment.path.with_extension("erasing");
+        let mut file = File::create(&fresh).map_err(io)?;
+        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(io)?;
+        fs::rename(&fresh, &segment.path).map_err(io)?;
+        sync_dir(segment.path.parent().expect("a segment lies in its topic directory"))?;
+    }
+    Ok(erased)
 }
 
 fn segment_path(dir: &Path, base: u64) -> PathBuf {
@@ -396,7 +460,7 @@ fn read_segments(segments: &[SegmentRead], from: u64, max: usize) -> Result<Vec<
             match frame::read_next(&mut reader).map_err(io)? {
                 Next::Record(payload) => {
                     position += frame::HEADER + payload.len() as u64;
-                    if offset >= from {
+                    if offset >= from && !frame::is_tombstone(&payload) {
                         out.push(StoredRecord { offset, payload });
                     }
                     offset += 1;

@@ -1,6 +1,10 @@
 //! Record framing on disk: `[len: u32 LE][crc32 of payload: u32 LE][payload]`. A reader stops at
 //! the first frame whose length runs past the end of the file or whose checksum is wrong: after
 //! a crash that is a torn tail, elsewhere it is corruption.
+//!
+//! An erased record becomes a *tombstone*: a frame of the same length whose payload is
+//! [`TOMBSTONE`] followed by zeros. Offsets and byte positions stay where they were; readers
+//! skip tombstones.
 
 use std::io::Read;
 
@@ -10,6 +14,30 @@ pub const HEADER: u64 = 8;
 /// Largest payload accepted (a hit is a few hundred bytes; this bounds allocations on reading
 /// a corrupt length).
 pub const MAX_PAYLOAD: u32 = 1 << 20;
+
+/// First bytes of an erased record's payload (the rest is zeros). No stored record starts so:
+/// both record kinds start with a receive time, whose encoding is never 0 followed by `ERASED`
+/// for a time after 1970-01-01T00:00:00.000.
+pub const TOMBSTONE: &[u8] = b"\0ERASED";
+
+/// Whether a payload is a tombstone.
+pub fn is_tombstone(payload: &[u8]) -> bool {
+    payload.len() >= TOMBSTONE.len() && payload.starts_with(TOMBSTONE) && payload[TOMBSTONE.len()..].iter().all(|b| *b == 0)
+}
+
+/// Turns the frame at the start of `frame` (header and payload, as stored) into a tombstone of
+/// the same length; `false` when its payload is too short to hold one.
+pub fn entomb(frame: &mut [u8]) -> bool {
+    let payload = &mut frame[usize::try_from(HEADER).expect("8 bytes")..];
+    if payload.len() < TOMBSTONE.len() {
+        return false;
+    }
+    payload.fill(0);
+    payload[..TOMBSTONE.len()].copy_from_slice(TOMBSTONE);
+    let crc = crc32fast::hash(payload);
+    frame[4..8].copy_from_slice(&crc.to_le_bytes());
+    true
+}
 
 /// Appends one framed payload to a buffer.
 pub fn encode(payload: &[u8], out: &mut Vec<u8>) {
@@ -79,6 +107,17 @@ mod tests {
                 assert!(matches!(read_next(&mut r).unwrap(), Next::Bad(_)), "cut {cut}");
             }
         }
+        let mut tomb = Vec::new();
+        encode(b"a stored record", &mut tomb);
+        assert!(entomb(&mut tomb));
+        match read_next(&mut &tomb[..]).unwrap() {
+            Next::Record(payload) => assert!(is_tombstone(&payload) && payload.len() == 15),
+            other => panic!("{other:?}"),
+        }
+        assert!(!is_tombstone(b"a stored record") && !is_tombstone(b"\0ERASEDx"));
+        let mut short = Vec::new();
+        encode(b"abc", &mut short);
+        assert!(!entomb(&mut short));
         let mut flipped = buf.clone();
         flipped[9] ^= 1;
         assert_eq!(read_next(&mut &flipped[..]).unwrap(), Next::Bad("checksum mismatch".into()));

@@ -67,7 +67,7 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
 }
 
 /// How many times [`run`] calls `open`.
-pub const STORES_NEEDED: usize = 5;
+pub const STORES_NEEDED: usize = 6;
 
 /// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
 /// all, each time for a new, empty store).
@@ -78,6 +78,7 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     staging_is_guarded_and_dirty_days_tracked(&open()).await;
     empty_store_answers_nothing(&open()).await;
     tagging_facts_count_hits_and_refusals(&open()).await;
+    erased_visitors_leave_no_fact(&open()).await;
 }
 
 async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
@@ -139,6 +140,55 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
     assert_eq!(sample[0].reasons[0].0, "tiers_without_outil", "newest first");
     assert_eq!(sample[1].reasons.len(), 2, "one sample per event, with all its reasons");
     assert!(store.reject_sample("OTHER", d, d, 10).await.unwrap().is_empty());
+}
+
+async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
+    use collector::record::{DeadLetter, StoredReason};
+    use datafusion::arrow::array::AsArray;
+
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let rows = vec![
+        hit(&mut placer, 1, "2026-11-23T08:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        hit(&mut placer, 2, "2026-11-23T08:05:00+01:00", 1, SCHOOL_A, "CAHIER_TEXTES", "ELEVE"),
+        hit(&mut placer, 3, "2026-11-23T08:10:00+01:00", 2, SCHOOL_A, "MESSAGERIE", "ENSEIGNANT"),
+        hit(&mut placer, 4, "2026-11-23T08:20:00+01:00", 2, SCHOOL_B, "MESSAGERIE", "ENSEIGNANT"),
+        hit(&mut placer, 5, "2026-11-24T09:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+    ];
+    stage_and_compute(store, &rows, Method::SortScan).await;
+    let letter = |at: String| DeadLetter {
+        received_ms: 1_795_417_200_000, // 2026-11-23T08:00+01:00
+        format: tagging_plan::WireFormat::Xiti,
+        site: Some("1".into()),
+        plateforme: Some("ENT-BZH".into()),
+        event: "page.display".into(),
+        reasons: vec![StoredReason { code: "unknown_service".into(), field: "service".into(), value: Some("JEUX".into()), message: String::new() }],
+        properties: vec![("at".into(), at), ("service".into(), "JEUX".into())],
+    };
+    let d = day("2026-11-23");
+    let refusals = crate::tagging::rejects_batch(&[
+        (0, letter(format!("pseudonym:{}", hex::encode([1u8; 16])))),
+        (1, letter(format!("pseudonym:{}", hex::encode([3u8; 16])))),
+    ]);
+    store.stage_rejects(d, refusals).await.unwrap();
+
+    let erased = store.erase_visitors(&super::DoomedVisitors::new(&[[1; 16]])).await.unwrap();
+    assert_eq!(erased.days.iter().copied().collect::<Vec<_>>(), [d, day("2026-11-24")], "{erased:?}");
+    assert_eq!((erased.hits, erased.visits, erased.rejects), (3, 2, 1), "{erased:?}");
+    assert!(erased.usages >= 2, "{erased:?}");
+
+    let week = only(&store.query(&IndicatorQuery::new(Level::Academie, Period::Week, d, d)).await.unwrap()).clone();
+    assert_eq!((week.visits, week.visitors, week.page_views), (1, 1, 2), "only the other visitor is left");
+    let by_service = store.query(&IndicatorQuery::new(Level::Nation, Period::Week, d, d).by(Breakdown::Service)).await.unwrap();
+    assert_eq!(by_service.iter().map(|r| r.visitors).sum::<u64>(), 1, "{by_service:#?}");
+    for batch in store.day_hits(d).await.unwrap().iter().chain(&store.day_hits(day("2026-11-24")).await.unwrap()) {
+        let visitors = batch.column(batch.schema().index_of("visitor").unwrap()).as_binary::<i32>();
+        assert!(visitors.iter().all(|v| v != Some(&[1u8; 16][..])), "no staged hit of the erased visitor is left");
+    }
+    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![(d, Some("ENT-BZH".to_owned()), 1)]);
+    let sample = store.reject_sample("ENT-BZH", d, d, 10).await.unwrap();
+    assert!(sample.iter().all(|s| !s.properties.contains(&hex::encode([1u8; 16]))), "{sample:#?}");
+    assert_eq!(store.erase_visitors(&super::DoomedVisitors::new(&[[1; 16]])).await.unwrap(), super::ErasedFacts::default(), "nothing left to erase");
 }
 
 async fn empty_store_answers_nothing<S: RollupStore>(store: &S) {

@@ -11,6 +11,7 @@
 
 pub mod clickhouse;
 pub mod conformance;
+pub mod erase;
 pub mod parquet;
 pub mod sql;
 
@@ -19,6 +20,7 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 
 pub use self::clickhouse::{ClickHouseConfig, ClickHouseRollupStore};
+pub use self::erase::{DoomedVisitors, ErasedFacts};
 pub use self::parquet::ParquetRollupStore;
 use crate::error::PipelineError;
 use crate::query::{IndicatorQuery, IndicatorRow};
@@ -72,4 +74,9 @@ pub trait RollupStore: Send + Sync + 'static {
 
     /// The latest refused events of one platform over `from..=to`, newest first, at most `limit`.
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError>;
+
+    /// Durably removes every fact of these visitors (staged hits, visits, usages, and refusals
+    /// whose properties hold their pseudonym), for an erasure request: every figure read
+    /// afterwards is computed without them. Aggregates without visitors (tagging counts) stay.
+    async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError>;
 }

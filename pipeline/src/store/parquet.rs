@@ -38,7 +38,7 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 
-use super::{sql, RollupStore};
+use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
@@ -407,6 +407,57 @@ impl RollupStore for ParquetRollupStore {
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {
         let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql::reject_sample("rejects", plateforme, limit)).await?;
         Ok(sql::reject_samples_of(&batches, limit))
+    }
+
+    async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError> {
+        self.files.writable()?;
+        let (this, visitors) = (self.files.clone(), visitors.clone());
+        blocking(move || {
+            let mut erased = ErasedFacts::default();
+            for day in this.listed_days("hits")? {
+                // Every part file, covered ones included: none may keep the visitors' hits.
+                let dir = this.day_dir(day);
+                for entry in fs::read_dir(&dir).map_err(io(format!("listing {}", dir.display())))? {
+                    let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
+                    erased.hits += this.erase_rows(day, &path, &hits_schema(), &visitors, &mut erased.days)?;
+                }
+            }
+            for (table, schema) in [("visits", visits_schema()), ("usages", usages_schema()), ("rejects", rejects_schema())] {
+                for day in this.listed_days(table)? {
+                    let path = this.root.join(table).join(format!("{day}.parquet"));
+                    let removed = this.erase_rows(day, &path, &schema, &visitors, &mut erased.days)?;
+                    *match table {
+                        "visits" => &mut erased.visits,
+                        "usages" => &mut erased.usages,
+                        _ => &mut erased.rejects,
+                    } += removed;
+                }
+            }
+            Ok(erased)
+        })
+        .await
+    }
+}
+
+impl Files {
+    /// Rewrites one fact file without the visitors' rows (atomically, only if it had any);
+    /// returns how many went.
+    fn erase_rows(
+        &self,
+        day: NaiveDate,
+        path: &Path,
+        schema: &SchemaRef,
+        visitors: &DoomedVisitors,
+        days: &mut BTreeSet<NaiveDate>,
+    ) -> Result<u64, PipelineError> {
+        let all = concat_batches(schema, &Self::read_file(path)?)?;
+        let survivors = visitors.survivors(&all)?;
+        let removed = (all.num_rows() - survivors.true_count()) as u64;
+        if removed > 0 {
+            self.write_atomically(path, schema, &datafusion::arrow::compute::filter_record_batch(&all, &survivors)?)?;
+            days.insert(day);
+        }
+        Ok(removed)
     }
 }
 

@@ -33,10 +33,10 @@ use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Typ
 use serde::Deserialize;
 
 use self::rows::{from_json_each_row, to_json_each_row};
-use super::{sql, RollupStore};
+use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::hits_schema;
-use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
+use crate::query::{indicator_sql_in, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
 
@@ -408,7 +408,67 @@ impl RollupStore for ClickHouseRollupStore {
         let batch = self.select(&sql::reject_sample(&self.rejects_within(from, to), plateforme, limit), &schema).await?;
         Ok(sql::reject_samples_of(&[batch], limit))
     }
+
+    async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError> {
+        let hex = visitors.hex();
+        if hex.is_empty() {
+            return Ok(ErasedFacts::default());
+        }
+        let by_visitor = format!("visitor IN ({})", hex.iter().map(|h| sql_literal(h)).collect::<Vec<_>>().join(", "));
+        let by_properties =
+            visitors.quoted_properties().iter().map(|q| format!("position(properties, {}) > 0", sql_literal(q))).collect::<Vec<_>>().join(" OR ");
+        let current = format!("(day, generation) IN (SELECT day, generation FROM {} FINAL)", self.table("generations"));
+        let mut erased = ErasedFacts::default();
+        for (table, condition, counted) in [
+            ("hits", by_visitor.clone(), format!("{} FINAL WHERE {by_visitor}", self.table("hits"))),
+            ("visits", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("visits"))),
+            ("usages", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("usages"))),
+            ("rejects", by_properties.clone(), format!("{} WHERE {by_properties}", self.table("rejects"))),
+        ] {
+            let rows = self.select_json(&format!("SELECT toString(day) AS d, count() AS n FROM {counted} GROUP BY d")).await?;
+            let mut removed = 0;
+            for row in rows {
+                removed += row.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                if let Some(day) = row.get("d").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok()) {
+                    erased.days.insert(day);
+                }
+            }
+            *match table {
+                "hits" => &mut erased.hits,
+                "visits" => &mut erased.visits,
+                "usages" => &mut erased.usages,
+                _ => &mut erased.rejects,
+            } += removed;
+            self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
+        }
+        self.await_mutations().await?;
+        Ok(erased)
+    }
 }
+
+impl ClickHouseRollupStore {
+    /// Waits until every mutation (`ALTER … DELETE`) of the store's tables is applied: ClickHouse
+    /// runs them in the background (18.16 has no `mutations_sync`).
+    async fn await_mutations(&self) -> Result<(), PipelineError> {
+        let sql = format!("SELECT count() AS n FROM system.mutations WHERE database = {} AND is_done = 0", sql_literal(&self.config.database));
+        let deadline = std::time::Instant::now() + MUTATION_WAIT;
+        loop {
+            let pending = self.select_json(&sql).await?.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            if pending == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(PipelineError::Store(format!(
+                    "{pending} ClickHouse mutations still running after {MUTATION_WAIT:?}; they go on in the background"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Longest wait for an erasure's mutations.
+const MUTATION_WAIT: Duration = Duration::from_secs(300);
 
 #[cfg(test)]
 mod tests;

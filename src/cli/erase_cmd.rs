@@ -1,0 +1,101 @@
+//! `dnma erase`: removes one person's records, on request (RGPD art. 17), from a data directory
+//! at rest: the hits and dead letters of the log become tombstones, and the store's facts of
+//! that visitor (staged hits, visits, usages, refusals) are deleted, so every figure read
+//! afterwards is computed without them. The person is found by their pseudonyms under every key
+//! of the ring (this school year's and the previous ones'). An audit line is appended to
+//! `DATA_DIR/erasures.jsonl` and printed: when, which platform, the request's reference and what
+//! was removed, never the user id or a pseudonym.
+
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use chrono::Utc;
+use collector::erasure::VisitorMatcher;
+use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, Topic};
+use collector::pseudonym::KeyRing;
+use pipeline::store::{DoomedVisitors, ErasedFacts};
+
+use super::collector_cmd::ConfigFile;
+use super::pipeline_cmd::StoreFile;
+
+/// What `dnma erase` was asked.
+pub struct EraseArgs<'a> {
+    /// Data directory (log, keys, Parquet store).
+    pub data_dir: &'a Path,
+    /// Platform of the user.
+    pub plateforme: &'a str,
+    /// The user id as the ENT sends it, or `-` to read it from stdin.
+    pub user_id: &'a str,
+    /// Key file; default: the config's, else the data directory's keys.
+    pub key_file: Option<&'a Path>,
+    /// The request's reference, kept in the audit line.
+    pub reference: Option<&'a str>,
+}
+
+/// Runs an erasure; the audit line goes to stdout and to `DATA_DIR/erasures.jsonl`.
+pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<ExitCode> {
+    let user_id = read_user_id(args.user_id)?;
+    // As the collector reads it from a hit.
+    let plateforme = args.plateforme.trim().to_ascii_uppercase();
+    let keys = match args.key_file.or(config.collector_key_file()) {
+        Some(path) => KeyRing::from_file(path)?,
+        None => KeyRing::generated_in(&args.data_dir.join("keys"))?,
+    };
+    let pseudonyms = keys.pseudonyms_of(&plateforme, &user_id);
+    anyhow::ensure!(!pseudonyms.is_empty(), "no pseudonymization key in {}: nothing could have been stored", args.data_dir.join("keys").display());
+    let school_years: Vec<String> = pseudonyms.iter().map(|(y, _)| format!("{y}-{}", y + 1)).collect();
+
+    let log_dir = args.data_dir.join("log");
+    let (log_hits, log_dead_letters) = if log_dir.is_dir() {
+        let log = EmbeddedHitLog::open(&log_dir, EmbeddedLogConfig::default())
+            .with_context(|| format!("opening {} (stop the collector first: an erasure rewrites the log)", log_dir.display()))?;
+        let matcher = VisitorMatcher::new(pseudonyms.iter().map(|(_, p)| *p));
+        let hits = log.erase(Topic::Hits, &|payload| matcher.matches(Topic::Hits, payload))?;
+        let dead_letters = log.erase(Topic::DeadLetters, &|payload| matcher.matches(Topic::DeadLetters, payload))?;
+        (hits, dead_letters)
+    } else {
+        (0, 0)
+    };
+
+    let doomed = DoomedVisitors::new(&pseudonyms.iter().map(|(_, p)| p.0).collect::<Vec<_>>());
+    let facts = match &config.store {
+        StoreFile::Parquet if !args.data_dir.join("rollups").is_dir() => ErasedFacts::default(),
+        store => {
+            let store = super::pipeline_cmd::open_store(args.data_dir, store)
+                .await
+                .context("opening the store (stop the pipeline first: an erasure rewrites its facts)")?;
+            store.erase_visitors(&doomed).await?
+        }
+    };
+
+    let audit = serde_json::json!({
+        "erased_at": Utc::now(),
+        "plateforme": plateforme,
+        "reference": args.reference,
+        "school_years_searched": school_years,
+        "log": { "hits": log_hits, "dead_letters": log_dead_letters },
+        "facts": { "days": facts.days.len(), "hits": facts.hits, "visits": facts.visits, "usages": facts.usages, "refusals": facts.rejects },
+    });
+    let path = args.data_dir.join("erasures.jsonl");
+    let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
+    writeln!(file, "{audit}").and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))?;
+    println!("{audit}");
+    tracing::info!(%plateforme, log_hits, log_dead_letters, visits = facts.visits, "erasure done");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The user id from the argument, or from stdin's first line for `-` (keeps it out of the
+/// shell history and the process list).
+fn read_user_id(arg: &str) -> anyhow::Result<String> {
+    let id = if arg == "-" {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line).context("reading the user id from stdin")?;
+        line.trim_end_matches(['\r', '\n']).to_owned()
+    } else {
+        arg.to_owned()
+    };
+    anyhow::ensure!(!id.trim().is_empty(), "the user id is empty");
+    Ok(id)
+}
