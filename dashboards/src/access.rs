@@ -3,6 +3,7 @@
 //! and project views; an editor sees the conformance page of its own platforms only.
 
 use axum::http::HeaderMap;
+use secrecy::ExposeSecret;
 use subtle::ConstantTimeEq;
 
 use crate::config::DashboardConfig;
@@ -53,12 +54,12 @@ impl Access {
         let Some(token) = token.filter(|t| !t.is_empty()) else { return access };
         let mut reader = false;
         for candidate in &config.readers {
-            reader |= same(candidate, token);
+            reader |= same(candidate.expose_secret(), token);
         }
         access.reader |= reader;
         access.known |= reader;
         for editor in &config.editors {
-            if same(&editor.token, token) {
+            if same(editor.token.expose_secret(), token) {
                 access.plateformes.extend(editor.plateformes.iter().cloned());
                 access.editor = Some(editor.name.clone());
                 access.known = true;

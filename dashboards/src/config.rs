@@ -2,6 +2,7 @@
 //! threshold k, who may read the analyst and project views, and each ENT editor's token and
 //! platforms.
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 /// What the dashboards need to know from the configuration.
@@ -12,7 +13,7 @@ pub struct DashboardConfig {
     pub k: u64,
     /// Tokens of the readers of the analyst and project views (`/territoires`, `/projets`).
     /// With `open_views = true` these views need no token.
-    pub readers: Vec<String>,
+    pub readers: Vec<SecretString>,
     /// Whether the analyst and project views are open to anyone (the demo's setting).
     pub open_views: bool,
     /// ENT editors: each sees the conformance page of its own platforms only.
@@ -43,8 +44,8 @@ impl Default for DashboardConfig {
 pub struct EditorAccess {
     /// Display name.
     pub name: String,
-    /// Its secret token.
-    pub token: String,
+    /// Its secret token (never printed: `Debug` shows it redacted).
+    pub token: SecretString,
     /// The platforms (`plateforme` codes) whose conformance it may see.
     pub plateformes: Vec<String>,
 }

@@ -15,6 +15,8 @@ use collector::pseudonym::KeyRing;
 use serde::Deserialize;
 use tagging_plan::{Plan, Referential};
 
+use super::config_file::{ConfigFile, Upkeep};
+
 /// The `[collector]` table of the config file; every key optional, defaults documented.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -39,56 +41,26 @@ pub struct CollectorFile {
     key_file: Option<PathBuf>,
 }
 
-/// The config file.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigFile {
-    /// Collector settings.
-    #[serde(default)]
-    collector: CollectorFile,
-    /// Pipeline settings.
-    #[serde(default)]
-    pub pipeline: super::pipeline_cmd::PipelineFile,
-    /// Dashboard settings (k, readers' and editors' tokens).
-    #[serde(default)]
-    pub dashboards: dashboards::DashboardConfig,
-    /// Where the pipeline keeps its facts (`kind = "parquet"` or `"clickhouse"`).
-    #[serde(default)]
-    pub store: super::pipeline_cmd::StoreFile,
-    /// How long raw data is kept.
-    #[serde(default)]
-    pub retention: super::retention_cmd::RetentionFile,
-}
-
-impl ConfigFile {
-    /// Reads a config file; unknown keys are errors naming the key.
-    pub fn load(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
-        let Some(path) = path else { return Ok(ConfigFile::default()) };
-        let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
-        let file: ConfigFile = toml::from_str(&text).with_context(|| format!("config {}", path.display()))?;
-        file.retention.validate().with_context(|| format!("config {}", path.display()))?;
-        Ok(file)
+impl CollectorFile {
+    /// The key file, if set.
+    pub fn key_file(&self) -> Option<&Path> {
+        self.key_file.as_deref()
     }
 
-    /// The `[collector] key_file`, if set.
-    pub fn collector_key_file(&self) -> Option<&Path> {
-        self.collector.key_file.as_deref()
+    /// Checks the values; the error names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for (key, value) in [("max_body_bytes", self.max_body_bytes), ("max_events_per_body", self.max_events_per_body)] {
+            anyhow::ensure!(value != Some(0), "[collector] {key} must be positive");
+        }
+        anyhow::ensure!(self.segment_bytes != Some(0), "[collector] segment_bytes must be positive");
+        for (key, value) in [("multihit_timeout", self.multihit_timeout), ("dedupe_window", self.dedupe_window)] {
+            anyhow::ensure!(value != Some(Duration::ZERO), "[collector] {key} must be positive");
+        }
+        if let Some(path) = &self.key_file {
+            KeyRing::from_file(path).with_context(|| "[collector] key_file")?;
+        }
+        Ok(())
     }
-
-    /// What a running collector does in the background: retention of its log, on the offsets
-    /// of the pipeline's consumer.
-    pub fn upkeep(&self) -> anyhow::Result<Upkeep> {
-        Ok(Upkeep { retention: self.retention.clone(), consumer: self.pipeline.config()?.consumer })
-    }
-}
-
-/// Background upkeep of a running collector's data directory.
-#[derive(Debug, Clone)]
-pub struct Upkeep {
-    /// Retention of the raw log.
-    pub retention: super::retention_cmd::RetentionFile,
-    /// The pipeline consumer whose committed offsets say what was counted.
-    pub consumer: String,
 }
 
 /// Reads the config file (if any), opens the embedded log and keys under `data_dir` and builds

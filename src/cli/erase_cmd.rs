@@ -17,7 +17,7 @@ use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, Topic};
 use collector::pseudonym::KeyRing;
 use pipeline::store::{DoomedVisitors, ErasedFacts};
 
-use super::collector_cmd::ConfigFile;
+use super::config_file::ConfigFile;
 use super::pipeline_cmd::StoreFile;
 
 /// What `dnma erase` was asked.

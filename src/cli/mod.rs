@@ -1,6 +1,7 @@
 //! The command line: global options (which plan, which referential) and the subcommands.
 
 mod collector_cmd;
+mod config_file;
 mod demo_history;
 mod demo_traffic;
 mod erase_cmd;
@@ -120,6 +121,9 @@ enum Command {
         #[arg(long)]
         config: Option<PathBuf>,
     },
+    /// The configuration file.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Applies retention to a data directory at rest: deletes the log segments (hits and dead
     /// letters) older than `[retention] log_days` (default 31) that the pipeline has consumed.
     /// Prints one JSON line per sealed segment with its fate, then a summary. A running dnma
@@ -205,6 +209,17 @@ enum PipelineCommand {
         /// Last day, YYYY-MM-DD.
         #[arg(long)]
         to: chrono::NaiveDate,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Loads a config file with the `DNMA_<TABLE>__<KEY>` environment variables over it,
+    /// validates every value (unknown keys are named), and prints a summary without secrets.
+    /// Exit 0 when valid, 2 otherwise.
+    Check {
+        /// The TOML file.
+        file: PathBuf,
     },
 }
 
@@ -378,12 +393,12 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 let pipeline = if with_pipeline { Some(in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?) } else { None };
                 let pages = match &pipeline {
                     Some(p) => {
-                        let config = collector_cmd::ConfigFile::load(args.config.as_deref())?.dashboards;
+                        let config = config_file::ConfigFile::load(args.config.as_deref())?.dashboards;
                         Some(dashboards_router(p, plan, referential, config))
                     }
                     None => None,
                 };
-                let upkeep = collector_cmd::ConfigFile::load(args.config.as_deref())?.upkeep()?;
+                let upkeep = config_file::ConfigFile::load(args.config.as_deref())?.upkeep()?;
                 collector_cmd::serve(state, log, args.listen, pipeline, pages, upkeep).await?;
                 Ok(ExitCode::SUCCESS)
             })
@@ -408,13 +423,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             })
         }
         Command::Pipeline(PipelineCommand::Run { data_dir, config, once }) => {
-            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let file = config_file::ConfigFile::load(config.as_deref())?;
             let config = file.pipeline.config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, &file.store, *once))
         }
         Command::Pipeline(PipelineCommand::Backfill { data_dir, config, from, to }) => {
-            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let file = config_file::ConfigFile::load(config.as_deref())?;
             let config = file.pipeline.config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, &file.store, *from, *to))
@@ -422,7 +437,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Query { data_dir, level, period, from, to, breakdown, format, config } => {
             let referential = cli.referential()?;
             let query = pipeline_cmd::indicator_query(*level, *period, *from, *to, *breakdown)?;
-            let store = collector_cmd::ConfigFile::load(config.as_deref())?.store;
+            let store = config_file::ConfigFile::load(config.as_deref())?.store;
             runtime()?.block_on(pipeline_cmd::query(&plan, &referential, pipeline_cmd::QueryArgs { data_dir, query, format: *format, store: &store }))
         }
         Command::Export(ExportCommand::Opendata { data_dir, week, by, out, k }) => {
@@ -430,16 +445,17 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(pipeline_cmd::export_opendata(&plan, &referential, data_dir, *week, *by, *k, out))
         }
         Command::Clickhouse(ClickhouseCommand::Migrate { config }) => {
-            let file = collector_cmd::ConfigFile::load(Some(config))?;
+            let file = config_file::ConfigFile::load(Some(config))?;
             runtime()?.block_on(pipeline_cmd::clickhouse_migrate(&file.store))
         }
         Command::Erase { data_dir, plateforme, user_id, reference, key_file, config } => {
-            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let file = config_file::ConfigFile::load(config.as_deref())?;
             let args = erase_cmd::EraseArgs { data_dir, plateforme, user_id, key_file: key_file.as_deref(), reference: reference.as_deref() };
             runtime()?.block_on(erase_cmd::run(&args, &file))
         }
+        Command::Config(ConfigCommand::Check { file }) => config_file::check(file),
         Command::Retention { data_dir, config, dry_run } => {
-            let file = collector_cmd::ConfigFile::load(config.as_deref())?;
+            let file = config_file::ConfigFile::load(config.as_deref())?;
             let upkeep = file.upkeep()?;
             runtime()?.block_on(retention_cmd::run(data_dir, &upkeep.retention, &upkeep.consumer, *dry_run, chrono::Utc::now()))
         }
@@ -471,7 +487,7 @@ async fn demo(
         collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
     let history = demo_history::backfill(&plan, &referential, &log).await?;
     let pipeline = in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?;
-    let mut config = collector_cmd::ConfigFile::load(args.config.as_deref())?.dashboards;
+    let mut config = config_file::ConfigFile::load(args.config.as_deref())?.dashboards;
     config.open_views = true;
     if config.editors.is_empty() {
         config.editors = demo_history::demo_editors();
@@ -517,7 +533,7 @@ async fn demo(
             _ = traffic => {}
         }
     };
-    let upkeep = collector_cmd::ConfigFile::load(args.config.as_deref())?.upkeep()?;
+    let upkeep = config_file::ConfigFile::load(args.config.as_deref())?.upkeep()?;
     collector_cmd::run_until(state, log, listener, stop, Some(pipeline), Some(pages), upkeep).await?;
     traffic_abort.abort();
     progress.abort();
@@ -543,7 +559,7 @@ async fn in_process_pipeline(
     args: &ServeArgs,
     log: &std::sync::Arc<collector::log::EmbeddedHitLog>,
 ) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
-    let file = collector_cmd::ConfigFile::load(args.config.as_deref())?;
+    let file = config_file::ConfigFile::load(args.config.as_deref())?;
     let config = file.pipeline.config()?;
     let log = std::sync::Arc::clone(log) as std::sync::Arc<dyn collector::log::HitLog>;
     pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, &args.data_dir, log, config, &file.store).await

@@ -3,6 +3,7 @@
 
 mod clickhouse;
 mod collector;
+mod config_cli;
 mod dashboards;
 mod erase;
 mod pipeline;

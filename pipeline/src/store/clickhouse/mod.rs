@@ -55,7 +55,7 @@ pub struct ClickHouseConfig {
     pub user: String,
     /// Password, if the user has one.
     #[serde(default)]
-    pub password: Option<String>,
+    pub password: Option<secrecy::SecretString>,
 }
 
 fn default_database() -> String {
@@ -151,7 +151,7 @@ impl ClickHouseRollupStore {
             .http
             .post(&self.config.url)
             .query(&[("output_format_json_quote_64bit_integers", "0")])
-            .basic_auth(&self.config.user, self.config.password.as_deref());
+            .basic_auth(&self.config.user, self.config.password.as_ref().map(secrecy::ExposeSecret::expose_secret));
         if let Some(query) = query {
             request = request.query(&[("query", query)]);
         }

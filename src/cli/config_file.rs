@@ -1,0 +1,215 @@
+//! The configuration: a TOML file, then `DNMA_<TABLE>__<KEY>` environment variables over it
+//! (e.g. `DNMA_COLLECTOR__MAX_BODY_BYTES=1048576`, `DNMA_STORE__PASSWORD=…`; nested keys take
+//! more `__`), parsed into one validated [`ConfigFile`] before anything starts. Unknown keys,
+//! from the file or the environment, are refused with their name; an environment value is read
+//! as a TOML value when it parses as one (`31`, `true`, `["a", "b"]`), else as a string.
+//! Secrets (tokens, passwords) are `secrecy` strings: `Debug` prints them redacted and
+//! `dnma config check` never shows them.
+
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use serde::Deserialize;
+
+use super::collector_cmd::CollectorFile;
+
+/// Prefix of the environment variables that override the file.
+const ENV_PREFIX: &str = "DNMA_";
+
+/// Separator of the table and key names in an override's name.
+const ENV_SEPARATOR: &str = "__";
+
+/// The configuration.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigFile {
+    /// Collector settings.
+    #[serde(default)]
+    pub collector: CollectorFile,
+    /// Pipeline settings.
+    #[serde(default)]
+    pub pipeline: super::pipeline_cmd::PipelineFile,
+    /// Dashboard settings (k, readers' and editors' tokens).
+    #[serde(default)]
+    pub dashboards: dashboards::DashboardConfig,
+    /// Where the pipeline keeps its facts (`kind = "parquet"` or `"clickhouse"`).
+    #[serde(default)]
+    pub store: super::pipeline_cmd::StoreFile,
+    /// How long raw data is kept.
+    #[serde(default)]
+    pub retention: super::retention_cmd::RetentionFile,
+}
+
+/// Background upkeep of a running collector's data directory.
+#[derive(Debug, Clone)]
+pub struct Upkeep {
+    /// Retention of the raw log.
+    pub retention: super::retention_cmd::RetentionFile,
+    /// The pipeline consumer whose committed offsets say what was counted.
+    pub consumer: String,
+}
+
+impl ConfigFile {
+    /// Reads the config file (none: every default) with the process's environment over it,
+    /// and validates it.
+    pub fn load(path: Option<&Path>) -> anyhow::Result<ConfigFile> {
+        Self::load_with(path, std::env::vars())
+    }
+
+    /// [`Self::load`] with the given environment.
+    pub fn load_with(path: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<ConfigFile> {
+        let (mut table, origin) = match path {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).with_context(|| format!("reading config {}", path.display()))?;
+                (text.parse::<toml::Table>().with_context(|| format!("config {}", path.display()))?, format!("config {}", path.display()))
+            }
+            None => (toml::Table::new(), "config".to_owned()),
+        };
+        let overrides = apply_env(&mut table, env)?;
+        let origin = if overrides.is_empty() { origin } else { format!("{origin} (with {})", overrides.join(", ")) };
+        let file: ConfigFile = table.try_into().with_context(|| origin.clone())?;
+        file.validate().with_context(|| origin)?;
+        Ok(file)
+    }
+
+    /// Checks every table's values; the error names the key.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        self.collector.validate()?;
+        self.pipeline.config()?;
+        self.retention.validate()?;
+        anyhow::ensure!(self.dashboards.k >= 1, "[dashboards] k must be at least 1");
+        for editor in &self.dashboards.editors {
+            anyhow::ensure!(
+                !secrecy::ExposeSecret::expose_secret(&editor.token).is_empty(),
+                "[dashboards] editor {:?} has an empty token",
+                editor.name
+            );
+        }
+        Ok(())
+    }
+
+    /// The `[collector] key_file`, if set.
+    pub fn collector_key_file(&self) -> Option<&Path> {
+        self.collector.key_file()
+    }
+
+    /// What a running collector does in the background: retention of its log, on the offsets
+    /// of the pipeline's consumer.
+    pub fn upkeep(&self) -> anyhow::Result<Upkeep> {
+        Ok(Upkeep { retention: self.retention.clone(), consumer: self.pipeline.config()?.consumer })
+    }
+}
+
+/// Sets each `DNMA_<TABLE>__<KEY>` variable in the table; returns the names applied.
+fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, String)>) -> anyhow::Result<Vec<String>> {
+    let mut applied = Vec::new();
+    let mut env: Vec<(String, String)> = env.into_iter().collect();
+    env.sort();
+    for (name, raw) in env {
+        let Some(path) = name.strip_prefix(ENV_PREFIX).filter(|rest| rest.contains(ENV_SEPARATOR)) else { continue };
+        let keys: Vec<String> = path.split(ENV_SEPARATOR).map(str::to_ascii_lowercase).collect();
+        anyhow::ensure!(keys.iter().all(|k| !k.is_empty()), "environment variable {name}: empty table or key name");
+        let value = format!("v = {raw}").parse::<toml::Table>().ok().and_then(|mut t| t.remove("v")).unwrap_or(toml::Value::String(raw));
+        let (last, tables) = keys.split_last().expect("at least two names");
+        let mut here = &mut *table;
+        for key in tables {
+            let entry = here.entry(key.clone()).or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            here = entry.as_table_mut().with_context(|| format!("environment variable {name}: `{key}` is not a table"))?;
+        }
+        here.insert(last.clone(), value);
+        applied.push(name);
+    }
+    Ok(applied)
+}
+
+/// `dnma config check`: loads and validates a config file with the environment, then prints a
+/// summary of what it sets (secrets are counted, never shown).
+pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
+    let file = ConfigFile::load(Some(path))?;
+    let store = match &file.store {
+        super::pipeline_cmd::StoreFile::Parquet => "parquet (DATA_DIR/rollups)".to_owned(),
+        super::pipeline_cmd::StoreFile::Clickhouse(c) => {
+            format!("clickhouse {} database {} user {}{}", c.url, c.database, c.user, if c.password.is_some() { " (password set)" } else { "" })
+        }
+    };
+    let pipeline = file.pipeline.config()?;
+    println!("{}: OK", path.display());
+    println!("  store: {store}");
+    println!("  pipeline: consumer {}, visit timeout {:?}", pipeline.consumer, pipeline.sessionizer.timeout);
+    println!("  retention: raw log {} days, applied every {:?}", file.retention.log_days, file.retention.every);
+    println!(
+        "  dashboards: k = {}, {} reader token(s), {} editor(s){}",
+        file.dashboards.k,
+        file.dashboards.readers.len(),
+        file.dashboards.editors.len(),
+        if file.dashboards.open_views { ", analyst and project views open to anyone" } else { "" }
+    );
+    println!(
+        "  pseudonymization keys: {}",
+        file.collector_key_file().map_or_else(|| "generated in DATA_DIR/keys".to_owned(), |p| format!("key file {}", p.display()))
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(vars: &[(&str, &str)]) -> Vec<(String, String)> {
+        vars.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
+    }
+
+    fn file(text: &str) -> tempfile::NamedTempFile {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        std::fs::write(file.path(), text).unwrap();
+        file
+    }
+
+    #[test]
+    fn the_environment_overrides_the_file_with_typed_values() {
+        let config = file("[retention]\nlog_days = 20\n\n[dashboards]\nk = 5\n");
+        let loaded = ConfigFile::load_with(
+            Some(config.path()),
+            env(&[
+                ("DNMA_RETENTION__LOG_DAYS", "10"),
+                ("DNMA_DASHBOARDS__READERS", r#"["lecteur"]"#),
+                ("DNMA_STORE__KIND", "clickhouse"),
+                ("DNMA_STORE__URL", "http://ch:8123"),
+                ("DNMA_STORE__PASSWORD", "s3cret"),
+                ("DNMA_CLICKHOUSE_URL", "not an override: no double underscore"),
+                ("HOME", "/root"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(loaded.retention.log_days, 10);
+        assert_eq!(loaded.dashboards.k, 5, "the file's value stays where the environment says nothing");
+        assert_eq!(loaded.dashboards.readers.len(), 1);
+        let super::super::pipeline_cmd::StoreFile::Clickhouse(store) = &loaded.store else { panic!("{:?}", loaded.store) };
+        assert_eq!(store.url, "http://ch:8123");
+        assert!(!format!("{loaded:?}").contains("s3cret"), "secrets are redacted in Debug");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named_with_where_they_came_from() {
+        let err = ConfigFile::load_with(None, env(&[("DNMA_COLLECTOR__MAX_BODI_BYTES", "10")])).unwrap_err();
+        let text = format!("{err:#}");
+        assert!(text.contains("max_bodi_bytes") && text.contains("DNMA_COLLECTOR__MAX_BODI_BYTES"), "{text}");
+        let config = file("[collector]\nmax_body_bytes = 0\n");
+        let text = format!("{:#}", ConfigFile::load_with(Some(config.path()), env(&[])).unwrap_err());
+        assert!(text.contains("[collector] max_body_bytes must be positive"), "{text}");
+        let text = format!("{:#}", ConfigFile::load_with(None, env(&[("DNMA_DASHBOARDS__K", "0")])).unwrap_err());
+        assert!(text.contains("[dashboards] k must be at least 1"), "{text}");
+        let text = format!("{:#}", ConfigFile::load_with(None, env(&[("DNMA_RETENTION__LOG_DAYS", "forever")])).unwrap_err());
+        assert!(text.contains("log_days"), "{text}");
+        let text = format!("{:#}", ConfigFile::load_with(None, env(&[("DNMA_RETENTION__LOG_DAYS__X", "1")])).unwrap_err());
+        assert!(text.contains("is not a table") || text.contains("log_days"), "{text}");
+    }
+
+    #[test]
+    fn a_missing_key_file_is_refused_before_anything_starts() {
+        let config = file("[collector]\nkey_file = \"/nonexistent/keys\"\n");
+        let text = format!("{:#}", ConfigFile::load_with(Some(config.path()), env(&[])).unwrap_err());
+        assert!(text.contains("[collector] key_file") && text.contains("/nonexistent/keys"), "{text}");
+    }
+}
