@@ -117,12 +117,12 @@ pub async fn run_until(
     upkeep: Upkeep,
 ) -> anyhow::Result<()> {
     let expiry = spawn_multihit_expiry(&state);
-    let retention = super::retention_cmd::spawn(Arc::clone(&log), upkeep.retention, upkeep.consumer);
+    let retention = super::retention_cmd::spawn(Arc::clone(&log), upkeep.retention.clone(), upkeep.consumer.clone());
     let app = match dashboards {
         Some(pages) => router(state).merge(pages),
         None => router(state),
     };
-    let served = axum::serve(listener, app).with_graceful_shutdown(stop).await;
+    let served = collector::http::serve(listener, app, &upkeep.server, stop).await;
     expiry.abort();
     retention.abort();
     let stopped = match pipeline {
@@ -157,5 +157,17 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    tracing::info!("shutting down: finishing in-flight requests");
+    tracing::info!("shutting down: finishing in-flight requests (a second signal exits at once)");
+    tokio::spawn(async {
+        let interrupt = tokio::signal::ctrl_c();
+        #[cfg(unix)]
+        {
+            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+            tokio::select! { _ = interrupt => {}, _ = term.recv() => {} }
+        }
+        #[cfg(not(unix))]
+        let _ = interrupt.await;
+        eprintln!("dnma: second signal, exiting now");
+        std::process::exit(130);
+    });
 }

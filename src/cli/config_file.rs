@@ -39,15 +39,66 @@ pub struct ConfigFile {
     /// How long raw data is kept.
     #[serde(default)]
     pub retention: super::retention_cmd::RetentionFile,
+    /// Limits of the HTTP server (collector and dashboards).
+    #[serde(default)]
+    pub server: ServerFile,
 }
 
-/// Background upkeep of a running collector's data directory.
+/// The `[server]` table: timeouts and the concurrency limit of the HTTP server.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerFile {
+    /// Longest wait for a request's headers, and for the next request on an idle connection
+    /// (default "10s").
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: std::time::Duration,
+    /// Longest time to read a request's body and answer it (default "30s").
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: std::time::Duration,
+    /// Requests handled at once; more get 503 with `Retry-After` (default 4096).
+    pub max_in_flight: usize,
+    /// Longest wait for requests in flight at shutdown (default "30s").
+    #[serde(with = "humantime_serde")]
+    pub shutdown_grace: std::time::Duration,
+}
+
+impl Default for ServerFile {
+    fn default() -> Self {
+        let limits = collector::http::ServerLimits::default();
+        ServerFile {
+            header_read_timeout: limits.header_read_timeout,
+            request_timeout: limits.request_timeout,
+            max_in_flight: limits.max_in_flight,
+            shutdown_grace: limits.shutdown_grace,
+        }
+    }
+}
+
+impl ServerFile {
+    /// The server's limits, checked; the error names the key.
+    pub fn limits(&self) -> anyhow::Result<collector::http::ServerLimits> {
+        for (key, value) in [("header_read_timeout", self.header_read_timeout), ("request_timeout", self.request_timeout)] {
+            anyhow::ensure!(value >= std::time::Duration::from_millis(100), "[server] {key} must be at least 100ms");
+        }
+        anyhow::ensure!(self.max_in_flight > 0, "[server] max_in_flight must be positive");
+        Ok(collector::http::ServerLimits {
+            header_read_timeout: self.header_read_timeout,
+            request_timeout: self.request_timeout,
+            max_in_flight: self.max_in_flight,
+            shutdown_grace: self.shutdown_grace,
+        })
+    }
+}
+
+/// How a running collector serves and what it does in the background.
 #[derive(Debug, Clone)]
 pub struct Upkeep {
     /// Retention of the raw log.
     pub retention: super::retention_cmd::RetentionFile,
     /// The pipeline consumer whose committed offsets say what was counted.
     pub consumer: String,
+    /// Limits of the HTTP server.
+    pub server: collector::http::ServerLimits,
 }
 
 impl ConfigFile {
@@ -78,6 +129,7 @@ impl ConfigFile {
         self.collector.validate()?;
         self.pipeline.config()?;
         self.retention.validate()?;
+        self.server.limits()?;
         anyhow::ensure!(self.dashboards.k >= 1, "[dashboards] k must be at least 1");
         for editor in &self.dashboards.editors {
             anyhow::ensure!(
@@ -97,7 +149,7 @@ impl ConfigFile {
     /// What a running collector does in the background: retention of its log, on the offsets
     /// of the pipeline's consumer.
     pub fn upkeep(&self) -> anyhow::Result<Upkeep> {
-        Ok(Upkeep { retention: self.retention.clone(), consumer: self.pipeline.config()?.consumer })
+        Ok(Upkeep { retention: self.retention.clone(), consumer: self.pipeline.config()?.consumer, server: self.server.limits()? })
     }
 }
 
@@ -138,6 +190,11 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
     println!("  store: {store}");
     println!("  pipeline: consumer {}, visit timeout {:?}", pipeline.consumer, pipeline.sessionizer.timeout);
     println!("  retention: raw log {} days, applied every {:?}", file.retention.log_days, file.retention.every);
+    let limits = file.server.limits()?;
+    println!(
+        "  server: header read timeout {:?}, request timeout {:?}, at most {} requests at once",
+        limits.header_read_timeout, limits.request_timeout, limits.max_in_flight
+    );
     println!(
         "  dashboards: k = {}, {} reader token(s), {} editor(s){}",
         file.dashboards.k,

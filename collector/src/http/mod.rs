@@ -12,6 +12,7 @@ mod error;
 mod event;
 mod intake;
 mod metrics;
+pub mod serve;
 mod state;
 mod xiti;
 
@@ -28,6 +29,7 @@ use tower_http::cors::{AllowOrigin, CorsLayer};
 pub use error::ApiError;
 pub use intake::{store_refused_request, store_timed, IntakeCounts};
 pub use metrics::Metrics;
+pub use serve::{serve, with_limits, ServerLimits};
 pub use state::{CollectorState, IntakeConfig};
 pub use xiti::{expire_multihits, PIXEL};
 

@@ -1,0 +1,153 @@
+//! Soak harness: the real `dnma serve` (collector + in-process pipeline + dashboards, embedded
+//! default, bench profile) under a steady open-loop load for a long time, then checks that
+//! every acknowledged hit is counted exactly once in the rollups.
+//!
+//! Load: `SOAK_RATE` bodies of 20 SDK events per second (default 1,000, i.e. 20,000 hits/s),
+//! each event a unique page view of one of 50,000 pupils, for `SOAK_SECONDS` (default 1,800).
+//! Every minute it prints the server's RSS, the requests acknowledged and refused. At the end
+//! it stops the server with SIGTERM (graceful: requests in flight finish, the pipeline stops,
+//! the log closes), runs `dnma pipeline run --once` on the data directory, and compares the
+//! nation's page views for the school year with the events acknowledged: they must be equal.
+//!
+//! Run: `SOAK_SECONDS=1800 cargo bench --bench soak` (figures in docs/RELIABILITY.md).
+#![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+const EVENTS_PER_BODY: u64 = 20;
+
+fn env_or(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn body(request: u64) -> String {
+    let event = |i: u64| {
+        format!(
+            r#"{{"name":"page.display","data":{{"service":"CAHIER_TEXTES","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE","user_id":"u{}","page":"cahier_textes","pageview_id":"soak-{request}-{i}","event_collection_platform":"js","event_collection_version":"6.17.0"}}}}"#,
+            (request * EVENTS_PER_BODY + i) % 50_000
+        )
+    };
+    format!(r#"{{"events":[{}]}}"#, (0..EVENTS_PER_BODY).map(event).collect::<Vec<_>>().join(","))
+}
+
+fn rss_mib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) / 1024
+}
+
+fn dnma(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dnma")).args(args).output().expect("dnma runs")
+}
+
+fn main() {
+    if !std::env::args().any(|a| a == "--bench") {
+        println!("soak: run it with `SOAK_SECONDS=1800 cargo bench --bench soak`");
+        return;
+    }
+    let seconds = env_or("SOAK_SECONDS", 1800);
+    let rate = env_or("SOAK_RATE", 1000);
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap().to_owned();
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(&config, "[pipeline]\npoll_interval = \"10s\"\n").unwrap();
+    let mut server = Command::new(env!("CARGO_BIN_EXE_dnma"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data_dir, "--config", config.to_str().unwrap()])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("dnma serve starts");
+    let mut line = String::new();
+    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let url = format!("{}/event?s=612345", line.trim());
+    let pid = server.id();
+    println!(
+        "soak: {} hits/s ({rate} bodies of {EVENTS_PER_BODY}) for {seconds} s on `dnma serve` (pid {pid}), start RSS {} MiB",
+        rate * EVENTS_PER_BODY,
+        rss_mib(pid)
+    );
+
+    let ok = Arc::new(AtomicU64::new(0));
+    let refused = Arc::new(AtomicU64::new(0));
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let started = Instant::now();
+    runtime.block_on(async {
+        let client = reqwest::Client::new();
+        let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+        let mut in_flight = tokio::task::JoinSet::new();
+        let mut next_report = Instant::now() + Duration::from_secs(60);
+        let mut rss = Vec::new();
+        for n in 0..rate * seconds {
+            tick.tick().await;
+            let (client, url, ok, refused) = (client.clone(), url.clone(), Arc::clone(&ok), Arc::clone(&refused));
+            in_flight.spawn(async move {
+                let answer = client.post(&url).header("content-type", "text/plain;charset=UTF-8").header("user-agent", UA).body(body(n)).send().await;
+                if matches!(answer, Ok(ref r) if r.status() == 200) {
+                    ok.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    refused.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            while in_flight.try_join_next().is_some() {}
+            if Instant::now() >= next_report {
+                next_report += Duration::from_secs(60);
+                let now = rss_mib(pid);
+                rss.push(now);
+                println!(
+                    "  {:>5.0} s: RSS {now} MiB, {} bodies acknowledged, {} refused or failed, {} in flight",
+                    started.elapsed().as_secs_f64(),
+                    ok.load(Ordering::Relaxed),
+                    refused.load(Ordering::Relaxed),
+                    in_flight.len()
+                );
+            }
+        }
+        while in_flight.join_next().await.is_some() {}
+        if let (Some(first), Some(last)) = (rss.first(), rss.last()) {
+            println!("  RSS after 1 min {first} MiB, at the end {last} MiB, max {} MiB", rss.iter().max().unwrap());
+        }
+    });
+    let elapsed = started.elapsed();
+    let acknowledged = ok.load(Ordering::Relaxed) * EVENTS_PER_BODY;
+    println!(
+        "load done in {:.0} s: {acknowledged} hits acknowledged ({:.0} hits/s), {} bodies refused or failed",
+        elapsed.as_secs_f64(),
+        acknowledged as f64 / elapsed.as_secs_f64(),
+        refused.load(Ordering::Relaxed)
+    );
+
+    let stop = Instant::now();
+    let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let status = server.wait().unwrap();
+    println!("graceful stop: {status} in {:.1} s", stop.elapsed().as_secs_f64());
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", &data_dir]);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive().to_string();
+    let query = dnma(&[
+        "query",
+        "--data-dir",
+        &data_dir,
+        "--level",
+        "nation",
+        "--period",
+        "school_year",
+        "--from",
+        &today,
+        "--to",
+        &today,
+        "--format",
+        "json",
+    ]);
+    assert!(query.status.success(), "{}", String::from_utf8_lossy(&query.stderr));
+    let counted: u64 = String::from_utf8_lossy(&query.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["page_views"].as_u64().unwrap())
+        .sum();
+    println!("counted in the rollups: {counted} page views; acknowledged: {acknowledged}");
+    assert_eq!(counted, acknowledged, "every acknowledged hit is counted exactly once");
+    println!("soak OK");
+}
