@@ -83,13 +83,13 @@ fn main() {
         let mut rss = Vec::new();
         for n in 0..rate * seconds {
             tick.tick().await;
-            let (client, url, ok, refused) = (client.clone(), url.clone(), Arc::clone(&ok), Arc::clone(&refused));
+            let (client, url, acknowledged, failed) = (client.clone(), url.clone(), Arc::clone(&ok), Arc::clone(&refused));
             in_flight.spawn(async move {
                 let answer = client.post(&url).header("content-type", "text/plain;charset=UTF-8").header("user-agent", UA).body(body(n)).send().await;
                 if matches!(answer, Ok(ref r) if r.status() == 200) {
-                    ok.fetch_add(1, Ordering::Relaxed);
+                    acknowledged.fetch_add(1, Ordering::Relaxed);
                 } else {
-                    refused.fetch_add(1, Ordering::Relaxed);
+                    failed.fetch_add(1, Ordering::Relaxed);
                 }
             });
             while in_flight.try_join_next().is_some() {}
@@ -124,13 +124,19 @@ fn main() {
     let _ = Command::new("kill").args(["-TERM", &pid.to_string()]).status();
     let status = server.wait().unwrap();
     println!("graceful stop: {status} in {:.1} s", stop.elapsed().as_secs_f64());
-    let run = dnma(&["pipeline", "run", "--once", "--data-dir", &data_dir]);
+    check_counted(&data_dir, acknowledged);
+    println!("soak OK");
+}
+
+/// Catches the pipeline up, then checks the rollups count exactly the acknowledged hits.
+fn check_counted(data_dir: &str, acknowledged: u64) {
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir]);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive().to_string();
     let query = dnma(&[
         "query",
         "--data-dir",
-        &data_dir,
+        data_dir,
         "--level",
         "nation",
         "--period",
@@ -149,5 +155,4 @@ fn main() {
         .sum();
     println!("counted in the rollups: {counted} page views; acknowledged: {acknowledged}");
     assert_eq!(counted, acknowledged, "every acknowledged hit is counted exactly once");
-    println!("soak OK");
 }
