@@ -13,7 +13,7 @@ const DNMA: &str = r#""service":"NOTES","type":"NATIF","uai":"0350122T","projet"
 
 /// A running collector; killed when dropped.
 pub(crate) struct Collector {
-    child: Child,
+    pub(crate) child: Child,
     pub(crate) url: String,
 }
 

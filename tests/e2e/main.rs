@@ -5,6 +5,7 @@ mod clickhouse;
 mod collector;
 mod config_cli;
 mod dashboards;
+mod disk_full;
 mod erase;
 mod pipeline;
 mod plan_cli;
