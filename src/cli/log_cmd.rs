@@ -23,6 +23,7 @@ pub async fn stats(data_dir: &Path) -> anyhow::Result<ExitCode> {
         "segments": hits.segments + dead.segments,
         "bytes": hits.bytes + dead.bytes,
         "topics": { "hits": hits, "dead_letters": dead },
+        "damage": log.damage(),
     });
     println!("{out}");
     Ok(ExitCode::SUCCESS)

@@ -106,11 +106,12 @@ async fn a_full_disk_answers_503_then_recovers_and_loses_nothing_acknowledged() 
     }
 
     // A clean stop, then the log holds exactly the acknowledged hits.
-    let status = Command::new("kill").args(["-TERM", &collector.child.id().to_string()]).status().unwrap();
-    assert!(status.success());
+    let signalled = Command::new("kill").args(["-TERM", &collector.child.id().to_string()]).status().unwrap();
+    assert!(signalled.success());
     assert!(collector.child.wait().unwrap().success());
-    let stats = json_lines(&dnma(&["log", "stats", "--data-dir", data.to_str().unwrap()], None)).remove(0);
-    assert_eq!(stats["hits"].as_u64(), Some(acknowledged), "{stats}");
+    let log = json_lines(&dnma(&["log", "stats", "--data-dir", data.to_str().unwrap()], None)).remove(0);
+    assert_eq!(log["hits"].as_u64(), Some(acknowledged), "{log}");
+    assert_eq!(log["damage"], serde_json::json!([]), "{log}");
     let run = dnma(&["pipeline", "run", "--once", "--data-dir", data.to_str().unwrap()], None);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success() && stderr.contains(&format!("{acknowledged} hits staged")), "every record reads back: {stderr}");

@@ -7,7 +7,9 @@
 //! request with its first offset. Segments roll past `segment_bytes`; whole segments older than a
 //! given offset can be deleted (retention). On open, every segment is scanned: a torn tail of the
 //! last segment (a crash mid-write) is truncated and everything before it kept; a bad record in
-//! an older segment is reported as corruption with its byte position.
+//! an older segment is reported ([`EmbeddedHitLog::damage`], an error in the logs) with its
+//! segment, byte position and the offsets lost, and the log opens without them: the records
+//! before it and every later segment stay readable (the lost offsets are a gap readers skip).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom, Write};
@@ -56,6 +58,23 @@ pub struct SegmentSpan {
     pub bytes: u64,
 }
 
+/// Records lost to corruption in the middle of the log, found when it was opened.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Damage {
+    /// The topic.
+    pub topic: Topic,
+    /// The segment file.
+    pub segment: String,
+    /// Byte position of the first bad record in it.
+    pub position: u64,
+    /// What check failed.
+    pub reason: String,
+    /// Offset of the first record lost.
+    pub first_lost_offset: u64,
+    /// Records lost (up to the next segment).
+    pub lost_records: u64,
+}
+
 /// A segment file and what is durable in it.
 #[derive(Debug, Clone)]
 struct Segment {
@@ -82,6 +101,7 @@ struct AppendRequest {
 
 struct TopicLog {
     segments: Segments,
+    damage: Vec<Damage>,
     sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -104,8 +124,8 @@ impl EmbeddedHitLog {
         let lock = if config.read_only { None } else { Some(lock_dir(dir)?) };
         Ok(EmbeddedHitLog {
             lock,
-            hits: TopicLog::open(&dir.join(Topic::Hits.name()), config)?,
-            dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), config)?,
+            hits: TopicLog::open(&dir.join(Topic::Hits.name()), Topic::Hits, config)?,
+            dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), Topic::DeadLetters, config)?,
             offsets: OffsetStore::open(dir.join("offsets"))?,
         })
     }
@@ -130,6 +150,11 @@ impl EmbeddedHitLog {
             fs::remove_file(&segment.path).map_err(|e| LogError::io(format!("deleting {}", segment.path.display()), e))?;
         }
         Ok(doomed)
+    }
+
+    /// Records lost to corruption found when the log was opened (both topics).
+    pub fn damage(&self) -> Vec<Damage> {
+        self.hits.damage.iter().chain(&self.dead_letters.damage).cloned().collect()
     }
 
     /// The sealed segments of a topic (every one but the last, which may still grow), in
@@ -177,13 +202,13 @@ impl Drop for EmbeddedHitLog {
 }
 
 impl TopicLog {
-    fn open(dir: &Path, config: EmbeddedLogConfig) -> Result<Self, LogError> {
+    fn open(dir: &Path, topic: Topic, config: EmbeddedLogConfig) -> Result<Self, LogError> {
         if config.read_only {
-            let segments = Arc::new(RwLock::new(recover(dir, true)?));
-            return Ok(TopicLog { segments, sender: Mutex::new(None), writer: Mutex::new(None) });
+            let (segments, damage) = recover(dir, topic, true)?;
+            return Ok(TopicLog { segments: Arc::new(RwLock::new(segments)), damage, sender: Mutex::new(None), writer: Mutex::new(None) });
         }
         fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
-        let segments = recover(dir, false)?;
+        let (segments, damage) = recover(dir, topic, false)?;
         let active = segments.last().expect("recover leaves one segment");
         let file = OpenOptions::new().append(true).open(&active.path).map_err(|e| LogError::io(format!("opening {}", active.path.display()), e))?;
         let segments: Segments = Arc::new(RwLock::new(segments));
@@ -194,7 +219,7 @@ impl TopicLog {
             .name(format!("log-{name}"))
             .spawn(move || writer.run(&receiver))
             .map_err(|e| LogError::io("starting the log writer", e))?;
-        Ok(TopicLog { segments, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
+        Ok(TopicLog { segments, damage, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
     }
 }
 
@@ -220,7 +245,7 @@ fn lock_dir(dir: &Path) -> Result<File, LogError> {
 /// Scans the segments of a topic directory, truncating a torn tail of the last one (unless
 /// `read_only`: then the tail is only left out). A segment being rewritten by an erasure when
 /// the process died (`*.erasing`) is dropped: the segment it was to replace is still whole.
-fn recover(dir: &Path, read_only: bool) -> Result<Vec<Segment>, LogError> {
+fn recover(dir: &Path, topic: Topic, read_only: bool) -> Result<(Vec<Segment>, Vec<Damage>), LogError> {
     if !read_only {
         for entry in fs::read_dir(dir).map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?.filter_map(Result::ok) {
             if entry.path().extension().is_some_and(|x| x == "erasing") {
@@ -235,32 +260,59 @@ fn recover(dir: &Path, read_only: bool) -> Result<Vec<Segment>, LogError> {
         .collect();
     bases.sort_unstable();
     if bases.is_empty() && read_only {
-        return Ok(vec![Segment { base: 0, count: 0, bytes: 0, path: segment_path(dir, 0), index: Vec::new() }]);
+        return Ok((vec![Segment { base: 0, count: 0, bytes: 0, path: segment_path(dir, 0), index: Vec::new() }], Vec::new()));
     }
     if bases.is_empty() {
         File::create(segment_path(dir, 0)).map_err(|e| LogError::io(format!("creating a segment in {}", dir.display()), e))?;
         sync_dir(dir)?;
         bases.push(0);
     }
-    let mut segments = Vec::with_capacity(bases.len());
+    let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
+    let mut damage = Vec::new();
+    let mut damaged_before: Option<(u64, String)> = None;
     let last = bases.len() - 1;
     for (i, base) in bases.into_iter().enumerate() {
-        let segment = scan(&segment_path(dir, base), base, i == last, read_only)?;
-        if let Some(previous) = segments.last().map(Segment::end) {
-            if previous != base {
-                return Err(LogError::Corrupt {
-                    segment: segment.path.display().to_string(),
-                    position: 0,
-                    reason: format!("starts at offset {base} but the previous segment ends at {previous}"),
-                });
+        let (segment, bad) = scan(&segment_path(dir, base), base, i == last, read_only)?;
+        if let Some(previous) = segments.last() {
+            match damaged_before.take() {
+                // The records after the bad one are lost; the next segment is whole.
+                Some((position, reason)) if base >= previous.end() => {
+                    let found = Damage {
+                        topic,
+                        segment: previous.path.display().to_string(),
+                        position,
+                        reason,
+                        first_lost_offset: previous.end(),
+                        lost_records: base - previous.end(),
+                    };
+                    tracing::error!(
+                        segment = %found.segment,
+                        position,
+                        first_lost_offset = found.first_lost_offset,
+                        lost_records = found.lost_records,
+                        reason = %found.reason,
+                        "corrupt record in the log: the records from it to the end of its segment are lost, the rest is readable"
+                    );
+                    damage.push(found);
+                }
+                _ if previous.end() != base => {
+                    return Err(LogError::Corrupt {
+                        segment: segment.path.display().to_string(),
+                        position: 0,
+                        reason: format!("starts at offset {base} but the previous segment ends at {}", previous.end()),
+                    });
+                }
+                _ => {}
             }
         }
+        damaged_before = bad;
         segments.push(segment);
     }
-    Ok(segments)
+    Ok((segments, damage))
 }
 
-fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<Segment, LogError> {
+/// Scans one segment: what is readable in it and, for a sealed one, where a bad record stops it.
+fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<(Segment, Option<(u64, String)>), LogError> {
     let io = |e| LogError::io(format!("reading {}", path.display()), e);
     let file = File::open(path).map_err(io)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -284,24 +336,26 @@ fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<Segmen
                 break;
             }
             Next::Bad(reason) => {
-                return Err(LogError::Corrupt { segment: path.display().to_string(), position, reason });
+                return Ok((Segment { base, count, bytes: position, path: path.to_owned(), index }, Some((position, reason))));
             }
         }
     }
     if count > 0 {
         info!(segment = %path.display(), records = count, "segment recovered");
     }
-    Ok(Segment { base, count, bytes: position, path: path.to_owned(), index })
+    Ok((Segment { base, count, bytes: position, path: path.to_owned(), index }, None))
 }
 
 /// Tombstones the records of one segment that `doomed` selects; rewrites it only if any.
 fn erase_in_segment(segment: &Segment, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
     let io = |e| LogError::io(format!("erasing in {}", segment.path.display()), e);
+    // The whole file is rewritten, but only its readable records are looked at: bytes past a
+    // corruption are kept as they are.
     let mut bytes = fs::read(&segment.path).map_err(io)?;
-    bytes.truncate(usize::try_from(segment.bytes).expect("segment size fits memory"));
+    let readable = usize::try_from(segment.bytes).expect("segment size fits memory").min(bytes.len());
     let (mut position, mut erased) = (0usize, 0u64);
-    while position < bytes.len() {
-        let length = match frame::read_next(&mut &bytes[position..]).map_err(io)? {
+    while position < readable {
+        let length = match frame::read_next(&mut &bytes[position..readable]).map_err(io)? {
             Next::Record(payload) => {
                 let length = usize::try_from(frame::HEADER).expect("8 bytes") + payload.len();
                 if !frame::is_tombstone(&payload) && doomed(&payload) {

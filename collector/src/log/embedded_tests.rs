@@ -65,22 +65,41 @@ async fn segments_roll_and_old_ones_can_be_deleted() {
 }
 
 #[tokio::test]
-async fn corruption_in_a_sealed_segment_is_reported_with_its_position() {
+async fn corruption_in_a_sealed_segment_is_reported_with_its_position_and_the_rest_stays_readable() {
     let dir = tempfile::tempdir().unwrap();
+    let config = EmbeddedLogConfig { segment_bytes: 100, ..EmbeddedLogConfig::default() };
     {
-        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 100, ..EmbeddedLogConfig::default() }).unwrap();
+        let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
         for n in 0..10 {
             log.append(Topic::Hits, vec![record(n)]).await.unwrap();
         }
+        log.commit("pipeline", Topic::Hits, 0).await.unwrap();
     }
+    // Flip a byte of the second record of the first segment.
     let first = dir.path().join("hits").join(format!("{:020}.seg", 0));
     let mut bytes = fs::read(&first).unwrap();
-    let at = bytes.len() - 2;
-    bytes[at] ^= 0xff;
+    let second = usize::try_from(frame::HEADER).unwrap() + "record-0".len();
+    let file_size = bytes.len();
+    bytes[second + 10] ^= 0xff;
     fs::write(&first, bytes).unwrap();
-    let Err(error) = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()) else { panic!("corruption undetected") };
-    assert!(matches!(error, LogError::Corrupt { .. }), "{error}");
-    assert!(error.to_string().contains("checksum mismatch"), "{error}");
+    let first_segment_records = {
+        let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..config }).unwrap();
+        reader.damage()[0].first_lost_offset + reader.damage()[0].lost_records
+    };
+    for read_only in [true, false] {
+        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only, ..config }).unwrap();
+        let damage = log.damage();
+        assert_eq!(damage.len(), 1, "{damage:?}");
+        assert_eq!((damage[0].topic, damage[0].position, damage[0].first_lost_offset), (Topic::Hits, second as u64, 1));
+        assert!(damage[0].segment.ends_with("00000000000000000000.seg") && damage[0].reason.contains("checksum mismatch"), "{damage:?}");
+        let records = log.read(Topic::Hits, 0, 100).await.unwrap();
+        let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
+        let expected: Vec<u64> = std::iter::once(0).chain(first_segment_records..10).collect();
+        assert_eq!(offsets, expected, "the record before the damage and every later segment are read");
+        assert!(records.iter().all(|r| r.payload == format!("record-{}", r.offset).into_bytes()));
+        assert_eq!(log.read(Topic::Hits, 1, 1).await.unwrap()[0].offset, first_segment_records, "a read from the gap skips it");
+    }
+    assert_eq!(fs::metadata(&first).unwrap().len(), file_size as u64, "the damaged bytes are left for inspection");
 }
 
 #[tokio::test]

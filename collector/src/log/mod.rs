@@ -15,7 +15,7 @@ mod offsets;
 use async_trait::async_trait;
 use serde::Serialize;
 
-pub use embedded::{EmbeddedHitLog, EmbeddedLogConfig, SegmentSpan};
+pub use embedded::{Damage, EmbeddedHitLog, EmbeddedLogConfig, SegmentSpan};
 
 /// The two streams of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
