@@ -13,6 +13,8 @@
 
 pub mod batch;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod hit;
 pub mod plan;
 pub mod raw_hit;

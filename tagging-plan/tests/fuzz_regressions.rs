@@ -1,0 +1,28 @@
+//! Every committed fuzz input (`fuzz/regressions/<target>/*`: crashes once found and fixed, and
+//! a few of the most covering corpus entries of each long run) goes through the very code its
+//! fuzz target runs, in every `cargo test`: none may panic.
+
+use std::path::Path;
+
+#[test]
+fn committed_fuzz_inputs_run_without_panicking() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions");
+    let targets: [(&str, fn(&[u8])); 4] = [
+        ("piano", tagging_plan::fuzzing::piano),
+        ("xiti", tagging_plan::fuzzing::xiti),
+        ("request_line", tagging_plan::fuzzing::request_line),
+        ("plan_loader", tagging_plan::fuzzing::plan_loader),
+    ];
+    for (target, run) in targets {
+        let dir = root.join(target);
+        let mut inputs: Vec<_> = std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())).map(|e| e.unwrap().path()).collect();
+        inputs.sort();
+        assert!(!inputs.is_empty(), "{} holds no input", dir.display());
+        for input in inputs {
+            let data = std::fs::read(&input).unwrap();
+            if std::panic::catch_unwind(|| run(&data)).is_err() {
+                panic!("{} panics", input.display());
+            }
+        }
+    }
+}
