@@ -86,10 +86,18 @@ fn main() {
             let (client, url, acknowledged, failed) = (client.clone(), url.clone(), Arc::clone(&ok), Arc::clone(&refused));
             in_flight.spawn(async move {
                 let answer = client.post(&url).header("content-type", "text/plain;charset=UTF-8").header("user-agent", UA).body(body(n)).send().await;
-                if matches!(answer, Ok(ref r) if r.status() == 200) {
-                    acknowledged.fetch_add(1, Ordering::Relaxed);
-                } else {
-                    failed.fetch_add(1, Ordering::Relaxed);
+                match answer {
+                    Ok(r) if r.status() == 200 => {
+                        acknowledged.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(r) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("  refused: HTTP {}", r.status());
+                    }
+                    Err(error) => {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("  failed: {error}");
+                    }
                 }
             });
             while in_flight.try_join_next().is_some() {}
