@@ -12,17 +12,17 @@
 //! `LOAD_URL` = a collector started by hand instead of one per scenario).
 #![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+use support::{env_or, memory_kib};
 
-fn env_or(name: &str, default: u64) -> u64 {
-    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
-}
+const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 fn body(events: usize, request: u64) -> String {
     let event = |i: usize| {
@@ -127,11 +127,6 @@ fn report(name: &str, events: usize, mut o: Outcome) {
     );
 }
 
-fn rss_kib(pid: u32, field: &str) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
-}
-
 fn main() {
     // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
     // and a load run in a debug build measures nothing.
@@ -185,7 +180,7 @@ fn main() {
                 }
             }
         });
-        println!("  collector RSS: peak {} MiB", rss_kib(child.id(), "VmHWM:") / 1024);
+        println!("  collector RSS: peak {} MiB", memory_kib(child.id(), "VmHWM:") / 1024);
         let _ = child.kill();
         let _ = child.wait();
     }

@@ -148,7 +148,20 @@ pub async fn serve(
     run_until(state, log, listener, shutdown_signal(), pipeline, dashboards, upkeep).await
 }
 
+/// Completes on the first SIGINT (Ctrl-C) or SIGTERM; from then on a second one exits the
+/// process at once.
 pub async fn shutdown_signal() {
+    stop_signal().await;
+    tracing::info!("shutting down: finishing in-flight requests (a second signal exits at once)");
+    tokio::spawn(async {
+        stop_signal().await;
+        eprintln!("dnma: second signal, exiting now");
+        std::process::exit(130);
+    });
+}
+
+/// The next SIGINT or SIGTERM.
+async fn stop_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
@@ -157,17 +170,4 @@ pub async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = interrupt.await;
-    tracing::info!("shutting down: finishing in-flight requests (a second signal exits at once)");
-    tokio::spawn(async {
-        let interrupt = tokio::signal::ctrl_c();
-        #[cfg(unix)]
-        {
-            let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
-            tokio::select! { _ = interrupt => {}, _ = term.recv() => {} }
-        }
-        #[cfg(not(unix))]
-        let _ = interrupt.await;
-        eprintln!("dnma: second signal, exiting now");
-        std::process::exit(130);
-    });
 }

@@ -81,10 +81,28 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     erased_visitors_leave_no_fact(&open()).await;
 }
 
-async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
-    use collector::record::{DeadLetter, StoredReason};
-    use tagging_plan::WireFormat;
+/// A refused SmartTag event of ENT-BZH received `minute` minutes after 2026-11-23T08:00+01:00.
+fn refusal(minute: i64, reasons: &[(&str, &str, &str)], properties: &[(&str, &str)]) -> collector::record::DeadLetter {
+    collector::record::DeadLetter {
+        received_ms: 1_795_417_200_000 + minute * 60_000,
+        format: tagging_plan::WireFormat::Xiti,
+        site: Some("1".into()),
+        plateforme: Some("ENT-BZH".into()),
+        event: "page.display".into(),
+        reasons: reasons
+            .iter()
+            .map(|(code, field, value)| collector::record::StoredReason {
+                code: (*code).into(),
+                field: (*field).into(),
+                value: Some((*value).into()),
+                message: String::new(),
+            })
+            .collect(),
+        properties: properties.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+    }
+}
 
+async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
     let plan = Plan::shipped();
     let mut placer = Placer::new(&plan, Referential::shipped());
     let rows = vec![
@@ -99,23 +117,7 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
     assert_eq!(counts, vec![("MESSAGERIE".into(), None, 2, 2), ("RESSOURCE_DOCUMENTAIRE".into(), Some("PEARLTREES".into()), 1, 1)]);
     assert!(tagging.iter().all(|t| t.plateforme == "ENT-BZH" && t.plan_version == "2024.1"));
 
-    let letter = |minute: i64, reasons: &[(&str, &str, &str)]| DeadLetter {
-        received_ms: 1_795_417_200_000 + minute * 60_000, // 2026-11-23T08:00+01:00
-        format: WireFormat::Xiti,
-        site: Some("1".into()),
-        plateforme: Some("ENT-BZH".into()),
-        event: "page.display".into(),
-        reasons: reasons
-            .iter()
-            .map(|(code, field, value)| StoredReason {
-                code: (*code).into(),
-                field: (*field).into(),
-                value: Some((*value).into()),
-                message: String::new(),
-            })
-            .collect(),
-        properties: vec![("uai".into(), "0350000A".into())],
-    };
+    let letter = |minute: i64, reasons: &[(&str, &str, &str)]| refusal(minute, reasons, &[("uai", "0350000A")]);
     let d = day("2026-11-23");
     let batch = crate::tagging::rejects_batch(&[
         (0, letter(0, &[("unknown_uai", "uai", "0350000A")])),
@@ -143,7 +145,6 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
 }
 
 async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
-    use collector::record::{DeadLetter, StoredReason};
     use datafusion::arrow::array::AsArray;
 
     let plan = Plan::shipped();
@@ -156,15 +157,7 @@ async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
         hit(&mut placer, 5, "2026-11-24T09:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
     ];
     stage_and_compute(store, &rows, Method::SortScan).await;
-    let letter = |at: String| DeadLetter {
-        received_ms: 1_795_417_200_000, // 2026-11-23T08:00+01:00
-        format: tagging_plan::WireFormat::Xiti,
-        site: Some("1".into()),
-        plateforme: Some("ENT-BZH".into()),
-        event: "page.display".into(),
-        reasons: vec![StoredReason { code: "unknown_service".into(), field: "service".into(), value: Some("JEUX".into()), message: String::new() }],
-        properties: vec![("at".into(), at), ("service".into(), "JEUX".into())],
-    };
+    let letter = |at: String| refusal(0, &[("unknown_service", "service", "JEUX")], &[("at", &at), ("service", "JEUX")]);
     let d = day("2026-11-23");
     let refusals = crate::tagging::rejects_batch(&[
         (0, letter(format!("pseudonym:{}", hex::encode([1u8; 16])))),
