@@ -57,14 +57,28 @@ pub struct Removed {
     pub bytes: u64,
 }
 
-/// The fate of every sealed segment of both topics for a horizon: records received before
+/// How far [`plan`] looks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    /// Every sealed segment gets a verdict (what `dnma retention` prints).
+    Report,
+    /// Only up to the first segment that stays in each topic: the later ones cannot go anyway,
+    /// and finding a segment's newest record reads it whole (what a running collector does
+    /// every hour).
+    Deletable,
+}
+
+/// The fate of the sealed segments of both topics for a horizon: records received before
 /// `horizon` may go once `consumer` has committed past them.
-pub async fn plan(log: &EmbeddedHitLog, consumer: &str, horizon: DateTime<Utc>) -> Result<Vec<SegmentVerdict>, LogError> {
+pub async fn plan(log: &EmbeddedHitLog, consumer: &str, horizon: DateTime<Utc>, scope: Scope) -> Result<Vec<SegmentVerdict>, LogError> {
     let mut verdicts = Vec::new();
     for topic in Topic::ALL {
         let committed = log.committed(consumer, topic).await?;
         let mut kept_before = false;
         for span in log.sealed_segments(topic) {
+            if kept_before && scope == Scope::Deletable {
+                break;
+            }
             let newest = newest_record(log, topic, span).await?;
             let decision = match newest {
                 Err(()) => Decision::Unreadable,
@@ -155,15 +169,18 @@ mod tests {
         let horizon = DateTime::from_timestamp_millis(3 * DAY_MS).unwrap();
 
         // Nothing consumed: old segments stay.
-        let verdicts = plan(&log, "pipeline", horizon).await.unwrap();
+        let verdicts = plan(&log, "pipeline", horizon, Scope::Report).await.unwrap();
         assert!(verdicts.iter().all(|v| v.decision != Decision::Delete), "{verdicts:?}");
         assert!(verdicts.iter().any(|v| v.decision == Decision::Unconsumed));
 
         // Consumed up to the middle of day 1's records: only segments wholly before it go.
         log.commit("pipeline", Topic::DeadLetters, 15).await.unwrap();
-        let verdicts = plan(&log, "pipeline", horizon).await.unwrap();
+        let verdicts = plan(&log, "pipeline", horizon, Scope::Report).await.unwrap();
         let deleted: Vec<_> = verdicts.iter().filter(|v| v.decision == Decision::Delete).collect();
         assert!(!deleted.is_empty() && deleted.iter().all(|v| v.span.end <= 15), "{verdicts:?}");
+        let prefix = plan(&log, "pipeline", horizon, Scope::Deletable).await.unwrap();
+        assert_eq!(prefix.iter().filter(|v| v.decision == Decision::Delete).count(), deleted.len(), "the same segments go");
+        assert!(prefix.len() < verdicts.len() && prefix.last().unwrap().decision != Decision::Delete, "it stops at the first kept one");
         let removed = apply(&log, &verdicts).unwrap();
         assert_eq!(removed.segments, deleted.len());
         let stats = log.stats(Topic::DeadLetters).await.unwrap();
@@ -172,7 +189,7 @@ mod tests {
 
         // Everything consumed: every segment of days before the horizon goes, none after.
         log.commit("pipeline", Topic::DeadLetters, 50).await.unwrap();
-        let verdicts = plan(&log, "pipeline", horizon).await.unwrap();
+        let verdicts = plan(&log, "pipeline", horizon, Scope::Report).await.unwrap();
         for v in &verdicts {
             let old = v.newest.unwrap() < horizon;
             assert_eq!(v.decision == Decision::Delete, old, "{v:?}");
@@ -194,7 +211,7 @@ mod tests {
         drop(log);
         let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
         let horizon = DateTime::from_timestamp_millis(10 * DAY_MS).unwrap();
-        let verdicts = plan(&reader, "pipeline", horizon).await.unwrap();
+        let verdicts = plan(&reader, "pipeline", horizon, Scope::Report).await.unwrap();
         assert!(verdicts.iter().any(|v| v.decision == Decision::Delete));
         assert!(apply(&reader, &verdicts).is_err());
         assert_eq!(reader.stats(Topic::DeadLetters).await.unwrap().start_offset, 0);

@@ -81,7 +81,7 @@ pub fn spawn(log: Arc<EmbeddedHitLog>, policy: RetentionFile, consumer: String) 
 }
 
 async fn apply_once(log: &EmbeddedHitLog, consumer: &str, horizon: DateTime<Utc>) -> anyhow::Result<(Removed, Vec<SegmentVerdict>)> {
-    let verdicts = retention::plan(log, consumer, horizon).await?;
+    let verdicts = retention::plan(log, consumer, horizon, retention::Scope::Deletable).await?;
     let removed = retention::apply(log, &verdicts)?;
     Ok((removed, verdicts))
 }
@@ -99,7 +99,7 @@ pub async fn run(data_dir: &Path, policy: &RetentionFile, consumer: &str, dry_ru
         }
     })?;
     let horizon = policy.horizon(now);
-    let verdicts = retention::plan(&log, consumer, horizon).await?;
+    let verdicts = retention::plan(&log, consumer, horizon, retention::Scope::Report).await?;
     for verdict in &verdicts {
         println!("{}", serde_json::to_string(verdict)?);
     }
