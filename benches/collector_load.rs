@@ -14,13 +14,11 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{env_or, memory_kib};
+use support::{env_or, measuring, memory_kib, spawn_dnma};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
@@ -128,10 +126,7 @@ fn report(name: &str, events: usize, mut o: Outcome) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --all-targets` runs this binary without it,
-    // and a load run in a debug build measures nothing.
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("collector_load: run it with `cargo bench --bench collector_load`");
+    if !measuring("cargo bench --bench collector_load") {
         return;
     }
     let seconds = env_or("LOAD_SECONDS", 10);
@@ -161,14 +156,8 @@ fn main() {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
-        let mut child = Command::new(env!("CARGO_BIN_EXE_dnma"))
-            .args(["collector", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()])
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("dnma collector starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = format!("{}/event?s=612345", line.trim());
+        let (mut child, base) = spawn_dnma(&["collector", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()]);
+        let url = format!("{base}/event?s=612345");
         let counter = Arc::clone(&counter);
         runtime.block_on(async {
             match scenario {

@@ -14,13 +14,12 @@
 
 mod support;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use support::{env_or, memory_kib};
+use support::{env_or, measuring, memory_kib, spawn_dnma};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const EVENTS_PER_BODY: u64 = 20;
@@ -44,8 +43,7 @@ fn dnma(args: &[&str]) -> std::process::Output {
 }
 
 fn main() {
-    if !std::env::args().any(|a| a == "--bench") {
-        println!("soak: run it with `SOAK_SECONDS=1800 cargo bench --bench soak`");
+    if !measuring("SOAK_SECONDS=1800 cargo bench --bench soak") {
         return;
     }
     let seconds = env_or("SOAK_SECONDS", 1800);
@@ -54,14 +52,8 @@ fn main() {
     let data_dir = dir.path().to_str().unwrap().to_owned();
     let config = dir.path().join("dnma.toml");
     std::fs::write(&config, "[pipeline]\npoll_interval = \"10s\"\n").unwrap();
-    let mut server = Command::new(env!("CARGO_BIN_EXE_dnma"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir", &data_dir, "--config", config.to_str().unwrap()])
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("dnma serve starts");
-    let mut line = String::new();
-    BufReader::new(server.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let url = format!("{}/event?s=612345", line.trim());
+    let (mut server, base) = spawn_dnma(&["serve", "--listen", "127.0.0.1:0", "--data-dir", &data_dir, "--config", config.to_str().unwrap()]);
+    let url = format!("{base}/event?s=612345");
     let pid = server.id();
     println!(
         "soak: {} hits/s ({rate} bodies of {EVENTS_PER_BODY}) for {seconds} s on `dnma serve` (pid {pid}), start RSS {} MiB",

@@ -11,3 +11,25 @@ pub fn memory_kib(pid: u32, field: &str) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status.lines().find(|l| l.starts_with(field)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse().ok()).unwrap_or(0)
 }
+
+/// Whether this run measures: `cargo bench` passes `--bench`; `cargo test --all-targets` runs a
+/// bench binary without it, and a load run in a debug build measures nothing, so it only says
+/// how to run it.
+pub fn measuring(how: &str) -> bool {
+    let measuring = std::env::args().any(|a| a == "--bench");
+    if !measuring {
+        println!("run it with `{how}`");
+    }
+    measuring
+}
+
+/// Starts `dnma ARGS` (a command that serves HTTP and prints its address first); returns the
+/// child and its base URL.
+pub fn spawn_dnma(args: &[&str]) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child =
+        std::process::Command::new(env!("CARGO_BIN_EXE_dnma")).args(args).stdout(std::process::Stdio::piped()).spawn().expect("dnma starts");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).expect("dnma prints its address");
+    (child, line.trim().to_owned())
+}
