@@ -113,7 +113,7 @@ fn big_run(hits: usize, dir: &Path) {
                 by_day.entry(row.day).or_default().push(row);
             }
             for (day, rows) in by_day {
-                let through = rt.block_on(store.staged_through(day)).unwrap();
+                let through = rt.block_on(store.staged_through(day, 0)).unwrap();
                 let fresh: Vec<HitRow> = rows.into_iter().filter(|r| through.is_none_or(|t| r.offset > t)).collect();
                 rt.block_on(store.stage_hits(day, hits_batch(&fresh))).unwrap();
             }

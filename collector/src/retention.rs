@@ -73,7 +73,7 @@ pub enum Scope {
 pub async fn plan(log: &EmbeddedHitLog, consumer: &str, horizon: DateTime<Utc>, scope: Scope) -> Result<Vec<SegmentVerdict>, LogError> {
     let mut verdicts = Vec::new();
     for topic in Topic::ALL {
-        let committed = log.committed(consumer, topic).await?;
+        let committed = log.committed(consumer, topic, 0).await?;
         let mut kept_before = false;
         for span in log.sealed_segments(topic) {
             if kept_before && scope == Scope::Deletable {
@@ -115,7 +115,7 @@ async fn newest_record(log: &EmbeddedHitLog, topic: Topic, span: SegmentSpan) ->
     let mut from = span.base;
     while from < span.end {
         let want = usize::try_from(span.end - from).unwrap_or(usize::MAX).min(SCAN_CHUNK);
-        let records = log.read(topic, from, want).await?;
+        let records = log.read(topic, 0, from, want).await?;
         let Some(last) = records.last() else { break };
         from = last.offset + 1;
         for record in records.iter().filter(|r| r.offset < span.end) {
@@ -174,7 +174,7 @@ mod tests {
         assert!(verdicts.iter().any(|v| v.decision == Decision::Unconsumed));
 
         // Consumed up to the middle of day 1's records: only segments wholly before it go.
-        log.commit("pipeline", Topic::DeadLetters, 15).await.unwrap();
+        log.commit("pipeline", Topic::DeadLetters, 0, 15).await.unwrap();
         let verdicts = plan(&log, "pipeline", horizon, Scope::Report).await.unwrap();
         let deleted: Vec<_> = verdicts.iter().filter(|v| v.decision == Decision::Delete).collect();
         assert!(!deleted.is_empty() && deleted.iter().all(|v| v.span.end <= 15), "{verdicts:?}");
@@ -188,14 +188,14 @@ mod tests {
         assert_eq!(stats.end_offset, 50, "appends are untouched");
 
         // Everything consumed: every segment of days before the horizon goes, none after.
-        log.commit("pipeline", Topic::DeadLetters, 50).await.unwrap();
+        log.commit("pipeline", Topic::DeadLetters, 0, 50).await.unwrap();
         let verdicts = plan(&log, "pipeline", horizon, Scope::Report).await.unwrap();
         for v in &verdicts {
             let old = v.newest.unwrap() < horizon;
             assert_eq!(v.decision == Decision::Delete, old, "{v:?}");
         }
         apply(&log, &verdicts).unwrap();
-        let remaining = log.read(Topic::DeadLetters, 0, 100).await.unwrap();
+        let remaining = log.read(Topic::DeadLetters, 0, 0, 100).await.unwrap();
         let first = DeadLetter::decode(&remaining[0].payload).unwrap();
         assert!(first.received_ms >= 2 * DAY_MS, "day 2's segment may straddle the horizon: {}", first.received_ms);
         assert!(remaining.iter().all(|r| DeadLetter::decode(&r.payload).is_ok()));
@@ -206,7 +206,7 @@ mod tests {
     async fn a_read_only_log_deletes_nothing() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_with_days(dir.path()).await;
-        log.commit("pipeline", Topic::DeadLetters, 50).await.unwrap();
+        log.commit("pipeline", Topic::DeadLetters, 0, 50).await.unwrap();
         log.close();
         drop(log);
         let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();

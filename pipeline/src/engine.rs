@@ -2,11 +2,14 @@
 //! every day up to date.
 //!
 //! Two steps, each crash-safe:
-//! 1. **stage**: read the log from the committed offset in batches, place each hit in its
-//!    territories and local day, append each day's new hits to the store (hits at or below the
-//!    day's staged offset are skipped, so re-reading a batch stages nothing twice), which marks
-//!    those days dirty; only then commit the offset. Staged hits are the durable base of every
-//!    figure: once they and the dirty marks are on disk, the log records are no longer needed.
+//! 1. **stage**: read the log as a member of the consumer group (the configured consumer name)
+//!    from the committed offsets in batches, place each hit in its territories and local day,
+//!    append each day's new hits to the store (hits at or below what the day already holds of
+//!    their partition are skipped, so re-reading a batch, after a crash or after the group gave
+//!    a dead member's partitions to another, stages nothing twice), which marks those days dirty;
+//!    only then commit the offsets. Staged hits are the durable base of every figure: once they
+//!    and the dirty marks are on disk, the log records are no longer needed. Several instances
+//!    may stage at once (a Kafka log's group shares the partitions among them).
 //! 2. **compute**: re-sessionize every dirty day from all its staged hits and replace its visits
 //!    and usages; the day is clean once they are written. A late hit just makes its day dirty
 //!    again; computing a day twice gives the same facts (idempotent).
@@ -17,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use collector::log::{HitLog, Topic};
+use collector::log::{partition_of, position, HitLog, LogConsumer, Partition, Topic};
 use collector::record::{DeadLetter, StoredHit};
 use tagging_plan::{Plan, Referential};
 use tracing::{info, warn};
@@ -40,6 +43,9 @@ pub struct PipelineConfig {
     pub sessionizer: Sessionizer,
     /// How long `follow` waits when the log has nothing new.
     pub poll_interval: Duration,
+    /// How long one read waits for records before staging counts as caught up (a broker's
+    /// consumer needs a moment; the embedded log answers at once).
+    pub poll_wait: Duration,
     /// Days computed at once (default: the number of cores).
     pub parallelism: usize,
 }
@@ -51,6 +57,7 @@ impl Default for PipelineConfig {
             batch_records: 200_000,
             sessionizer: Sessionizer::default(),
             poll_interval: Duration::from_secs(10),
+            poll_wait: Duration::from_secs(1),
             parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
         }
     }
@@ -65,9 +72,11 @@ pub struct Staged {
     pub hits: u64,
     /// Hits whose UAI lies in no département of the plan (skipped, logged).
     pub unplaceable: u64,
-    /// Next offset to read.
+    /// Next offset to read, summed over the partitions read (in a one-partition log: the next
+    /// offset).
     pub next_offset: u64,
-    /// End of the log when staging started.
+    /// Records ever appended to the log when staging started (in a one-partition log: its end
+    /// offset).
     pub end_offset: u64,
     /// Dead letters read (staged for the conformance view).
     pub rejects: u64,
@@ -80,12 +89,16 @@ pub struct Pipeline {
     plan: Arc<Plan>,
     referential: Arc<Referential>,
     config: PipelineConfig,
+    /// This instance's membership of the consumer group, per topic: kept between steps (joining
+    /// a group again costs a rebalance), dropped after a failure so that reading starts again
+    /// from the committed offsets.
+    members: tokio::sync::Mutex<[Option<Box<dyn LogConsumer>>; 2]>,
 }
 
 impl Pipeline {
     /// A pipeline reading `log` into `store`, placing hits with this plan and referential.
     pub fn new(log: Arc<dyn HitLog>, store: Arc<dyn RollupStore>, plan: Arc<Plan>, referential: Arc<Referential>, config: PipelineConfig) -> Self {
-        Pipeline { log, store, plan, referential, config }
+        Pipeline { log, store, plan, referential, config, members: tokio::sync::Mutex::new([None, None]) }
     }
 
     /// The store it writes to.
@@ -93,72 +106,107 @@ impl Pipeline {
         &self.store
     }
 
-    /// Stages everything the log holds beyond the committed offset; `on_batch` sees the progress
-    /// after each committed batch.
+    /// Stages everything the log holds beyond the committed offsets; `on_batch` sees the
+    /// progress after each committed batch.
     pub async fn stage(&self, mut on_batch: impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
-        let consumer = self.config.consumer.as_str();
-        let mut staged = Staged {
-            next_offset: self.log.committed(consumer, Topic::Hits).await?,
-            end_offset: self.log.stats(Topic::Hits).await?.end_offset,
-            ..Staged::default()
+        let mut members = self.members.lock().await;
+        let result = self.stage_hits(&mut members[0], &mut on_batch).await;
+        let result = match result {
+            Ok(mut staged) => self.stage_rejects(&mut members[1]).await.map(|rejects| {
+                staged.rejects = rejects;
+                staged
+            }),
+            Err(e) => Err(e),
         };
+        if result.is_err() {
+            // What was polled but not committed is read again by a fresh member.
+            *members = [None, None];
+        }
+        result
+    }
+
+    /// This instance's member of the group on `topic`, joining it on first use.
+    async fn member<'a>(&self, slot: &'a mut Option<Box<dyn LogConsumer>>, topic: Topic) -> Result<&'a mut Box<dyn LogConsumer>, PipelineError> {
+        if slot.is_none() {
+            *slot = Some(Arc::clone(&self.log).subscribe(&self.config.consumer, topic).await?);
+        }
+        Ok(slot.as_mut().expect("just set"))
+    }
+
+    async fn stage_hits(&self, slot: &mut Option<Box<dyn LogConsumer>>, on_batch: &mut impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
+        let consumer = self.config.consumer.as_str();
+        let mut next: BTreeMap<Partition, u64> = BTreeMap::new();
+        for partition in 0..self.log.partitions(Topic::Hits).await? {
+            next.insert(partition, self.log.committed(consumer, Topic::Hits, partition).await?);
+        }
+        let mut staged = Staged { end_offset: self.log.stats(Topic::Hits).await?.end_offset, ..Staged::default() };
+        staged.next_offset = next.values().sum();
+        let member = self.member(slot, Topic::Hits).await?;
         let mut placer = Placer::new(&self.plan, &self.referential);
         loop {
-            let records = self.log.read(Topic::Hits, staged.next_offset, self.config.batch_records).await?;
-            let Some(last) = records.last() else { break };
-            let next = last.offset + 1;
+            let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
+            if records.is_empty() {
+                break;
+            }
             staged.records += records.len() as u64;
-            let mut by_day: BTreeMap<NaiveDate, Vec<HitRow>> = BTreeMap::new();
+            let mut read: BTreeMap<Partition, u64> = BTreeMap::new();
+            let mut by_day: BTreeMap<(NaiveDate, Partition), Vec<HitRow>> = BTreeMap::new();
             for record in records {
-                let hit = StoredHit::decode(&record.payload).map_err(|e| PipelineError::Decode { offset: record.offset, message: e.to_string() })?;
-                match placer.row(record.offset, hit) {
-                    Ok(row) => by_day.entry(row.day).or_default().push(row),
+                let (partition, offset) = (record.partition, record.offset);
+                let at = read.entry(partition).or_default();
+                *at = (*at).max(offset + 1);
+                let hit = StoredHit::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
+                match placer.row(position(partition, offset), hit) {
+                    Ok(row) => by_day.entry((row.day, partition)).or_default().push(row),
                     Err(error) => {
                         warn!(%error, "hit skipped");
                         staged.unplaceable += 1;
                     }
                 }
             }
-            for (day, rows) in by_day {
-                let through = self.store.staged_through(day).await?;
+            for ((day, partition), rows) in by_day {
+                let through = self.store.staged_through(day, partition).await?;
                 let fresh: Vec<HitRow> = rows.into_iter().filter(|r| through.is_none_or(|t| r.offset > t)).collect();
                 if !fresh.is_empty() {
                     staged.hits += fresh.len() as u64;
                     self.store.stage_hits(day, hits_batch(&fresh)).await?;
                 }
             }
-            self.log.commit(consumer, Topic::Hits, next).await?;
-            staged.next_offset = next;
+            member.commit(&read).await?;
+            next.extend(read);
+            staged.next_offset = next.values().sum();
             on_batch(&staged);
         }
-        staged.rejects = self.stage_rejects().await?;
         Ok(staged)
     }
 
-    /// Stages the dead letters beyond the committed offset (for the editors' conformance view);
-    /// returns how many were read.
-    async fn stage_rejects(&self) -> Result<u64, PipelineError> {
-        let consumer = self.config.consumer.as_str();
-        let mut next_offset = self.log.committed(consumer, Topic::DeadLetters).await?;
-        let mut read = 0;
+    /// Stages the dead letters beyond the committed offsets (for the editors' conformance
+    /// view); returns how many were read.
+    async fn stage_rejects(&self, slot: &mut Option<Box<dyn LogConsumer>>) -> Result<u64, PipelineError> {
+        let member = self.member(slot, Topic::DeadLetters).await?;
+        let mut count = 0;
         loop {
-            let records = self.log.read(Topic::DeadLetters, next_offset, self.config.batch_records).await?;
-            let Some(last) = records.last() else { break };
-            let next = last.offset + 1;
-            read += records.len() as u64;
-            let mut by_day: BTreeMap<NaiveDate, Vec<(u64, DeadLetter)>> = BTreeMap::new();
-            for record in records {
-                let letter =
-                    DeadLetter::decode(&record.payload).map_err(|e| PipelineError::Decode { offset: record.offset, message: e.to_string() })?;
-                by_day.entry(reject_day(letter.received_ms)).or_default().push((record.offset, letter));
+            let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
+            if records.is_empty() {
+                break;
             }
-            for (day, letters) in by_day {
+            count += records.len() as u64;
+            let mut read: BTreeMap<Partition, u64> = BTreeMap::new();
+            let mut by_day: BTreeMap<(NaiveDate, Partition), Vec<(u64, DeadLetter)>> = BTreeMap::new();
+            for record in records {
+                let (partition, offset) = (record.partition, record.offset);
+                let at = read.entry(partition).or_default();
+                *at = (*at).max(offset + 1);
+                let letter = DeadLetter::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
+                by_day.entry((reject_day(letter.received_ms), partition)).or_default().push((position(partition, offset), letter));
+            }
+            for ((day, _), letters) in by_day {
+                debug_assert!(letters.iter().all(|(p, _)| partition_of(*p) == partition_of(letters[0].0)));
                 self.store.stage_rejects(day, rejects_batch(&letters)).await?;
             }
-            self.log.commit(consumer, Topic::DeadLetters, next).await?;
-            next_offset = next;
+            member.commit(&read).await?;
         }
-        Ok(read)
+        Ok(count)
     }
 
     /// Recomputes the visits of every dirty day; `on_day` sees each day done with the count of

@@ -32,9 +32,9 @@ async fn a_pipeline_killed_before_committing_its_offset_counts_nothing_twice() {
     // committed offset back at the half. The restart reads the second half again.
     let half = u64::try_from(hits.len() / 2).unwrap();
     pipeline.run_once().await.unwrap();
-    log.commit(&config.consumer, Topic::Hits, half).await.unwrap();
+    log.commit(&config.consumer, Topic::Hits, 0, half).await.unwrap();
     pipeline.run_once().await.unwrap();
-    assert_eq!(log.committed(&config.consumer, Topic::Hits).await.unwrap(), hits.len() as u64, "the restart read the rest of the log again");
+    assert_eq!(log.committed(&config.consumer, Topic::Hits, 0).await.unwrap(), hits.len() as u64, "the restart read the rest of the log again");
 
     let mut placer = Placer::new(&plan, Referential::shipped());
     let rows: Vec<_> = hits.iter().enumerate().map(|(i, h)| placer.row(i as u64, h.clone()).unwrap()).collect();

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use anyhow::Context;
 use collector::http::{router, spawn_multihit_expiry, CollectorState, IntakeConfig};
-use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog};
 use collector::pseudonym::KeyRing;
 use serde::Deserialize;
 use tagging_plan::{Plan, Referential};
 
 use super::config_file::{ConfigFile, Upkeep};
+use super::log_file::OpenLog;
 
 /// The `[collector]` table of the config file; every key optional, defaults documented.
 #[derive(Debug, Default, Deserialize)]
@@ -63,15 +63,15 @@ impl CollectorFile {
     }
 }
 
-/// Reads the config file (if any), opens the embedded log and keys under `data_dir` and builds
-/// the collector's state.
-pub fn build_state(
+/// Reads the config file (if any), opens the configured log (embedded under `data_dir`, or
+/// Kafka) and the keys, and builds the collector's state.
+pub async fn build_state(
     plan: Plan,
     referential: Arc<Referential>,
     data_dir: &Path,
     config: Option<&Path>,
     key_file: Option<&Path>,
-) -> anyhow::Result<(Arc<CollectorState>, Arc<EmbeddedHitLog>)> {
+) -> anyhow::Result<(Arc<CollectorState>, OpenLog)> {
     let file = ConfigFile::load(config)?;
     let c = &file.collector;
     let defaults = IntakeConfig::default();
@@ -83,14 +83,12 @@ pub fn build_state(
         multihit_timeout: c.multihit_timeout.unwrap_or(defaults.multihit_timeout),
         dedupe_window: c.dedupe_window.unwrap_or(defaults.dedupe_window),
     };
-    let log_config = EmbeddedLogConfig { segment_bytes: c.segment_bytes.unwrap_or(EmbeddedLogConfig::default().segment_bytes), read_only: false };
-    let log =
-        Arc::new(EmbeddedHitLog::open(&data_dir.join("log"), log_config).with_context(|| format!("opening the log in {}", data_dir.display()))?);
+    let log = file.log.open_for_writing(data_dir, c.segment_bytes).await?;
     let keys = match key_file.or(c.key_file.as_deref()) {
         Some(path) => KeyRing::from_file(path)?,
         None => KeyRing::generated_in(&data_dir.join("keys"))?,
     };
-    let state = CollectorState::new(config, plan, referential, Arc::clone(&log) as Arc<dyn HitLog>, keys);
+    let state = CollectorState::new(config, plan, referential, log.shared(), keys);
     Ok((state, log))
 }
 
@@ -109,7 +107,7 @@ pub async fn bind(listen: SocketAddr) -> anyhow::Result<(tokio::net::TcpListener
 /// closes.
 pub async fn run_until(
     state: Arc<CollectorState>,
-    log: Arc<EmbeddedHitLog>,
+    log: OpenLog,
     listener: tokio::net::TcpListener,
     stop: impl std::future::Future<Output = ()> + Send + 'static,
     pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
@@ -117,14 +115,17 @@ pub async fn run_until(
     upkeep: Upkeep,
 ) -> anyhow::Result<()> {
     let expiry = spawn_multihit_expiry(&state);
-    let retention = super::retention_cmd::spawn(Arc::clone(&log), upkeep.retention.clone(), upkeep.consumer.clone());
+    // Kafka keeps its topics as the broker's retention says; the embedded log is dnma's to trim.
+    let retention = log.embedded().map(|log| super::retention_cmd::spawn(Arc::clone(log), upkeep.retention.clone(), upkeep.consumer.clone()));
     let app = match dashboards {
         Some(pages) => router(state).merge(pages),
         None => router(state),
     };
     let served = collector::http::serve(listener, app, &upkeep.server, stop).await;
     expiry.abort();
-    retention.abort();
+    if let Some(retention) = retention {
+        retention.abort();
+    }
     let stopped = match pipeline {
         Some(pipeline) => pipeline.stop().await,
         None => Ok(()),
@@ -138,7 +139,7 @@ pub async fn run_until(
 /// address first.
 pub async fn serve(
     state: Arc<CollectorState>,
-    log: Arc<EmbeddedHitLog>,
+    log: OpenLog,
     listen: SocketAddr,
     pipeline: Option<super::pipeline_cmd::InProcessPipeline>,
     dashboards: Option<axum::Router>,

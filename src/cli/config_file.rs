@@ -33,6 +33,9 @@ pub struct ConfigFile {
     /// Dashboard settings (k, readers' and editors' tokens).
     #[serde(default)]
     pub dashboards: dashboards::DashboardConfig,
+    /// Which hit log (`kind = "embedded"` or `"kafka"`).
+    #[serde(default)]
+    pub log: super::log_file::LogFile,
     /// Where the pipeline keeps its facts (`kind = "parquet"` or `"clickhouse"`).
     #[serde(default)]
     pub store: super::pipeline_cmd::StoreFile,
@@ -127,6 +130,7 @@ impl ConfigFile {
     /// Checks every table's values; the error names the key.
     pub fn validate(&self) -> anyhow::Result<()> {
         self.collector.validate()?;
+        self.log.validate()?;
         self.pipeline.config()?;
         self.retention.validate()?;
         self.server.limits()?;
@@ -186,7 +190,15 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         }
     };
     let pipeline = file.pipeline.config()?;
+    let log = match &file.log {
+        super::log_file::LogFile::Embedded => "embedded (DATA_DIR/log)".to_owned(),
+        super::log_file::LogFile::Kafka(k) => format!(
+            "kafka {} topics {}hits and {}dead-letters ({} partitions when created, {} compression, broker wait {:?})",
+            k.brokers, k.topic_prefix, k.topic_prefix, k.partitions, k.compression, k.send_timeout
+        ),
+    };
     println!("{}: OK", path.display());
+    println!("  log: {log}");
     println!("  store: {store}");
     println!("  pipeline: consumer {}, visit timeout {:?}", pipeline.consumer, pipeline.sessionizer.timeout);
     println!("  retention: raw log {} days, applied every {:?}", file.retention.log_days, file.retention.every);

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{Days, Utc};
-use collector::log::{EmbeddedHitLog, HitLog, LogRecord, Topic};
+use collector::log::{HitLog, LogRecord, Topic};
 use pipeline::synthetic::{Population, TrafficSpec};
 use pipeline::Period;
 use tagging_plan::{Plan, Referential};
@@ -27,7 +27,7 @@ pub fn demo_editors() -> Vec<dashboards::EditorAccess> {
 }
 
 /// Loads the history when the log holds no hit yet; returns the hits loaded.
-pub async fn backfill(plan: &Plan, referential: &Arc<Referential>, log: &Arc<EmbeddedHitLog>) -> anyhow::Result<usize> {
+pub async fn backfill(plan: &Plan, referential: &Arc<Referential>, log: &Arc<dyn HitLog>) -> anyhow::Result<usize> {
     if log.stats(Topic::Hits).await?.end_offset > 0 {
         return Ok(0);
     }

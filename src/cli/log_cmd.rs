@@ -33,7 +33,7 @@ pub async fn tail(data_dir: &Path, dead_letters: bool, count: usize) -> anyhow::
     let log = open(data_dir)?;
     let topic = if dead_letters { Topic::DeadLetters } else { Topic::Hits };
     let end = log.stats(topic).await?.end_offset;
-    let records = log.read(topic, end.saturating_sub(count as u64), count).await?;
+    let records = log.read(topic, 0, end.saturating_sub(count as u64), count).await?;
     for record in records {
         let json = if dead_letters {
             serde_json::to_value(DeadLetter::decode(&record.payload)?)?

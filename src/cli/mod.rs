@@ -7,6 +7,7 @@ mod demo_traffic;
 mod erase_cmd;
 mod import;
 mod log_cmd;
+mod log_file;
 mod pipeline_cmd;
 mod plan_show;
 mod plan_validate;
@@ -389,7 +390,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(async {
                 let (state, log) =
-                    collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
+                    collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())
+                        .await?;
                 let pipeline = if with_pipeline { Some(in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?) } else { None };
                 let pages = match &pipeline {
                     Some(p) => {
@@ -416,7 +418,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Import { data_dir, key_file, config, input } => {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(async {
-                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, config.as_deref(), key_file.as_deref())?;
+                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, config.as_deref(), key_file.as_deref()).await?;
                 let code = import::run(&state, input).await;
                 log.close();
                 code
@@ -426,13 +428,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let file = config_file::ConfigFile::load(config.as_deref())?;
             let config = file.pipeline.config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
-            runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, &file.store, *once))
+            runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, &file, *once))
         }
         Command::Pipeline(PipelineCommand::Backfill { data_dir, config, from, to }) => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
             let config = file.pipeline.config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
-            runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, &file.store, *from, *to))
+            runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, &file, *from, *to))
         }
         Command::Query { data_dir, level, period, from, to, breakdown, format, config } => {
             let referential = cli.referential()?;
@@ -456,6 +458,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { file }) => config_file::check(file),
         Command::Retention { data_dir, config, dry_run } => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
+            file.log.require_embedded("retention")?;
             let upkeep = file.upkeep()?;
             runtime()?.block_on(retention_cmd::run(data_dir, &upkeep.retention, &upkeep.consumer, *dry_run, chrono::Utc::now()))
         }
@@ -484,8 +487,8 @@ async fn demo(
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
     let (state, log) =
-        collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())?;
-    let history = demo_history::backfill(&plan, &referential, &log).await?;
+        collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref()).await?;
+    let history = demo_history::backfill(&plan, &referential, &log.shared()).await?;
     let pipeline = in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?;
     let mut config = config_file::ConfigFile::load(args.config.as_deref())?.dashboards;
     config.open_views = true;
@@ -557,11 +560,11 @@ async fn in_process_pipeline(
     plan: Plan,
     referential: std::sync::Arc<Referential>,
     args: &ServeArgs,
-    log: &std::sync::Arc<collector::log::EmbeddedHitLog>,
+    log: &log_file::OpenLog,
 ) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
     let file = config_file::ConfigFile::load(args.config.as_deref())?;
     let config = file.pipeline.config()?;
-    let log = std::sync::Arc::clone(log) as std::sync::Arc<dyn collector::log::HitLog>;
+    let log = log.shared();
     pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, &args.data_dir, log, config, &file.store).await
 }
 

@@ -14,7 +14,10 @@ use std::time::Duration;
 
 use anyhow::Context;
 use chrono::NaiveDate;
-use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog};
+use collector::log::HitLog;
+
+use super::config_file::ConfigFile;
+use super::log_file::LogFile;
 use indicatif::{ProgressBar, ProgressStyle};
 use pipeline::names::display_name;
 use pipeline::sessionize::{Method, Sessionizer};
@@ -60,13 +63,6 @@ impl PipelineFile {
     }
 }
 
-fn open_log_read_only(data_dir: &Path) -> anyhow::Result<Arc<EmbeddedHitLog>> {
-    let dir = data_dir.join("log");
-    let log = EmbeddedHitLog::open(&dir, EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() })
-        .with_context(|| format!("opening the log in {} (run the collector or `dnma import` first)", dir.display()))?;
-    Ok(Arc::new(log))
-}
-
 /// The `[store]` table of the config file: where the pipeline keeps its facts.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
@@ -110,20 +106,28 @@ pub async fn clickhouse_migrate(store: &StoreFile) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `dnma pipeline run`: stages and computes until stopped (or once with `once`).
+/// `dnma pipeline run`: stages and computes until stopped (or once with `once`). On the
+/// embedded log the log is opened again (read-only) for each step, to see what the collector
+/// appended since; on Kafka the pipeline stays one member of its consumer group.
 pub async fn run(
     plan: Arc<Plan>,
     referential: Arc<Referential>,
     data_dir: &Path,
     config: PipelineConfig,
-    store: &StoreFile,
+    file: &ConfigFile,
     once: bool,
 ) -> anyhow::Result<ExitCode> {
-    let store = open_store(data_dir, store).await?;
+    let store = open_store(data_dir, &file.store).await?;
     let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
+    let mut member: Option<Pipeline> = None;
     loop {
-        let log = open_log_read_only(data_dir)?;
-        let pipeline = Pipeline::new(log, store.clone(), plan.clone(), referential.clone(), config.clone());
+        let pipeline = match (&file.log, member.take()) {
+            (LogFile::Kafka(_), Some(pipeline)) => pipeline,
+            _ => {
+                let log = file.log.open_for_reading(data_dir).await?.shared();
+                Pipeline::new(log, store.clone(), plan.clone(), referential.clone(), config.clone())
+            }
+        };
         let (staged, days) = pipeline.run_once().await?;
         if once || staged.records > 0 || !days.is_empty() {
             eprintln!(
@@ -138,6 +142,7 @@ pub async fn run(
         if once {
             return Ok(ExitCode::SUCCESS);
         }
+        member = Some(pipeline);
         tokio::select! {
             () = &mut stop => return Ok(ExitCode::SUCCESS),
             () = tokio::time::sleep(config.poll_interval) => {}
@@ -161,14 +166,14 @@ pub async fn backfill(
     referential: Arc<Referential>,
     data_dir: &Path,
     config: PipelineConfig,
-    store: &StoreFile,
+    file: &ConfigFile,
     from: NaiveDate,
     to: NaiveDate,
 ) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
-    let store = open_store(data_dir, store).await?;
-    let log = open_log_read_only(data_dir)?;
-    let pipeline = Pipeline::new(log.clone() as Arc<dyn HitLog>, store.clone(), plan, referential, config.clone());
+    let store = open_store(data_dir, &file.store).await?;
+    let log = file.log.open_for_reading(data_dir).await?.shared();
+    let pipeline = Pipeline::new(Arc::clone(&log), store.clone(), plan, referential, config.clone());
     let stats = log.stats(collector::log::Topic::Hits).await?;
     let staging = bar(stats.end_offset, "staging log records");
     let staged = pipeline.stage(|s| staging.set_position(s.next_offset)).await?;

@@ -37,7 +37,7 @@ impl Fixture {
     }
 
     async fn stored(&self, topic: Topic) -> Vec<Vec<u8>> {
-        self.log.read(topic, 0, 1000).await.unwrap().into_iter().map(|r| r.payload).collect()
+        self.log.read(topic, 0, 0, 1000).await.unwrap().into_iter().map(|r| r.payload).collect()
     }
 }
 

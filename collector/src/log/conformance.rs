@@ -1,17 +1,44 @@
 //! The conformance suite of [`HitLog`]: what every implementation must do, written once and run
 //! against each (the embedded log in its unit tests; the Kafka log against a real broker).
 //!
-//! `open` must return the same log each time it is called (same directory, same topics), as a
-//! process restart would: the suite drops the log and opens it again to check durability.
+//! `open` must return the same log each time it is called (same directory or topics), as a
+//! process restart would: the suite drops the log and opens it again to check durability. The
+//! checks hold for any number of partitions: records of one key stay in one partition, in order.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use super::{HitLog, LogRecord, Topic};
+use super::{HitLog, LogRecord, Partition, StoredRecord, Topic};
 
-fn record(text: &str) -> LogRecord {
-    LogRecord { key: text.as_bytes()[..1.min(text.len())].to_vec(), payload: text.as_bytes().to_vec() }
+fn record(key: &str, text: &str) -> LogRecord {
+    LogRecord { key: key.as_bytes().to_vec(), payload: text.as_bytes().to_vec() }
+}
+
+fn text(record: &StoredRecord) -> String {
+    String::from_utf8(record.payload.clone()).expect("the suite writes UTF-8")
+}
+
+/// Every record a topic holds, partition by partition, in offset order.
+async fn everything(log: &dyn HitLog, topic: Topic) -> Vec<StoredRecord> {
+    let mut out = Vec::new();
+    for partition in 0..log.partitions(topic).await.unwrap() {
+        let mut from = 0;
+        loop {
+            let records = log.read(topic, partition, from, 500).await.unwrap();
+            let Some(last) = records.last() else { break };
+            from = last.offset + 1;
+            out.extend(records);
+        }
+    }
+    out
+}
+
+/// The records appended since `before` was taken.
+async fn since(log: &dyn HitLog, topic: Topic, before: &[StoredRecord]) -> Vec<StoredRecord> {
+    let seen: BTreeSet<(Partition, u64)> = before.iter().map(|r| (r.partition, r.offset)).collect();
+    everything(log, topic).await.into_iter().filter(|r| !seen.contains(&(r.partition, r.offset))).collect()
 }
 
 /// Runs every check of the suite, in order, on logs opened by `open`.
@@ -27,55 +54,62 @@ where
     concurrent_appends_lose_nothing(open().await).await;
     topics_are_independent(open().await).await;
     commits_and_records_survive_a_restart(&open).await;
+    a_group_member_resumes_after_its_commit(&open).await;
 }
 
 async fn appends_get_dense_offsets_and_read_back(log: Arc<dyn HitLog>) {
-    let start = log.stats(Topic::Hits).await.unwrap().end_offset;
-    let first = log.append(Topic::Hits, vec![record("a"), record("b")]).await.unwrap();
-    let second = log.append(Topic::Hits, vec![record("c")]).await.unwrap();
-    assert_eq!((first, second), (start, start + 2), "offsets are dense");
-    let all = log.read(Topic::Hits, start, 10).await.unwrap();
-    let payloads: Vec<&[u8]> = all.iter().map(|r| r.payload.as_slice()).collect();
-    assert_eq!(payloads, [b"a", b"b", b"c"]);
-    assert_eq!(all.iter().map(|r| r.offset).collect::<Vec<_>>(), [start, start + 1, start + 2]);
-    let middle = log.read(Topic::Hits, start + 1, 1).await.unwrap();
-    assert_eq!((middle.len(), middle[0].payload.as_slice()), (1, b"b".as_slice()), "read honours from and max");
-    assert!(log.read(Topic::Hits, start + 3, 10).await.unwrap().is_empty(), "nothing past the end");
-    assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, start + 3);
+    let before = everything(&*log, Topic::Hits).await;
+    let end = log.stats(Topic::Hits).await.unwrap().end_offset;
+    let first = log.append(Topic::Hits, vec![record("k", "a"), record("k", "b")]).await.unwrap();
+    let second = log.append(Topic::Hits, vec![record("k", "c")]).await.unwrap();
+    assert_eq!(second, first + 2, "offsets of a partition are dense");
+    let new = since(&*log, Topic::Hits, &before).await;
+    assert_eq!(new.iter().map(text).collect::<Vec<_>>(), ["a", "b", "c"]);
+    let partition = new[0].partition;
+    assert!(new.iter().all(|r| r.partition == partition), "one key, one partition");
+    assert_eq!(new.iter().map(|r| r.offset).collect::<Vec<_>>(), [first, first + 1, first + 2]);
+    let middle = log.read(Topic::Hits, partition, first + 1, 1).await.unwrap();
+    assert_eq!((middle.len(), text(&middle[0])), (1, "b".to_owned()), "read honours from and max");
+    assert!(log.read(Topic::Hits, partition, first + 3, 10).await.unwrap().is_empty(), "nothing past the end");
+    assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, end + 3);
 }
 
 async fn concurrent_appends_lose_nothing(log: Arc<dyn HitLog>) {
-    let start = log.stats(Topic::Hits).await.unwrap().end_offset;
+    let before = everything(&*log, Topic::Hits).await;
     let tasks: Vec<_> = (0..40)
         .map(|t| {
             let log = Arc::clone(&log);
             tokio::spawn(async move {
-                let records = (0..25).map(|i| record(&format!("t{t}-{i}"))).collect();
+                let records = (0..25).map(|i| record(&format!("t{t}"), &format!("t{t}-{i}"))).collect();
                 log.append(Topic::Hits, records).await.unwrap()
             })
         })
         .collect();
-    let mut firsts = BTreeSet::new();
     for task in tasks {
-        firsts.insert(task.await.unwrap());
+        task.await.unwrap();
     }
-    assert_eq!(firsts.len(), 40, "each append gets its own range");
-    let all = log.read(Topic::Hits, start, 10_000).await.unwrap();
-    assert_eq!(all.len(), 1000);
-    for first in firsts {
-        let batch: Vec<String> =
-            all[usize::try_from(first - start).unwrap()..][..25].iter().map(|r| String::from_utf8(r.payload.clone()).unwrap()).collect();
-        let task = batch[0].split('-').next().unwrap().to_owned();
-        assert!(batch.iter().enumerate().all(|(i, p)| *p == format!("{task}-{i}")), "a batch stays contiguous and ordered");
+    let new = since(&*log, Topic::Hits, &before).await;
+    assert_eq!(new.len(), 1000, "every record once");
+    let mut by_task: BTreeMap<String, Vec<(Partition, u64, usize)>> = BTreeMap::new();
+    for r in &new {
+        let text = text(r);
+        let (task, i) = text.split_once('-').unwrap();
+        by_task.entry(task.to_owned()).or_default().push((r.partition, r.offset, i.parse().unwrap()));
+    }
+    assert_eq!(by_task.len(), 40);
+    for (task, mut records) in by_task {
+        records.sort_unstable();
+        assert!(records.iter().all(|r| r.0 == records[0].0), "{task}: one key, one partition");
+        assert_eq!(records.iter().map(|r| r.2).collect::<Vec<_>>(), (0..25).collect::<Vec<_>>(), "{task}: a key's records stay in order");
     }
 }
 
 async fn topics_are_independent(log: Arc<dyn HitLog>) {
     let hits = log.stats(Topic::Hits).await.unwrap().end_offset;
-    let dead = log.stats(Topic::DeadLetters).await.unwrap().end_offset;
-    log.append(Topic::DeadLetters, vec![record("refused")]).await.unwrap();
+    let before = everything(&*log, Topic::DeadLetters).await;
+    log.append(Topic::DeadLetters, vec![record("r", "refused")]).await.unwrap();
     assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, hits);
-    let read = log.read(Topic::DeadLetters, dead, 10).await.unwrap();
+    let read = since(&*log, Topic::DeadLetters, &before).await;
     assert_eq!(read.len(), 1);
     assert_eq!(read[0].payload, b"refused");
 }
@@ -86,16 +120,56 @@ where
     Fut: Future<Output = Arc<dyn HitLog>>,
 {
     let log = open().await;
-    let end = log.append(Topic::Hits, vec![record("durable")]).await.unwrap() + 1;
-    assert_eq!(log.committed("conformance", Topic::Hits).await.unwrap(), 0, "no commit yet");
-    log.commit("conformance", Topic::Hits, end).await.unwrap();
-    log.commit("conformance", Topic::DeadLetters, 1).await.unwrap();
+    let before = everything(&*log, Topic::Hits).await;
+    let offset = log.append(Topic::Hits, vec![record("durable", "durable")]).await.unwrap();
+    let partition = since(&*log, Topic::Hits, &before).await[0].partition;
+    assert_eq!(log.committed("conformance", Topic::Hits, partition).await.unwrap(), 0, "no commit yet");
+    log.commit("conformance", Topic::Hits, partition, offset + 1).await.unwrap();
+    log.commit("conformance", Topic::DeadLetters, 0, 1).await.unwrap();
+    let end = log.stats(Topic::Hits).await.unwrap().end_offset;
     drop(log);
     let log = open().await;
-    assert_eq!(log.committed("conformance", Topic::Hits).await.unwrap(), end);
-    assert_eq!(log.committed("conformance", Topic::DeadLetters).await.unwrap(), 1);
-    assert_eq!(log.committed("other", Topic::Hits).await.unwrap(), 0, "offsets are per consumer");
-    let last = log.read(Topic::Hits, end - 1, 1).await.unwrap();
+    assert_eq!(log.committed("conformance", Topic::Hits, partition).await.unwrap(), offset + 1);
+    assert_eq!(log.committed("conformance", Topic::DeadLetters, 0).await.unwrap(), 1);
+    assert_eq!(log.committed("other", Topic::Hits, partition).await.unwrap(), 0, "offsets are per consumer");
+    let last = log.read(Topic::Hits, partition, offset, 1).await.unwrap();
     assert_eq!(last[0].payload, b"durable");
     assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, end);
+}
+
+/// Polls until `want` records came or a deadline passed (a broker's group needs a moment to
+/// give a new member its partitions).
+async fn poll_for(consumer: &mut dyn super::LogConsumer, want: usize) -> Vec<StoredRecord> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut got = Vec::new();
+    while got.len() < want && Instant::now() < deadline {
+        got.extend(consumer.poll(want - got.len(), Duration::from_millis(500)).await.unwrap());
+    }
+    got
+}
+
+async fn a_group_member_resumes_after_its_commit<F, Fut>(open: &F)
+where
+    F: Fn() -> Fut,
+    Fut: Future<Output = Arc<dyn HitLog>>,
+{
+    let log = open().await;
+    let held = usize::try_from(log.stats(Topic::Hits).await.unwrap().end_offset).unwrap();
+    let mut member = Arc::clone(&log).subscribe("conformance-group", Topic::Hits).await.unwrap();
+    let first = poll_for(&mut *member, held).await;
+    assert_eq!(first.len(), held, "a new group reads the topic from its start");
+    let mut next = BTreeMap::new();
+    for r in &first {
+        let n = next.entry(r.partition).or_insert(0);
+        *n = (*n).max(r.offset + 1);
+    }
+    member.commit(&next).await.unwrap();
+    drop(member);
+    log.append(Topic::Hits, vec![record("late", "after the commit")]).await.unwrap();
+    drop(log);
+    let log = open().await;
+    let mut member = Arc::clone(&log).subscribe("conformance-group", Topic::Hits).await.unwrap();
+    let again = poll_for(&mut *member, 1).await;
+    assert_eq!(again.iter().map(text).collect::<Vec<_>>(), ["after the commit"], "a member resumes after the group's commit");
+    assert!(member.poll(10, Duration::from_millis(500)).await.unwrap().is_empty(), "and reads nothing twice");
 }

@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use super::frame::{self, Next};
 use super::offsets::{sync_dir, OffsetStore};
-use super::{HitLog, LogError, LogRecord, StoredRecord, Topic, TopicStats};
+use super::{HitLog, LogConsumer, LogError, LogRecord, Partition, SoleConsumer, StoredRecord, Topic, TopicStats};
 
 /// One sparse index entry every this many records.
 const INDEX_EVERY: u64 = 64;
@@ -515,7 +515,7 @@ fn read_segments(segments: &[SegmentRead], from: u64, max: usize) -> Result<Vec<
                 Next::Record(payload) => {
                     position += frame::HEADER + payload.len() as u64;
                     if offset >= from && !frame::is_tombstone(&payload) {
-                        out.push(StoredRecord { offset, payload });
+                        out.push(StoredRecord { partition: 0, offset, payload });
                     }
                     offset += 1;
                 }
@@ -543,17 +543,26 @@ impl HitLog for EmbeddedHitLog {
         answer.await.map_err(|_| LogError::Closed)?
     }
 
-    async fn read(&self, topic: Topic, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+    async fn partitions(&self, _topic: Topic) -> Result<u32, LogError> {
+        Ok(1)
+    }
+
+    async fn read(&self, topic: Topic, partition: Partition, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError> {
+        if partition != 0 {
+            return Ok(Vec::new());
+        }
         let plan = plan_read(&self.topic(topic).segments.read().expect("segment lock"), from);
         tokio::task::spawn_blocking(move || read_segments(&plan, from, max)).await.map_err(|_| LogError::Closed)?
     }
 
-    async fn commit(&self, consumer: &str, topic: Topic, next_offset: u64) -> Result<(), LogError> {
+    async fn commit(&self, consumer: &str, topic: Topic, partition: Partition, next_offset: u64) -> Result<(), LogError> {
+        one_partition(partition)?;
         let (store, consumer) = (self.offsets.clone(), consumer.to_owned());
         tokio::task::spawn_blocking(move || store.commit(&consumer, topic, next_offset)).await.map_err(|_| LogError::Closed)?
     }
 
-    async fn committed(&self, consumer: &str, topic: Topic) -> Result<u64, LogError> {
+    async fn committed(&self, consumer: &str, topic: Topic, partition: Partition) -> Result<u64, LogError> {
+        one_partition(partition)?;
         let (store, consumer) = (self.offsets.clone(), consumer.to_owned());
         tokio::task::spawn_blocking(move || store.committed(&consumer, topic)).await.map_err(|_| LogError::Closed)?
     }
@@ -563,9 +572,23 @@ impl HitLog for EmbeddedHitLog {
         Ok(TopicStats {
             start_offset: segments.first().map_or(0, |s| s.base),
             end_offset: segments.last().map_or(0, Segment::end),
+            partitions: 1,
             segments: segments.len(),
             bytes: segments.iter().map(|s| s.bytes).sum(),
         })
+    }
+
+    async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {
+        Ok(Box::new(SoleConsumer::start(self, group, topic).await?))
+    }
+}
+
+/// The embedded log has one partition per topic: committing another is a caller's mistake.
+fn one_partition(partition: Partition) -> Result<(), LogError> {
+    if partition == 0 {
+        Ok(())
+    } else {
+        Err(LogError::Broker(format!("the embedded log has one partition, not {}", partition + 1)))
     }
 }
 

@@ -38,7 +38,7 @@ async fn a_torn_tail_is_truncated_and_the_rest_kept() {
     assert_eq!(fs::metadata(&segment).unwrap().len(), good);
     assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, 10);
     assert_eq!(log.append(Topic::Hits, vec![record(10)]).await.unwrap(), 10, "appends continue after the cut");
-    let all = log.read(Topic::Hits, 0, 100).await.unwrap();
+    let all = log.read(Topic::Hits, 0, 0, 100).await.unwrap();
     assert_eq!(all.iter().map(|r| r.payload.clone()).collect::<Vec<_>>(), (0..11).map(|n| record(n).payload).collect::<Vec<_>>());
 }
 
@@ -52,13 +52,13 @@ async fn segments_roll_and_old_ones_can_be_deleted() {
     }
     let stats = log.stats(Topic::Hits).await.unwrap();
     assert!(stats.segments > 3, "{stats:?}");
-    assert_eq!(log.read(Topic::Hits, 0, 100).await.unwrap().len(), 30);
-    assert_eq!(log.read(Topic::Hits, 17, 1).await.unwrap()[0].payload, record(17).payload);
+    assert_eq!(log.read(Topic::Hits, 0, 0, 100).await.unwrap().len(), 30);
+    assert_eq!(log.read(Topic::Hits, 0, 17, 1).await.unwrap()[0].payload, record(17).payload);
     let deleted = log.delete_segments_before(Topic::Hits, 15).unwrap();
     assert!(deleted > 0);
     let after = log.stats(Topic::Hits).await.unwrap();
     assert!(after.start_offset <= 15 && after.start_offset > 0, "{after:?}");
-    assert_eq!(log.read(Topic::Hits, 0, 1).await.unwrap()[0].offset, after.start_offset, "reads start at the oldest kept");
+    assert_eq!(log.read(Topic::Hits, 0, 0, 1).await.unwrap()[0].offset, after.start_offset, "reads start at the oldest kept");
     drop(log);
     let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
     assert_eq!(log.stats(Topic::Hits).await.unwrap(), TopicStats { bytes: after.bytes, ..after });
@@ -73,7 +73,7 @@ async fn corruption_in_a_sealed_segment_is_reported_with_its_position_and_the_re
         for n in 0..10 {
             log.append(Topic::Hits, vec![record(n)]).await.unwrap();
         }
-        log.commit("pipeline", Topic::Hits, 0).await.unwrap();
+        log.commit("pipeline", Topic::Hits, 0, 0).await.unwrap();
     }
     // Flip a byte of the second record of the first segment.
     let first = dir.path().join("hits").join(format!("{:020}.seg", 0));
@@ -92,12 +92,12 @@ async fn corruption_in_a_sealed_segment_is_reported_with_its_position_and_the_re
         assert_eq!(damage.len(), 1, "{damage:?}");
         assert_eq!((damage[0].topic, damage[0].position, damage[0].first_lost_offset), (Topic::Hits, second as u64, 1));
         assert!(damage[0].segment.ends_with("00000000000000000000.seg") && damage[0].reason.contains("checksum mismatch"), "{damage:?}");
-        let records = log.read(Topic::Hits, 0, 100).await.unwrap();
+        let records = log.read(Topic::Hits, 0, 0, 100).await.unwrap();
         let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
         let expected: Vec<u64> = std::iter::once(0).chain(first_segment_records..10).collect();
         assert_eq!(offsets, expected, "the record before the damage and every later segment are read");
         assert!(records.iter().all(|r| r.payload == format!("record-{}", r.offset).into_bytes()));
-        assert_eq!(log.read(Topic::Hits, 1, 1).await.unwrap()[0].offset, first_segment_records, "a read from the gap skips it");
+        assert_eq!(log.read(Topic::Hits, 0, 1, 1).await.unwrap()[0].offset, first_segment_records, "a read from the gap skips it");
     }
     assert_eq!(fs::metadata(&first).unwrap().len(), file_size as u64, "the damaged bytes are left for inspection");
 }
@@ -108,7 +108,7 @@ async fn a_read_only_log_reads_beside_a_writer_and_never_writes() {
     let writer = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
     writer.append(Topic::Hits, (0..5).map(record).collect()).await.unwrap();
     let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
-    assert_eq!(reader.read(Topic::Hits, 0, 10).await.unwrap().len(), 5);
+    assert_eq!(reader.read(Topic::Hits, 0, 0, 10).await.unwrap().len(), 5);
     assert!(matches!(reader.append(Topic::Hits, vec![record(9)]).await, Err(LogError::Closed)));
     let missing = EmbeddedHitLog::open(&dir.path().join("nope"), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() });
     assert!(missing.is_err() && !dir.path().join("nope").exists());
@@ -128,7 +128,7 @@ async fn a_second_writer_is_refused() {
 async fn closed_logs_refuse_appends_and_bad_consumer_names_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap();
-    assert!(matches!(log.commit("../etc", Topic::Hits, 1).await, Err(LogError::InvalidConsumer(_))));
+    assert!(matches!(log.commit("../etc", Topic::Hits, 0, 1).await, Err(LogError::InvalidConsumer(_))));
     log.close();
     let error = log.append(Topic::Hits, vec![record(0)]).await.unwrap_err();
     assert!(matches!(error, LogError::Closed) && error.is_retryable());
@@ -143,7 +143,7 @@ async fn erased_records_become_tombstones_that_readers_skip() {
         for n in 0..30 {
             log.append(Topic::Hits, vec![record(n)]).await.unwrap();
         }
-        log.commit("pipeline", Topic::Hits, 5).await.unwrap();
+        log.commit("pipeline", Topic::Hits, 0, 5).await.unwrap();
         let before: Vec<u64> = log.sealed_segments(Topic::Hits).iter().map(|s| s.bytes).collect();
         assert!(before.len() > 2);
         // Every record whose number ends in 7, in sealed segments and in the active one.
@@ -158,14 +158,14 @@ async fn erased_records_become_tombstones_that_readers_skip() {
     let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
     let stats = log.stats(Topic::Hits).await.unwrap();
     assert_eq!((stats.start_offset, stats.end_offset), (0, 30));
-    let records = log.read(Topic::Hits, 0, 100).await.unwrap();
+    let records = log.read(Topic::Hits, 0, 0, 100).await.unwrap();
     assert_eq!(records.len(), 27);
     assert!(records.iter().all(|r| r.payload == format!("record-{}", r.offset).into_bytes()));
     assert!(!records.iter().any(|r| [7, 17, 27].contains(&r.offset)));
     // A read's limit counts live records only: a read over tombstones still returns some.
-    let from_seven = log.read(Topic::Hits, 7, 1).await.unwrap();
+    let from_seven = log.read(Topic::Hits, 0, 7, 1).await.unwrap();
     assert_eq!(from_seven[0].offset, 8);
-    assert_eq!(log.committed("pipeline", Topic::Hits).await.unwrap(), 5);
+    assert_eq!(log.committed("pipeline", Topic::Hits, 0).await.unwrap(), 5);
     assert_eq!(log.append(Topic::Hits, vec![record(30)]).await.unwrap(), 30);
     // A crash in the middle of a rewrite leaves a stray file that the next open removes.
     let stray = dir.path().join("hits").join(format!("{:020}.erasing", 0));
@@ -174,7 +174,7 @@ async fn erased_records_become_tombstones_that_readers_skip() {
     fs::write(&stray, b"half").unwrap();
     let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
     assert!(!stray.exists());
-    assert_eq!(log.read(Topic::Hits, 0, 100).await.unwrap().len(), 28);
+    assert_eq!(log.read(Topic::Hits, 0, 0, 100).await.unwrap().len(), 28);
 }
 
 #[tokio::test]
@@ -183,5 +183,5 @@ async fn a_read_only_log_erases_nothing() {
     EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig::default()).unwrap().append(Topic::Hits, vec![record(1)]).await.unwrap();
     let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
     assert!(reader.erase(Topic::Hits, &|_| true).is_err());
-    assert_eq!(reader.read(Topic::Hits, 0, 10).await.unwrap().len(), 1);
+    assert_eq!(reader.read(Topic::Hits, 0, 0, 10).await.unwrap().len(), 1);
 }

@@ -1,21 +1,52 @@
 //! The hit log: where the collector puts accepted hits and dead letters, and where the pipeline
 //! reads them from. [`HitLog`] is the one trait; [`EmbeddedHitLog`] is the local-disk
-//! implementation (the default), and the Kafka one will sit beside it. Both run the same
-//! [`conformance`] suite.
+//! implementation (the default, one partition per topic) and [`KafkaHitLog`] the distributed
+//! one (a Kafka topic per stream, partitioned by visitor). Both run the same [`conformance`]
+//! suite.
 //!
 //! Guarantees every implementation gives: `append` returns only once the records are durable;
-//! offsets of a topic are dense and increasing from 0; `read` returns records in offset order and
-//! never a record that is not durable; a consumer's committed offset survives restarts.
+//! records with the same key go to the same partition, in order; offsets of a partition are
+//! dense and increasing from 0; `read` returns records in offset order and never a record that
+//! is not durable; a consumer's committed offsets survive restarts.
 
 pub mod conformance;
+mod consumer;
 mod embedded;
 mod frame;
+mod kafka;
 mod offsets;
+
+use std::ops::Range;
 
 use async_trait::async_trait;
 use serde::Serialize;
 
+pub use consumer::{LogConsumer, SoleConsumer};
 pub use embedded::{Damage, EmbeddedHitLog, EmbeddedLogConfig, SegmentSpan};
+pub use kafka::{KafkaHitLog, KafkaLogConfig};
+
+/// A partition of a topic (the embedded log has one, numbered 0).
+pub type Partition = u32;
+
+/// Bits of a [`position`] that hold the offset; the partition sits above them.
+pub const OFFSET_BITS: u32 = 48;
+
+/// One number for a record's place in its topic, unique across partitions: the partition in
+/// the high bits, the offset in the low [`OFFSET_BITS`]. In a one-partition log it is the
+/// offset itself. Stores use it to recognise a record they already staged.
+pub fn position(partition: Partition, offset: u64) -> u64 {
+    (u64::from(partition) << OFFSET_BITS) | (offset & ((1 << OFFSET_BITS) - 1))
+}
+
+/// The positions of one partition's records.
+pub fn partition_positions(partition: Partition) -> Range<u64> {
+    position(partition, 0)..(u64::from(partition) + 1) << OFFSET_BITS
+}
+
+/// The partition a [`position`] lies in.
+pub fn partition_of(position: u64) -> Partition {
+    Partition::try_from(position >> OFFSET_BITS).unwrap_or(Partition::MAX)
+}
 
 /// The two streams of the log.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -50,25 +81,29 @@ pub struct LogRecord {
     pub payload: Vec<u8>,
 }
 
-/// A record read back, with its offset.
+/// A record read back, with its partition and offset.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredRecord {
-    /// Offset in its topic.
+    /// Partition it was appended to.
+    pub partition: Partition,
+    /// Offset in its partition.
     pub offset: u64,
     /// Encoded record.
     pub payload: Vec<u8>,
 }
 
-/// Size and extent of a topic.
+/// Size and extent of a topic, summed over its partitions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub struct TopicStats {
-    /// First offset still stored (after retention).
+    /// Records deleted by retention (in a one-partition log: the first offset still stored).
     pub start_offset: u64,
-    /// Offset the next record will get (= records ever appended).
+    /// Records ever appended (in a one-partition log: the offset the next record gets).
     pub end_offset: u64,
-    /// Segment files.
+    /// Partitions.
+    pub partitions: u32,
+    /// Segment files (embedded log; 0 where the broker does not say).
     pub segments: usize,
-    /// Bytes on disk.
+    /// Bytes on disk (embedded log; 0 where the broker does not say).
     pub bytes: u64,
 }
 
@@ -99,12 +134,18 @@ pub enum LogError {
     /// A consumer name that cannot be a file name.
     #[error("invalid consumer name {0:?}: use letters, digits, '-' and '_'")]
     InvalidConsumer(String),
+    /// The broker did not acknowledge in time or could not be reached. Retrying later may help.
+    #[error("broker unavailable: {0}")]
+    Unavailable(String),
+    /// The broker refused the request for good (unknown topic, bad configuration).
+    #[error("broker refused: {0}")]
+    Broker(String),
 }
 
 impl LogError {
     /// Whether trying again later may succeed (an HTTP client gets 503 + `Retry-After`).
     pub fn is_retryable(&self) -> bool {
-        matches!(self, LogError::Io { .. } | LogError::Closed)
+        matches!(self, LogError::Io { .. } | LogError::Closed | LogError::Unavailable(_))
     }
 
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
@@ -112,23 +153,46 @@ impl LogError {
     }
 }
 
-/// A durable, ordered log of records in two topics, with committed consumer offsets.
+/// A durable, ordered log of records in two topics of one or more partitions, with committed
+/// consumer offsets.
 #[async_trait]
 pub trait HitLog: Send + Sync + 'static {
-    /// Appends records durably; returns the offset of the first one. Concurrent appends share
-    /// flushes (group commit).
+    /// Appends records durably, each to the partition of its key; returns the offset of the
+    /// first one in its partition. Concurrent appends share flushes (group commit).
     async fn append(&self, topic: Topic, records: Vec<LogRecord>) -> Result<u64, LogError>;
 
-    /// Reads up to `max` records from offset `from` (records before the topic's start offset
-    /// are gone; reading from there starts at the start offset).
-    async fn read(&self, topic: Topic, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError>;
+    /// How many partitions a topic has.
+    async fn partitions(&self, topic: Topic) -> Result<u32, LogError>;
 
-    /// Durably records that `consumer` has processed every record before `next_offset`.
-    async fn commit(&self, consumer: &str, topic: Topic, next_offset: u64) -> Result<(), LogError>;
+    /// Reads up to `max` records of a partition from offset `from` (records before the
+    /// partition's start offset are gone; reading from there starts at the start offset).
+    async fn read(&self, topic: Topic, partition: Partition, from: u64, max: usize) -> Result<Vec<StoredRecord>, LogError>;
 
-    /// The offset `consumer` should read next (0 if it never committed).
-    async fn committed(&self, consumer: &str, topic: Topic) -> Result<u64, LogError>;
+    /// Durably records that `consumer` has processed every record of a partition before
+    /// `next_offset`.
+    async fn commit(&self, consumer: &str, topic: Topic, partition: Partition, next_offset: u64) -> Result<(), LogError>;
+
+    /// The offset of a partition `consumer` should read next (0 if it never committed).
+    async fn committed(&self, consumer: &str, topic: Topic, partition: Partition) -> Result<u64, LogError>;
 
     /// Extent and size of a topic.
     async fn stats(&self, topic: Topic) -> Result<TopicStats, LogError>;
+
+    /// Joins the consumer group `group` on `topic`: the returned consumer reads the partitions
+    /// the group gives it (all of them when it is alone) from their committed offsets.
+    async fn subscribe(self: std::sync::Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn positions_keep_partitions_apart_and_offsets_in_order() {
+        assert_eq!(position(0, 42), 42, "one partition: the position is the offset");
+        assert!(position(1, 0) > position(0, (1 << OFFSET_BITS) - 1));
+        assert_eq!(partition_of(position(7, 1234)), 7);
+        assert!(partition_positions(3).contains(&position(3, 99)) && !partition_positions(3).contains(&position(4, 0)));
+        assert!(position(2, 5) < position(2, 6));
+    }
 }

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, NaiveDate};
+use collector::log::position;
 use tagging_plan::{Plan, Referential};
 
 use super::RollupStore;
@@ -125,7 +126,7 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
     ]);
     store.stage_rejects(d, batch.clone()).await.unwrap();
     store.stage_rejects(d, batch).await.unwrap(); // staged again after a crash: no change
-    assert_eq!(store.rejects_staged_through(d).await.unwrap(), Some(1));
+    assert_eq!(store.rejects_staged_through(d, 0).await.unwrap(), Some(1));
     store.stage_rejects(d, crate::tagging::rejects_batch(&[(2, letter(2, &[("tiers_without_outil", "outil", "")]))])).await.unwrap();
     let counts: Vec<(String, String, u64)> = store.reject_counts(d, d).await.unwrap().into_iter().map(|c| (c.code, c.field, c.events)).collect();
     assert_eq!(
@@ -186,7 +187,7 @@ async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
 
 async fn empty_store_answers_nothing<S: RollupStore>(store: &S) {
     assert!(store.days().await.unwrap().is_empty());
-    assert_eq!(store.staged_through(day("2026-11-23")).await.unwrap(), None);
+    assert_eq!(store.staged_through(day("2026-11-23"), 0).await.unwrap(), None);
     let q = IndicatorQuery::new(Level::Nation, Period::Week, day("2026-11-23"), day("2026-11-29"));
     assert!(store.query(&q).await.unwrap().is_empty());
 }
@@ -197,7 +198,7 @@ async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
     let d = day("2026-11-23");
     let rows = [hit(&mut placer, 10, "2026-11-23T08:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE")];
     store.stage_hits(d, hits_batch(&rows)).await.unwrap();
-    assert_eq!(store.staged_through(d).await.unwrap(), Some(10));
+    assert_eq!(store.staged_through(d, 0).await.unwrap(), Some(10));
     assert_eq!(store.dirty_days().await.unwrap(), vec![d]);
     let again = store.stage_hits(d, hits_batch(&rows)).await;
     assert!(again.is_err(), "staging an offset twice must be refused");
@@ -208,6 +209,29 @@ async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
     let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
     store.replace_day(d, facts).await.unwrap();
     assert!(store.dirty_days().await.unwrap().is_empty());
+
+    // Another log partition's positions are staged beside these, never against them.
+    let other = [hit(&mut placer, position(1, 3), "2026-11-23T08:02:00+01:00", 2, SCHOOL_A, "MESSAGERIE", "ELEVE")];
+    store.stage_hits(d, hits_batch(&other)).await.unwrap();
+    assert_eq!(store.staged_through(d, 1).await.unwrap(), Some(position(1, 3)));
+    assert_eq!(store.staged_through(d, 0).await.unwrap(), Some(11), "partition 0 untouched");
+    let spanning = [
+        hit(&mut placer, 12, "2026-11-23T08:03:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        hit(&mut placer, position(1, 4), "2026-11-23T08:03:00+01:00", 2, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+    ];
+    assert!(store.stage_hits(d, hits_batch(&spanning)).await.is_err(), "a batch spanning partitions is refused");
+    // A hit staged while the day was being computed (by another instance) keeps it dirty.
+    let read = store.day_hits(d).await.unwrap();
+    store.stage_hits(d, hits_batch(&spanning[..1])).await.unwrap();
+    let stale = Sessionizer::default().run(read).await.unwrap();
+    store.replace_day(d, stale).await.unwrap();
+    assert_eq!(store.dirty_days().await.unwrap(), vec![d], "facts computed before the last staging leave the day dirty");
+    let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
+    store.replace_day(d, facts).await.unwrap();
+    assert!(store.dirty_days().await.unwrap().is_empty());
+    let nation = IndicatorQuery::new(Level::Nation, Period::Day, d, d);
+    assert_eq!(store.query(&nation).await.unwrap()[0].page_views, 4, "every staged hit counted once");
+
     store.mark_dirty(&[d]).await.unwrap();
     assert_eq!(store.dirty_days().await.unwrap(), vec![d]);
     assert_eq!(store.days().await.unwrap(), vec![d]);

@@ -17,6 +17,7 @@ pub mod sql;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use collector::log::Partition;
 use datafusion::arrow::array::RecordBatch;
 
 pub use self::clickhouse::{ClickHouseConfig, ClickHouseRollupStore};
@@ -30,11 +31,12 @@ use crate::tagging::{RejectCount, RejectSample, TaggingRow};
 /// Storage of the pipeline's facts and the indicator queries over them.
 #[async_trait]
 pub trait RollupStore: Send + Sync + 'static {
-    /// The highest hit-log offset staged for a day, `None` when nothing is.
-    async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError>;
+    /// The highest hit-log record position ([`collector::log::position`]) of one log partition
+    /// staged for a day, `None` when nothing is.
+    async fn staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError>;
 
-    /// Durably adds hits (layout [`crate::facts::hits_schema`]) to a day, all with offsets above
-    /// [`Self::staged_through`], and marks the day dirty.
+    /// Durably adds hits (layout [`crate::facts::hits_schema`]) of one log partition to a day,
+    /// all with positions above [`Self::staged_through`], and marks the day dirty.
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError>;
 
     /// Every staged hit of a day.
@@ -56,11 +58,13 @@ pub trait RollupStore: Send + Sync + 'static {
     /// The indicators of every cell a query asks for, ordered by code, start and breakdown value.
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError>;
 
-    /// The highest dead-letter offset staged for a day, `None` when nothing is.
-    async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError>;
+    /// The highest dead-letter position of one log partition staged for a day, `None` when
+    /// nothing is.
+    async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError>;
 
     /// Durably adds refusals (layout [`crate::tagging::rejects_schema`]) to a day; rows at or
-    /// below [`Self::rejects_staged_through`] are skipped, so staging again changes nothing.
+    /// below [`Self::rejects_staged_through`] of their partition are skipped, so staging again
+    /// changes nothing.
     async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError>;
 
     /// Accepted hits per day, platform, project, service, tool and plan version over `from..=to`.

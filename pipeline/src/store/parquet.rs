@@ -38,6 +38,8 @@ use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 
+use collector::log::{partition_of, Partition};
+
 use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
@@ -51,6 +53,30 @@ const MAX_PARTS_PER_DAY: usize = 16;
 /// The embedded rollup store (see the module header for its layout).
 pub struct ParquetRollupStore {
     files: Arc<Files>,
+    moments: DayMoments,
+}
+
+/// When each day was last staged to and last read for computing, on one counter: facts
+/// computed from a reading older than the last staging leave the day dirty.
+#[derive(Default)]
+struct DayMoments {
+    clock: AtomicU64,
+    staged: std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>,
+    read: std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>,
+}
+
+impl DayMoments {
+    fn tick(&self, which: &std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>, day: NaiveDate) {
+        let now = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
+        which.lock().expect("moments lock").insert(day, now);
+    }
+
+    /// Whether the day was staged to after the reading its facts came from.
+    fn staged_since_read(&self, day: NaiveDate) -> bool {
+        let read = self.read.lock().expect("moments lock").remove(&day);
+        let staged = self.staged.lock().expect("moments lock").get(&day).copied();
+        matches!((read, staged), (Some(read), Some(staged)) if staged > read)
+    }
 }
 
 /// The store's directory, shared with its blocking tasks.
@@ -89,7 +115,10 @@ impl ParquetRollupStore {
             let stray = stray.map_err(io("listing tmp"))?.path();
             fs::remove_file(&stray).map_err(io(format!("removing {}", stray.display())))?;
         }
-        Ok(ParquetRollupStore { files: Arc::new(Files { root: root.to_owned(), lock: Some(lock), next_tmp: AtomicU64::new(0) }) })
+        Ok(ParquetRollupStore {
+            files: Arc::new(Files { root: root.to_owned(), lock: Some(lock), next_tmp: AtomicU64::new(0) }),
+            moments: DayMoments::default(),
+        })
     }
 
     /// Opens an existing store to query it while a pipeline may be writing to it.
@@ -97,7 +126,10 @@ impl ParquetRollupStore {
         if !root.join("visits").is_dir() {
             return Err(PipelineError::Store(format!("{} holds no rollups (run `dnma pipeline run` first)", root.display())));
         }
-        Ok(ParquetRollupStore { files: Arc::new(Files { root: root.to_owned(), lock: None, next_tmp: AtomicU64::new(0) }) })
+        Ok(ParquetRollupStore {
+            files: Arc::new(Files { root: root.to_owned(), lock: None, next_tmp: AtomicU64::new(0) }),
+            moments: DayMoments::default(),
+        })
     }
 
     /// Where the store lives.
@@ -167,8 +199,10 @@ impl Files {
         Ok(reader.collect::<Result<Vec<_>, _>>()?)
     }
 
-    fn compact(&self, day: NaiveDate) -> Result<(), PipelineError> {
-        let parts = self.parts(day)?;
+    /// Compacts the parts of one log partition of a day into one when they pile up (parts of
+    /// different log partitions stay apart, so each partition's staged position stays known).
+    fn compact(&self, day: NaiveDate, partition: Partition) -> Result<(), PipelineError> {
+        let parts: Vec<Part> = self.parts(day)?.into_iter().filter(|p| partition_of(p.first) == partition).collect();
         if parts.len() <= MAX_PARTS_PER_DAY {
             return Ok(());
         }
@@ -270,14 +304,29 @@ fn sync_dir(dir: &Path) -> Result<(), PipelineError> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", dir.display())))
 }
 
+/// The highest staged refusal position of each log partition in a day's refusals file.
+fn staged_rejects(path: &Path) -> Result<std::collections::BTreeMap<Partition, u64>, PipelineError> {
+    let mut through = std::collections::BTreeMap::new();
+    if !path.exists() {
+        return Ok(through);
+    }
+    for batch in Files::read_file(path)? {
+        for &o in batch.column(0).as_primitive::<UInt64Type>().values() {
+            let at = through.entry(partition_of(o)).or_insert(o);
+            *at = (*at).max(o);
+        }
+    }
+    Ok(through)
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, PipelineError> + Send + 'static) -> Result<T, PipelineError> {
     tokio::task::spawn_blocking(f).await.map_err(|e| PipelineError::Store(format!("store task failed: {e}")))?
 }
 
 #[async_trait]
 impl RollupStore for ParquetRollupStore {
-    async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
-        Ok(self.files.parts(day)?.iter().map(|p| p.last).max())
+    async fn staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
+        Ok(self.files.parts(day)?.iter().filter(|p| partition_of(p.first) == partition).map(|p| p.last).max())
     }
 
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError> {
@@ -288,7 +337,14 @@ impl RollupStore for ParquetRollupStore {
         let offsets = hits.column(0).as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
         let first = offsets.values().iter().copied().min().expect("rows");
         let last = offsets.values().iter().copied().max().expect("rows");
-        if let Some(through) = self.staged_through(day).await? {
+        if partition_of(first) != partition_of(last) {
+            return Err(PipelineError::Store(format!(
+                "{day}: one batch of hits spans log partitions {} and {}",
+                partition_of(first),
+                partition_of(last)
+            )));
+        }
+        if let Some(through) = self.staged_through(day, partition_of(first)).await? {
             if first <= through {
                 return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
             }
@@ -299,12 +355,15 @@ impl RollupStore for ParquetRollupStore {
             File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
             sync_dir(&this.root.join("dirty"))?;
             this.write_atomically(&this.part_path(day, first, last), &hits_schema(), &hits)?;
-            this.compact(day)
+            this.compact(day, partition_of(first))
         })
-        .await
+        .await?;
+        self.moments.tick(&self.moments.staged, day);
+        Ok(())
     }
 
     async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
+        self.moments.tick(&self.moments.read, day);
         let parts = self.files.parts(day)?;
         blocking(move || {
             let mut batches = Vec::new();
@@ -329,18 +388,23 @@ impl RollupStore for ParquetRollupStore {
         for day in days {
             let marker = self.files.root.join("dirty").join(day.to_string());
             File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
+            self.moments.tick(&self.moments.staged, *day);
         }
         sync_dir(&self.files.root.join("dirty"))
     }
 
     async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
         self.files.writable()?;
+        let stale = self.moments.staged_since_read(day);
         let this = self.files.clone();
         blocking(move || {
             this.write_atomically(&this.root.join("usages").join(format!("{day}.parquet")), &usages_schema(), &facts.usages)?;
             this.write_atomically(&this.root.join("tagging").join(format!("{day}.parquet")), &tagging_schema(), &facts.tagging)?;
             this.write_atomically(&this.root.join("visits").join(format!("{day}.parquet")), &visits_schema(), &facts.visits)?;
             let marker = this.root.join("dirty").join(day.to_string());
+            if stale {
+                return Ok(());
+            }
             match fs::remove_file(&marker) {
                 Ok(()) => sync_dir(&this.root.join("dirty")),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -357,30 +421,29 @@ impl RollupStore for ParquetRollupStore {
         sql::indicator_rows_of(query, &batches)
     }
 
-    async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
+    async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
         let path = self.files.rejects_path(day);
-        blocking(move || {
-            if !path.exists() {
-                return Ok(None);
-            }
-            let batches = Files::read_file(&path)?;
-            Ok(batches.iter().filter_map(|b| b.column(0).as_primitive::<UInt64Type>().values().iter().copied().max()).max())
-        })
-        .await
+        blocking(move || Ok(staged_rejects(&path)?.remove(&partition))).await
     }
 
     async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError> {
         self.files.writable()?;
-        let through = self.rejects_staged_through(day).await?;
         let this = self.files.clone();
         blocking(move || {
+            let path = this.rejects_path(day);
+            let through = staged_rejects(&path)?;
             let offsets = rejects.column(0).as_primitive::<UInt64Type>();
-            let fresh: datafusion::arrow::array::BooleanArray = offsets.iter().map(|o| Some(through.is_none_or(|t| o.unwrap_or(0) > t))).collect();
+            let fresh: datafusion::arrow::array::BooleanArray = offsets
+                .iter()
+                .map(|o| {
+                    let o = o.unwrap_or(0);
+                    Some(through.get(&partition_of(o)).is_none_or(|t| o > *t))
+                })
+                .collect();
             let fresh = datafusion::arrow::compute::filter_record_batch(&rejects, &fresh)?;
             if fresh.num_rows() == 0 {
                 return Ok(());
             }
-            let path = this.rejects_path(day);
             let mut batches = if path.exists() { Files::read_file(&path)? } else { Vec::new() };
             batches.push(fresh);
             let all = concat_batches(&rejects_schema(), &batches)?;
@@ -534,6 +597,6 @@ mod tests {
         store.files.write_atomically(&covered, &hits_schema(), &hits_batch(&[row(3)])).unwrap();
         let rows: usize = store.day_hits(day).await.unwrap().iter().map(RecordBatch::num_rows).sum();
         assert_eq!(rows, MAX_PARTS_PER_DAY + 1);
-        assert_eq!(store.staged_through(day).await.unwrap(), Some(MAX_PARTS_PER_DAY as u64));
+        assert_eq!(store.staged_through(day, 0).await.unwrap(), Some(MAX_PARTS_PER_DAY as u64));
     }
 }

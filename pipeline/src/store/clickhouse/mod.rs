@@ -32,6 +32,8 @@ use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
 use serde::Deserialize;
 
+use collector::log::{partition_of, partition_positions, Partition};
+
 use self::rows::{from_json_each_row, to_json_each_row};
 use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
@@ -71,6 +73,8 @@ pub struct ClickHouseRollupStore {
     http: reqwest::Client,
     config: ClickHouseConfig,
     last_version: AtomicU64,
+    /// When each day being computed had its hits read (see `replace_day`).
+    read_stamps: std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>,
     /// Staged hits read back per request (a day is read in slices of offsets).
     day_hits_slice: usize,
 }
@@ -85,7 +89,7 @@ impl ClickHouseRollupStore {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| PipelineError::Store(format!("ClickHouse client: {e}")))?;
-        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0), day_hits_slice: 100_000 })
+        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0), read_stamps: std::sync::Mutex::default(), day_hits_slice: 100_000 })
     }
 
     /// The same store reading a day's staged hits `rows` at a time (default 100,000).
@@ -192,10 +196,14 @@ impl ClickHouseRollupStore {
     }
 
     async fn set_dirty(&self, days: &[NaiveDate], dirty: bool) -> Result<(), PipelineError> {
+        self.set_dirty_at(days, dirty, self.next_version()).await
+    }
+
+    /// Marks days dirty or clean as of `version` (the latest version of a day wins).
+    async fn set_dirty_at(&self, days: &[NaiveDate], dirty: bool, version: u64) -> Result<(), PipelineError> {
         if days.is_empty() {
             return Ok(());
         }
-        let version = self.next_version();
         let values: Vec<String> = days.iter().map(|d| format!("('{d}', {version}, {})", u8::from(dirty))).collect();
         self.execute(&format!("INSERT INTO {} (day, version, dirty) VALUES {}", self.table("dirty"), values.join(", "))).await.map(drop)
     }
@@ -244,6 +252,12 @@ impl ClickHouseRollupStore {
     }
 }
 
+/// The rows of one day whose record positions lie in one log partition.
+fn in_partition(day: NaiveDate, partition: Partition) -> String {
+    let positions = partition_positions(partition);
+    format!("day = toDate('{day}') AND `offset` >= {} AND `offset` < {}", positions.start, positions.end)
+}
+
 fn day_list(rows: &[serde_json::Map<String, serde_json::Value>]) -> Vec<NaiveDate> {
     rows.iter().filter_map(|r| r.get("day").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok())).collect()
 }
@@ -284,9 +298,10 @@ fn highest_offset(rows: &[serde_json::Map<String, serde_json::Value>]) -> Option
 
 #[async_trait]
 impl RollupStore for ClickHouseRollupStore {
-    async fn staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
-        let rows =
-            self.select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE day = toDate('{day}')", self.table("hits"))).await?;
+    async fn staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
+        let rows = self
+            .select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE {}", self.table("hits"), in_partition(day, partition)))
+            .await?;
         Ok(highest_offset(&rows))
     }
 
@@ -296,18 +311,31 @@ impl RollupStore for ClickHouseRollupStore {
         }
         let offsets = hits.column(0).as_primitive::<UInt64Type>();
         let first = offsets.values().iter().copied().min().expect("rows");
-        if let Some(through) = self.staged_through(day).await? {
+        let last = offsets.values().iter().copied().max().expect("rows");
+        if partition_of(first) != partition_of(last) {
+            return Err(PipelineError::Store(format!(
+                "{day}: one batch of hits spans log partitions {} and {}",
+                partition_of(first),
+                partition_of(last)
+            )));
+        }
+        if let Some(through) = self.staged_through(day, partition_of(first)).await? {
             if first <= through {
                 return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
             }
         }
         // Dirty first: a crash after it only recomputes the day; the other order could leave
-        // staged hits that are never computed.
+        // staged hits that are never computed. Dirty again after: another instance may have
+        // read the day's hits between the first mark and the insert, and its clean mark (stamped
+        // with the time of its reading) must lose to this one.
         self.set_dirty(&[day], true).await?;
-        self.insert("hits", &hits, &[]).await
+        self.insert("hits", &hits, &[]).await?;
+        self.set_dirty(&[day], true).await
     }
 
     async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
+        let stamp = self.next_version();
+        self.read_stamps.lock().expect("stamps lock").insert(day, stamp);
         let schema = hits_schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
         // In slices of offsets, so a large day never sits in memory as one JSON answer.
@@ -352,13 +380,17 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
-        let generation = self.next_version();
+        // The generation is the time the day's hits were read: of two instances computing a day
+        // at once, the one that read later (and so saw every hit the other saw) wins, and a
+        // dirty mark given after that reading outlives the clean mark.
+        let read_at = self.read_stamps.lock().expect("stamps lock").remove(&day);
+        let generation = read_at.unwrap_or_else(|| self.next_version());
         let tag = [("generation", generation)];
         self.insert("visits", &facts.visits, &tag).await?;
         self.insert("usages", &facts.usages, &tag).await?;
         self.insert("tagging", &facts.tagging, &tag).await?;
         self.execute(&format!("INSERT INTO {} (day, generation) VALUES ('{day}', {generation})", self.table("generations"))).await?;
-        self.set_dirty(&[day], false).await?;
+        self.set_dirty_at(&[day], false, generation).await?;
         if let Err(e) = self.drop_old_generations(day, generation).await {
             tracing::warn!(%day, error = %e, "old generations of a day not dropped yet");
         }
@@ -372,16 +404,26 @@ impl RollupStore for ClickHouseRollupStore {
         sql::indicator_rows_of(query, &[batch])
     }
 
-    async fn rejects_staged_through(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
-        let rows =
-            self.select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE day = toDate('{day}')", self.table("rejects"))).await?;
+    async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
+        let rows = self
+            .select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE {}", self.table("rejects"), in_partition(day, partition)))
+            .await?;
         Ok(highest_offset(&rows))
     }
 
     async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError> {
-        let through = self.rejects_staged_through(day).await?;
         let offsets = rejects.column(0).as_primitive::<UInt64Type>();
-        let fresh: BooleanArray = offsets.iter().map(|o| Some(through.is_none_or(|t| o.unwrap_or(0) > t))).collect();
+        let mut through = std::collections::BTreeMap::new();
+        for partition in offsets.values().iter().map(|o| partition_of(*o)).collect::<std::collections::BTreeSet<_>>() {
+            through.insert(partition, self.rejects_staged_through(day, partition).await?);
+        }
+        let fresh: BooleanArray = offsets
+            .iter()
+            .map(|o| {
+                let o = o.unwrap_or(0);
+                Some(through.get(&partition_of(o)).copied().flatten().is_none_or(|t| o > t))
+            })
+            .collect();
         let fresh = filter_record_batch(&rejects, &fresh)?;
         self.insert("rejects", &fresh, &[]).await
     }
