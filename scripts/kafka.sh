@@ -19,11 +19,12 @@ fi
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 # tansu reads the sqlite URL's path relative to its working directory: start it in DIR.
-(cd "$dir" && exec "$tansu" broker \
+cd "$dir"
+"$tansu" broker \
   --listener-url "tcp://127.0.0.1:$port" \
   --advertised-listener-url "tcp://127.0.0.1:$port" \
   --storage-engine "sqlite://tansu.db" \
-  >"$dir/broker.log" 2>&1) &
+  >>"$dir/broker.log" 2>&1 &
 echo $! > "$dir/pid"
 for _ in $(seq 1 150); do
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then

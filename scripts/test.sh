@@ -15,8 +15,17 @@ if [ "${CI:-}" = true ] && { ! command -v chromium >/dev/null 2>&1 || ! command 
   $SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium chromium-driver >/dev/null \
     || echo "warning: could not install chromium; the browser test will be skipped" >&2
 fi
+# Servers started here are stopped on exit.
+SERVER_DIRS=()
+stop_servers() {
+  for dir in "${SERVER_DIRS[@]}"; do
+    kill "$(cat "$dir/pid" 2>/dev/null)" 2>/dev/null || true
+    rm -rf "$dir"
+  done
+}
+trap stop_servers EXIT
 # The ClickHouse store's tests run against a real server (Debian's clickhouse-server, 18.16),
-# started here in a temp directory and stopped on exit.
+# started here in a temp directory.
 if [ -z "${DNMA_CLICKHOUSE_URL:-}" ]; then
   if [ "${CI:-}" = true ] && ! command -v clickhouse-server >/dev/null 2>&1 && [ ! -x /usr/sbin/clickhouse-server ] && command -v apt-get >/dev/null 2>&1; then
     SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
@@ -24,10 +33,26 @@ if [ -z "${DNMA_CLICKHOUSE_URL:-}" ]; then
   fi
   if command -v clickhouse-server >/dev/null 2>&1 || [ -x /usr/sbin/clickhouse-server ]; then
     CLICKHOUSE_DIR="$(mktemp -d)"
-    trap 'kill "$(cat "$CLICKHOUSE_DIR/pid")" 2>/dev/null || true; rm -rf "$CLICKHOUSE_DIR"' EXIT
+    SERVER_DIRS+=("$CLICKHOUSE_DIR")
     DNMA_CLICKHOUSE_URL="$(./scripts/clickhouse.sh "$CLICKHOUSE_DIR" "${DNMA_CLICKHOUSE_PORT:-18123}")"
     export DNMA_CLICKHOUSE_URL
   fi
+fi
+# The Kafka log's tests run against a real Kafka-compatible broker: tansu from crates.io, built
+# once into $HOME/.cache/dnma-tools (about 10 minutes the first time), started here in a temp
+# directory on durable sqlite storage.
+if [ -z "${DNMA_KAFKA_BROKERS:-}" ]; then
+  KAFKA_DIR="$(mktemp -d)"
+  SERVER_DIRS+=("$KAFKA_DIR")
+  DNMA_KAFKA_BROKERS="$(./scripts/kafka.sh "$KAFKA_DIR" "${DNMA_KAFKA_PORT:-19092}")"
+  export DNMA_KAFKA_BROKERS
+fi
+# docker-compose.yml is for users (no Docker engine runs here): check it with `docker compose
+# config` where the plugin is, else parse it as YAML.
+if command -v docker >/dev/null 2>&1 && docker compose version >/dev/null 2>&1; then
+  docker compose config -q
+elif command -v python3 >/dev/null 2>&1 && python3 -c "import yaml" 2>/dev/null; then
+  python3 -c "import yaml, sys; d = yaml.safe_load(open('docker-compose.yml')); sys.exit(0 if {'kafka', 'clickhouse', 'collector-1', 'collector-2', 'pipeline-1', 'pipeline-2', 'dashboards', 'lb'} <= set(d['services']) else 'docker-compose.yml lacks a service')"
 fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

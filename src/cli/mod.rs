@@ -2,6 +2,7 @@
 
 mod collector_cmd;
 mod config_file;
+mod dashboards_cmd;
 mod demo_history;
 mod demo_traffic;
 mod erase_cmd;
@@ -49,6 +50,19 @@ enum Command {
     Collector(ServeArgs),
     /// Runs every embedded part in one process: the collector and the pipeline following its log.
     Serve(ServeArgs),
+    /// Serves the dashboards alone over the configured store (distributed deployments); prints
+    /// its address on the first line.
+    Dashboards {
+        /// Address to listen on (port 0: any free port).
+        #[arg(long, default_value = "127.0.0.1:8090")]
+        listen: std::net::SocketAddr,
+        /// Data directory holding the Parquet rollups (unused with a ClickHouse store).
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// TOML config file (`[store]`, `[dashboards]`, `[server]`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
     /// Runs the embedded system with demo traffic (the README's first command).
     Demo {
         #[command(flatten)]
@@ -404,6 +418,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 collector_cmd::serve(state, log, args.listen, pipeline, pages, upkeep).await?;
                 Ok(ExitCode::SUCCESS)
             })
+        }
+        Command::Dashboards { listen, data_dir, config } => {
+            let file = config_file::ConfigFile::load(config.as_deref())?;
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            runtime()?.block_on(dashboards_cmd::run(plan, referential, data_dir, &file, *listen))
         }
         Command::Demo { serve, rate, duration } => {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());

@@ -121,12 +121,11 @@ pub async fn run(
     let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
     let mut member: Option<Pipeline> = None;
     loop {
-        let pipeline = match (&file.log, member.take()) {
-            (LogFile::Kafka(_), Some(pipeline)) => pipeline,
-            _ => {
-                let log = file.log.open_for_reading(data_dir).await?.shared();
-                Pipeline::new(log, store.clone(), plan.clone(), referential.clone(), config.clone())
-            }
+        let pipeline = if let (LogFile::Kafka(_), Some(pipeline)) = (&file.log, member.take()) {
+            pipeline
+        } else {
+            let log = file.log.open_for_reading(data_dir).await?.shared();
+            Pipeline::new(log, store.clone(), plan.clone(), referential.clone(), config.clone())
         };
         let (staged, days) = pipeline.run_once().await?;
         if once || staged.records > 0 || !days.is_empty() {
@@ -215,12 +214,17 @@ pub struct QueryArgs<'a> {
     pub store: &'a StoreFile,
 }
 
+/// Opens the configured store to read it (Parquet: read-only, beside a running pipeline).
+pub async fn open_store_for_reading(data_dir: &Path, store: &StoreFile) -> anyhow::Result<Arc<dyn RollupStore>> {
+    Ok(match store {
+        StoreFile::Parquet => Arc::new(ParquetRollupStore::open_read_only(&data_dir.join("rollups"))?),
+        StoreFile::Clickhouse(_) => open_store(data_dir, store).await?,
+    })
+}
+
 /// `dnma query`: exact figures (no small-cell suppression: an operator tool).
 pub async fn query(plan: &Plan, referential: &Referential, args: QueryArgs<'_>) -> anyhow::Result<ExitCode> {
-    let store: Arc<dyn RollupStore> = match args.store {
-        StoreFile::Parquet => Arc::new(ParquetRollupStore::open_read_only(&args.data_dir.join("rollups"))?),
-        StoreFile::Clickhouse(_) => open_store(args.data_dir, args.store).await?,
-    };
+    let store = open_store_for_reading(args.data_dir, args.store).await?;
     let rows = store.query(&args.query).await?;
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());

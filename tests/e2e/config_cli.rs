@@ -58,3 +58,22 @@ password = "mot-de-passe-secret"
     assert_eq!(unknown.status.code(), Some(2));
     assert!(stderr.contains("segmet_bytes") && stderr.contains("dnma.toml"), "{stderr}");
 }
+
+#[test]
+fn the_docker_compose_configuration_is_valid_and_says_kafka_and_clickhouse() {
+    let dir = tempfile::tempdir().unwrap();
+    // The compose file's key file lives in a volume; here one stands in for it.
+    let keys = dir.path().join("keys");
+    std::fs::write(&keys, format!("2026-2027={}\n", "ab".repeat(32))).unwrap();
+    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dnma.toml");
+    let out = check(&deploy, &[("DNMA_COLLECTOR__KEY_FILE", keys.to_str().unwrap())]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("log: kafka kafka:9092 topics dnma.hits"), "{stdout}");
+    assert!(stdout.contains("store: clickhouse http://clickhouse:8123") && !stdout.contains("password = "), "{stdout}");
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[log]\nkind = \"kafka\"\nbrokers = \"k:9092\"\ncompression = \"brotli\"\n").unwrap();
+    let out = check(&bad, &[]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("compression"), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -6,6 +6,7 @@ mod collector;
 mod config_cli;
 mod dashboards;
 mod disk_full;
+mod distributed;
 mod erase;
 mod pipeline;
 mod plan_cli;

@@ -5,7 +5,11 @@
 //!   (lz4 by default), lingering a few milliseconds to batch; `append` returns only once the
 //!   broker acknowledged every record. A broker that does not acknowledge within `send_timeout`
 //!   makes the append fail [`LogError::Unavailable`] (the collector answers 503 + `Retry-After`):
-//!   never a success for a record that is not written.
+//!   never a success for a record that is not written. A producer whose records timed out (the
+//!   broker was unreachable) or that is in a fatal state is replaced by a new one: an idempotent
+//!   producer cannot always resume its sequence after records were lost in flight, and a
+//!   restarted broker may not know its producer id (tansu 0.6 even fails on it), so the next
+//!   appends start clean with a producer id from the broker as it is now.
 //! - Records are partitioned by key (the pseudonymous visitor), so a visitor's hits stay in
 //!   order in one partition.
 //! - Pipeline instances join a consumer group ([`HitLog::subscribe`]): the broker shares the
@@ -23,7 +27,7 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::config::ClientConfig;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::producer::{FutureProducer, FutureRecord};
+use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
 use serde::Deserialize;
 use tracing::{info, warn};
@@ -129,6 +133,18 @@ impl KafkaLogConfig {
         config
     }
 
+    /// The idempotent producer of appends.
+    fn producer(&self) -> Result<FutureProducer, LogError> {
+        self.client()
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("compression.type", &self.compression)
+            .set("linger.ms", millis(self.linger))
+            .set("message.timeout.ms", millis(self.send_timeout))
+            .create()
+            .map_err(broker)
+    }
+
     /// A consumer that never joins a group (reads assigned partitions, commits for `group`).
     fn plain_consumer(&self, group: &str) -> Result<BaseConsumer, LogError> {
         self.client()
@@ -145,6 +161,7 @@ fn millis(d: Duration) -> String {
     d.as_millis().to_string()
 }
 
+#[allow(clippy::needless_pass_by_value)] // the shape `map_err` wants
 fn broker(e: KafkaError) -> LogError {
     LogError::Broker(e.to_string())
 }
@@ -160,7 +177,8 @@ fn partition_id(partition: Partition) -> Result<i32, LogError> {
 /// The distributed hit log (see the module header).
 pub struct KafkaHitLog {
     config: KafkaLogConfig,
-    producer: FutureProducer,
+    /// The current producer (replaced after a fatal error).
+    producer: std::sync::RwLock<Arc<FutureProducer>>,
     /// Partitions of each topic, read at open.
     partitions: [u32; 2],
 }
@@ -170,15 +188,7 @@ impl KafkaHitLog {
     /// partition counts.
     pub async fn open(config: KafkaLogConfig) -> Result<Self, LogError> {
         config.validate().map_err(LogError::Broker)?;
-        let producer: FutureProducer = config
-            .client()
-            .set("enable.idempotence", "true")
-            .set("acks", "all")
-            .set("compression.type", &config.compression)
-            .set("linger.ms", millis(config.linger))
-            .set("message.timeout.ms", millis(config.send_timeout))
-            .create()
-            .map_err(broker)?;
+        let producer = config.producer()?;
         let admin: AdminClient<DefaultClientContext> = config.client().create().map_err(broker)?;
         let replication = i32::try_from(config.replication).map_err(|_| LogError::Broker("replication out of range".into()))?;
         let partitions = i32::try_from(config.partitions).map_err(|_| LogError::Broker("partitions out of range".into()))?;
@@ -193,7 +203,7 @@ impl KafkaHitLog {
                 Err((name, code)) => return Err(LogError::Broker(format!("creating topic {name}: {code}"))),
             }
         }
-        let log = KafkaHitLog { config, producer, partitions: [0, 0] };
+        let log = KafkaHitLog { config, producer: std::sync::RwLock::new(Arc::new(producer)), partitions: [0, 0] };
         let mut counts = [0; 2];
         for (i, topic) in Topic::ALL.iter().enumerate() {
             counts[i] = log.count_partitions(*topic).await?;
@@ -229,6 +239,21 @@ impl KafkaHitLog {
         }
     }
 
+    /// Replaces `failed` by a new producer, unless another append already did.
+    fn replace_producer(&self, failed: &Arc<FutureProducer>, why: &str) {
+        let mut current = self.producer.write().expect("producer lock");
+        if !Arc::ptr_eq(&current, failed) {
+            return;
+        }
+        match self.config.producer() {
+            Ok(fresh) => {
+                warn!(%why, "Kafka producer replaced by a new one");
+                *current = Arc::new(fresh);
+            }
+            Err(e) => warn!(%why, error = %e, "Kafka producer failed and no new one could be made"),
+        }
+    }
+
     fn index(topic: Topic) -> usize {
         match topic {
             Topic::Hits => 0,
@@ -241,12 +266,31 @@ impl KafkaHitLog {
 impl HitLog for KafkaHitLog {
     async fn append(&self, topic: Topic, records: Vec<LogRecord>) -> Result<u64, LogError> {
         let name = self.config.topic(topic);
-        let sends = records.iter().map(|r| self.producer.send(FutureRecord::to(&name).key(&r.key).payload(&r.payload), self.config.send_timeout));
+        let producer = Arc::clone(&self.producer.read().expect("producer lock"));
+        let sends = records.iter().map(|r| producer.send(FutureRecord::to(&name).key(&r.key).payload(&r.payload), self.config.send_timeout));
         let delivered = futures::future::join_all(sends).await;
         let mut first = None;
+        let (mut failure, mut timed_out) = (None, false);
         for result in delivered {
-            let (_, offset) = result.map_err(|(e, _)| unavailable(&e))?;
-            first.get_or_insert(offset);
+            match result {
+                Ok((_, offset)) => {
+                    first.get_or_insert(offset);
+                }
+                Err((e, _)) => {
+                    timed_out |= e == KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
+                    failure = Some(unavailable(&e));
+                }
+            }
+        }
+        if let Some(failure) = failure {
+            let fatal = producer.client().fatal_error();
+            if timed_out || fatal.is_some() {
+                self.replace_producer(
+                    &producer,
+                    &fatal.map_or_else(|| "records timed out".to_owned(), |(code, reason)| format!("fatal error {code}: {reason}")),
+                );
+            }
+            return Err(failure);
         }
         Ok(first.map_or(0, |o| u64::try_from(o).unwrap_or(0)))
     }

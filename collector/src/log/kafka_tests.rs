@@ -52,9 +52,8 @@ async fn an_unreachable_broker_fails_appends_as_unavailable_within_the_send_time
     let log = KafkaHitLog::open(fresh_config(&brokers, 1)).await.unwrap();
     // Same topics, producer pointed at the dead port.
     let dead = KafkaLogConfig { brokers: format!("127.0.0.1:{port}"), send_timeout: Duration::from_millis(800), ..log.config().clone() };
-    let producer: FutureProducer =
-        dead.client().set("enable.idempotence", "true").set("message.timeout.ms", millis(dead.send_timeout)).create().unwrap();
-    let unreachable = KafkaHitLog { config: dead, producer, partitions: log.partitions };
+    let producer = dead.producer().unwrap();
+    let unreachable = KafkaHitLog { config: dead, producer: std::sync::RwLock::new(Arc::new(producer)), partitions: log.partitions };
     let started = Instant::now();
     let error = unreachable.append(Topic::Hits, vec![LogRecord { key: b"v".to_vec(), payload: b"hit".to_vec() }]).await.unwrap_err();
     assert!(matches!(error, LogError::Unavailable(_)) && error.is_retryable(), "{error:?}");

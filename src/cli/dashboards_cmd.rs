@@ -1,0 +1,24 @@
+//! `dnma dashboards`: the dashboards alone, over the configured store (the Parquet files of a
+//! data directory, opened read-only beside a running pipeline, or ClickHouse): what the
+//! distributed deployment runs next to its collectors and pipelines. Prints its address first.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use tagging_plan::{Plan, Referential};
+
+use super::config_file::ConfigFile;
+
+/// Serves the dashboards until SIGINT/SIGTERM.
+pub async fn run(plan: Plan, referential: Arc<Referential>, data_dir: &Path, file: &ConfigFile, listen: SocketAddr) -> anyhow::Result<ExitCode> {
+    let store = super::pipeline_cmd::open_store_for_reading(data_dir, &file.store).await?;
+    let pages = dashboards::Dashboards::new(store, Arc::new(plan), referential, file.dashboards.clone());
+    let (listener, _) = super::collector_cmd::bind(listen).await?;
+    collector::http::serve(listener, dashboards::router(Arc::new(pages)), &file.server.limits()?, super::collector_cmd::shutdown_signal())
+        .await
+        .context("serving the dashboards")?;
+    Ok(ExitCode::SUCCESS)
+}
