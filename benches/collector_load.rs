@@ -9,7 +9,8 @@
 //!
 //! Run: `cargo bench --bench collector_load` (env `LOAD_SECONDS`, default 10; `LOAD_CLIENTS`,
 //! default 64; `LOAD_OPEN_RATE` bodies/s, default 1000; `LOAD_ONLY` = closed20|closed1|open;
-//! `LOAD_URL` = a collector started by hand instead of one per scenario).
+//! `LOAD_URL` = a collector started by hand instead of one per scenario; `LOAD_CONFIG` = a dnma
+//! config file for the collector, e.g. `[log] kind = "kafka"` to measure the Kafka path).
 #![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
 mod support;
@@ -156,7 +157,12 @@ fn main() {
             continue;
         }
         let dir = tempfile::tempdir().unwrap();
-        let (mut child, base) = spawn_dnma(&["collector", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()]);
+        let mut args = vec!["collector", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap()];
+        let config = std::env::var("LOAD_CONFIG").unwrap_or_default();
+        if !config.is_empty() {
+            args.extend(["--config", config.as_str()]);
+        }
+        let (mut child, base) = spawn_dnma(&args);
         let url = format!("{base}/event?s=612345");
         let counter = Arc::clone(&counter);
         runtime.block_on(async {
