@@ -72,11 +72,24 @@ async fn run(brokers: String, url: String, hits: usize, partitions: u32) {
         hits as f64 / append
     );
 
+    let mut reader = Arc::clone(&log).subscribe(&format!("bench-read-{run_id}"), Topic::Hits).await.unwrap();
+    let started = Instant::now();
+    let mut read = 0;
+    while read < hits {
+        let got = reader.poll(200_000, std::time::Duration::from_secs(5)).await.unwrap();
+        assert!(!got.is_empty(), "the topic ran dry after {read} of {hits} records");
+        read += got.len();
+    }
+    let consume = started.elapsed().as_secs_f64();
+    drop(reader);
+    println!("kafka consumption (one group member, all partitions): {read} records in {consume:.1} s: {:.0} records/s", read as f64 / consume);
+
     let database = format!("dnma_bench_{run_id}");
     let store =
         Arc::new(ClickHouseRollupStore::new(ClickHouseConfig { url, database: database.clone(), user: "default".into(), password: None }).unwrap());
     store.migrate().await.unwrap();
-    let pipeline = Pipeline::new(log, store.clone(), Arc::new(plan), Arc::new(Referential::shipped().clone()), PipelineConfig::default());
+    let config = PipelineConfig { consumer: format!("bench-pipeline-{run_id}"), ..PipelineConfig::default() };
+    let pipeline = Pipeline::new(log, store.clone(), Arc::new(plan), Arc::new(Referential::shipped().clone()), config);
     let started = Instant::now();
     let staged = pipeline.stage(|_| {}).await.unwrap();
     let stage = started.elapsed().as_secs_f64();

@@ -105,8 +105,9 @@ fn unique(name: &str) -> String {
 
 fn write_config(dir: &Path, brokers: &str, topic_prefix: &str, clickhouse: Option<(&str, &str)>, key_file: &Path) -> PathBuf {
     let mut text = format!(
-        "[collector]\nkey_file = \"{}\"\n\n[log]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic_prefix = \"{topic_prefix}\"\npartitions = 4\nsend_timeout = \"2s\"\nsession_timeout = \"6s\"\n\n[pipeline]\nconsumer = \"pipeline\"\npoll_interval = \"1s\"\n",
-        key_file.display()
+        "[collector]\nkey_file = \"{}\"\n\n[log]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic_prefix = \"{topic_prefix}\"\npartitions = 4\nsend_timeout = \"2s\"\nsession_timeout = \"6s\"\n\n[pipeline]\nconsumer = \"{}\"\npoll_interval = \"1s\"\n",
+        key_file.display(),
+        topic_prefix.replace('.', "-") + "pipeline"
     );
     if let Some((url, database)) = clickhouse {
         let _ = write!(text, "\n[store]\nkind = \"clickhouse\"\nurl = \"{url}\"\ndatabase = \"{database}\"\n");

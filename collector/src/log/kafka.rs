@@ -406,6 +406,29 @@ struct KafkaMember {
 }
 
 impl KafkaMember {
+    /// Whether an owned partition holds records past this member's position.
+    async fn lagging(&self) -> bool {
+        let (consumer, topic) = (Arc::clone(&self.consumer), self.topic.clone());
+        tokio::task::spawn_blocking(move || {
+            let Ok(positions) = consumer.position() else { return false };
+            let committed = consumer.committed(Duration::from_secs(5)).ok();
+            let offset_of = |list: Option<&TopicPartitionList>, partition: i32| match list
+                .and_then(|l| l.find_partition(&topic, partition))
+                .map(|e| e.offset())
+            {
+                Some(Offset::Offset(n)) => Some(n),
+                _ => None,
+            };
+            positions.elements_for_topic(&topic).iter().any(|element| {
+                let partition = element.partition();
+                let at = offset_of(Some(&positions), partition).or_else(|| offset_of(committed.as_ref(), partition)).unwrap_or(0);
+                consumer.fetch_watermarks(&topic, partition, Duration::from_secs(5)).is_ok_and(|(_, high)| high > at)
+            })
+        })
+        .await
+        .unwrap_or(false)
+    }
+
     fn owned(&self) -> Vec<Partition> {
         let Ok(assignment) = self.consumer.assignment() else { return Vec::new() };
         assignment.elements_for_topic(&self.topic).iter().filter_map(|e| Partition::try_from(e.partition()).ok()).collect()
@@ -416,6 +439,12 @@ impl KafkaMember {
 /// empty (a rebalance takes a few seconds).
 const JOIN_WAIT: Duration = Duration::from_secs(30);
 
+/// How long a poll keeps adding records to a batch once it has some.
+const BATCH_WINDOW: Duration = Duration::from_secs(1);
+
+/// How long a poll waits for records the broker has but did not hand over yet.
+const LAG_WAIT: Duration = Duration::from_secs(60);
+
 #[async_trait]
 impl LogConsumer for KafkaMember {
     async fn poll(&mut self, max: usize, wait: Duration) -> Result<Vec<StoredRecord>, LogError> {
@@ -423,7 +452,11 @@ impl LogConsumer for KafkaMember {
         let mut out = Vec::new();
         while out.len() < max {
             let budget = if !out.is_empty() {
-                Duration::from_millis(20)
+                // A batch grows while records keep coming, for at most a second.
+                if started.elapsed() > BATCH_WINDOW {
+                    break;
+                }
+                Duration::from_millis(50)
             } else if self.joined {
                 wait.saturating_sub(started.elapsed())
             } else {
@@ -445,6 +478,11 @@ impl LogConsumer for KafkaMember {
                         self.joined = true;
                     }
                     if out.is_empty() && !self.joined && started.elapsed() < JOIN_WAIT {
+                        continue;
+                    }
+                    // Silence is "caught up" only where no owned partition has records past
+                    // this member's position (a slow broker is not an empty one).
+                    if out.is_empty() && started.elapsed() < LAG_WAIT && self.lagging().await {
                         continue;
                     }
                     break;
