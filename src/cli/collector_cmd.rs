@@ -63,16 +63,15 @@ impl CollectorFile {
     }
 }
 
-/// Reads the config file (if any), opens the configured log (embedded under `data_dir`, or
-/// Kafka) and the keys, and builds the collector's state.
+/// Opens the configured log (embedded under `data_dir`, or Kafka) and the keys, and builds the
+/// collector's state.
 pub async fn build_state(
     plan: Plan,
     referential: Arc<Referential>,
     data_dir: &Path,
-    config: Option<&Path>,
+    file: &ConfigFile,
     key_file: Option<&Path>,
 ) -> anyhow::Result<(Arc<CollectorState>, OpenLog)> {
-    let file = ConfigFile::load(config)?;
     let c = &file.collector;
     let defaults = IntakeConfig::default();
     let config = IntakeConfig {

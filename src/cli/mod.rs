@@ -46,7 +46,8 @@ enum Command {
     /// The school referential.
     #[command(subcommand)]
     Referential(ReferentialCommand),
-    /// Runs the collector alone on the embedded log; prints its address on the first line.
+    /// Runs the collector alone on the configured log (embedded by default, or Kafka); prints its
+    /// address on the first line.
     Collector(ServeArgs),
     /// Runs every embedded part in one process: the collector and the pipeline following its log.
     Serve(ServeArgs),
@@ -281,7 +282,8 @@ struct ServeArgs {
     /// Directory of the log and the keys.
     #[arg(long, default_value = "dnma-data")]
     data_dir: PathBuf,
-    /// TOML config file (`[collector]` table; unknown keys are refused).
+    /// TOML config file (`[collector]`, `[log]`, `[pipeline]`, `[store]`… tables; unknown keys are
+    /// refused).
     #[arg(long)]
     config: Option<PathBuf>,
     /// Pseudonymization key file (`YYYY-YYYY=<hex>` lines); default: keys generated in the
@@ -402,19 +404,17 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Collector(args) | Command::Serve(args) => {
             let with_pipeline = matches!(cli.command, Command::Serve(_));
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            let file = config_file::ConfigFile::load(args.config.as_deref())?;
             runtime()?.block_on(async {
                 let (state, log) =
-                    collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref())
-                        .await?;
-                let pipeline = if with_pipeline { Some(in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?) } else { None };
-                let pages = match &pipeline {
-                    Some(p) => {
-                        let config = config_file::ConfigFile::load(args.config.as_deref())?.dashboards;
-                        Some(dashboards_router(p, plan, referential, config))
-                    }
-                    None => None,
+                    collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, &file, args.key_file.as_deref()).await?;
+                let pipeline = if with_pipeline {
+                    Some(in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log).await?)
+                } else {
+                    None
                 };
-                let upkeep = config_file::ConfigFile::load(args.config.as_deref())?.upkeep()?;
+                let pages = pipeline.as_ref().map(|p| dashboards_router(p, plan, referential, file.dashboards.clone()));
+                let upkeep = file.upkeep()?;
                 collector_cmd::serve(state, log, args.listen, pipeline, pages, upkeep).await?;
                 Ok(ExitCode::SUCCESS)
             })
@@ -436,8 +436,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }),
         Command::Import { data_dir, key_file, config, input } => {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            let file = config_file::ConfigFile::load(config.as_deref())?;
             runtime()?.block_on(async {
-                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, config.as_deref(), key_file.as_deref()).await?;
+                let (state, log) = collector_cmd::build_state(plan, referential, data_dir, &file, key_file.as_deref()).await?;
                 let code = import::run(&state, input).await;
                 log.close();
                 code
@@ -505,11 +506,11 @@ async fn demo(
     duration: Option<std::time::Duration>,
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
-    let (state, log) =
-        collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, args.config.as_deref(), args.key_file.as_deref()).await?;
+    let file = config_file::ConfigFile::load(args.config.as_deref())?;
+    let (state, log) = collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, &file, args.key_file.as_deref()).await?;
     let history = demo_history::backfill(&plan, &referential, &log.shared()).await?;
-    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), args, &log).await?;
-    let mut config = config_file::ConfigFile::load(args.config.as_deref())?.dashboards;
+    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log).await?;
+    let mut config = file.dashboards.clone();
     config.open_views = true;
     if config.editors.is_empty() {
         config.editors = demo_history::demo_editors();
@@ -555,7 +556,7 @@ async fn demo(
             _ = traffic => {}
         }
     };
-    let upkeep = config_file::ConfigFile::load(args.config.as_deref())?.upkeep()?;
+    let upkeep = file.upkeep()?;
     collector_cmd::run_until(state, log, listener, stop, Some(pipeline), Some(pages), upkeep).await?;
     traffic_abort.abort();
     progress.abort();
@@ -578,13 +579,12 @@ fn dashboards_router(
 async fn in_process_pipeline(
     plan: Plan,
     referential: std::sync::Arc<Referential>,
-    args: &ServeArgs,
+    data_dir: &std::path::Path,
+    file: &config_file::ConfigFile,
     log: &log_file::OpenLog,
 ) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
-    let file = config_file::ConfigFile::load(args.config.as_deref())?;
     let config = file.pipeline.config()?;
-    let log = log.shared();
-    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, &args.data_dir, log, config, &file.store).await
+    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, data_dir, log.shared(), config, &file.store).await
 }
 
 fn report(counts: &demo_traffic::TrafficCounts) {
