@@ -242,13 +242,18 @@ impl Pipeline {
         Ok((staged, days))
     }
 
-    /// Follows the log until `shutdown` completes, computing dirty days after each catch-up.
+    /// Follows the log until `shutdown` completes, computing dirty days after each catch-up. A
+    /// failed step (the broker or the store unreachable for a while) is logged and tried again
+    /// after the poll interval, from the committed offsets: following never gives up.
     pub async fn follow(&self, shutdown: impl Future<Output = ()>) -> Result<(), PipelineError> {
         tokio::pin!(shutdown);
         loop {
-            let (staged, days) = self.run_once().await?;
-            if staged.records > 0 || !days.is_empty() {
-                info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");
+            match self.run_once().await {
+                Ok((staged, days)) if staged.records > 0 || !days.is_empty() => {
+                    info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");
+                }
+                Ok(_) => {}
+                Err(error) => warn!(%error, retry_in = ?self.config.poll_interval, "pipeline step failed"),
             }
             tokio::select! {
                 () = &mut shutdown => return Ok(()),

@@ -121,27 +121,42 @@ pub async fn run(
     let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
     let mut member: Option<Pipeline> = None;
     loop {
+        // Following, a failed step (broker or store unreachable, log not there yet) is reported
+        // and tried again after the poll interval; once, it is the command's error.
         let pipeline = if let (LogFile::Kafka(_), Some(pipeline)) = (&file.log, member.take()) {
-            pipeline
+            Some(pipeline)
         } else {
-            let log = file.log.open_for_reading(data_dir).await?.shared();
-            Pipeline::new(log, store.clone(), plan.clone(), referential.clone(), config.clone())
+            match file.log.open_for_reading(data_dir).await {
+                Ok(log) => Some(Pipeline::new(log.shared(), store.clone(), plan.clone(), referential.clone(), config.clone())),
+                Err(e) if !once => {
+                    eprintln!("pipeline: {e:#}; trying again in {:?}", config.poll_interval);
+                    None
+                }
+                Err(e) => return Err(e),
+            }
         };
-        let (staged, days) = pipeline.run_once().await?;
-        if once || staged.records > 0 || !days.is_empty() {
-            eprintln!(
-                "pipeline: {} log records read ({} hits staged, {} unplaceable), {} day(s) computed; next offset {}",
-                staged.records,
-                staged.hits,
-                staged.unplaceable,
-                days.len(),
-                staged.next_offset
-            );
+        if let Some(pipeline) = pipeline {
+            match pipeline.run_once().await {
+                Ok((staged, days)) => {
+                    if once || staged.records > 0 || !days.is_empty() {
+                        eprintln!(
+                            "pipeline: {} log records read ({} hits staged, {} unplaceable), {} day(s) computed; next offset {}",
+                            staged.records,
+                            staged.hits,
+                            staged.unplaceable,
+                            days.len(),
+                            staged.next_offset
+                        );
+                    }
+                    if once {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+                Err(e) if !once => eprintln!("pipeline: step failed: {e}; trying again in {:?}", config.poll_interval),
+                Err(e) => return Err(e.into()),
+            }
+            member = Some(pipeline);
         }
-        if once {
-            return Ok(ExitCode::SUCCESS);
-        }
-        member = Some(pipeline);
         tokio::select! {
             () = &mut stop => return Ok(ExitCode::SUCCESS),
             () = tokio::time::sleep(config.poll_interval) => {}

@@ -8,8 +8,9 @@
 //!   brute-force reference computed from every record in the topic, and the topic must hold
 //!   exactly the hits the collectors acknowledged.
 //! - The broker (on durable sqlite storage) is killed for 30 s under traffic and restarted: the
-//!   collector answers 503 with `Retry-After` while it is down, 200 again once it is back, and
-//!   every acknowledged hit is in the topic. (Freezing tansu 0.6 with SIGSTOP wedges its
+//!   collector answers 503 with `Retry-After` while it is down, 200 again once it is back, every
+//!   acknowledged hit is in the topic, and a pipeline that followed the topic through the outage
+//!   counts every hit of the topic in the ClickHouse rollups. (Freezing tansu 0.6 with SIGSTOP wedges its
 //!   storage for good, so the outage is a stop and a restart.)
 //!
 //! Without the servers the tests say so and pass, except under `CI=true`.
@@ -294,15 +295,17 @@ fn which(program: &str) -> Option<PathBuf> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broker_down_for_30_s_gets_503_then_recovers_and_every_acknowledged_hit_is_kept() {
-    if servers().is_none() {
-        return;
-    }
+    let Some((_, url)) = servers() else { return };
     let Some(broker) = Broker::start() else { return };
     let dir = tempfile::tempdir().unwrap();
-    let prefix = format!("{}.", unique("outage"));
-    let config = write_config(dir.path(), &broker.address, &prefix, None, &write_key_file(dir.path()));
+    let (prefix, database) = (format!("{}.", unique("outage")), unique("dnma_outage"));
+    let config = write_config(dir.path(), &broker.address, &prefix, Some((&url, &database)), &write_key_file(dir.path()));
+    let migrate = dnma(&["clickhouse", "migrate", "--config", config.to_str().unwrap()], None);
+    assert!(migrate.status.success(), "{}", String::from_utf8_lossy(&migrate.stderr));
     let collector =
         Collector::spawn(&["collector", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    // A pipeline follows the topic through the outage (it waits, then catches up).
+    let mut pipeline = spawn_pipeline(&config, &dir.path().join("pipeline"));
     let (mut acknowledged, _) = send(&[&collector.url], 0..100, 40).await;
     assert_eq!(acknowledged.len(), 100);
 
@@ -335,10 +338,28 @@ async fn a_broker_down_for_30_s_gets_503_then_recovers_and_every_acknowledged_hi
         n += 1;
     }
     let kafka = KafkaLogConfig { topic_prefix: prefix, ..KafkaLogConfig::new(broker.address.clone()) };
-    let (_, ids) = logged_rows(&kafka).await;
+    let (rows, ids) = logged_rows(&kafka).await;
     let logged: std::collections::BTreeSet<&String> = ids.iter().collect();
     let missing: Vec<&String> = acknowledged.iter().filter(|id| !logged.contains(id)).collect();
     assert!(missing.is_empty(), "acknowledged but not in the topic: {missing:?}");
+    // And in the rollups: the pipeline counts exactly what the topic holds.
+    let store = ClickHouseRollupStore::new(ClickHouseConfig { url: url.clone(), database: database.clone(), user: "default".into(), password: None })
+        .unwrap();
+    let (first, last) = (rows.iter().map(|r| r.day).min().unwrap(), rows.iter().map(|r| r.day).max().unwrap());
+    let nation = IndicatorQuery::new(Level::Nation, Period::SchoolYear, first, last);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let counted: u64 = store.query(&nation).await.unwrap_or_default().iter().map(|r| r.page_views).sum();
+        if counted == rows.len() as u64 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the rollups count {counted} page views, the topic holds {}", rows.len());
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let _ = pipeline.kill();
+    let _ = pipeline.wait();
+    let dropped = reqwest::Client::new().post(&url).body(format!("DROP DATABASE {database}")).send().await.unwrap();
+    assert!(dropped.status().is_success());
     eprintln!(
         "outage: {} acknowledged, {refused} answered 503 in 30 s down, first 200 {:?} after the restart, {} in the topic",
         acknowledged.len(),
