@@ -33,7 +33,9 @@ async fn a_pipeline_killed_before_committing_its_offset_counts_nothing_twice() {
     let half = u64::try_from(hits.len() / 2).unwrap();
     pipeline.run_once().await.unwrap();
     log.commit(&config.consumer, Topic::Hits, 0, half).await.unwrap();
-    pipeline.run_once().await.unwrap();
+    // The restarted process: a new pipeline, whose member of the group starts from the commit.
+    let restarted = Pipeline::new(log.clone(), store.clone(), Arc::new(plan.clone()), Arc::new(Referential::shipped().clone()), config.clone());
+    restarted.run_once().await.unwrap();
     assert_eq!(log.committed(&config.consumer, Topic::Hits, 0).await.unwrap(), hits.len() as u64, "the restart read the rest of the log again");
 
     let mut placer = Placer::new(&plan, Referential::shipped());

@@ -227,8 +227,10 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
     let login = page.form(Locator::Css("form[action='/connexion']")).await.unwrap();
     login.set_by_name("jeton", EDITOR_TOKEN).await.unwrap();
     login.submit_with(Locator::Css("button[type=submit]")).await.unwrap();
-    loaded(&page).await;
-    page.find(Locator::LinkText("ONE")).await.expect("the login page links the editor's platform").click().await.unwrap();
+    // Wait for the answer page itself: right after the submit the old page may still read as
+    // loaded.
+    let link = page.wait().at_most(Duration::from_secs(20)).for_element(Locator::LinkText("ONE")).await;
+    link.expect("the login page links the editor's platform").click().await.unwrap();
     loaded(&page).await;
     assert!(page.current_url().await.unwrap().path().ends_with("/conformite/ONE"));
     let mut shown = 0;
