@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use super::dnma;
+use super::{dnma, SCHOOLS};
 
 fn server() -> Option<String> {
     match std::env::var("DNMA_CLICKHOUSE_URL") {
@@ -23,14 +23,6 @@ fn server() -> Option<String> {
 /// Recorded SmartTag hits for `dnma import`: 60 users of 6 schools over 3 days, visits of a few
 /// pages, several profiles and services.
 fn recorded_hits() -> String {
-    const SCHOOLS: [(&str, &str, &str); 6] = [
-        ("0350122T", "ENT_35", "ONE"),
-        ("0350165P", "ENT_35", "ONE"),
-        ("0940176F", "ENT_94", "MBN"),
-        ("0290045S", "ENT_29", "ONE"),
-        ("0940198E", "ENT_94", "MBN"),
-        ("0350266Z", "ENT_35", "ONE"),
-    ];
     const SERVICES: [&str; 4] = ["COURRIER_ELECTRONIQUE", "CAHIER_TEXTES", "NOTES", "ACTUALITES"];
     let mut lines = String::new();
     for day in 16..19 {

@@ -29,18 +29,10 @@ use pipeline::{Breakdown, IndicatorQuery, Level, Period, RollupStore};
 use tagging_plan::{Plan, Referential};
 
 use super::collector::Collector;
-use super::dnma;
+use super::{dnma, SCHOOLS};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
-const SCHOOLS: [(&str, &str, &str); 6] = [
-    ("0350122T", "ENT_35", "ONE"),
-    ("0350165P", "ENT_35", "ONE"),
-    ("0940176F", "ENT_94", "MBN"),
-    ("0290045S", "ENT_29", "ONE"),
-    ("0940198E", "ENT_94", "MBN"),
-    ("0350266Z", "ENT_35", "ONE"),
-];
 const SERVICES: [&str; 4] = ["COURRIER_ELECTRONIQUE", "CAHIER_TEXTES", "NOTES", "ACTUALITES"];
 const PROFILES: [&str; 4] = ["ELEVE", "ELEVE", "ENSEIGNANT", "PARENT"];
 

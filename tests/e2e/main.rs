@@ -16,6 +16,17 @@ mod retention;
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
+/// Schools of the recorded traffic (UAI, project, platform): real UAIs of three départements on
+/// two ENT projects.
+pub const SCHOOLS: [(&str, &str, &str); 6] = [
+    ("0350122T", "ENT_35", "ONE"),
+    ("0350165P", "ENT_35", "ONE"),
+    ("0940176F", "ENT_94", "MBN"),
+    ("0290045S", "ENT_29", "ONE"),
+    ("0940198E", "ENT_94", "MBN"),
+    ("0350266Z", "ENT_35", "ONE"),
+];
+
 /// Runs `dnma` with arguments and optional stdin.
 pub fn dnma(args: &[&str], stdin: Option<&[u8]>) -> Output {
     let mut child = Command::new(env!("CARGO_BIN_EXE_dnma"))

@@ -11,6 +11,7 @@
 
 pub mod clickhouse;
 pub mod conformance;
+mod day_moments;
 pub mod erase;
 pub mod parquet;
 pub mod sql;
@@ -83,4 +84,31 @@ pub trait RollupStore: Send + Sync + 'static {
     /// whose properties hold their pseudonym), for an erasure request: every figure read
     /// afterwards is computed without them. Aggregates without visitors (tagging counts) stay.
     async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError>;
+}
+
+/// Checks a batch of hits (layout [`crate::facts::hits_schema`]) before `store` stages it: all
+/// of one log partition, and every position above what the day already holds of that
+/// partition. Returns the batch's first and last positions, `None` for an empty batch.
+pub(crate) async fn guard_staging<S: RollupStore + ?Sized>(
+    store: &S,
+    day: NaiveDate,
+    hits: &RecordBatch,
+) -> Result<Option<(u64, u64)>, PipelineError> {
+    use collector::log::partition_of;
+    use datafusion::arrow::array::AsArray;
+    let positions = hits.column(0).as_primitive::<datafusion::arrow::datatypes::UInt64Type>().values();
+    let (Some(first), Some(last)) = (positions.iter().copied().min(), positions.iter().copied().max()) else { return Ok(None) };
+    if partition_of(first) != partition_of(last) {
+        return Err(PipelineError::Store(format!(
+            "{day}: one batch of hits spans log partitions {} and {}",
+            partition_of(first),
+            partition_of(last)
+        )));
+    }
+    if let Some(through) = store.staged_through(day, partition_of(first)).await? {
+        if first <= through {
+            return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
+        }
+    }
+    Ok(Some((first, last)))
 }

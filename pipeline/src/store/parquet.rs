@@ -40,6 +40,7 @@ use datafusion::prelude::SessionContext;
 
 use collector::log::{partition_of, Partition};
 
+use super::day_moments::DayMoments;
 use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
@@ -54,29 +55,6 @@ const MAX_PARTS_PER_DAY: usize = 16;
 pub struct ParquetRollupStore {
     files: Arc<Files>,
     moments: DayMoments,
-}
-
-/// When each day was last staged to and last read for computing, on one counter: facts
-/// computed from a reading older than the last staging leave the day dirty.
-#[derive(Default)]
-struct DayMoments {
-    clock: AtomicU64,
-    staged: std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>,
-    read: std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>,
-}
-
-impl DayMoments {
-    fn tick(&self, which: &std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>, day: NaiveDate) {
-        let now = self.clock.fetch_add(1, Ordering::SeqCst) + 1;
-        which.lock().expect("moments lock").insert(day, now);
-    }
-
-    /// Whether the day was staged to after the reading its facts came from.
-    fn staged_since_read(&self, day: NaiveDate) -> bool {
-        let read = self.read.lock().expect("moments lock").remove(&day);
-        let staged = self.staged.lock().expect("moments lock").get(&day).copied();
-        matches!((read, staged), (Some(read), Some(staged)) if staged > read)
-    }
 }
 
 /// The store's directory, shared with its blocking tasks.
@@ -331,24 +309,7 @@ impl RollupStore for ParquetRollupStore {
 
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError> {
         self.files.writable()?;
-        if hits.num_rows() == 0 {
-            return Ok(());
-        }
-        let offsets = hits.column(0).as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
-        let first = offsets.values().iter().copied().min().expect("rows");
-        let last = offsets.values().iter().copied().max().expect("rows");
-        if partition_of(first) != partition_of(last) {
-            return Err(PipelineError::Store(format!(
-                "{day}: one batch of hits spans log partitions {} and {}",
-                partition_of(first),
-                partition_of(last)
-            )));
-        }
-        if let Some(through) = self.staged_through(day, partition_of(first)).await? {
-            if first <= through {
-                return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
-            }
-        }
+        let Some((first, last)) = super::guard_staging(self, day, &hits).await? else { return Ok(()) };
         let this = self.files.clone();
         blocking(move || {
             let marker = this.root.join("dirty").join(day.to_string());
@@ -358,12 +319,12 @@ impl RollupStore for ParquetRollupStore {
             this.compact(day, partition_of(first))
         })
         .await?;
-        self.moments.tick(&self.moments.staged, day);
+        self.moments.staged(day);
         Ok(())
     }
 
     async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
-        self.moments.tick(&self.moments.read, day);
+        self.moments.read(day);
         let parts = self.files.parts(day)?;
         blocking(move || {
             let mut batches = Vec::new();
@@ -388,7 +349,7 @@ impl RollupStore for ParquetRollupStore {
         for day in days {
             let marker = self.files.root.join("dirty").join(day.to_string());
             File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
-            self.moments.tick(&self.moments.staged, *day);
+            self.moments.staged(*day);
         }
         sync_dir(&self.files.root.join("dirty"))
     }
@@ -525,78 +486,5 @@ impl Files {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::facts::hits_batch;
-    use crate::store::conformance;
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn passes_the_rollup_store_conformance_suite() {
-        let dirs = std::sync::Mutex::new(Vec::new());
-        conformance::run(|| {
-            let dir = tempfile::tempdir().unwrap();
-            let store = ParquetRollupStore::open(dir.path()).unwrap();
-            dirs.lock().unwrap().push(dir);
-            store
-        })
-        .await;
-    }
-
-    #[test]
-    fn a_second_writer_is_refused_and_readers_cannot_write() {
-        let dir = tempfile::tempdir().unwrap();
-        let _writer = ParquetRollupStore::open(dir.path()).unwrap();
-        let err = ParquetRollupStore::open(dir.path()).err().unwrap().to_string();
-        assert!(err.contains("locked"), "{err}");
-        let reader = ParquetRollupStore::open_read_only(dir.path()).unwrap();
-        assert!(reader.files.writable().is_err());
-        assert!(ParquetRollupStore::open_read_only(&dir.path().join("nowhere")).is_err());
-    }
-
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn queries_survive_day_files_replaced_under_them() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(ParquetRollupStore::open(dir.path()).unwrap());
-        conformance::replaced_day_reads_old_or_new(store, &conformance::one_day_of_hits(3_000), 40).await;
-    }
-
-    #[tokio::test]
-    async fn parts_are_compacted_and_covered_parts_ignored() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ParquetRollupStore::open(dir.path()).unwrap();
-        let day: NaiveDate = "2026-11-23".parse().unwrap();
-        let plan = tagging_plan::Plan::shipped();
-        let mut placer = crate::hit_row::Placer::new(&plan, tagging_plan::Referential::shipped());
-        let place = placer.place(0, "0350122T").unwrap();
-        let row = |offset: u64| crate::hit_row::HitRow {
-            offset,
-            time_ms: 1_795_420_800_000 + i64::try_from(offset).unwrap() * 1000,
-            day,
-            visitor: [7; 16],
-            plateforme: "P".into(),
-            projet: "J".into(),
-            exploitant: "E".into(),
-            uai: "0350122T".into(),
-            place: place.clone(),
-            profil: "ELEVE".into(),
-            service: "MESSAGERIE".into(),
-            outil: None,
-            page_view: true,
-            click: false,
-            device: "ordinateur".into(),
-            os: "linux".into(),
-            browser: "firefox".into(),
-            plan_version: "2024.1".into(),
-        };
-        for offset in 0..=MAX_PARTS_PER_DAY as u64 {
-            store.stage_hits(day, hits_batch(&[row(offset)])).await.unwrap();
-        }
-        assert_eq!(store.files.parts(day).unwrap().len(), 1, "compacted into one part");
-        // A leftover of an interrupted compaction (a part the merged one covers) is not read.
-        let covered = store.files.part_path(day, 3, 3);
-        store.files.write_atomically(&covered, &hits_schema(), &hits_batch(&[row(3)])).unwrap();
-        let rows: usize = store.day_hits(day).await.unwrap().iter().map(RecordBatch::num_rows).sum();
-        assert_eq!(rows, MAX_PARTS_PER_DAY + 1);
-        assert_eq!(store.staged_through(day, 0).await.unwrap(), Some(MAX_PARTS_PER_DAY as u64));
-    }
-}
+#[path = "parquet_tests.rs"]
+mod tests;

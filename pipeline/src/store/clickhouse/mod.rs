@@ -306,23 +306,8 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError> {
-        if hits.num_rows() == 0 {
+        if super::guard_staging(self, day, &hits).await?.is_none() {
             return Ok(());
-        }
-        let offsets = hits.column(0).as_primitive::<UInt64Type>();
-        let first = offsets.values().iter().copied().min().expect("rows");
-        let last = offsets.values().iter().copied().max().expect("rows");
-        if partition_of(first) != partition_of(last) {
-            return Err(PipelineError::Store(format!(
-                "{day}: one batch of hits spans log partitions {} and {}",
-                partition_of(first),
-                partition_of(last)
-            )));
-        }
-        if let Some(through) = self.staged_through(day, partition_of(first)).await? {
-            if first <= through {
-                return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
-            }
         }
         // Dirty first: a crash after it only recomputes the day; the other order could leave
         // staged hits that are never computed. Dirty again after: another instance may have
