@@ -1,6 +1,7 @@
 //! The pipeline against the brute-force reference: synthetic hits go through a real embedded hit
-//! log, the pipeline and the Parquet store; every level × period × breakdown the store answers
-//! must equal what plain Rust computes over the same hits.
+//! log, the pipeline and the Parquet store (and, on a real server, the ClickHouse store); every
+//! level × period × breakdown the store answers must equal what plain Rust computes over the same
+//! hits.
 //!
 //! `DNMA_REFERENCE_HITS` sets the size of the large run (default 1,000,000).
 
@@ -12,6 +13,7 @@ use collector::record::StoredHit;
 use pipeline::hit_row::{HitRow, Placer};
 use pipeline::reference;
 use pipeline::sessionize::{Method, Sessionizer};
+use pipeline::store::{ClickHouseConfig, ClickHouseRollupStore};
 use pipeline::synthetic::{stored_hits, TrafficSpec};
 use pipeline::{Breakdown, IndicatorQuery, Level, ParquetRollupStore, Period, Pipeline, PipelineConfig, RollupStore};
 use tagging_plan::{Plan, Referential};
@@ -33,9 +35,15 @@ fn rows(hits: &[StoredHit], plan: &Plan) -> Vec<HitRow> {
 /// Feeds `hits` through log → pipeline → store in two rounds (the second brings late hits to days
 /// already computed) and returns the store.
 async fn pipeline_over(hits: &[StoredHit], method: Method, batch_records: usize, dir: &std::path::Path) -> Arc<ParquetRollupStore> {
+    let store = Arc::new(ParquetRollupStore::open(&dir.join("rollups")).unwrap());
+    pipeline_into(store.clone(), hits, method, batch_records, dir).await;
+    store
+}
+
+/// [`pipeline_over`] into any store.
+async fn pipeline_into(store: Arc<dyn RollupStore>, hits: &[StoredHit], method: Method, batch_records: usize, dir: &std::path::Path) {
     let plan = Arc::new(Plan::shipped());
     let log = Arc::new(EmbeddedHitLog::open(&dir.join("log"), EmbeddedLogConfig::default()).unwrap());
-    let store = Arc::new(ParquetRollupStore::open(&dir.join("rollups")).unwrap());
     let config = PipelineConfig { batch_records, sessionizer: Sessionizer { method, ..Sessionizer::default() }, ..PipelineConfig::default() };
     let pipeline = Pipeline::new(log.clone(), store.clone(), plan, Arc::new(Referential::shipped().clone()), config);
     let split = hits.len() * 4 / 5;
@@ -45,7 +53,6 @@ async fn pipeline_over(hits: &[StoredHit], method: Method, batch_records: usize,
     let (staged, _) = pipeline.run_once().await.unwrap();
     assert_eq!(staged.next_offset, hits.len() as u64);
     log.close();
-    store
 }
 
 fn span(rows: &[HitRow]) -> (NaiveDate, NaiveDate) {
@@ -106,6 +113,33 @@ async fn a_million_hits_match_the_reference_at_every_level_period_and_breakdown(
         query.profil = Some("ENSEIGNANT".into());
         assert_eq!(store.query(&query).await.unwrap(), reference::answer(&visits, &query), "{query:?}");
     }
+}
+
+/// The distributed store through the same pipeline and the same comparison, on a real
+/// ClickHouse server at `DNMA_CLICKHOUSE_URL` (skipped without one, except under `CI=true`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_clickhouse_store_matches_the_reference_at_every_level_period_and_breakdown() {
+    let url = match std::env::var("DNMA_CLICKHOUSE_URL") {
+        Ok(url) if !url.is_empty() => url,
+        _ => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run the ClickHouse tests: DNMA_CLICKHOUSE_URL is not set");
+            eprintln!("skipped: set DNMA_CLICKHOUSE_URL to a ClickHouse server (scripts/clickhouse.sh DIR PORT starts one)");
+            return;
+        }
+    };
+    let plan = Plan::shipped();
+    let spec = TrafficSpec { hits: 30_000, schools: 400, visitors_per_school: 20, days: 28, seed: 11, ..TrafficSpec::default() };
+    let hits = stored_hits(&spec, &plan, Referential::shipped());
+    let rows = rows(&hits, &plan);
+    let config = ClickHouseConfig { url, database: format!("dnma_reference_{}", std::process::id()), user: "default".into(), password: None };
+    let store = Arc::new(ClickHouseRollupStore::new(config).unwrap());
+    store.drop_database().await.unwrap();
+    store.migrate().await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    pipeline_into(store.clone(), &hits, Method::SortScan, 7_000, dir.path()).await;
+    let cells = compare_everything(store.as_ref(), &rows).await;
+    assert!(cells > 1_000, "only {cells} cells compared");
+    store.drop_database().await.unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
