@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
-use collector::log::{partition_of, position, HitLog, LogConsumer, Partition, Topic};
+use collector::log::{position, HitLog, LogConsumer, Partition, Topic};
 use collector::record::{DeadLetter, StoredHit};
 use tagging_plan::{Plan, Referential};
 use tracing::{info, warn};
@@ -201,7 +201,6 @@ impl Pipeline {
                 by_day.entry((reject_day(letter.received_ms), partition)).or_default().push((position(partition, offset), letter));
             }
             for ((day, _), letters) in by_day {
-                debug_assert!(letters.iter().all(|(p, _)| partition_of(*p) == partition_of(letters[0].0)));
                 self.store.stage_rejects(day, rejects_batch(&letters)).await?;
             }
             member.commit(&read).await?;
