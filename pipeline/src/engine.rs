@@ -12,7 +12,9 @@
 //!    may stage at once (a Kafka log's group shares the partitions among them).
 //! 2. **compute**: re-sessionize every dirty day from all its staged hits and replace its visits
 //!    and usages; the day is clean once they are written. A late hit just makes its day dirty
-//!    again; computing a day twice gives the same facts (idempotent).
+//!    again; computing a day twice gives the same facts (idempotent). A day holding more than
+//!    [`PipelineConfig::compute_hits`] hits is computed a range of visitor slices at a time
+//!    (visits never span two visitors), so memory stays bounded however large the day.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -31,6 +33,7 @@ use crate::hit_row::{HitRow, Placer};
 use crate::sessionize::Sessionizer;
 use crate::store::RollupStore;
 use crate::tagging::{reject_day, rejects_batch};
+use crate::visitor_slices::VisitorSlices;
 
 /// How the pipeline runs.
 #[derive(Debug, Clone)]
@@ -48,6 +51,9 @@ pub struct PipelineConfig {
     pub poll_wait: Duration,
     /// Days computed at once (default: the number of cores).
     pub parallelism: usize,
+    /// Most staged hits sessionized at once (default 500,000): a larger day is computed in
+    /// ranges of visitor slices of about this many hits.
+    pub compute_hits: u64,
 }
 
 impl Default for PipelineConfig {
@@ -59,6 +65,7 @@ impl Default for PipelineConfig {
             poll_interval: Duration::from_secs(10),
             poll_wait: Duration::from_secs(1),
             parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
+            compute_hits: 500_000,
         }
     }
 }
@@ -218,11 +225,9 @@ impl Pipeline {
         loop {
             while running.len() < self.config.parallelism.max(1) {
                 let Some(day) = pending.next() else { break };
-                let (store, sessionizer) = (Arc::clone(&self.store), self.config.sessionizer);
+                let (store, sessionizer, most) = (Arc::clone(&self.store), self.config.sessionizer, self.config.compute_hits);
                 running.spawn(async move {
-                    let hits = store.day_hits(day).await?;
-                    let facts = sessionizer.run(hits).await?;
-                    store.replace_day(day, facts).await?;
+                    compute_day(store.as_ref(), sessionizer, day, most).await?;
                     Ok::<_, PipelineError>(day)
                 });
             }
@@ -260,4 +265,18 @@ impl Pipeline {
             }
         }
     }
+}
+
+/// Recomputes one day's facts from its staged hits, at most about `most` hits in memory at once:
+/// the day is read and sessionized a range of visitor slices at a time, each range's facts
+/// appended to the day's new facts, which replace the old ones in one commit.
+pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, day: NaiveDate, most: u64) -> Result<(), PipelineError> {
+    let planned = store.day_hit_count(day).await?;
+    // Begun before any reading: hits staged from now on leave the day dirty.
+    let mut writer = store.begin_day(day).await?;
+    for slices in VisitorSlices::plan(planned, most) {
+        let hits = store.day_hits_in(day, slices).await?;
+        writer.append(sessionizer.run(hits).await?).await?;
+    }
+    writer.commit().await
 }

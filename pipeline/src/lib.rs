@@ -18,6 +18,7 @@ pub mod sessionize;
 pub mod store;
 pub mod synthetic;
 pub mod tagging;
+pub mod visitor_slices;
 
 pub use engine::{Pipeline, PipelineConfig, Staged};
 pub use error::PipelineError;

@@ -44,7 +44,13 @@ async fn pipeline_over(hits: &[StoredHit], method: Method, batch_records: usize,
 async fn pipeline_into(store: Arc<dyn RollupStore>, hits: &[StoredHit], method: Method, batch_records: usize, dir: &std::path::Path) {
     let plan = Arc::new(Plan::shipped());
     let log = Arc::new(EmbeddedHitLog::open(&dir.join("log"), EmbeddedLogConfig::default()).unwrap());
-    let config = PipelineConfig { batch_records, sessionizer: Sessionizer { method, ..Sessionizer::default() }, ..PipelineConfig::default() };
+    // At most 5,000 hits sessionized at once: the larger days are computed in visitor slices.
+    let config = PipelineConfig {
+        batch_records,
+        sessionizer: Sessionizer { method, ..Sessionizer::default() },
+        compute_hits: 5_000,
+        ..PipelineConfig::default()
+    };
     let pipeline = Pipeline::new(log.clone(), store.clone(), plan, Arc::new(Referential::shipped().clone()), config);
     let split = hits.len() * 4 / 5;
     append(&log, &hits[..split]).await;

@@ -37,6 +37,9 @@ pub struct PipelineFile {
     sessionization: Option<Method>,
     /// Log records per batch (default 200000).
     batch_records: Option<usize>,
+    /// Most staged hits sessionized at once (default 500000): a larger day is computed in
+    /// ranges of visitors, so memory stays bounded.
+    compute_hits: Option<u64>,
     /// How often a following pipeline looks for new hits, e.g. "10s".
     #[serde(default, with = "humantime_serde")]
     poll_interval: Option<Duration>,
@@ -53,8 +56,11 @@ impl PipelineFile {
         anyhow::ensure!(timeout > Duration::ZERO, "[pipeline] visit_timeout must be positive");
         let batch_records = self.batch_records.unwrap_or(defaults.batch_records);
         anyhow::ensure!(batch_records > 0, "[pipeline] batch_records must be positive");
+        let compute_hits = self.compute_hits.unwrap_or(defaults.compute_hits);
+        anyhow::ensure!(compute_hits > 0, "[pipeline] compute_hits must be positive");
         Ok(PipelineConfig {
             batch_records,
+            compute_hits,
             sessionizer: Sessionizer { method: self.sessionization.unwrap_or_default(), timeout },
             poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
             consumer: self.consumer.clone().unwrap_or(defaults.consumer.clone()),

@@ -9,6 +9,7 @@
 //! [`ClickHouseRollupStore`] (distributed: ClickHouse tables). Every implementation must pass
 //! [`conformance::run`].
 
+mod atomic_parquet;
 pub mod clickhouse;
 pub mod conformance;
 mod day_moments;
@@ -28,6 +29,7 @@ use crate::error::PipelineError;
 use crate::query::{IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{RejectCount, RejectSample, TaggingRow};
+use crate::visitor_slices::VisitorSlices;
 
 /// Storage of the pipeline's facts and the indicator queries over them.
 #[async_trait]
@@ -40,8 +42,17 @@ pub trait RollupStore: Send + Sync + 'static {
     /// all with positions above [`Self::staged_through`], and marks the day dirty.
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError>;
 
+    /// How many hits are staged for a day (to plan its computation; may count a hit staged
+    /// twice by a broker's duplicate once more).
+    async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError>;
+
+    /// The staged hits of a day whose visitors lie in `slices`.
+    async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError>;
+
     /// Every staged hit of a day.
-    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError>;
+    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
+        self.day_hits_in(day, VisitorSlices::ALL).await
+    }
 
     /// Days with staged hits, in order.
     async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError>;
@@ -52,9 +63,18 @@ pub trait RollupStore: Send + Sync + 'static {
     /// Marks days dirty (to recompute them, e.g. after a change of definitions).
     async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError>;
 
+    /// Starts replacing a day's facts. Call it **before** reading the hits they come from: when
+    /// hits are staged to the day after this call, the commit leaves the day dirty, so they are
+    /// computed next time.
+    async fn begin_day<'a>(&'a self, day: NaiveDate) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError>;
+
     /// Durably replaces a day's visits and usages (layouts [`crate::facts::visits_schema`] and
-    /// [`crate::facts::usages_schema`]) and clears its dirty mark.
-    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError>;
+    /// [`crate::facts::usages_schema`]) and clears its dirty mark, in one piece.
+    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
+        let mut writer = self.begin_day(day).await?;
+        writer.append(facts).await?;
+        writer.commit().await
+    }
 
     /// The indicators of every cell a query asks for, ordered by code, start and breakdown value.
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError>;
@@ -84,6 +104,18 @@ pub trait RollupStore: Send + Sync + 'static {
     /// whose properties hold their pseudonym), for an erasure request: every figure read
     /// afterwards is computed without them. Aggregates without visitors (tagging counts) stay.
     async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError>;
+}
+
+/// The new facts of one day, written a piece at a time (one piece per range of visitor slices)
+/// and visible to queries only once committed, all at once.
+#[async_trait]
+pub trait DayFactsWriter: Send {
+    /// Adds the visits, usages and tagging counts of some of the day's visitors.
+    async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError>;
+
+    /// Durably replaces the day's facts with everything appended, then clears the day's dirty
+    /// mark unless hits were staged to it since [`RollupStore::begin_day`].
+    async fn commit(self: Box<Self>) -> Result<(), PipelineError>;
 }
 
 /// Checks a batch of hits (layout [`crate::facts::hits_schema`]) before `store` stages it: all

@@ -14,9 +14,12 @@
 //!
 //! Every file is written in `tmp/`, synced, then renamed into place and its directory synced, so a
 //! reader sees the old file or the new one, never a torn one, and a crash leaves at worst a
-//! stray file in `tmp/` (removed on the next open). Parts of a day are compacted into one when
-//! they pile up; a part whose offsets another part covers is ignored, so a crash during
-//! compaction cannot count a hit twice.
+//! stray file in `tmp/` (removed on the next open). A part holds its hits ordered by visitor
+//! slice ([`crate::visitor_slices`]), so a large day is read and computed a range of slices at a
+//! time. Parts of a day are compacted when they pile up (the adjacent run of parts with the
+//! fewest hits, a range of slices at a time, so memory stays bounded however large the day); a
+//! part whose offsets another part covers is ignored, so a crash during compaction cannot count
+//! a hit twice.
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -32,29 +35,39 @@ use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use datafusion::parquet::arrow::ArrowWriter;
-use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
 use datafusion::prelude::SessionContext;
 
 use collector::log::{partition_of, Partition};
 
+use super::atomic_parquet::{read_all, read_slices, row_count, sync_dir, AtomicParquet};
 use super::day_moments::DayMoments;
-use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
+use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
+use crate::visitor_slices::VisitorSlices;
 
-/// Parts of one day compacted into one beyond this many.
+/// Parts of one log partition of a day beyond which some are compacted.
 const MAX_PARTS_PER_DAY: usize = 16;
+
+/// How many adjacent parts one compaction merges (at most).
+const MERGED_PARTS: usize = 8;
+
+/// Smallest row group of a staged-hits file (row groups are cut at visitor-slice boundaries).
+const HIT_ROW_GROUP_ROWS: usize = 16 * 1024;
+
+/// Hits a compaction holds in memory at once (about: it merges a range of slices at a time).
+const COMPACTION_HITS: u64 = 256 * 1024;
 
 /// The embedded rollup store (see the module header for its layout).
 pub struct ParquetRollupStore {
     files: Arc<Files>,
     moments: DayMoments,
+    /// Held while a day is marked dirty and its moment noted, and while a computation decides
+    /// to clear the mark, so that no staging falls between the two.
+    marking: tokio::sync::Mutex<()>,
 }
 
 /// The store's directory, shared with its blocking tasks.
@@ -96,6 +109,7 @@ impl ParquetRollupStore {
         Ok(ParquetRollupStore {
             files: Arc::new(Files { root: root.to_owned(), lock: Some(lock), next_tmp: AtomicU64::new(0) }),
             moments: DayMoments::default(),
+            marking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -107,6 +121,7 @@ impl ParquetRollupStore {
         Ok(ParquetRollupStore {
             files: Arc::new(Files { root: root.to_owned(), lock: None, next_tmp: AtomicU64::new(0) }),
             moments: DayMoments::default(),
+            marking: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -156,42 +171,52 @@ impl Files {
         Ok(kept)
     }
 
+    /// A new Parquet file in `tmp/`.
+    fn create(&self, schema: &SchemaRef) -> Result<AtomicParquet, PipelineError> {
+        let tmp = self.root.join("tmp").join(format!("{}-{}.parquet", std::process::id(), self.next_tmp.fetch_add(1, Ordering::Relaxed)));
+        AtomicParquet::create(tmp, schema)
+    }
+
     /// Writes a batch as a Parquet file at `path`, atomically.
     fn write_atomically(&self, path: &Path, schema: &SchemaRef, batch: &RecordBatch) -> Result<(), PipelineError> {
-        let tmp = self.root.join("tmp").join(format!("{}-{}.parquet", std::process::id(), self.next_tmp.fetch_add(1, Ordering::Relaxed)));
-        let file = File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
-        let mut writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
-        writer.write(batch)?;
-        let file = writer.into_inner()?;
-        file.sync_all().map_err(io(format!("syncing {}", tmp.display())))?;
-        let dir = path.parent().expect("store files live in a directory");
-        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
-        fs::rename(&tmp, path).map_err(io(format!("renaming {} to {}", tmp.display(), path.display())))?;
-        sync_dir(dir)
+        let mut file = self.create(schema)?;
+        file.write(batch)?;
+        file.finish(path)
     }
 
-    fn read_file(path: &Path) -> Result<Vec<RecordBatch>, PipelineError> {
-        let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
-        let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?;
-        Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    /// Writes staged hits as a part file at `path`, atomically, ordered by visitor slice.
+    fn write_hits_atomically(&self, path: &Path, hits: &RecordBatch) -> Result<(), PipelineError> {
+        let mut file = self.create(&hits_schema())?;
+        file.write_by_slice(hits, HIT_ROW_GROUP_ROWS)?;
+        file.finish(path)
     }
 
-    /// Compacts the parts of one log partition of a day into one when they pile up (parts of
-    /// different log partitions stay apart, so each partition's staged position stays known).
+    /// When the parts of one log partition of a day pile up, merges the adjacent run of
+    /// [`MERGED_PARTS`] of them holding the fewest hits into one (so each hit is rewritten a
+    /// few times over the day, not at every compaction). The merge goes a range of visitor
+    /// slices at a time, so its memory stays bounded. Parts of different log partitions stay
+    /// apart, so each partition's staged position stays known.
     fn compact(&self, day: NaiveDate, partition: Partition) -> Result<(), PipelineError> {
         let parts: Vec<Part> = self.parts(day)?.into_iter().filter(|p| partition_of(p.first) == partition).collect();
         if parts.len() <= MAX_PARTS_PER_DAY {
             return Ok(());
         }
-        let mut batches = Vec::new();
-        for part in &parts {
-            batches.extend(Self::read_file(&part.path)?);
+        let sizes = parts.iter().map(|p| row_count(&p.path)).collect::<Result<Vec<_>, _>>()?;
+        let width = MERGED_PARTS.min(parts.len());
+        let start = (0..=parts.len() - width).min_by_key(|&i| sizes[i..i + width].iter().sum::<u64>()).expect("at least one run");
+        let run = &parts[start..start + width];
+        let total: u64 = sizes[start..start + width].iter().sum();
+        let mut merged = self.create(&hits_schema())?;
+        for slices in VisitorSlices::plan(total, COMPACTION_HITS) {
+            let mut batches = Vec::new();
+            for part in run {
+                batches.extend(read_slices(&part.path, slices)?);
+            }
+            merged.write_by_slice(&concat_batches(&hits_schema(), &batches)?, HIT_ROW_GROUP_ROWS)?;
         }
-        let all = concat_batches(&hits_schema(), &batches)?;
-        let (first, last) = (parts[0].first, parts.iter().map(|p| p.last).max().expect("parts"));
-        self.write_atomically(&self.part_path(day, first, last), &hits_schema(), &all)?;
-        for part in parts {
+        let (first, last) = (run[0].first, run.iter().map(|p| p.last).max().expect("parts"));
+        merged.finish(&self.part_path(day, first, last))?;
+        for part in run {
             fs::remove_file(&part.path).map_err(io(format!("removing {}", part.path.display())))?;
         }
         sync_dir(&self.day_dir(day))
@@ -278,17 +303,13 @@ fn is_replaced_file(e: &datafusion::error::DataFusionError) -> bool {
     ["Parquet error", "Corrupt footer", "No such file", "not found", "Object at location", "out of range", "EOF"].iter().any(|m| text.contains(m))
 }
 
-fn sync_dir(dir: &Path) -> Result<(), PipelineError> {
-    File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", dir.display())))
-}
-
 /// The highest staged refusal position of each log partition in a day's refusals file.
 fn staged_rejects(path: &Path) -> Result<std::collections::BTreeMap<Partition, u64>, PipelineError> {
     let mut through = std::collections::BTreeMap::new();
     if !path.exists() {
         return Ok(through);
     }
-    for batch in Files::read_file(path)? {
+    for batch in read_all(path)? {
         for &o in batch.column(0).as_primitive::<UInt64Type>().values() {
             let at = through.entry(partition_of(o)).or_insert(o);
             *at = (*at).max(o);
@@ -311,25 +332,32 @@ impl RollupStore for ParquetRollupStore {
         self.files.writable()?;
         let Some((first, last)) = super::guard_staging(self, day, &hits).await? else { return Ok(()) };
         let this = self.files.clone();
-        blocking(move || {
-            let marker = this.root.join("dirty").join(day.to_string());
-            File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
-            sync_dir(&this.root.join("dirty"))?;
-            this.write_atomically(&this.part_path(day, first, last), &hits_schema(), &hits)?;
-            this.compact(day, partition_of(first))
-        })
-        .await?;
-        self.moments.staged(day);
-        Ok(())
+        {
+            let _marking = self.marking.lock().await;
+            blocking(move || {
+                let marker = this.root.join("dirty").join(day.to_string());
+                File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
+                sync_dir(&this.root.join("dirty"))?;
+                this.write_hits_atomically(&this.part_path(day, first, last), &hits)
+            })
+            .await?;
+            self.moments.staged(day);
+        }
+        let this = self.files.clone();
+        blocking(move || this.compact(day, partition_of(first))).await
     }
 
-    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
-        self.moments.read(day);
+    async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
+        let parts = self.files.parts(day)?;
+        blocking(move || parts.iter().map(|p| row_count(&p.path)).sum()).await
+    }
+
+    async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
         let parts = self.files.parts(day)?;
         blocking(move || {
             let mut batches = Vec::new();
             for part in parts {
-                batches.extend(Files::read_file(&part.path)?);
+                batches.extend(read_slices(&part.path, slices)?);
             }
             Ok(batches)
         })
@@ -346,6 +374,7 @@ impl RollupStore for ParquetRollupStore {
 
     async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError> {
         self.files.writable()?;
+        let _marking = self.marking.lock().await;
         for day in days {
             let marker = self.files.root.join("dirty").join(day.to_string());
             File::create(&marker).map_err(io(format!("creating {}", marker.display())))?;
@@ -354,25 +383,12 @@ impl RollupStore for ParquetRollupStore {
         sync_dir(&self.files.root.join("dirty"))
     }
 
-    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
+    async fn begin_day<'a>(&'a self, day: NaiveDate) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
         self.files.writable()?;
-        let stale = self.moments.staged_since_read(day);
+        let begun = self.moments.begin();
         let this = self.files.clone();
-        blocking(move || {
-            this.write_atomically(&this.root.join("usages").join(format!("{day}.parquet")), &usages_schema(), &facts.usages)?;
-            this.write_atomically(&this.root.join("tagging").join(format!("{day}.parquet")), &tagging_schema(), &facts.tagging)?;
-            this.write_atomically(&this.root.join("visits").join(format!("{day}.parquet")), &visits_schema(), &facts.visits)?;
-            let marker = this.root.join("dirty").join(day.to_string());
-            if stale {
-                return Ok(());
-            }
-            match fs::remove_file(&marker) {
-                Ok(()) => sync_dir(&this.root.join("dirty")),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-                Err(e) => Err(PipelineError::io(format!("removing {}", marker.display()), e)),
-            }
-        })
-        .await
+        let files = blocking(move || Ok([this.create(&visits_schema())?, this.create(&usages_schema())?, this.create(&tagging_schema())?])).await?;
+        Ok(Box::new(ParquetDayWriter { store: self, day, begun, files: Some(files) }))
     }
 
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
@@ -405,7 +421,7 @@ impl RollupStore for ParquetRollupStore {
             if fresh.num_rows() == 0 {
                 return Ok(());
             }
-            let mut batches = if path.exists() { Files::read_file(&path)? } else { Vec::new() };
+            let mut batches = if path.exists() { read_all(&path)? } else { Vec::new() };
             batches.push(fresh);
             let all = concat_batches(&rejects_schema(), &batches)?;
             this.write_atomically(&path, &rejects_schema(), &all)
@@ -474,14 +490,80 @@ impl Files {
         visitors: &DoomedVisitors,
         days: &mut BTreeSet<NaiveDate>,
     ) -> Result<u64, PipelineError> {
-        let all = concat_batches(schema, &Self::read_file(path)?)?;
+        let all = concat_batches(schema, &read_all(path)?)?;
         let survivors = visitors.survivors(&all)?;
         let removed = (all.num_rows() - survivors.true_count()) as u64;
         if removed > 0 {
-            self.write_atomically(path, schema, &datafusion::arrow::compute::filter_record_batch(&all, &survivors)?)?;
+            let kept = datafusion::arrow::compute::filter_record_batch(&all, &survivors)?;
+            if schema == &hits_schema() {
+                self.write_hits_atomically(path, &kept)?;
+            } else {
+                self.write_atomically(path, schema, &kept)?;
+            }
             days.insert(day);
         }
         Ok(removed)
+    }
+}
+
+/// A day's new facts being written in `tmp/` (visits, usages, tagging counts), one row group
+/// per appended piece; renamed into place on commit.
+struct ParquetDayWriter<'a> {
+    store: &'a ParquetRollupStore,
+    day: NaiveDate,
+    begun: u64,
+    /// Visits, usages, tagging counts; `None` once committed.
+    files: Option<[AtomicParquet; 3]>,
+}
+
+#[async_trait]
+impl DayFactsWriter for ParquetDayWriter<'_> {
+    async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
+        let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts appended after commit".into()))?;
+        let files = blocking(move || {
+            files[0].write_row_group(&facts.visits)?;
+            files[1].write_row_group(&facts.usages)?;
+            files[2].write_row_group(&facts.tagging)?;
+            Ok(files)
+        })
+        .await?;
+        self.files = Some(files);
+        Ok(())
+    }
+
+    async fn commit(mut self: Box<Self>) -> Result<(), PipelineError> {
+        let [visits, usages, tagging] = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
+        let (this, day) = (self.store.files.clone(), self.day);
+        let store = self.store;
+        blocking(move || {
+            usages.finish(&this.root.join("usages").join(format!("{day}.parquet")))?;
+            tagging.finish(&this.root.join("tagging").join(format!("{day}.parquet")))?;
+            visits.finish(&this.root.join("visits").join(format!("{day}.parquet")))
+        })
+        .await?;
+        // Hits staged since the computation began may not be in these facts: the day stays
+        // dirty. (Under the marking lock: a staging's dirty mark and its moment go together.)
+        let _marking = store.marking.lock().await;
+        if store.moments.staged_since(day, self.begun) {
+            return Ok(());
+        }
+        let marker = store.files.root.join("dirty").join(day.to_string());
+        match fs::remove_file(&marker) {
+            Ok(()) => sync_dir(&store.files.root.join("dirty")),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(PipelineError::io(format!("removing {}", marker.display()), e)),
+        }
+    }
+}
+
+impl Drop for ParquetDayWriter<'_> {
+    fn drop(&mut self) {
+        // Not committed: the temporary files go (the next open would remove them anyway).
+        for file in self.files.take().into_iter().flatten() {
+            let tmp = file.tmp().to_owned();
+            drop(file);
+            let _ = fs::remove_file(tmp);
+        }
     }
 }
 

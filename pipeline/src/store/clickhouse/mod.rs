@@ -35,12 +35,13 @@ use serde::Deserialize;
 use collector::log::{partition_of, partition_positions, Partition};
 
 use self::rows::{from_json_each_row, to_json_each_row};
-use super::{sql, DoomedVisitors, ErasedFacts, RollupStore};
+use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::hits_schema;
 use crate::query::{indicator_sql_in, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
+use crate::visitor_slices::VisitorSlices;
 
 /// Where the ClickHouse server is and which database holds dnma's tables (the
 /// `[store.clickhouse]` table of the configuration).
@@ -73,8 +74,6 @@ pub struct ClickHouseRollupStore {
     http: reqwest::Client,
     config: ClickHouseConfig,
     last_version: AtomicU64,
-    /// When each day being computed had its hits read (see `replace_day`).
-    read_stamps: std::sync::Mutex<std::collections::HashMap<NaiveDate, u64>>,
     /// Staged hits read back per request (a day is read in slices of offsets).
     day_hits_slice: usize,
 }
@@ -89,7 +88,7 @@ impl ClickHouseRollupStore {
             .timeout(Duration::from_secs(300))
             .build()
             .map_err(|e| PipelineError::Store(format!("ClickHouse client: {e}")))?;
-        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0), read_stamps: std::sync::Mutex::default(), day_hits_slice: 100_000 })
+        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0), day_hits_slice: 100_000 })
     }
 
     /// The same store reading a day's staged hits `rows` at a time (default 100,000).
@@ -318,9 +317,15 @@ impl RollupStore for ClickHouseRollupStore {
         self.set_dirty(&[day], true).await
     }
 
-    async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
-        let stamp = self.next_version();
-        self.read_stamps.lock().expect("stamps lock").insert(day, stamp);
+    async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
+        let rows = self.select_json(&format!("SELECT count() AS n FROM {} WHERE day = toDate('{day}')", self.table("hits"))).await?;
+        Ok(rows.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+    }
+
+    async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
+        // The slice of a visitor is its pseudonym's first byte.
+        let in_slices =
+            if slices.is_all() { String::new() } else { format!(" AND reinterpretAsUInt8(visitor) BETWEEN {} AND {}", slices.first, slices.last) };
         let schema = hits_schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
         // In slices of offsets, so a large day never sits in memory as one JSON answer.
@@ -331,7 +336,7 @@ impl RollupStore for ClickHouseRollupStore {
             let batch = self
                 .select(
                     &format!(
-                        "SELECT {} FROM {} FINAL WHERE day = toDate('{day}'){from} ORDER BY `offset` LIMIT {}",
+                        "SELECT {} FROM {} FINAL WHERE day = toDate('{day}'){in_slices}{from} ORDER BY `offset` LIMIT {}",
                         columns.join(", "),
                         self.table("hits"),
                         self.day_hits_slice
@@ -364,22 +369,12 @@ impl RollupStore for ClickHouseRollupStore {
         self.set_dirty(days, true).await
     }
 
-    async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
-        // The generation is the time the day's hits were read: of two instances computing a day
-        // at once, the one that read later (and so saw every hit the other saw) wins, and a
-        // dirty mark given after that reading outlives the clean mark.
-        let read_at = self.read_stamps.lock().expect("stamps lock").remove(&day);
-        let generation = read_at.unwrap_or_else(|| self.next_version());
-        let tag = [("generation", generation)];
-        self.insert("visits", &facts.visits, &tag).await?;
-        self.insert("usages", &facts.usages, &tag).await?;
-        self.insert("tagging", &facts.tagging, &tag).await?;
-        self.execute(&format!("INSERT INTO {} (day, generation) VALUES ('{day}', {generation})", self.table("generations"))).await?;
-        self.set_dirty_at(&[day], false, generation).await?;
-        if let Err(e) = self.drop_old_generations(day, generation).await {
-            tracing::warn!(%day, error = %e, "old generations of a day not dropped yet");
-        }
-        Ok(())
+    async fn begin_day<'a>(&'a self, day: NaiveDate) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
+        // The generation is the time the computation began, before it read any hit: of two
+        // instances computing a day at once, the one that began later (and so saw every hit
+        // the other saw) wins, and a dirty mark given after that beginning outlives the clean
+        // mark.
+        Ok(Box::new(ClickHouseDayWriter { store: self, day, generation: self.next_version() }))
     }
 
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
@@ -499,3 +494,31 @@ const MUTATION_WAIT: Duration = Duration::from_secs(300);
 
 #[cfg(test)]
 mod tests;
+
+/// A day's new facts inserted under a new generation, which becomes the day's current one on
+/// commit (until then queries read the previous generation).
+struct ClickHouseDayWriter<'a> {
+    store: &'a ClickHouseRollupStore,
+    day: NaiveDate,
+    generation: u64,
+}
+
+#[async_trait]
+impl DayFactsWriter for ClickHouseDayWriter<'_> {
+    async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
+        let tag = [("generation", self.generation)];
+        self.store.insert("visits", &facts.visits, &tag).await?;
+        self.store.insert("usages", &facts.usages, &tag).await?;
+        self.store.insert("tagging", &facts.tagging, &tag).await
+    }
+
+    async fn commit(self: Box<Self>) -> Result<(), PipelineError> {
+        let (store, day, generation) = (self.store, self.day, self.generation);
+        store.execute(&format!("INSERT INTO {} (day, generation) VALUES ('{day}', {generation})", store.table("generations"))).await?;
+        store.set_dirty_at(&[day], false, generation).await?;
+        if let Err(e) = store.drop_old_generations(day, generation).await {
+            tracing::warn!(%day, error = %e, "old generations of a day not dropped yet");
+        }
+        Ok(())
+    }
+}

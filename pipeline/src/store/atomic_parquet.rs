@@ -1,0 +1,165 @@
+//! Parquet files of the embedded store: written in `tmp/`, synced, then renamed into place (a
+//! reader sees the old file or the new one, never a torn one); staged hits laid out by visitor
+//! slice and read back a range of slices at a time.
+
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::properties::WriterProperties;
+
+use crate::error::PipelineError;
+use crate::visitor_slices::{range_of_statistics, rows, sorted_by_slice, VisitorSlices};
+
+fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineError {
+    let context = context.into();
+    move |e| PipelineError::io(context, e)
+}
+
+/// A Parquet file being written in `tmp/`, renamed into place by [`AtomicParquet::finish`].
+pub(crate) struct AtomicParquet {
+    tmp: PathBuf,
+    writer: ArrowWriter<File>,
+}
+
+impl AtomicParquet {
+    /// Starts a file at the temporary path `tmp`.
+    pub(crate) fn create(tmp: PathBuf, schema: &SchemaRef) -> Result<Self, PipelineError> {
+        let file = File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
+        let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
+        Ok(AtomicParquet { tmp, writer })
+    }
+
+    /// Where the file is being written.
+    pub(crate) fn tmp(&self) -> &Path {
+        &self.tmp
+    }
+
+    /// Adds rows to the current row group.
+    pub(crate) fn write(&mut self, batch: &RecordBatch) -> Result<(), PipelineError> {
+        self.writer.write(batch)?;
+        Ok(())
+    }
+
+    /// Writes rows as a row group of their own (nothing for no rows).
+    pub(crate) fn write_row_group(&mut self, batch: &RecordBatch) -> Result<(), PipelineError> {
+        if batch.num_rows() > 0 {
+            self.writer.write(batch)?;
+            self.writer.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Writes staged hits ordered by visitor slice, in row groups cut at slice boundaries of at
+    /// least `min_rows` rows, so that the visitor column's statistics tell each row group's
+    /// slices.
+    pub(crate) fn write_by_slice(&mut self, batch: &RecordBatch, min_rows: usize) -> Result<(), PipelineError> {
+        let (sorted, groups) = sorted_by_slice(batch, min_rows)?;
+        for group in groups {
+            self.write_row_group(&rows(&sorted, group))?;
+        }
+        Ok(())
+    }
+
+    /// Closes, syncs and renames the file to `path` (its directory created and synced).
+    pub(crate) fn finish(self, path: &Path) -> Result<(), PipelineError> {
+        let file = self.writer.into_inner()?;
+        file.sync_all().map_err(io(format!("syncing {}", self.tmp.display())))?;
+        let dir = path.parent().expect("store files live in a directory");
+        fs::create_dir_all(dir).map_err(io(format!("creating {}", dir.display())))?;
+        fs::rename(&self.tmp, path).map_err(io(format!("renaming {} to {}", self.tmp.display(), path.display())))?;
+        sync_dir(dir)
+    }
+}
+
+/// Makes a directory's entries (a rename, a removal) durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), PipelineError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(format!("syncing {}", dir.display())))
+}
+
+/// Every row of a Parquet file.
+pub(crate) fn read_all(path: &Path) -> Result<Vec<RecordBatch>, PipelineError> {
+    read_slices(path, VisitorSlices::ALL)
+}
+
+/// The rows of a staged-hits file whose visitor lies in `slices`: only the row groups whose
+/// visitor statistics overlap the range are read, then their rows are filtered.
+pub(crate) fn read_slices(path: &Path, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
+    let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);
+    if !slices.is_all() {
+        let visitor = builder.schema().index_of("visitor").map_err(|_| PipelineError::Store(format!("{} has no visitor column", path.display())))?;
+        let groups: Vec<usize> = builder
+            .metadata()
+            .row_groups()
+            .iter()
+            .enumerate()
+            .filter(|(_, group)| {
+                let stats = group.column(visitor).statistics();
+                let (lo, hi) = range_of_statistics(stats.and_then(|s| s.min_bytes_opt()), stats.and_then(|s| s.max_bytes_opt()));
+                slices.overlaps(lo, hi)
+            })
+            .map(|(i, _)| i)
+            .collect();
+        builder = builder.with_row_groups(groups);
+    }
+    let reader = builder.build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        let batch = slices.filter(&batch?)?;
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}
+
+/// How many rows a Parquet file holds (from its footer).
+pub(crate) fn row_count(path: &Path) -> Result<u64, PipelineError> {
+    let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    Ok(u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::facts::hits_batch;
+    use crate::store::conformance::one_day_of_hits;
+    use datafusion::arrow::array::AsArray;
+    use datafusion::arrow::datatypes::UInt64Type;
+
+    fn offsets(batches: &[RecordBatch]) -> Vec<u64> {
+        let mut o: Vec<u64> = batches.iter().flat_map(|b| b.column(0).as_primitive::<UInt64Type>().values().to_vec()).collect();
+        o.sort_unstable();
+        o
+    }
+
+    #[test]
+    fn a_range_of_slices_reads_back_exactly_its_visitors_hits() {
+        let dir = tempfile::tempdir().unwrap();
+        let hits = hits_batch(&one_day_of_hits(20_000));
+        let n = hits.num_rows() as u64;
+        let mut file = AtomicParquet::create(dir.path().join("tmp.parquet"), &hits.schema()).unwrap();
+        file.write_by_slice(&hits, 1_000).unwrap();
+        let path = dir.path().join("part.parquet");
+        file.finish(&path).unwrap();
+        assert_eq!(row_count(&path).unwrap(), n);
+        let plan = VisitorSlices::plan(n, n / 7);
+        assert!(plan.len() == 8);
+        let mut all = Vec::new();
+        for range in &plan {
+            let got = read_slices(&path, *range).unwrap();
+            let expected = range.filter(&hits).unwrap();
+            assert_eq!(offsets(&got), offsets(&[expected]));
+            all.extend(got);
+        }
+        assert_eq!(offsets(&all), offsets(&read_all(&path).unwrap()));
+        assert_eq!(offsets(&all).len() as u64, n);
+    }
+}
