@@ -66,7 +66,9 @@ fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
     let started = Instant::now();
     runtime.block_on(async {
-        let client = reqwest::Client::new();
+        // Idle connections are dropped before the server's keep-alive timeout (10 s) closes
+        // them, as browsers do: reusing a connection the server is closing fails the request.
+        let client = reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().unwrap();
         let mut tick = tokio::time::interval(Duration::from_nanos(1_000_000_000 / rate));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
         let mut in_flight = tokio::task::JoinSet::new();
@@ -87,7 +89,7 @@ fn main() {
                     }
                     Err(error) => {
                         failed.fetch_add(1, Ordering::Relaxed);
-                        eprintln!("  failed: {error}");
+                        eprintln!("  failed: {error:?}");
                     }
                 }
             });

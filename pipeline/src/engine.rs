@@ -31,7 +31,7 @@ use crate::error::PipelineError;
 use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
 use crate::sessionize::Sessionizer;
-use crate::store::RollupStore;
+use crate::store::{DoomedVisitors, HeldVisitors, RollupStore};
 use crate::tagging::{reject_day, rejects_batch};
 use crate::visitor_slices::VisitorSlices;
 
@@ -87,6 +87,9 @@ pub struct Staged {
     pub end_offset: u64,
     /// Dead letters read (staged for the conformance view).
     pub rejects: u64,
+    /// Hits and dead letters skipped because their visitor was erased while they were still in
+    /// the log ([`RollupStore::hold_erased`]).
+    pub held: u64,
 }
 
 /// The pipeline over one log and one store.
@@ -119,8 +122,9 @@ impl Pipeline {
         let mut members = self.members.lock().await;
         let result = self.stage_hits(&mut members[0], &mut on_batch).await;
         let result = match result {
-            Ok(mut staged) => self.stage_rejects(&mut members[1]).await.map(|rejects| {
+            Ok(mut staged) => self.stage_rejects(&mut members[1]).await.map(|(rejects, held)| {
                 staged.rejects = rejects;
+                staged.held += held;
                 staged
             }),
             Err(e) => Err(e),
@@ -140,6 +144,26 @@ impl Pipeline {
         Ok(slot.as_mut().expect("just set"))
     }
 
+    /// The erased visitors held out of staging now.
+    async fn held(&self) -> Result<HeldVisitors, PipelineError> {
+        self.store.held_visitors(chrono::Utc::now().date_naive()).await
+    }
+
+    /// After a batch is staged: when an erasure began holding visitors since the batch read
+    /// the holds, that erasure may have deleted their facts before the batch staged some of
+    /// theirs, so those are deleted here. Returns the holds to use from now on.
+    async fn erase_newly_held(&self, before: HeldVisitors, staged: impl IntoIterator<Item = [u8; 16]>) -> Result<HeldVisitors, PipelineError> {
+        let now = self.held().await?;
+        if now.len() > before.len() {
+            let late: std::collections::BTreeSet<[u8; 16]> = staged.into_iter().filter(|v| now.holds(v)).collect();
+            if !late.is_empty() {
+                let erased = self.store.erase_visitors(&DoomedVisitors::new(&late.into_iter().collect::<Vec<_>>())).await?;
+                info!(hits = erased.hits, rejects = erased.rejects, "facts staged during an erasure deleted");
+            }
+        }
+        Ok(now)
+    }
+
     async fn stage_hits(&self, slot: &mut Option<Box<dyn LogConsumer>>, on_batch: &mut impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
         let consumer = self.config.consumer.as_str();
         let mut next: BTreeMap<Partition, u64> = BTreeMap::new();
@@ -150,12 +174,14 @@ impl Pipeline {
         staged.next_offset = next.values().sum();
         let member = self.member(slot, Topic::Hits).await?;
         let mut placer = Placer::new(&self.plan, &self.referential);
+        let mut held = self.held().await?;
         loop {
             let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
             if records.is_empty() {
                 break;
             }
             staged.records += records.len() as u64;
+            let mut visitors: Vec<[u8; 16]> = Vec::with_capacity(records.len());
             let mut read: BTreeMap<Partition, u64> = BTreeMap::new();
             let mut by_day: BTreeMap<(NaiveDate, Partition), Vec<HitRow>> = BTreeMap::new();
             for record in records {
@@ -163,6 +189,11 @@ impl Pipeline {
                 let at = read.entry(partition).or_default();
                 *at = (*at).max(offset + 1);
                 let hit = StoredHit::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
+                if held.holds(&hit.visitor.0) {
+                    staged.held += 1;
+                    continue;
+                }
+                visitors.push(hit.visitor.0);
                 match placer.row(position(partition, offset), hit) {
                     Ok(row) => by_day.entry((row.day, partition)).or_default().push(row),
                     Err(error) => {
@@ -179,6 +210,7 @@ impl Pipeline {
                     self.store.stage_hits(day, hits_batch(&fresh)).await?;
                 }
             }
+            held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
             next.extend(read);
             staged.next_offset = next.values().sum();
@@ -188,10 +220,11 @@ impl Pipeline {
     }
 
     /// Stages the dead letters beyond the committed offsets (for the editors' conformance
-    /// view); returns how many were read.
-    async fn stage_rejects(&self, slot: &mut Option<Box<dyn LogConsumer>>) -> Result<u64, PipelineError> {
+    /// view); returns how many were read and how many of them were skipped as held.
+    async fn stage_rejects(&self, slot: &mut Option<Box<dyn LogConsumer>>) -> Result<(u64, u64), PipelineError> {
         let member = self.member(slot, Topic::DeadLetters).await?;
-        let mut count = 0;
+        let (mut count, mut skipped) = (0, 0);
+        let mut held = self.held().await?;
         loop {
             let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
             if records.is_empty() {
@@ -200,19 +233,26 @@ impl Pipeline {
             count += records.len() as u64;
             let mut read: BTreeMap<Partition, u64> = BTreeMap::new();
             let mut by_day: BTreeMap<(NaiveDate, Partition), Vec<(u64, DeadLetter)>> = BTreeMap::new();
+            let mut visitors: Vec<[u8; 16]> = Vec::new();
             for record in records {
                 let (partition, offset) = (record.partition, record.offset);
                 let at = read.entry(partition).or_default();
                 *at = (*at).max(offset + 1);
                 let letter = DeadLetter::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
+                if held.holds_letter(&letter) {
+                    skipped += 1;
+                    continue;
+                }
+                visitors.extend(HeldVisitors::pseudonyms_in(&letter));
                 by_day.entry((reject_day(letter.received_ms), partition)).or_default().push((position(partition, offset), letter));
             }
             for ((day, _), letters) in by_day {
                 self.store.stage_rejects(day, rejects_batch(&letters)).await?;
             }
+            held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
         }
-        Ok(count)
+        Ok((count, skipped))
     }
 
     /// Recomputes the visits of every dirty day; `on_day` sees each day done with the count of

@@ -5,6 +5,11 @@
 //! of the ring (this school year's and the previous ones'). An audit line is appended to
 //! `DATA_DIR/erasures.jsonl` and printed: when, which platform, the request's reference and what
 //! was removed, never the user id or a pseudonym.
+//!
+//! With a Kafka log (distributed mode) the topics cannot be rewritten: their records of the
+//! person go with the topic retention (`[retention] log_days`). Until then the store holds the
+//! person out of staging (a one-way digest of each pseudonym), so a pipeline reading those
+//! records later stages none of them; the store's facts are deleted as in the embedded mode.
 
 use std::io::{BufRead, Write};
 use std::path::Path;
@@ -18,6 +23,7 @@ use collector::pseudonym::KeyRing;
 use pipeline::store::{DoomedVisitors, ErasedFacts};
 
 use super::config_file::ConfigFile;
+use super::log_file::LogFile;
 use super::pipeline_cmd::StoreFile;
 
 /// What `dnma erase` was asked.
@@ -48,7 +54,8 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
     let school_years: Vec<String> = pseudonyms.iter().map(|(y, _)| format!("{y}-{}", y + 1)).collect();
 
     let log_dir = args.data_dir.join("log");
-    let (log_hits, log_dead_letters) = if log_dir.is_dir() {
+    let kafka = matches!(config.log, LogFile::Kafka(_));
+    let (log_hits, log_dead_letters) = if !kafka && log_dir.is_dir() {
         let log = EmbeddedHitLog::open(&log_dir, EmbeddedLogConfig::default())
             .with_context(|| format!("opening {} (stop the collector first: an erasure rewrites the log)", log_dir.display()))?;
         let matcher = VisitorMatcher::new(pseudonyms.iter().map(|(_, p)| *p));
@@ -60,14 +67,24 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
     };
 
     let doomed = DoomedVisitors::new(&pseudonyms.iter().map(|(_, p)| p.0).collect::<Vec<_>>());
+    // Records of the person left in a Kafka topic are held out of staging until the topic
+    // retention has removed them (a day's margin).
+    let held_until = kafka.then(|| Utc::now().date_naive() + chrono::Days::new(u64::from(config.retention.log_days) + 1));
     let facts = match &config.store {
-        StoreFile::Parquet if !args.data_dir.join("rollups").is_dir() => ErasedFacts::default(),
+        StoreFile::Parquet if !kafka && !args.data_dir.join("rollups").is_dir() => ErasedFacts::default(),
         store => {
             let store = super::pipeline_cmd::open_store(args.data_dir, store)
                 .await
                 .context("opening the store (stop the pipeline first: an erasure rewrites its facts)")?;
+            if let Some(until) = held_until {
+                store.hold_erased(&doomed, until).await?;
+            }
             store.erase_visitors(&doomed).await?
         }
+    };
+    let log = match held_until {
+        Some(until) => serde_json::json!({ "kind": "kafka", "records": "deleted by the topic retention", "held_out_of_staging_until": until }),
+        None => serde_json::json!({ "hits": log_hits, "dead_letters": log_dead_letters }),
     };
 
     let audit = serde_json::json!({
@@ -75,7 +92,7 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
         "plateforme": plateforme,
         "reference": args.reference,
         "school_years_searched": school_years,
-        "log": { "hits": log_hits, "dead_letters": log_dead_letters },
+        "log": log,
         "facts": { "days": facts.days.len(), "hits": facts.hits, "visits": facts.visits, "usages": facts.usages, "refusals": facts.rejects },
     });
     let path = args.data_dir.join("erasures.jsonl");

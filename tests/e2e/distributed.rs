@@ -360,3 +360,87 @@ async fn a_broker_down_for_30_s_gets_503_then_recovers_and_every_acknowledged_hi
     );
     drop(collector);
 }
+
+/// SmartTag lines for `dnma import` of `users` (ids `user-N`) of the first shipped school,
+/// `pages` page views each on 2026-11-16, with a `tag` in the page name.
+fn recorded_visits(users: std::ops::Range<u32>, pages: u32, tag: &str) -> String {
+    let (uai, projet, plateforme) = SCHOOLS[0];
+    let mut lines = String::new();
+    for user in users {
+        for page in 0..pages {
+            let _ = writeln!(
+                lines,
+                "2026-11-16T10:{:02}:00+01:00\t/hit.xiti?s=1&p={tag}{page}&at=user-{user}&ac=1&service=NOTES&type=NATIF&uai={uai}&projet={projet}&exploitant=ODE&plateforme={plateforme}",
+                page * 2 + user % 2
+            );
+        }
+    }
+    lines
+}
+
+fn nation_figures(data_dir: &Path, config: &Path) -> (u64, u64) {
+    let args = [
+        "query",
+        "--data-dir",
+        data_dir.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+        "--level",
+        "nation",
+        "--period",
+        "day",
+        "--from",
+        "2026-11-16",
+        "--to",
+        "2026-11-16",
+        "--format",
+        "json",
+    ];
+    let out = dnma(&args, None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&out.stdout).lines().next().unwrap()).unwrap();
+    (row["visitors"].as_u64().unwrap(), row["page_views"].as_u64().unwrap())
+}
+
+/// Erasure in the distributed mode: the ClickHouse facts of the person go, the audit says the
+/// Kafka records go with the topic retention, and the person's records still in the topic (read
+/// by a pipeline after the erasure) are not staged again, while everyone else's are.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_erasure_deletes_the_clickhouse_facts_and_holds_the_records_left_in_kafka() {
+    let Some((brokers, url)) = servers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir_all(&data_dir).unwrap();
+    let database = unique("dnma_erase");
+    let config = write_config(dir.path(), &brokers, &format!("{}.", unique("erase")), Some((&url, &database)), &write_key_file(dir.path()));
+    let (data, cfg) = (data_dir.to_str().unwrap(), config.to_str().unwrap());
+    let run = |args: &[&str], stdin: Option<&[u8]>| {
+        let out = dnma(args, stdin);
+        assert!(out.status.success(), "dnma {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        out
+    };
+    run(&["clickhouse", "migrate", "--config", cfg], None);
+    run(&["import", "--data-dir", data, "--config", cfg, "-"], Some(recorded_visits(1..6, 3, "a").as_bytes()));
+    run(&["pipeline", "run", "--once", "--data-dir", data, "--config", cfg], None);
+    assert_eq!(nation_figures(&data_dir, &config), (5, 15));
+
+    let erased = run(
+        &["erase", "--data-dir", data, "--config", cfg, "--plateforme", SCHOOLS[0].2, "--user-id", "-", "--reference", "DPO-2026-42"],
+        Some(b"user-1\n"),
+    );
+    let audit: serde_json::Value = serde_json::from_slice(&erased.stdout).unwrap();
+    assert_eq!(audit["log"]["kind"], "kafka", "{audit}");
+    assert!(audit["log"]["held_out_of_staging_until"].is_string(), "{audit}");
+    assert_eq!(audit["facts"]["hits"], 3, "{audit}");
+    assert!(!erased.stdout.windows(6).any(|w| w == b"user-1"), "the audit holds no id");
+    run(&["pipeline", "run", "--once", "--data-dir", data, "--config", cfg], None);
+    assert_eq!(nation_figures(&data_dir, &config), (4, 12), "the erased person is no longer counted");
+
+    // Records of the person that were still in the topic, read after the erasure: held out.
+    run(&["import", "--data-dir", data, "--config", cfg, "-"], Some(recorded_visits(1..3, 2, "b").as_bytes()));
+    run(&["pipeline", "run", "--once", "--data-dir", data, "--config", cfg], None);
+    assert_eq!(nation_figures(&data_dir, &config), (4, 14), "user-2's new pages counted, user-1's held out");
+
+    let dropped = reqwest::Client::new().post(&url).body(format!("DROP DATABASE {database}")).send().await.unwrap();
+    assert!(dropped.status().is_success());
+}

@@ -335,7 +335,7 @@ impl HitLog for KafkaHitLog {
     }
 
     async fn commit(&self, consumer: &str, topic: Topic, partition: Partition, next_offset: u64) -> Result<(), LogError> {
-        let (config, name, id, group) = (self.config.clone(), self.config.topic(topic), partition_id(partition)?, consumer.to_owned());
+        let (config, name, id, group) = (self.config.clone(), self.config.topic(topic), partition_id(partition)?, group_of(consumer, topic));
         tokio::task::spawn_blocking(move || {
             let consumer = config.plain_consumer(&group)?;
             let mut offsets = TopicPartitionList::new();
@@ -347,7 +347,7 @@ impl HitLog for KafkaHitLog {
     }
 
     async fn committed(&self, consumer: &str, topic: Topic, partition: Partition) -> Result<u64, LogError> {
-        let (config, name, id, group) = (self.config.clone(), self.config.topic(topic), partition_id(partition)?, consumer.to_owned());
+        let (config, name, id, group) = (self.config.clone(), self.config.topic(topic), partition_id(partition)?, group_of(consumer, topic));
         tokio::task::spawn_blocking(move || {
             let consumer = config.plain_consumer(&group)?;
             let mut wanted = TopicPartitionList::new();
@@ -380,10 +380,11 @@ impl HitLog for KafkaHitLog {
 
     async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {
         let name = self.config.topic(topic);
+        let group = group_of(group, topic);
         let consumer: StreamConsumer = self
             .config
             .client()
-            .set("group.id", group)
+            .set("group.id", &group)
             .set("enable.auto.commit", "false")
             .set("enable.auto.offset.store", "false")
             .set("enable.partition.eof", "false")
@@ -394,6 +395,16 @@ impl HitLog for KafkaHitLog {
             .map_err(broker)?;
         consumer.subscribe(&[&name]).map_err(broker)?;
         Ok(Box::new(KafkaMember { consumer: Arc::new(consumer), topic: name, joined: false }))
+    }
+}
+
+/// The Kafka consumer group of a dnma consumer on one topic: the consumer's name for the hits,
+/// `<name>.dead-letters` for the dead letters. One group per topic: a group whose members
+/// subscribe to different topics rebalances both at every join, and brokers handle it unevenly.
+fn group_of(consumer: &str, topic: Topic) -> String {
+    match topic {
+        Topic::Hits => consumer.to_owned(),
+        Topic::DeadLetters => format!("{consumer}.dead-letters"),
     }
 }
 

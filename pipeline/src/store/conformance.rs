@@ -149,6 +149,14 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
 async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
     use datafusion::arrow::array::AsArray;
 
+    // Holds: an erased visitor is held out of staging until the hold's last day, inclusive.
+    assert!(store.held_visitors(day("2026-11-23")).await.unwrap().is_empty());
+    store.hold_erased(&super::DoomedVisitors::new(&[[9; 16]]), day("2099-12-24")).await.unwrap();
+    let held = store.held_visitors(day("2026-11-23")).await.unwrap();
+    assert!(held.holds(&[9; 16]) && !held.holds(&[8; 16]), "{held:?}");
+    assert!(store.held_visitors(day("2099-12-24")).await.unwrap().holds(&[9; 16]));
+    assert!(store.held_visitors(day("2099-12-25")).await.unwrap().is_empty(), "a hold ends");
+
     let plan = Plan::shipped();
     let mut placer = Placer::new(&plan, Referential::shipped());
     let rows = vec![
@@ -248,6 +256,11 @@ async fn a_day_computed_in_slices_has_the_same_figures<S: RollupStore>(store: &S
         store.stage_hits(d, hits_batch(chunk)).await.unwrap();
     }
     assert_eq!(store.day_hit_count(d).await.unwrap(), rows.len() as u64);
+    // Pseudonyms are uniform: four ranges of slices hold about a quarter of the hits each.
+    for slices in crate::visitor_slices::VisitorSlices::plan(rows.len() as u64, (rows.len() as u64).div_ceil(4)) {
+        let n: usize = store.day_hits_in(d, slices).await.unwrap().iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
+        assert!(n > rows.len() / 8 && n < rows.len() / 2, "{slices:?} holds {n} of {} hits", rows.len());
+    }
     let queries: Vec<IndicatorQuery> = [Level::Nation, Level::Academie, Level::Ecole]
         .into_iter()
         .flat_map(|level| {

@@ -14,6 +14,7 @@ pub mod clickhouse;
 pub mod conformance;
 mod day_moments;
 pub mod erase;
+pub mod erasure_hold;
 pub mod parquet;
 pub mod sql;
 
@@ -24,6 +25,7 @@ use datafusion::arrow::array::RecordBatch;
 
 pub use self::clickhouse::{ClickHouseConfig, ClickHouseRollupStore};
 pub use self::erase::{DoomedVisitors, ErasedFacts};
+pub use self::erasure_hold::HeldVisitors;
 pub use self::parquet::ParquetRollupStore;
 use crate::error::PipelineError;
 use crate::query::{IndicatorQuery, IndicatorRow};
@@ -104,6 +106,14 @@ pub trait RollupStore: Send + Sync + 'static {
     /// whose properties hold their pseudonym), for an erasure request: every figure read
     /// afterwards is computed without them. Aggregates without visitors (tagging counts) stay.
     async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError>;
+
+    /// Holds these erased visitors out of every staging until `until` (inclusive): for a log
+    /// that cannot be rewritten, whose records of them stay until its retention removes them.
+    /// Only a one-way digest of each pseudonym is kept ([`erasure_hold`]).
+    async fn hold_erased(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError>;
+
+    /// The visitors held out of staging on `today` (holds that ended are left out).
+    async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError>;
 }
 
 /// The new facts of one day, written a piece at a time (one piece per range of visitor slices)

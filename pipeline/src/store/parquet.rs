@@ -8,6 +8,7 @@
 //! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced
 //! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
+//! ROOT/erasure-holds.json                                           digests of erased visitors held out of staging
 //! ROOT/tmp/                                                         files being written
 //! ROOT/LOCK                                                         held by the one writer
 //! ```
@@ -41,7 +42,7 @@ use collector::log::{partition_of, Partition};
 
 use super::atomic_parquet::{read_all, read_slices, row_count, sync_dir, AtomicParquet};
 use super::day_moments::DayMoments;
-use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, RollupStore};
+use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
@@ -477,9 +478,53 @@ impl RollupStore for ParquetRollupStore {
         })
         .await
     }
+
+    async fn hold_erased(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError> {
+        self.files.writable()?;
+        let (this, digests) = (self.files.clone(), visitors.hold_digests());
+        blocking(move || {
+            let today = chrono::Utc::now().date_naive();
+            let mut holds: Vec<ErasureHold> = this.erasure_holds()?.into_iter().filter(|h| h.until >= today).collect();
+            holds.extend(digests.iter().map(|d| ErasureHold { digest: hex::encode(d), until }));
+            let path = this.root.join("erasure-holds.json");
+            let tmp = this.root.join("tmp").join("erasure-holds.json");
+            let text = serde_json::to_vec_pretty(&holds).map_err(|e| PipelineError::Store(format!("erasure holds: {e}")))?;
+            let mut file = File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+            std::io::Write::write_all(&mut file, &text).and_then(|()| file.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
+            fs::rename(&tmp, &path).map_err(io(format!("renaming {}", path.display())))?;
+            sync_dir(&this.root)
+        })
+        .await
+    }
+
+    async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
+        let holds = self.files.erasure_holds()?;
+        Ok(HeldVisitors::new(
+            holds.iter().filter(|h| h.until >= today).filter_map(|h| hex::decode(&h.digest).ok()).filter_map(|d| <[u8; 32]>::try_from(d).ok()),
+        ))
+    }
+}
+
+/// One erased visitor held out of staging (`ROOT/erasure-holds.json`).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+struct ErasureHold {
+    /// Hex of [`super::erasure_hold::hold_digest`].
+    digest: String,
+    /// Last day of the hold.
+    until: NaiveDate,
 }
 
 impl Files {
+    /// The erasure holds on file (none when there is no file).
+    fn erasure_holds(&self) -> Result<Vec<ErasureHold>, PipelineError> {
+        let path = self.root.join("erasure-holds.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PipelineError::Store(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(PipelineError::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
     /// Rewrites one fact file without the visitors' rows (atomically, only if it had any);
     /// returns how many went.
     fn erase_rows(

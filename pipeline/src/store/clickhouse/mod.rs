@@ -10,6 +10,7 @@
 //! generations  current generation   ReplacingMergeTree(generation) by day: which generation of a day is read
 //! dirty        days to recompute    ReplacingMergeTree(version) by day: the latest mark wins
 //! rejects      refusals             ReplacingMergeTree, by month, ordered by (day, offset, code, field)
+//! erasure_holds  erased visitors held out of staging (digests, until a day)
 //! migrations   schema versions applied
 //! ```
 //!
@@ -35,7 +36,7 @@ use serde::Deserialize;
 use collector::log::{partition_of, partition_positions, Partition};
 
 use self::rows::{from_json_each_row, to_json_each_row};
-use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, RollupStore};
+use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::hits_schema;
 use crate::query::{indicator_sql_in, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
@@ -323,9 +324,12 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
-        // The slice of a visitor is its pseudonym's first byte.
-        let in_slices =
-            if slices.is_all() { String::new() } else { format!(" AND reinterpretAsUInt8(visitor) BETWEEN {} AND {}", slices.first, slices.last) };
+        // The slice of a visitor is its pseudonym's first byte (the column holds it in hex).
+        let in_slices = if slices.is_all() {
+            String::new()
+        } else {
+            format!(" AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {} AND {}", slices.first, slices.last)
+        };
         let schema = hits_schema();
         let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
         // In slices of offsets, so a large day never sits in memory as one JSON answer.
@@ -464,7 +468,29 @@ impl RollupStore for ClickHouseRollupStore {
             self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
         }
         self.await_mutations().await?;
+        // Visits another instance computes from a reading older than the deletion must not
+        // stand: the days are computed again.
+        let days: Vec<NaiveDate> = erased.days.iter().copied().collect();
+        self.set_dirty(&days, true).await?;
         Ok(erased)
+    }
+
+    async fn hold_erased(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError> {
+        let rows: Vec<String> = visitors.hold_digests().iter().map(|d| format!("('{}', toDate('{until}'))", hex::encode(d))).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.execute(&format!("INSERT INTO {} (digest, until) VALUES {}", self.table("erasure_holds"), rows.join(", "))).await.map(drop)
+    }
+
+    async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
+        let rows = self.select_json(&format!("SELECT digest FROM {} FINAL WHERE until >= toDate('{today}')", self.table("erasure_holds"))).await?;
+        Ok(HeldVisitors::new(
+            rows.iter()
+                .filter_map(|r| r.get("digest").and_then(serde_json::Value::as_str))
+                .filter_map(|h| hex::decode(h).ok())
+                .filter_map(|d| <[u8; 32]>::try_from(d).ok()),
+        ))
     }
 }
 

@@ -10,7 +10,7 @@ use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -40,6 +40,8 @@ pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
             "CREATE TABLE IF NOT EXISTS {database}.rejects ({}) ENGINE = ReplacingMergeTree PARTITION BY toYYYYMM(day) ORDER BY (day, `offset`, code, field)",
             columns(&rejects_schema(), &[])?
         ),
+        // Version 2: digests of erased visitors held out of staging until the log forgets them.
+        format!("CREATE TABLE IF NOT EXISTS {database}.erasure_holds (digest String, until Date) ENGINE = ReplacingMergeTree(until) ORDER BY digest"),
         format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
     ])
 }
@@ -51,7 +53,7 @@ mod tests {
     #[test]
     fn every_fact_layout_has_a_clickhouse_table() {
         let statements = statements("dnma").unwrap();
-        assert_eq!(statements.len(), 8);
+        assert_eq!(statements.len(), 9);
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));
