@@ -65,7 +65,8 @@ fn the_docker_compose_configuration_is_valid_and_says_kafka_and_clickhouse() {
     // The compose file's key file lives in a volume; here one stands in for it.
     let keys = dir.path().join("keys");
     std::fs::write(&keys, format!("2026-2027={}\n", "ab".repeat(32))).unwrap();
-    let deploy = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/dnma.toml");
+    let deploy =
+        std::path::Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())).join("deploy/dnma.toml");
     let out = check(&deploy, &[("DNMA_COLLECTOR__KEY_FILE", keys.to_str().unwrap())]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

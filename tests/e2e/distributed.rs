@@ -255,7 +255,8 @@ impl Broker {
     }
 
     fn run(dir: &Path, port: u16) -> String {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/kafka.sh");
+        let script =
+            Path::new(&std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_owned())).join("scripts/kafka.sh");
         let out = Command::new(script).args([dir.to_str().unwrap(), &port.to_string()]).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap().trim().to_owned()

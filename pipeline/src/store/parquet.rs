@@ -46,7 +46,6 @@ use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, Roll
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
-use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
@@ -389,7 +388,7 @@ impl RollupStore for ParquetRollupStore {
         let begun = self.moments.begin();
         let this = self.files.clone();
         let files = blocking(move || Ok([this.create(&visits_schema())?, this.create(&usages_schema())?, this.create(&tagging_schema())?])).await?;
-        Ok(Box::new(ParquetDayWriter { store: self, day, begun, files: Some(files) }))
+        Ok(Box::new(day_writer::ParquetDayWriter { store: self, day, begun, files: Some(files) }))
     }
 
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
@@ -482,135 +481,18 @@ impl RollupStore for ParquetRollupStore {
     async fn hold_erased(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError> {
         self.files.writable()?;
         let (this, digests) = (self.files.clone(), visitors.hold_digests());
-        blocking(move || {
-            let today = chrono::Utc::now().date_naive();
-            let mut holds: Vec<ErasureHold> = this.erasure_holds()?.into_iter().filter(|h| h.until >= today).collect();
-            holds.extend(digests.iter().map(|d| ErasureHold { digest: hex::encode(d), until }));
-            let path = this.root.join("erasure-holds.json");
-            let tmp = this.root.join("tmp").join("erasure-holds.json");
-            let text = serde_json::to_vec_pretty(&holds).map_err(|e| PipelineError::Store(format!("erasure holds: {e}")))?;
-            let mut file = File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-            std::io::Write::write_all(&mut file, &text).and_then(|()| file.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
-            fs::rename(&tmp, &path).map_err(io(format!("renaming {}", path.display())))?;
-            sync_dir(&this.root)
-        })
-        .await
+        blocking(move || this.add_erasure_holds(&digests, until)).await
     }
 
     async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
-        let holds = self.files.erasure_holds()?;
-        Ok(HeldVisitors::new(
-            holds.iter().filter(|h| h.until >= today).filter_map(|h| hex::decode(&h.digest).ok()).filter_map(|d| <[u8; 32]>::try_from(d).ok()),
-        ))
+        self.files.held_visitors(today)
     }
 }
 
-/// One erased visitor held out of staging (`ROOT/erasure-holds.json`).
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct ErasureHold {
-    /// Hex of [`super::erasure_hold::hold_digest`].
-    digest: String,
-    /// Last day of the hold.
-    until: NaiveDate,
-}
-
-impl Files {
-    /// The erasure holds on file (none when there is no file).
-    fn erasure_holds(&self) -> Result<Vec<ErasureHold>, PipelineError> {
-        let path = self.root.join("erasure-holds.json");
-        match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| PipelineError::Store(format!("{}: {e}", path.display()))),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(PipelineError::io(format!("reading {}", path.display()), e)),
-        }
-    }
-
-    /// Rewrites one fact file without the visitors' rows (atomically, only if it had any);
-    /// returns how many went.
-    fn erase_rows(
-        &self,
-        day: NaiveDate,
-        path: &Path,
-        schema: &SchemaRef,
-        visitors: &DoomedVisitors,
-        days: &mut BTreeSet<NaiveDate>,
-    ) -> Result<u64, PipelineError> {
-        let all = concat_batches(schema, &read_all(path)?)?;
-        let survivors = visitors.survivors(&all)?;
-        let removed = (all.num_rows() - survivors.true_count()) as u64;
-        if removed > 0 {
-            let kept = datafusion::arrow::compute::filter_record_batch(&all, &survivors)?;
-            if schema == &hits_schema() {
-                self.write_hits_atomically(path, &kept)?;
-            } else {
-                self.write_atomically(path, schema, &kept)?;
-            }
-            days.insert(day);
-        }
-        Ok(removed)
-    }
-}
-
-/// A day's new facts being written in `tmp/` (visits, usages, tagging counts), one row group
-/// per appended piece; renamed into place on commit.
-struct ParquetDayWriter<'a> {
-    store: &'a ParquetRollupStore,
-    day: NaiveDate,
-    begun: u64,
-    /// Visits, usages, tagging counts; `None` once committed.
-    files: Option<[AtomicParquet; 3]>,
-}
-
-#[async_trait]
-impl DayFactsWriter for ParquetDayWriter<'_> {
-    async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
-        let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts appended after commit".into()))?;
-        let files = blocking(move || {
-            files[0].write_row_group(&facts.visits)?;
-            files[1].write_row_group(&facts.usages)?;
-            files[2].write_row_group(&facts.tagging)?;
-            Ok(files)
-        })
-        .await?;
-        self.files = Some(files);
-        Ok(())
-    }
-
-    async fn commit(mut self: Box<Self>) -> Result<(), PipelineError> {
-        let [visits, usages, tagging] = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
-        let (this, day) = (self.store.files.clone(), self.day);
-        let store = self.store;
-        blocking(move || {
-            usages.finish(&this.root.join("usages").join(format!("{day}.parquet")))?;
-            tagging.finish(&this.root.join("tagging").join(format!("{day}.parquet")))?;
-            visits.finish(&this.root.join("visits").join(format!("{day}.parquet")))
-        })
-        .await?;
-        // Hits staged since the computation began may not be in these facts: the day stays
-        // dirty. (Under the marking lock: a staging's dirty mark and its moment go together.)
-        let _marking = store.marking.lock().await;
-        if store.moments.staged_since(day, self.begun) {
-            return Ok(());
-        }
-        let marker = store.files.root.join("dirty").join(day.to_string());
-        match fs::remove_file(&marker) {
-            Ok(()) => sync_dir(&store.files.root.join("dirty")),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
-            Err(e) => Err(PipelineError::io(format!("removing {}", marker.display()), e)),
-        }
-    }
-}
-
-impl Drop for ParquetDayWriter<'_> {
-    fn drop(&mut self) {
-        // Not committed: the temporary files go (the next open would remove them anyway).
-        for file in self.files.take().into_iter().flatten() {
-            let tmp = file.tmp().to_owned();
-            drop(file);
-            let _ = fs::remove_file(tmp);
-        }
-    }
-}
+#[path = "parquet_day_writer.rs"]
+mod day_writer;
+#[path = "parquet_erasure.rs"]
+mod erasure;
 
 #[cfg(test)]
 #[path = "parquet_tests.rs"]
