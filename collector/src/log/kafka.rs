@@ -450,6 +450,9 @@ impl KafkaMember {
 /// empty (a rebalance takes a few seconds).
 const JOIN_WAIT: Duration = Duration::from_secs(30);
 
+/// How often a member waiting for partitions looks at its assignment.
+const ASSIGNMENT_CHECK: Duration = Duration::from_millis(500);
+
 /// How long a poll keeps adding records to a batch once it has some.
 const BATCH_WINDOW: Duration = Duration::from_secs(1);
 
@@ -469,9 +472,13 @@ impl LogConsumer for KafkaMember {
                 }
                 Duration::from_millis(50)
             } else if self.joined {
-                wait.saturating_sub(started.elapsed())
+                // Past the wait, a poll still waiting for lagging records listens a tenth of a
+                // second at a time between two looks at the watermarks.
+                wait.saturating_sub(started.elapsed()).max(Duration::from_millis(100))
             } else {
-                JOIN_WAIT.saturating_sub(started.elapsed())
+                // Not given partitions yet: look at the assignment twice a second, so a group
+                // with nothing to read answers as soon as it has joined.
+                JOIN_WAIT.saturating_sub(started.elapsed()).min(ASSIGNMENT_CHECK)
             };
             match tokio::time::timeout(budget, self.consumer.recv()).await {
                 Ok(Ok(message)) => {
@@ -485,7 +492,8 @@ impl LogConsumer for KafkaMember {
                 Ok(Err(e)) => return Err(unavailable(&e)),
                 Err(_) => {
                     if out.is_empty() && !self.joined && !self.owned().is_empty() {
-                        // Partitions came, but nothing to read in them: caught up.
+                        // Partitions came, nothing read yet: whether that is "caught up" is
+                        // the watermarks' call, below.
                         self.joined = true;
                     }
                     if out.is_empty() && !self.joined && started.elapsed() < JOIN_WAIT {
