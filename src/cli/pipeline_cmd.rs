@@ -146,10 +146,11 @@ pub async fn run(
                 Ok((staged, days)) => {
                     if once || staged.records > 0 || !days.is_empty() {
                         eprintln!(
-                            "pipeline: {} log records read ({} hits staged, {} unplaceable), {} day(s) computed; next offset {}",
+                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure), {} day(s) computed; next offset {}",
                             staged.records,
                             staged.hits,
                             staged.unplaceable,
+                            staged.held,
                             days.len(),
                             staged.next_offset
                         );

@@ -439,7 +439,9 @@ async fn an_erasure_deletes_the_clickhouse_facts_and_holds_the_records_left_in_k
 
     // Records of the person that were still in the topic, read after the erasure: held out.
     run(&["import", "--data-dir", data, "--config", cfg, "-"], Some(recorded_visits(1..3, 2, "b").as_bytes()));
-    run(&["pipeline", "run", "--once", "--data-dir", data, "--config", cfg], None);
+    let staged = run(&["pipeline", "run", "--once", "--data-dir", data, "--config", cfg], None);
+    let said = String::from_utf8_lossy(&staged.stderr);
+    assert!(said.contains("2 hits staged") && said.contains("2 held out by an erasure"), "{said}");
     assert_eq!(nation_figures(&data_dir, &config), (4, 14), "user-2's new pages counted, user-1's held out");
 
     let dropped = reqwest::Client::new().post(&url).body(format!("DROP DATABASE {database}")).send().await.unwrap();
