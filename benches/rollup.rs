@@ -8,7 +8,8 @@
 //! then times the pipeline computing every day (visits and usages written as Parquet) and two
 //! rollups (académie × week, school × week × profile), reports peak RSS, and runs the same work
 //! in `DuckDB` on the same Parquet input (`tools/rollup_duckdb.py`, when Python's `duckdb` module is
-//! installed). `DNMA_ROLLUP_DIR` keeps the data in a directory of your choice.
+//! installed). `DNMA_ROLLUP_DIR` keeps the data in a directory of your choice;
+//! `DNMA_ROLLUP_COMPUTE_HITS` sets `[pipeline] compute_hits` (default 500,000).
 
 #![allow(missing_docs)]
 
@@ -136,7 +137,12 @@ fn big_run(hits: usize, dir: &Path) {
     rt.block_on(store.mark_dirty(&days)).unwrap();
     let log_dir = dir.join("empty-log");
     let log = Arc::new(EmbeddedHitLog::open(&log_dir, EmbeddedLogConfig::default()).unwrap());
-    let pipeline = Pipeline::new(log, store.clone(), plan, Arc::new(Referential::shipped().clone()), PipelineConfig::default());
+    // `DNMA_ROLLUP_COMPUTE_HITS`: most hits sessionized at once (default: the pipeline's, 500,000;
+    // a larger day is computed a range of visitor slices at a time).
+    let defaults = PipelineConfig::default();
+    let compute_hits = std::env::var("DNMA_ROLLUP_COMPUTE_HITS").ok().and_then(|v| v.parse().ok()).unwrap_or(defaults.compute_hits);
+    let config = PipelineConfig { compute_hits, ..defaults };
+    let pipeline = Pipeline::new(log, store.clone(), plan, Arc::new(Referential::shipped().clone()), config);
     let t = Instant::now();
     rt.block_on(pipeline.compute(|_, _, _| {})).unwrap();
     let sessionize = t.elapsed();
