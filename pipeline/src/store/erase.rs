@@ -75,6 +75,12 @@ impl DoomedVisitors {
         Err(PipelineError::Store("a fact batch without a visitor or properties column".into()))
     }
 
+    /// The digests under which these visitors are held out of staging
+    /// ([`super::erasure_hold::hold_digest`]).
+    pub fn hold_digests(&self) -> Vec<[u8; 32]> {
+        self.bytes.iter().map(|v| super::erasure_hold::hold_digest(v)).collect()
+    }
+
     fn owns(&self, visitor: &[u8]) -> bool {
         <[u8; 16]>::try_from(visitor).is_ok_and(|v| self.bytes.contains(&v))
     }

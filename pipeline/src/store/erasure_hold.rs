@@ -9,8 +9,6 @@ use std::collections::HashSet;
 use collector::record::DeadLetter;
 use sha2::{Digest, Sha256};
 
-use super::DoomedVisitors;
-
 /// The digest under which an erased visitor is held: SHA-256 of a fixed label and the
 /// pseudonym, so the hold list alone does not give back the pseudonyms.
 pub fn hold_digest(visitor: &[u8]) -> [u8; 32] {
@@ -27,6 +25,12 @@ impl HeldVisitors {
     /// The visitors of these digests.
     pub fn new(digests: impl IntoIterator<Item = [u8; 32]>) -> Self {
         HeldVisitors { digests: digests.into_iter().collect() }
+    }
+
+    /// The visitors of these digests in hex (how both stores keep them); a value that is not
+    /// a digest holds no one.
+    pub fn from_hex<'a>(digests: impl IntoIterator<Item = &'a str>) -> Self {
+        Self::new(digests.into_iter().filter_map(|h| hex::decode(h).ok()).filter_map(|d| <[u8; 32]>::try_from(d).ok()))
     }
 
     /// Whether no visitor is held (staging then hashes nothing).
@@ -60,16 +64,10 @@ impl HeldVisitors {
     }
 }
 
-impl DoomedVisitors {
-    /// The hold digests of these visitors.
-    pub fn hold_digests(&self) -> Vec<[u8; 32]> {
-        self.hex().iter().filter_map(|h| hex::decode(h).ok()).map(|v| hold_digest(&v)).collect()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::DoomedVisitors;
     use collector::pseudonym::Pseudonym;
     use collector::record::pseudonym_property;
 
@@ -78,6 +76,7 @@ mod tests {
         let doomed = DoomedVisitors::new(&[[7; 16]]);
         let held = HeldVisitors::new(doomed.hold_digests());
         assert_eq!(held.len(), 1);
+        assert_eq!(HeldVisitors::from_hex([hex::encode(hold_digest(&[7; 16])).as_str(), "not hex", "abcd"]), held);
         assert!(held.holds(&[7; 16]) && !held.holds(&[8; 16]));
         assert!(!HeldVisitors::default().holds(&[7; 16]));
         let letter = |visitor: [u8; 16]| DeadLetter {

@@ -42,13 +42,8 @@ impl Files {
 
     /// The visitors held on `today`.
     pub(super) fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
-        Ok(HeldVisitors::new(
-            self.erasure_holds()?
-                .iter()
-                .filter(|h| h.until >= today)
-                .filter_map(|h| hex::decode(&h.digest).ok())
-                .filter_map(|d| <[u8; 32]>::try_from(d).ok()),
-        ))
+        let holds = self.erasure_holds()?;
+        Ok(HeldVisitors::from_hex(holds.iter().filter(|h| h.until >= today).map(|h| h.digest.as_str())))
     }
 
     /// The erasure holds on file (none when there is no file).

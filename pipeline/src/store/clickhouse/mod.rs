@@ -485,12 +485,7 @@ impl RollupStore for ClickHouseRollupStore {
 
     async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
         let rows = self.select_json(&format!("SELECT digest FROM {} FINAL WHERE until >= toDate('{today}')", self.table("erasure_holds"))).await?;
-        Ok(HeldVisitors::new(
-            rows.iter()
-                .filter_map(|r| r.get("digest").and_then(serde_json::Value::as_str))
-                .filter_map(|h| hex::decode(h).ok())
-                .filter_map(|d| <[u8; 32]>::try_from(d).ok()),
-        ))
+        Ok(HeldVisitors::from_hex(rows.iter().filter_map(|r| r.get("digest").and_then(serde_json::Value::as_str))))
     }
 }
 
