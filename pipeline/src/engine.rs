@@ -54,6 +54,10 @@ pub struct PipelineConfig {
     /// Most staged hits sessionized at once (default 500,000): a larger day is computed in
     /// ranges of visitor slices of about this many hits.
     pub compute_hits: u64,
+    /// Months the per-visitor facts are kept ([`crate::fact_retention`]; default 13).
+    pub facts_months: u32,
+    /// How often `follow` applies that retention (default one hour).
+    pub retention_every: Duration,
 }
 
 impl Default for PipelineConfig {
@@ -66,6 +70,8 @@ impl Default for PipelineConfig {
             poll_wait: Duration::from_secs(1),
             parallelism: std::thread::available_parallelism().map_or(2, std::num::NonZero::get),
             compute_hits: 500_000,
+            facts_months: crate::fact_retention::DEFAULT_MONTHS,
+            retention_every: Duration::from_secs(3600),
         }
     }
 }
@@ -90,6 +96,9 @@ pub struct Staged {
     /// Hits and dead letters skipped because their visitor was erased while they were still in
     /// the log ([`RollupStore::hold_erased`]).
     pub held: u64,
+    /// Hits of days whose per-visitor facts were already retired (older than the retention of
+    /// identifiers, e.g. from an old import): not staged ([`crate::fact_retention`]).
+    pub retired: u64,
 }
 
 /// The pipeline over one log and one store.
@@ -175,6 +184,7 @@ impl Pipeline {
         let member = self.member(slot, Topic::Hits).await?;
         let mut placer = Placer::new(&self.plan, &self.referential);
         let mut held = self.held().await?;
+        let retired = self.store.facts_retired_through().await?;
         loop {
             let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
             if records.is_empty() {
@@ -203,6 +213,10 @@ impl Pipeline {
                 }
             }
             for ((day, partition), rows) in by_day {
+                if retired.is_some_and(|r| day <= r) {
+                    staged.retired += rows.len() as u64;
+                    continue;
+                }
                 let through = self.store.staged_through(day, partition).await?;
                 let fresh: Vec<HitRow> = rows.into_iter().filter(|r| through.is_none_or(|t| r.offset > t)).collect();
                 if !fresh.is_empty() {
@@ -225,6 +239,7 @@ impl Pipeline {
         let member = self.member(slot, Topic::DeadLetters).await?;
         let (mut count, mut skipped) = (0, 0);
         let mut held = self.held().await?;
+        let retired = self.store.facts_retired_through().await?;
         loop {
             let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
             if records.is_empty() {
@@ -246,7 +261,7 @@ impl Pipeline {
                 visitors.extend(HeldVisitors::pseudonyms_in(&letter));
                 by_day.entry((reject_day(letter.received_ms), partition)).or_default().push((position(partition, offset), letter));
             }
-            for ((day, _), letters) in by_day {
+            for ((day, _), letters) in by_day.into_iter().filter(|((day, _), _)| retired.is_none_or(|r| *day > r)) {
                 self.store.stage_rejects(day, rejects_batch(&letters)).await?;
             }
             held = self.erase_newly_held(held, visitors).await?;
@@ -279,6 +294,19 @@ impl Pipeline {
         Ok(dirty)
     }
 
+    /// Applies the retention of per-visitor facts as of today ([`crate::fact_retention`]);
+    /// a failure is logged and left for the next time.
+    pub async fn apply_fact_retention(&self) {
+        let today = chrono::Utc::now().date_naive();
+        match crate::fact_retention::apply(self.store.as_ref(), today, self.config.facts_months).await {
+            Ok(pass) if !pass.days.is_empty() => {
+                info!(through = %pass.through, days = pass.days.len(), cells = pass.cells, "per-visitor facts retired, figures of their periods frozen");
+            }
+            Ok(_) => {}
+            Err(error) => warn!(%error, "retention of per-visitor facts failed; will try again"),
+        }
+    }
+
     /// Stages what the log holds, then computes the dirty days.
     pub async fn run_once(&self) -> Result<(Staged, Vec<NaiveDate>), PipelineError> {
         let staged = self.stage(|_| {}).await?;
@@ -291,7 +319,12 @@ impl Pipeline {
     /// after the poll interval, from the committed offsets: following never gives up.
     pub async fn follow(&self, shutdown: impl Future<Output = ()>) -> Result<(), PipelineError> {
         tokio::pin!(shutdown);
+        let mut retention_due = std::time::Instant::now();
         loop {
+            if std::time::Instant::now() >= retention_due {
+                self.apply_fact_retention().await;
+                retention_due = std::time::Instant::now() + self.config.retention_every;
+            }
             match self.run_once().await {
                 Ok((staged, days)) if staged.records > 0 || !days.is_empty() => {
                     info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");

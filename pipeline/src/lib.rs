@@ -8,7 +8,9 @@
 pub mod engine;
 pub mod error;
 pub mod export;
+pub mod fact_retention;
 pub mod facts;
+pub mod frozen;
 pub mod hit_row;
 pub mod model;
 pub mod names;

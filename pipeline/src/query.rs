@@ -93,14 +93,16 @@ pub enum Dialect {
 }
 
 impl Dialect {
-    fn date(self, day: NaiveDate) -> String {
+    /// A date literal.
+    pub(crate) fn date(self, day: NaiveDate) -> String {
         match self {
             Dialect::DataFusion => format!("DATE '{day}'"),
             Dialect::ClickHouse => format!("toDate('{day}')"),
         }
     }
 
-    fn null_string(self) -> &'static str {
+    /// A NULL of the string type.
+    pub(crate) fn null_string(self) -> &'static str {
         match self {
             Dialect::DataFusion => "CAST(NULL AS VARCHAR)",
             Dialect::ClickHouse => "CAST(NULL AS Nullable(String))",

@@ -128,6 +128,11 @@ impl ConfigFile {
     }
 
     /// Checks every table's values; the error names the key.
+    /// The pipeline's settings, with the retention of per-visitor facts from `[retention]`.
+    pub fn pipeline_config(&self) -> anyhow::Result<pipeline::PipelineConfig> {
+        Ok(pipeline::PipelineConfig { facts_months: self.retention.facts_months, retention_every: self.retention.every, ..self.pipeline.config()? })
+    }
+
     pub fn validate(&self) -> anyhow::Result<()> {
         self.collector.validate()?;
         self.log.validate()?;

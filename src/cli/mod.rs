@@ -446,13 +446,13 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Pipeline(PipelineCommand::Run { data_dir, config, once }) => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
-            let config = file.pipeline.config()?;
+            let config = file.pipeline_config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(pipeline_cmd::run(std::sync::Arc::new(plan), referential, data_dir, config, &file, *once))
         }
         Command::Pipeline(PipelineCommand::Backfill { data_dir, config, from, to }) => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
-            let config = file.pipeline.config()?;
+            let config = file.pipeline_config()?;
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, &file, *from, *to))
         }
@@ -583,7 +583,7 @@ async fn in_process_pipeline(
     file: &config_file::ConfigFile,
     log: &log_file::OpenLog,
 ) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
-    let config = file.pipeline.config()?;
+    let config = file.pipeline_config()?;
     pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, data_dir, log.shared(), config, &file.store).await
 }
 

@@ -27,11 +27,14 @@ pub struct RetentionFile {
     /// How often a running dnma applies retention, e.g. "1h" (default one hour).
     #[serde(with = "humantime_serde")]
     pub every: Duration,
+    /// Months the per-visitor facts (hits, visits, usages, refusals) are kept before the
+    /// figures of their periods are frozen and they are deleted (12 or 13, default 13).
+    pub facts_months: u32,
 }
 
 impl Default for RetentionFile {
     fn default() -> Self {
-        RetentionFile { log_days: 31, every: Duration::from_secs(3600) }
+        RetentionFile { log_days: 31, every: Duration::from_secs(3600), facts_months: pipeline::fact_retention::DEFAULT_MONTHS }
     }
 }
 
@@ -44,6 +47,7 @@ impl RetentionFile {
             self.log_days
         );
         anyhow::ensure!(self.every >= Duration::from_secs(1), "[retention] every must be at least 1s");
+        pipeline::fact_retention::retired_through(chrono::Utc::now().date_naive(), self.facts_months).map_err(|e| anyhow::anyhow!("[retention] facts_months: {e}"))?;
         Ok(())
     }
 

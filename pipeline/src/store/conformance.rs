@@ -68,7 +68,7 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
 }
 
 /// How many times [`run`] calls `open`.
-pub const STORES_NEEDED: usize = 7;
+pub const STORES_NEEDED: usize = 8;
 
 /// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
 /// all, each time for a new, empty store).
@@ -81,6 +81,7 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     empty_store_answers_nothing(&open()).await;
     tagging_facts_count_hits_and_refusals(&open()).await;
     erased_visitors_leave_no_fact(&open()).await;
+    retired_facts_leave_the_figures_of_closed_periods(&open()).await;
 }
 
 /// A refused SmartTag event of ENT-BZH received `minute` minutes after 2026-11-23T08:00+01:00.
@@ -390,4 +391,129 @@ pub async fn replaced_day_reads_old_or_new<S: RollupStore>(store: Arc<S>, rows: 
         store.tagging(d, d).await.expect("tagging");
     }
     writer.await.expect("writer");
+}
+
+/// The queries a retirement must answer alike before and after: every level and period, every
+/// breakdown, each filter alone and both together, territories within coarser ones and within
+/// the project.
+fn queries_kept_after_retirement(academie: &str) -> Vec<IndicatorQuery> {
+    let (from, to) = (day("2024-06-01"), day("2025-03-31"));
+    let mut queries = Vec::new();
+    for level in Level::ALL {
+        for period in Period::ALL {
+            queries.push(IndicatorQuery::new(level, period, from, to));
+        }
+        for breakdown in Breakdown::ALL {
+            queries.push(IndicatorQuery::new(level, Period::Month, from, to).by(breakdown));
+        }
+    }
+    let filtered = |profil: Option<&str>, service: Option<&str>, breakdown: Option<Breakdown>| {
+        let mut q = IndicatorQuery::new(Level::Ecole, Period::Week, from, to);
+        q.profil = profil.map(str::to_owned);
+        q.service = service.map(str::to_owned);
+        q.breakdown = breakdown;
+        q
+    };
+    queries.extend([
+        filtered(Some("ELEVE"), None, None),
+        filtered(None, Some("MESSAGERIE"), None),
+        filtered(Some("ENSEIGNANT"), Some("MESSAGERIE"), None),
+        filtered(Some("ELEVE"), None, Some(Breakdown::Service)),
+        filtered(Some("ELEVE"), None, Some(Breakdown::Profil)),
+        filtered(None, Some("MESSAGERIE"), Some(Breakdown::Os)),
+        filtered(Some("ELEVE"), Some("MESSAGERIE"), Some(Breakdown::Profil)),
+    ]);
+    for (level, within) in [
+        (Level::Ecole, (Level::Academie, academie.to_owned())),
+        (Level::Departement, (Level::Region, String::new())),
+        (Level::Ecole, (Level::Projet, "TOUTATICE".to_owned())),
+        (Level::Plateforme, (Level::Projet, "TOUTATICE".to_owned())),
+        (Level::Projet, (Level::Projet, "TOUTATICE".to_owned())),
+        (Level::Academie, (Level::Nation, String::new())),
+    ] {
+        for period in [Period::Week, Period::SchoolYear] {
+            let mut q = IndicatorQuery::new(level, period, from, to);
+            q.within = Some(within.clone());
+            queries.push(q.clone());
+            if within.0 == Level::Projet {
+                queries.push(q.by(Breakdown::Service));
+            }
+        }
+    }
+    queries
+}
+
+async fn retired_facts_leave_the_figures_of_closed_periods<S: RollupStore>(store: &S) {
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let mut rows = Vec::new();
+    let mut offset = 0;
+    // Days of two school years; the visitor comes back on several days and schools, so that a
+    // week's, a month's or a year's visitors are not the sum of the days'.
+    for (at, visitor, uai, service, profil) in [
+        ("2024-06-10T08:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2024-06-10T08:10:00+02:00", 2, SCHOOL_B, "CAHIER_TEXTES", "ENSEIGNANT"),
+        ("2024-06-28T17:00:00+02:00", 1, SCHOOL_A, "RESSOURCE_DOCUMENTAIRE", "ELEVE"),
+        ("2024-09-02T08:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2024-09-02T08:04:00+02:00", 1, SCHOOL_A, "CAHIER_TEXTES", "ELEVE"),
+        ("2024-09-04T10:00:00+02:00", 3, SCHOOL_B, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-09-04T10:30:00+02:00", 1, SCHOOL_B, "MESSAGERIE", "ELEVE"),
+        ("2024-09-30T09:00:00+02:00", 2, SCHOOL_A, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-10-01T09:00:00+02:00", 2, SCHOOL_A, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-10-01T21:00:00+02:00", 4, SCHOOL_B, "RESSOURCE_DOCUMENTAIRE", "PARENT"),
+        ("2024-10-15T12:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2025-03-10T08:00:00+01:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2025-03-10T08:30:00+01:00", 5, SCHOOL_B, "CAHIER_TEXTES", "ELEVE"),
+    ] {
+        offset += 1;
+        rows.push(hit(&mut placer, offset, at, visitor, uai, service, profil));
+    }
+    stage_and_compute(store, &rows, Method::SortScan).await;
+    let academie = only(&store.query(&IndicatorQuery::new(Level::Academie, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).code.clone();
+    let queries = queries_kept_after_retirement(&academie);
+    let mut before = Vec::new();
+    for q in &queries {
+        before.push(store.query(q).await.unwrap_or_else(|e| panic!("{q:?}: {e}")));
+    }
+    let year = only(&store.query(&IndicatorQuery::new(Level::Nation, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).clone();
+    assert_eq!(year.visitors, 5, "{year:?}");
+
+    // On 2025-11-20, with 13 months, days up to 2024-10-19 go.
+    let today = day("2025-11-20");
+    let planned = crate::fact_retention::plan(store, today, 13).await.unwrap();
+    assert_eq!(store.days().await.unwrap().len(), 8, "a plan changes nothing");
+    let pass = crate::fact_retention::apply(store, today, 13).await.unwrap();
+    assert_eq!((pass.through, &pass.days, &pass.frozen), (planned.through, &planned.days, &planned.frozen));
+    assert_eq!(pass.through, day("2024-10-19"));
+    assert_eq!(pass.days.len(), 7, "{pass:?}");
+    let frozen = |kind: &str| pass.frozen.get(kind).map(Vec::len).unwrap_or_default();
+    assert_eq!((frozen("day"), frozen("week"), frozen("month"), frozen("school_year")), (7, 5, 3, 2), "{pass:?}");
+    assert!(pass.cells > 0);
+    assert_eq!(store.facts_retired_through().await.unwrap(), Some(day("2024-10-19")));
+    assert_eq!(store.days().await.unwrap(), vec![day("2025-03-10")], "the retired days' hits are gone");
+    assert!(store.day_hits(day("2024-09-02")).await.unwrap().iter().all(|b| b.num_rows() == 0));
+    assert!(store.dirty_days().await.unwrap().is_empty());
+    assert!(!store.tagging(day("2024-06-10"), day("2024-06-10")).await.unwrap().is_empty(), "tagging counts hold no visitor and stay");
+
+    for (q, expected) in queries.iter().zip(&before) {
+        assert_eq!(&store.query(q).await.unwrap_or_else(|e| panic!("{q:?}: {e}")), expected, "{q:?}");
+    }
+    // The school year 2024-25 is frozen whole (its live day of March included) and the raw
+    // facts of that day still answer the day, week and month.
+    let march = only(&store.query(&IndicatorQuery::new(Level::Nation, Period::Month, day("2025-03-01"), day("2025-03-01"))).await.unwrap()).clone();
+    assert_eq!((march.visits, march.visitors), (2, 2));
+
+    // A combination no frozen cell holds is refused over a frozen period, answered over a live one.
+    let mut unkept = IndicatorQuery::new(Level::Nation, Period::Month, day("2024-09-01"), day("2024-09-30")).by(Breakdown::Os);
+    unkept.profil = Some("ELEVE".into());
+    unkept.service = Some("MESSAGERIE".into());
+    assert!(matches!(store.query(&unkept).await, Err(crate::PipelineError::Query(m)) if m.contains("not kept")));
+    unkept.from = day("2025-03-01");
+    unkept.to = day("2025-03-31");
+    assert_eq!(store.query(&unkept).await.unwrap().len(), 1);
+
+    // A second pass finds nothing more to do and changes no figure.
+    let again = crate::fact_retention::apply(store, today, 13).await.unwrap();
+    assert!(again.days.is_empty() && again.frozen.is_empty(), "{again:?}");
+    assert_eq!(&store.query(&queries[0]).await.unwrap(), &before[0]);
 }

@@ -18,6 +18,8 @@ pub mod erasure_hold;
 pub mod parquet;
 pub mod sql;
 
+use std::collections::BTreeSet;
+
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use collector::log::Partition;
@@ -28,6 +30,7 @@ pub use self::erase::{DoomedVisitors, ErasedFacts};
 pub use self::erasure_hold::HeldVisitors;
 pub use self::parquet::ParquetRollupStore;
 use crate::error::PipelineError;
+use crate::model::Period;
 use crate::query::{IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{RejectCount, RejectSample, TaggingRow};
@@ -78,8 +81,44 @@ pub trait RollupStore: Send + Sync + 'static {
         writer.commit().await
     }
 
-    /// The indicators of every cell a query asks for, ordered by code, start and breakdown value.
-    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError>;
+    /// The indicators of every cell a query asks for, ordered by code, start and breakdown
+    /// value: from the frozen cells for the periods frozen ([`Self::freeze`]), from the facts
+    /// for the others.
+    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let (first, last) = query.days();
+        let frozen: BTreeSet<NaiveDate> = self.frozen_starts(query.period).await?.range(first..=last).copied().collect();
+        let (Some(&first_frozen), Some(&last_frozen)) = (frozen.first(), frozen.last()) else {
+            return self.query_facts(query).await;
+        };
+        let kept = self.query_frozen(query, first_frozen, last_frozen).await?;
+        let mut rows: Vec<IndicatorRow> = self.query_facts(query).await?.into_iter().filter(|r| !frozen.contains(&r.start)).collect();
+        rows.extend(kept.into_iter().filter(|r| frozen.contains(&r.start)));
+        rows.sort();
+        Ok(rows)
+    }
+
+    /// The indicators of every cell a query asks for, computed from the facts alone.
+    async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError>;
+
+    /// The starts of the periods of one kind whose cells are frozen.
+    async fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError>;
+
+    /// The cells a query asks for from the frozen cells of the periods starting within
+    /// `first..=last` ([`crate::frozen::lookup_sql`]).
+    async fn query_frozen(&self, query: &IndicatorQuery, first: NaiveDate, last: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError>;
+
+    /// Durably computes and keeps every cell of [`crate::frozen::cell_sets`] of these periods of one
+    /// kind from the facts (replacing what was kept of them; see [`crate::frozen`]), before their facts are retired;
+    /// from then on, queries read these periods from the kept cells. Returns the cells kept.
+    async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError>;
+
+    /// The last day whose per-visitor facts were retired, `None` when none were.
+    async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError>;
+
+    /// Durably deletes the per-visitor facts (staged hits, visits, usages, refusals, dirty
+    /// marks) of every day up to `through`, and notes `through` first. Tagging counts (no
+    /// visitor) stay. Returns the days whose facts went.
+    async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError>;
 
     /// The highest dead-letter position of one log partition staged for a day, `None` when
     /// nothing is.

@@ -8,6 +8,8 @@
 //! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced
 //! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
+//! ROOT/frozen/<kind>/YYYY-MM-DD.parquet                             cells of a closed period whose facts were retired
+//! ROOT/facts-retired-through                                        last day whose per-visitor facts were retired
 //! ROOT/erasure-holds.json                                           digests of erased visitors held out of staging
 //! ROOT/tmp/                                                         files being written
 //! ROOT/LOCK                                                         held by the one writer
@@ -45,7 +47,9 @@ use super::day_moments::DayMoments;
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
-use crate::query::{indicator_sql, IndicatorQuery, IndicatorRow};
+use crate::frozen;
+use crate::model::Period;
+use crate::query::{indicator_sql, Dialect, IndicatorQuery, IndicatorRow};
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
@@ -391,11 +395,50 @@ impl RollupStore for ParquetRollupStore {
         Ok(Box::new(day_writer::ParquetDayWriter { store: self, day, begun, files: Some(files) }))
     }
 
-    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+    async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
         let sql = indicator_sql(query).map_err(|e| PipelineError::Query(e.0))?;
         let (first, last) = query.days();
         let batches = self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?;
         sql::indicator_rows_of(query, &batches)
+    }
+
+    async fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        self.files.frozen_starts(period)
+    }
+
+    async fn query_frozen(&self, query: &IndicatorQuery, first: NaiveDate, last: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let sql = frozen::lookup_sql(query, first, last, Dialect::DataFusion, &|t| t.to_owned()).map_err(|e| PipelineError::Query(e.0))?;
+        let ctx = SessionContext::new();
+        ctx.register_table("frozen", self.files.frozen_table(query.period, first, last)?)?;
+        sql::indicator_rows_of(query, &ctx.sql(&sql).await?.collect().await?)
+    }
+
+    async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError> {
+        self.files.writable()?;
+        let mut kept = 0;
+        for (first, last, members) in frozen::chunks(period, starts) {
+            let mut cells = Vec::new();
+            for set in frozen::cell_sets() {
+                let sql = frozen::freeze_sql(&set, period, first, last, Dialect::DataFusion, &|t| t.to_owned());
+                for batch in self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await? {
+                    cells.push(frozen::in_frozen_layout(&batch)?);
+                }
+            }
+            let this = self.files.clone();
+            kept += blocking(move || this.write_frozen(period, &members, &cells)).await?;
+        }
+        Ok(kept)
+    }
+
+    async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
+        self.files.facts_retired_through()
+    }
+
+    async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+        self.files.writable()?;
+        let _marking = self.marking.lock().await;
+        let this = self.files.clone();
+        blocking(move || this.retire_facts(through)).await
     }
 
     async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
@@ -493,6 +536,8 @@ impl RollupStore for ParquetRollupStore {
 mod day_writer;
 #[path = "parquet_erasure.rs"]
 mod erasure;
+#[path = "parquet_frozen.rs"]
+mod retired;
 
 #[cfg(test)]
 #[path = "parquet_tests.rs"]

@@ -23,6 +23,7 @@
 pub mod rows;
 pub mod schema;
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -39,6 +40,8 @@ use self::rows::{from_json_each_row, to_json_each_row};
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::hits_schema;
+use crate::frozen;
+use crate::model::Period;
 use crate::query::{indicator_sql_in, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
@@ -381,11 +384,82 @@ impl RollupStore for ClickHouseRollupStore {
         Ok(Box::new(ClickHouseDayWriter { store: self, day, generation: self.next_version() }))
     }
 
-    async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+    async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
         let (first, last) = query.days();
         let sql = indicator_sql_in(query, Dialect::ClickHouse, &|table| self.current(table, first, last)).map_err(|e| PipelineError::Query(e.0))?;
         let batch = self.select(&sql, &indicator_schema()).await?;
         sql::indicator_rows_of(query, &[batch])
+    }
+
+    async fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        let rows = self
+            .select_json(&format!(
+                "SELECT DISTINCT toString(period_start) AS day FROM {} WHERE period_kind = {}",
+                self.table("frozen_generations"),
+                sql_literal(period.name())
+            ))
+            .await?;
+        Ok(day_list(&rows).into_iter().collect())
+    }
+
+    async fn query_frozen(&self, query: &IndicatorQuery, first: NaiveDate, last: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let kind = sql_literal(query.period.name());
+        let current = format!(
+            "(SELECT * FROM {cells} WHERE period_kind = {kind} AND period_start >= toDate('{first}') AND period_start <= toDate('{last}') \
+             AND (period_kind, period_start, generation) IN (SELECT period_kind, period_start, generation FROM {generations} FINAL WHERE period_kind = {kind})) AS frozen",
+            cells = self.table("frozen_cells"),
+            generations = self.table("frozen_generations"),
+        );
+        let sql = frozen::lookup_sql(query, first, last, Dialect::ClickHouse, &|_| current.clone()).map_err(|e| PipelineError::Query(e.0))?;
+        let batch = self.select(&sql, &indicator_schema()).await?;
+        sql::indicator_rows_of(query, &[batch])
+    }
+
+    async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError> {
+        let generation = self.next_version();
+        let columns: Vec<String> = frozen::frozen_schema().fields().iter().map(|f| format!("`{}`", f.name())).collect();
+        for (first, last, members) in frozen::chunks(period, starts) {
+            let members = members.iter().map(|s| format!("toDate('{s}')")).collect::<Vec<_>>().join(", ");
+            for set in frozen::cell_sets() {
+                let sql = frozen::freeze_sql(&set, period, first, last, Dialect::ClickHouse, &|table| self.current(table, first, last));
+                self.execute(&format!(
+                    "INSERT INTO {} ({}, generation) SELECT *, {generation} FROM ({sql}) WHERE period_start IN ({members})",
+                    self.table("frozen_cells"),
+                    columns.join(", ")
+                ))
+                .await?;
+            }
+        }
+        let rows: Vec<String> = starts.iter().map(|s| format!("({}, toDate('{s}'), {generation})", sql_literal(period.name()))).collect();
+        if !rows.is_empty() {
+            self.execute(&format!("INSERT INTO {} (period_kind, period_start, generation) VALUES {}", self.table("frozen_generations"), rows.join(", "))).await?;
+        }
+        let kept = self.select_json(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await?;
+        Ok(kept.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+    }
+
+    async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
+        let rows = self.select_json(&format!("SELECT toString(through) AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
+        Ok(day_list(&rows).first().copied())
+    }
+
+    async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+        let through = self.facts_retired_through().await?.map_or(through, |t| t.max(through));
+        self.execute(&format!("INSERT INTO {} (through) VALUES (toDate('{through}'))", self.table("facts_retired"))).await?;
+        let mut days = BTreeSet::new();
+        for table in ["hits", "visits", "usages", "rejects", "dirty"] {
+            let rows = self
+                .select_json(&format!("SELECT DISTINCT toString(day) AS day FROM {} WHERE day <= toDate('{through}')", self.table(table)))
+                .await?;
+            if table != "dirty" {
+                days.extend(day_list(&rows));
+            }
+            if !rows.is_empty() {
+                self.execute(&format!("ALTER TABLE {} DELETE WHERE day <= toDate('{through}')", self.table(table))).await?;
+            }
+        }
+        self.await_mutations().await?;
+        Ok(days.into_iter().collect())
     }
 
     async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {

@@ -7,10 +7,11 @@ use datafusion::arrow::datatypes::SchemaRef;
 use super::rows::column_type;
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
+use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -42,6 +43,16 @@ pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
         ),
         // Version 2: digests of erased visitors held out of staging until the log forgets them.
         format!("CREATE TABLE IF NOT EXISTS {database}.erasure_holds (digest String, until Date) ENGINE = ReplacingMergeTree(until) ORDER BY digest"),
+        // Version 3: cells of closed periods kept when their per-visitor facts are retired.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.frozen_cells ({}) ENGINE = MergeTree PARTITION BY period_kind ORDER BY (period_kind, cell_level, period_start)",
+            columns(&frozen_schema(), &["generation UInt64"])?
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.frozen_generations (period_kind String, period_start Date, generation UInt64) \
+             ENGINE = ReplacingMergeTree(generation) ORDER BY (period_kind, period_start)"
+        ),
+        format!("CREATE TABLE IF NOT EXISTS {database}.facts_retired (through Date, at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY through"),
         format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
     ])
 }
@@ -53,7 +64,7 @@ mod tests {
     #[test]
     fn every_fact_layout_has_a_clickhouse_table() {
         let statements = statements("dnma").unwrap();
-        assert_eq!(statements.len(), 9);
+        assert_eq!(statements.len(), 12);
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));

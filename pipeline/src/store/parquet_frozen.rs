@@ -1,0 +1,131 @@
+//! Retention in the embedded store's files: the frozen cells of closed periods
+//! (`ROOT/frozen/<kind>/<start>.parquet`, one file per period, replaced whole) and the retirement
+//! of per-visitor facts (`ROOT/facts-retired-through` notes the last day retired, then the day
+//! files go). See [`crate::frozen`] and [`crate::fact_retention`].
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use chrono::NaiveDate;
+use datafusion::arrow::array::{AsArray, RecordBatch};
+use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::compute::kernels::cmp::eq;
+use datafusion::arrow::datatypes::Date32Type;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::{MemTable, TableProvider};
+
+use super::{io, Files};
+use crate::error::PipelineError;
+use crate::facts::date32;
+use crate::frozen::frozen_schema;
+use crate::model::Period;
+use crate::store::atomic_parquet::sync_dir;
+
+/// The directories of the per-visitor facts kept one file (or directory) per day.
+const DAY_FACTS: [&str; 5] = ["hits", "visits", "usages", "rejects", "dirty"];
+
+impl Files {
+    fn frozen_dir(&self, period: Period) -> PathBuf {
+        self.root.join("frozen").join(period.name())
+    }
+
+    fn frozen_path(&self, period: Period, start: NaiveDate) -> PathBuf {
+        self.frozen_dir(period).join(format!("{start}.parquet"))
+    }
+
+    /// The starts of the frozen periods of a kind.
+    pub(super) fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        let dir = self.frozen_dir(period);
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
+            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
+        };
+        let mut starts = BTreeSet::new();
+        for entry in entries {
+            let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            match name.strip_suffix(".parquet").and_then(|n| n.parse::<NaiveDate>().ok()) {
+                Some(start) => starts.insert(start),
+                None => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
+            };
+        }
+        Ok(starts)
+    }
+
+    /// A table over the frozen cells of the periods of a kind starting within `first..=last`.
+    pub(super) fn frozen_table(&self, period: Period, first: NaiveDate, last: NaiveDate) -> Result<Arc<dyn TableProvider>, PipelineError> {
+        let urls = self
+            .frozen_starts(period)?
+            .range(first..=last)
+            .map(|start| ListingTableUrl::parse(self.frozen_path(period, *start).to_string_lossy()))
+            .collect::<Result<Vec<_>, _>>()?;
+        if urls.is_empty() {
+            return Ok(Arc::new(MemTable::try_new(frozen_schema(), vec![vec![]])?));
+        }
+        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(frozen_schema());
+        Ok(Arc::new(ListingTable::try_new(config)?))
+    }
+
+    /// Writes the cells of some periods of a kind (`cells` in the frozen layout, holding cells
+    /// of these periods only): one file per period, each replaced atomically. Returns the cells.
+    pub(super) fn write_frozen(&self, period: Period, starts: &[NaiveDate], cells: &[RecordBatch]) -> Result<u64, PipelineError> {
+        let dir = self.frozen_dir(period);
+        fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
+        let all = concat_batches(&frozen_schema(), cells)?;
+        for &start in starts {
+            let mine = eq(all.column(1).as_primitive::<Date32Type>(), &datafusion::arrow::array::Date32Array::new_scalar(date32(start)))?;
+            let rows = filter_record_batch(&all, &mine)?;
+            self.write_atomically(&self.frozen_path(period, start), &frozen_schema(), &rows)?;
+        }
+        sync_dir(&dir)?;
+        Ok(all.num_rows() as u64)
+    }
+
+    fn retired_mark(&self) -> PathBuf {
+        self.root.join("facts-retired-through")
+    }
+
+    /// The last day whose facts were retired.
+    pub(super) fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
+        let path = self.retired_mark();
+        match fs::read_to_string(&path) {
+            Ok(text) => text.trim().parse().map(Some).map_err(|e| PipelineError::Store(format!("{}: {e}", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(PipelineError::io(format!("reading {}", path.display()), e)),
+        }
+    }
+
+    /// Notes `through` (never moving it back), then deletes the per-visitor facts of every day
+    /// up to it. Returns the days whose facts went.
+    pub(super) fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+        let through = self.facts_retired_through()?.map_or(through, |t| t.max(through));
+        let (path, tmp) = (self.retired_mark(), self.root.join("tmp").join("facts-retired-through"));
+        let mut file = fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
+        file.write_all(through.to_string().as_bytes()).and_then(|()| file.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
+        fs::rename(&tmp, &path).map_err(io(format!("renaming {}", path.display())))?;
+        sync_dir(&self.root)?;
+        let mut retired = BTreeSet::new();
+        for kind in DAY_FACTS {
+            for day in self.listed_days(kind)?.into_iter().filter(|d| *d <= through) {
+                let base = self.root.join(kind);
+                let (dir, file) = (base.join(day.to_string()), base.join(format!("{day}.parquet")));
+                if dir.is_dir() {
+                    fs::remove_dir_all(&dir).map_err(io(format!("removing {}", dir.display())))?;
+                } else if file.exists() {
+                    fs::remove_file(&file).map_err(io(format!("removing {}", file.display())))?;
+                } else {
+                    fs::remove_file(&dir).map_err(io(format!("removing {}", dir.display())))?;
+                }
+                retired.insert(day);
+            }
+            sync_dir(&self.root.join(kind))?;
+        }
+        Ok(retired.into_iter().collect())
+    }
+}
