@@ -197,7 +197,7 @@ fn not_kept(what: &str) -> InvalidQuery {
 
 /// The SQL reading, from the frozen cells (the table `table` names for `frozen`), the cells a
 /// query asks for over the periods starting within `first..=last`. Columns: those of
-/// [`crate::query::indicator_sql`] (`code`, `start`, `value`, then the five counts).
+/// [`crate::query::indicator_sql`] (`code`, `start`, `cell_value`, then the five counts).
 pub fn lookup_sql(query: &IndicatorQuery, first: NaiveDate, last: NaiveDate, dialect: Dialect, table: &dyn Fn(&str) -> String) -> Result<String, InvalidQuery> {
     let eq = |column: &str, value: &str| format!("{column} = {}", sql_literal(value));
     let is_null = |column: &str| format!("{column} IS NULL");
@@ -247,7 +247,7 @@ pub fn lookup_sql(query: &IndicatorQuery, first: NaiveDate, last: NaiveDate, dia
     conditions.push(in_projet.map_or_else(|| is_null("in_projet"), |p| eq("in_projet", p)));
     let shown_value = if query.breakdown.is_some() { "breakdown_value" } else { dialect.null_string() };
     Ok(format!(
-        "SELECT code, period_start AS start, {shown_value} AS value, visits, visitors, page_views, clicks, duration_s FROM {} WHERE {}",
+        "SELECT code, period_start AS start, {shown_value} AS cell_value, visits, visitors, page_views, clicks, duration_s FROM {} WHERE {}",
         table("frozen"),
         conditions.join(" AND ")
     ))
@@ -287,7 +287,7 @@ mod tests {
         let mut q = IndicatorQuery::new(Level::Academie, Period::Week, day("2024-09-02"), day("2024-09-08"));
         q.profil = Some("ELEVE".into());
         let sql = lookup_sql(&q, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| t.to_owned()).unwrap();
-        assert!(sql.contains("breakdown = 'profil'") && sql.contains("breakdown_value = 'ELEVE'") && sql.contains("CAST(NULL AS VARCHAR) AS value"), "{sql}");
+        assert!(sql.contains("breakdown = 'profil'") && sql.contains("breakdown_value = 'ELEVE'") && sql.contains("CAST(NULL AS VARCHAR) AS cell_value"), "{sql}");
         q.service = Some("MESSAGERIE".into());
         let sql = lookup_sql(&q, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| t.to_owned()).unwrap();
         assert!(sql.contains("in_service = 'MESSAGERIE'") && sql.contains("breakdown_value = 'ELEVE'"), "{sql}");

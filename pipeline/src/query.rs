@@ -111,7 +111,8 @@ impl Dialect {
 }
 
 /// The SQL computing a query over tables `visits` and `usages` (layouts of [`crate::facts`]).
-/// Columns: `code`, `start`, `value` (NULL without breakdown), `visits`, `visitors`,
+/// Columns: `code`, `start`, `cell_value` (the breakdown value, NULL without breakdown; named
+/// apart from every fact column, as ClickHouse lets an output alias shadow a column in `WHERE`), `visits`, `visitors`,
 /// `page_views`, `clicks`, `duration_s`.
 pub fn indicator_sql(query: &IndicatorQuery) -> Result<String, InvalidQuery> {
     indicator_sql_in(query, Dialect::DataFusion, &|table: &str| table.to_owned())
@@ -159,7 +160,7 @@ pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn
     };
     let period = query.period.column();
     Ok(format!(
-        "SELECT {code} AS code, {period} AS start, {value} AS value, count(*) AS visits, count(DISTINCT visitor) AS visitors,
+        "SELECT {code} AS code, {period} AS start, {value} AS cell_value, count(*) AS visits, count(DISTINCT visitor) AS visitors,
                 sum(page_views) AS page_views, sum(clicks) AS clicks, sum(duration_s) AS duration_s
          FROM {} WHERE {}
          GROUP BY {code}, {period}, {value}",
@@ -189,7 +190,7 @@ mod tests {
         let mut filtered = query().by(Breakdown::Profil);
         filtered.service = Some("MESSAGERIE".into());
         let sql = indicator_sql(&filtered).unwrap();
-        assert!(sql.contains("FROM usages") && sql.contains("value = 'MESSAGERIE'") && sql.contains("profil AS value"), "{sql}");
+        assert!(sql.contains("FROM usages") && sql.contains("value = 'MESSAGERIE'") && sql.contains("profil AS cell_value"), "{sql}");
         filtered.breakdown = Some(Breakdown::Outil);
         assert!(indicator_sql(&filtered).is_err());
     }

@@ -271,7 +271,7 @@ fn indicator_schema() -> SchemaRef {
     std::sync::Arc::new(Schema::new(vec![
         Field::new("code", DataType::Utf8, false),
         Field::new("start", DataType::Date32, false),
-        Field::new("value", DataType::Utf8, true),
+        Field::new("cell_value", DataType::Utf8, true),
         count("visits"),
         count("visitors"),
         count("page_views"),
@@ -449,7 +449,7 @@ impl RollupStore for ClickHouseRollupStore {
         let mut days = BTreeSet::new();
         for table in ["hits", "visits", "usages", "rejects", "dirty"] {
             let rows = self
-                .select_json(&format!("SELECT DISTINCT toString(day) AS day FROM {} WHERE day <= toDate('{through}')", self.table(table)))
+                .select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table)))
                 .await?;
             if table != "dirty" {
                 days.extend(day_list(&rows));
