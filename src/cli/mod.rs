@@ -141,9 +141,11 @@ enum Command {
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Applies retention to a data directory at rest: deletes the log segments (hits and dead
-    /// letters) older than `[retention] log_days` (default 31) that the pipeline has consumed.
-    /// Prints one JSON line per sealed segment with its fate, then a summary. A running dnma
-    /// applies it by itself every `[retention] every`.
+    /// letters) older than `[retention] log_days` (default 31) that the pipeline has consumed,
+    /// then the per-visitor facts older than `[retention] facts_months` (default 13), the
+    /// figures of their periods frozen first. Prints one JSON line per sealed segment with its
+    /// fate, a summary, then a line for the facts. A running dnma applies it by itself every
+    /// `[retention] every`.
     Retention {
         /// Data directory.
         #[arg(long, default_value = "dnma-data")]
@@ -478,9 +480,18 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { file }) => config_file::check(file),
         Command::Retention { data_dir, config, dry_run } => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
-            file.log.require_embedded("retention")?;
             let upkeep = file.upkeep()?;
-            runtime()?.block_on(retention_cmd::run(data_dir, &upkeep.retention, &upkeep.consumer, *dry_run, chrono::Utc::now()))
+            let now = chrono::Utc::now();
+            runtime()?.block_on(async {
+                let code = if file.log.require_embedded("retention").is_ok() {
+                    retention_cmd::run(data_dir, &upkeep.retention, &upkeep.consumer, *dry_run, now).await?
+                } else {
+                    eprintln!("log: kept by the broker's topic retention ([log] kind = \"kafka\")");
+                    ExitCode::SUCCESS
+                };
+                retention_cmd::run_facts(data_dir, &file.store, upkeep.retention.facts_months, *dry_run, now.date_naive()).await?;
+                Ok(code)
+            })
         }
         Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),

@@ -126,6 +126,7 @@ pub async fn run(
     let store = open_store(data_dir, &file.store).await?;
     let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
     let mut member: Option<Pipeline> = None;
+    let mut retention_due = std::time::Instant::now();
     loop {
         // Following, a failed step (broker or store unreachable, log not there yet) is reported
         // and tried again after the poll interval; once, it is the command's error.
@@ -142,15 +143,22 @@ pub async fn run(
             }
         };
         if let Some(pipeline) = pipeline {
+            // Following, the per-visitor facts past their retention go (their periods' figures
+            // frozen first); once, that is `dnma retention`'s job.
+            if !once && std::time::Instant::now() >= retention_due {
+                pipeline.apply_fact_retention().await;
+                retention_due = std::time::Instant::now() + config.retention_every;
+            }
             match pipeline.run_once().await {
                 Ok((staged, days)) => {
                     if once || staged.records > 0 || !days.is_empty() {
                         eprintln!(
-                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure), {} day(s) computed; next offset {}",
+                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure, {} of days already retired), {} day(s) computed; next offset {}",
                             staged.records,
                             staged.hits,
                             staged.unplaceable,
                             staged.held,
+                            staged.retired,
                             days.len(),
                             staged.next_offset
                         );

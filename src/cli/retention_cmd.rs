@@ -140,3 +140,48 @@ pub async fn run(data_dir: &Path, policy: &RetentionFile, consumer: &str, dry_ru
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `dnma retention`, second part: the per-visitor facts of the configured store older than
+/// `[retention] facts_months` (the figures of their periods frozen first). Prints one JSON line
+/// (`"facts": true`, the last day that goes, the days, the periods frozen by kind) and a
+/// sentence on stderr.
+pub async fn run_facts(data_dir: &Path, store: &super::pipeline_cmd::StoreFile, months: u32, dry_run: bool, today: chrono::NaiveDate) -> anyhow::Result<()> {
+    let is_parquet = matches!(store, super::pipeline_cmd::StoreFile::Parquet);
+    if is_parquet && !data_dir.join("rollups").join("visits").is_dir() {
+        eprintln!("facts: no rollup store in {} yet, nothing to retire", data_dir.join("rollups").display());
+        return Ok(());
+    }
+    let store = if dry_run {
+        super::pipeline_cmd::open_store_for_reading(data_dir, store).await?
+    } else {
+        super::pipeline_cmd::open_store(data_dir, store)
+            .await
+            .context("applying the retention of per-visitor facts (a running pipeline applies it itself; use --dry-run to look beside it)")?
+    };
+    let pass = if dry_run {
+        pipeline::fact_retention::plan(store.as_ref(), today, months).await?
+    } else {
+        pipeline::fact_retention::apply(store.as_ref(), today, months).await?
+    };
+    println!(
+        "{}",
+        serde_json::json!({
+            "facts": true,
+            "dry_run": dry_run,
+            "facts_months": months,
+            "through": pass.through,
+            "days": pass.days,
+            "frozen": pass.frozen,
+            "cells_kept": pass.cells,
+        })
+    );
+    let frozen: Vec<String> = pass.frozen.iter().map(|(kind, starts)| format!("{} {kind}", starts.len())).collect();
+    eprintln!(
+        "per-visitor facts ({months} months, up to {}): {} the facts of {} days{}",
+        pass.through,
+        if dry_run { "would retire" } else { "retired" },
+        pass.days.len(),
+        if frozen.is_empty() { String::new() } else { format!(", {} the figures of {}", if dry_run { "freezing first" } else { "after freezing" }, frozen.join(", ")) }
+    );
+    Ok(())
+}

@@ -1,7 +1,8 @@
-//! Retention of the raw log with the real binary: old hits imported into small segments are
-//! kept while the pipeline has not counted them, reported by `--dry-run` without being touched,
-//! then deleted by `dnma retention`; recent hits and the figures already computed stay; and a
-//! data directory in use by a collector is refused with a message saying why.
+//! Retention with the real binary. The raw log: old hits imported into small segments are kept
+//! while the pipeline has not counted them, reported by `--dry-run` without being touched, then
+//! deleted by `dnma retention`; recent hits and the figures already computed stay; and a data
+//! directory in use by a collector is refused with a message saying why. The per-visitor
+//! facts: past 13 months they go, the figures of every period holding them stay.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -160,4 +161,67 @@ fn bad_retention_settings_are_refused_with_the_key() {
     std::fs::write(&config, "[retention]\nlog_dayz = 10\n").unwrap();
     let out = dnma(&["retention", "--data-dir", dir.path().to_str().unwrap(), "--config", config.to_str().unwrap(), "--dry-run"], None);
     assert!(String::from_utf8_lossy(&out.stderr).contains("log_dayz"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// One day's indicators at every period holding it (academie level, JSON lines as printed).
+fn figures_of(data_dir: &str, day: &str) -> Vec<serde_json::Value> {
+    let mut figures = Vec::new();
+    for period in ["day", "week", "month", "school_year"] {
+        for extra in [&[][..], &["--breakdown", "profil"][..]] {
+            let mut args = vec!["query", "--data-dir", data_dir, "--level", "ecole", "--period", period, "--from", day, "--to", day, "--format", "json"];
+            args.extend_from_slice(extra);
+            let out = dnma(&args, None);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            figures.extend(json_lines(&out));
+        }
+    }
+    figures
+}
+
+fn facts_line(output: &std::process::Output) -> serde_json::Value {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    json_lines(output).into_iter().find(|l| l["facts"] == true).expect("a line for the facts")
+}
+
+#[test]
+fn per_visitor_facts_past_thirteen_months_go_and_their_figures_stay() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    let old = (Utc::now() - Duration::days(14 * 31)).date_naive();
+    let mut input = String::new();
+    for user in 0..12 {
+        let _ = writeln!(input, "{old}T10:{:02}:00+02:00\t{}", user, xiti(200 + user % 8));
+    }
+    input.push_str(&recent_hits());
+    assert!(dnma(&["import", "--data-dir", data_dir, "-"], Some(input.as_bytes())).status.success());
+    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    let old = old.to_string();
+    let before = figures_of(data_dir, &old);
+    assert_eq!(before[0]["visitors"], 8, "{before:?}");
+    let rollups = Path::new(data_dir).join("rollups");
+
+    let dry = facts_line(&dnma(&["retention", "--data-dir", data_dir, "--dry-run"], None));
+    assert_eq!(dry["days"], serde_json::json!([old]), "{dry}");
+    for kind in ["day", "week", "month", "school_year"] {
+        assert_eq!(dry["frozen"][kind].as_array().map(Vec::len), Some(1), "{dry}");
+    }
+    assert!(rollups.join("hits").join(&old).is_dir(), "a dry run deletes nothing");
+
+    let applied = dnma(&["retention", "--data-dir", data_dir], None);
+    let facts = facts_line(&applied);
+    assert_eq!((&facts["days"], &facts["frozen"]), (&dry["days"], &dry["frozen"]), "{facts}");
+    assert!(facts["cells_kept"].as_u64().unwrap() > 0, "{facts}");
+    assert!(String::from_utf8_lossy(&applied.stderr).contains("retired the facts of 1 days"), "{}", String::from_utf8_lossy(&applied.stderr));
+    assert!(!rollups.join("hits").join(&old).exists() && !rollups.join("visits").join(format!("{old}.parquet")).exists());
+    assert_eq!(figures_of(data_dir, &old), before, "the figures of the periods holding the retired day stay");
+
+    // A hit of the retired day met later is not staged: no fact of that day comes back.
+    let late = format!("{old}T11:00:00+02:00\t{}\n", xiti(300));
+    assert!(dnma(&["import", "--data-dir", data_dir, "-"], Some(late.as_bytes())).status.success());
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None);
+    assert!(String::from_utf8_lossy(&run.stderr).contains("1 of days already retired"), "{}", String::from_utf8_lossy(&run.stderr));
+    assert!(!rollups.join("hits").join(&old).exists());
+    assert_eq!(figures_of(data_dir, &old), before);
+    let again = facts_line(&dnma(&["retention", "--data-dir", data_dir], None));
+    assert_eq!(again["days"], serde_json::json!([]), "{again}");
 }
