@@ -4,7 +4,11 @@
 //! `cargo bench --bench dashboards` stages and computes the school year (2025-09-01 to
 //! 2026-07-03, 40,000 hits a school day; not timed) in `DNMA_DASHBOARD_DIR` (kept between runs)
 //! or a temporary directory, then requests each URL 30 times one after the other, with the
-//! view cache off (every request computes its view). Under
+//! view cache off (every request computes its view). With `DNMA_DASHBOARD_RETIRE=1` it then
+//! applies the retention of per-visitor facts as of 13 months after the school year (every
+//! day's facts go, every period's figures are frozen first), reports how long that took, the
+//! cells kept and their size, and measures the same requests again, now answered from the
+//! frozen cells. Under
 //! `cargo test` (no `--bench` argument) it runs a small smoke version so the harness stays tested.
 
 #![allow(missing_docs)]
@@ -94,6 +98,7 @@ fn main() {
     };
     let plan = Arc::new(Plan::shipped());
     let referential = Arc::new(Referential::shipped().clone());
+    let retiring = Arc::clone(&store);
     let app = dashboards::router(Arc::new(Dashboards::new(store, plan, referential, config).with_today(last + Days::new(1))));
     let week = Days::new(7);
     let debut = (last - week).to_string();
@@ -111,9 +116,43 @@ fn main() {
         format!("/conformite/ENT-BZH?debut={debut}"),
         format!("/api/v1/conformite/ENT-BZH?debut={debut}"),
     ];
+    measure(&rt, &app, &urls, runs);
+    if std::env::var_os("DNMA_DASHBOARD_RETIRE").is_some() || !full {
+        let today = last.checked_add_months(chrono::Months::new(13)).unwrap() + Days::new(2);
+        let started = Instant::now();
+        let pass = rt.block_on(pipeline::fact_retention::apply(retiring.as_ref(), today, 13)).unwrap();
+        let took = started.elapsed();
+        let frozen_bytes: u64 = walkdir(&dir.join("frozen"));
+        println!(
+            "\nretention as of {today}: {} days retired, {} periods frozen ({}), {} cells kept in {:.1} MiB, in {:.1} s",
+            pass.days.len(),
+            pass.frozen.values().map(Vec::len).sum::<usize>(),
+            pass.frozen.iter().map(|(k, v)| format!("{} {k}", v.len())).collect::<Vec<_>>().join(", "),
+            pass.cells,
+            frozen_bytes as f64 / (1024.0 * 1024.0),
+            took.as_secs_f64()
+        );
+        assert!(rt.block_on(retiring.days()).unwrap().is_empty(), "every day's facts went");
+        println!("\nthe same requests over the frozen cells:\n");
+        measure(&rt, &app, &urls, runs);
+    }
+}
+
+/// Bytes of the files under a directory.
+fn walkdir(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .filter_map(Result::ok)
+            .map(|e| if e.path().is_dir() { walkdir(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
+            .sum()
+    })
+}
+
+/// Requests each URL `runs` times and prints a table of p50 and p95.
+fn measure(rt: &tokio::runtime::Runtime, app: &axum::Router, urls: &[String], runs: usize) {
     println!("| request | p50 | p95 |");
     println!("|---|---|---|");
-    for url in &urls {
+    for url in urls {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let request = Request::get(url.as_str()).header("authorization", "Bearer t").body(Body::empty()).unwrap();
