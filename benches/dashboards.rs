@@ -122,14 +122,15 @@ fn main() {
         let started = Instant::now();
         let pass = rt.block_on(pipeline::fact_retention::apply(retiring.as_ref(), today, 13)).unwrap();
         let took = started.elapsed();
-        let frozen_bytes: u64 = walkdir(&dir.join("frozen"));
+        #[allow(clippy::cast_precision_loss)] // a size for display
+        let frozen_mib = walkdir(&dir.join("frozen")) as f64 / (1024.0 * 1024.0);
         println!(
             "\nretention as of {today}: {} days retired, {} periods frozen ({}), {} cells kept in {:.1} MiB, in {:.1} s",
             pass.days.len(),
             pass.frozen.values().map(Vec::len).sum::<usize>(),
             pass.frozen.iter().map(|(k, v)| format!("{} {k}", v.len())).collect::<Vec<_>>().join(", "),
             pass.cells,
-            frozen_bytes as f64 / (1024.0 * 1024.0),
+            frozen_mib,
             took.as_secs_f64()
         );
         assert!(rt.block_on(retiring.days()).unwrap().is_empty(), "every day's facts went");

@@ -228,8 +228,7 @@ pub fn lookup_sql(query: &IndicatorQuery, first: NaiveDate, last: NaiveDate, dia
     conditions.push(in_service.map_or_else(|| is_null("in_service"), |s| eq("in_service", s)));
     let mut in_projet = None;
     match &query.within {
-        None => {}
-        Some((Level::Nation, _)) => {}
+        None | Some((Level::Nation, _)) => {}
         Some((within, code)) if *within == query.level => conditions.push(eq("code", code)),
         Some((within, code)) if territorial_rank(*within).zip(territorial_rank(query.level)).is_some_and(|(w, l)| w > l) => {
             conditions.push(eq(&ancestor_column(*within), code));

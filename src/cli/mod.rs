@@ -480,18 +480,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Check { file }) => config_file::check(file),
         Command::Retention { data_dir, config, dry_run } => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
-            let upkeep = file.upkeep()?;
-            let now = chrono::Utc::now();
-            runtime()?.block_on(async {
-                let code = if file.log.require_embedded("retention").is_ok() {
-                    retention_cmd::run(data_dir, &upkeep.retention, &upkeep.consumer, *dry_run, now).await?
-                } else {
-                    eprintln!("log: kept by the broker's topic retention ([log] kind = \"kafka\")");
-                    ExitCode::SUCCESS
-                };
-                retention_cmd::run_facts(data_dir, &file.store, upkeep.retention.facts_months, *dry_run, now.date_naive()).await?;
-                Ok(code)
-            })
+            runtime()?.block_on(retention_cmd::run_all(data_dir, &file, *dry_run))
         }
         Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),

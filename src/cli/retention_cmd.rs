@@ -141,6 +141,21 @@ pub async fn run(data_dir: &Path, policy: &RetentionFile, consumer: &str, dry_ru
     Ok(ExitCode::SUCCESS)
 }
 
+/// `dnma retention`: the log (embedded only; Kafka topics are kept by the broker's retention),
+/// then the per-visitor facts of the store.
+pub async fn run_all(data_dir: &Path, file: &super::config_file::ConfigFile, dry_run: bool) -> anyhow::Result<ExitCode> {
+    let upkeep = file.upkeep()?;
+    let now = Utc::now();
+    let code = if file.log.require_embedded("retention").is_ok() {
+        run(data_dir, &upkeep.retention, &upkeep.consumer, dry_run, now).await?
+    } else {
+        eprintln!("log: kept by the broker's topic retention ([log] kind = \"kafka\")");
+        ExitCode::SUCCESS
+    };
+    run_facts(data_dir, &file.store, upkeep.retention.facts_months, dry_run, now.date_naive()).await?;
+    Ok(code)
+}
+
 /// `dnma retention`, second part: the per-visitor facts of the configured store older than
 /// `[retention] facts_months` (the figures of their periods frozen first). Prints one JSON line
 /// (`"facts": true`, the last day that goes, the days, the periods frozen by kind) and a

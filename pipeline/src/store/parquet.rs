@@ -417,10 +417,23 @@ impl RollupStore for ParquetRollupStore {
         self.files.writable()?;
         let mut kept = 0;
         for (first, last, members) in frozen::chunks(period, starts) {
+            let this = self.files.clone();
+            let in_memory = blocking(move || this.facts_in_memory(first, last)).await?.map(|tables| {
+                let ctx = SessionContext::new();
+                for (name, table) in tables {
+                    ctx.register_table(name, table).map(drop)?;
+                }
+                Ok::<_, datafusion::error::DataFusionError>(ctx)
+            });
+            let in_memory = in_memory.transpose()?;
             let mut cells = Vec::new();
             for set in frozen::cell_sets() {
                 let sql = frozen::freeze_sql(&set, period, first, last, Dialect::DataFusion, &|t| t.to_owned());
-                for batch in self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await? {
+                let batches = match &in_memory {
+                    Some(ctx) => ctx.sql(&sql).await?.collect().await?,
+                    None => self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?,
+                };
+                for batch in batches {
                     cells.push(frozen::in_frozen_layout(&batch)?);
                 }
             }
