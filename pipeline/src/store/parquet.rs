@@ -426,7 +426,9 @@ impl RollupStore for ParquetRollupStore {
                 Ok::<_, datafusion::error::DataFusionError>(ctx)
             });
             let in_memory = in_memory.transpose()?;
-            let mut cells = Vec::new();
+            // One file per period, written a statement's result at a time: the cells of a
+            // chunk (every school × breakdown × day of a month) are never all in memory.
+            let mut files = self.files.frozen_writers(period, &members)?;
             for set in frozen::cell_sets() {
                 let sql = frozen::freeze_sql(&set, period, first, last, Dialect::DataFusion, &|t| t.to_owned());
                 let batches = match &in_memory {
@@ -434,11 +436,11 @@ impl RollupStore for ParquetRollupStore {
                     None => self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?,
                 };
                 for batch in batches {
-                    cells.push(frozen::in_frozen_layout(&batch)?);
+                    kept += files.write(&frozen::in_frozen_layout(&batch)?)?;
                 }
             }
             let this = self.files.clone();
-            kept += blocking(move || this.write_frozen(period, &members, &cells)).await?;
+            blocking(move || this.finish_frozen(period, files)).await?;
         }
         Ok(kept)
     }

@@ -3,15 +3,15 @@
 //! of per-visitor facts (`ROOT/facts-retired-through` notes the last day retired, then the day
 //! files go). See [`crate::frozen`] and [`crate::fact_retention`].
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use datafusion::arrow::array::{AsArray, RecordBatch};
-use datafusion::arrow::compute::{concat_batches, filter_record_batch};
+use datafusion::arrow::array::{AsArray, Date32Array, RecordBatch};
+use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Date32Type;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
@@ -24,7 +24,7 @@ use crate::facts::date32;
 use crate::frozen::frozen_schema;
 use crate::model::Period;
 use crate::facts::{usages_schema, visits_schema};
-use crate::store::atomic_parquet::{read_all, row_count, sync_dir};
+use crate::store::atomic_parquet::{read_all, row_count, sync_dir, AtomicParquet};
 
 /// The directories of the per-visitor facts kept one file (or directory) per day.
 const DAY_FACTS: [&str; 5] = ["hits", "visits", "usages", "rejects", "dirty"];
@@ -109,19 +109,21 @@ impl Files {
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
-    /// Writes the cells of some periods of a kind (`cells` in the frozen layout, holding cells
-    /// of these periods only): one file per period, each replaced atomically. Returns the cells.
-    pub(super) fn write_frozen(&self, period: Period, starts: &[NaiveDate], cells: &[RecordBatch]) -> Result<u64, PipelineError> {
+    /// Starts the files of the cells of some periods of a kind, one per period.
+    pub(super) fn frozen_writers(&self, period: Period, starts: &[NaiveDate]) -> Result<FrozenWriters, PipelineError> {
         let dir = self.frozen_dir(period);
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let all = concat_batches(&frozen_schema(), cells)?;
-        for &start in starts {
-            let mine = eq(all.column(1).as_primitive::<Date32Type>(), &datafusion::arrow::array::Date32Array::new_scalar(date32(start)))?;
-            let rows = filter_record_batch(&all, &mine)?;
-            self.write_atomically(&self.frozen_path(period, start), &frozen_schema(), &rows)?;
+        let files = starts.iter().map(|s| Ok((date32(*s), (*s, self.create(&frozen_schema())?)))).collect::<Result<_, PipelineError>>()?;
+        Ok(FrozenWriters { files })
+    }
+
+    /// Puts the files of [`Self::frozen_writers`] in place, each replacing its period's cells
+    /// atomically.
+    pub(super) fn finish_frozen(&self, period: Period, writers: FrozenWriters) -> Result<(), PipelineError> {
+        for (_, (start, file)) in writers.files {
+            file.finish(&self.frozen_path(period, start))?;
         }
-        sync_dir(&dir)?;
-        Ok(all.num_rows() as u64)
+        sync_dir(&self.frozen_dir(period))
     }
 
     fn retired_mark(&self) -> PathBuf {
@@ -164,5 +166,30 @@ impl Files {
             sync_dir(&self.root.join(kind))?;
         }
         Ok(retired.into_iter().collect())
+    }
+}
+
+/// The files of the cells of some periods being written.
+pub(super) struct FrozenWriters {
+    /// By period start (as `Date32`).
+    files: BTreeMap<i32, (NaiveDate, AtomicParquet)>,
+}
+
+impl FrozenWriters {
+    /// Adds cells (frozen layout) to the files of their periods; cells of other periods are
+    /// left out. Returns the cells written.
+    pub(super) fn write(&mut self, cells: &RecordBatch) -> Result<u64, PipelineError> {
+        let starts = cells.column(1).as_primitive::<Date32Type>();
+        let mut written = 0;
+        for start in starts.values().iter().copied().collect::<BTreeSet<i32>>() {
+            let Some((_, file)) = self.files.get_mut(&start) else { continue };
+            let mine = eq(starts, &Date32Array::new_scalar(start))?;
+            let rows = filter_record_batch(cells, &mine)?;
+            written += rows.num_rows() as u64;
+            // A row group per statement: nothing piles up in the writers, and a lookup skips
+            // the row groups of other breakdowns by their statistics.
+            file.write_row_group(&rows)?;
+        }
+        Ok(written)
     }
 }
