@@ -76,22 +76,7 @@ impl Files {
 
     /// The starts of the frozen periods of a kind.
     pub(super) fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
-        let dir = self.frozen_dir(period);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeSet::new()),
-            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
-        };
-        let mut starts = BTreeSet::new();
-        for entry in entries {
-            let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            match name.strip_suffix(".parquet").and_then(|n| n.parse::<NaiveDate>().ok()) {
-                Some(start) => starts.insert(start),
-                None => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
-            };
-        }
-        Ok(starts)
+        self.listed_days(&format!("frozen/{}", period.name()))
     }
 
     /// A table over the frozen cells of the periods of a kind starting within `first..=last`.
