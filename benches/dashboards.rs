@@ -120,9 +120,10 @@ fn main() {
     ];
     measure(&rt, &app, &urls, runs);
     if std::env::var_os("DNMA_DASHBOARD_RETIRE").is_some() || !full {
-        let today = std::env::var("DNMA_DASHBOARD_RETIRE_TODAY")
-            .ok()
-            .map_or_else(|| last.checked_add_months(chrono::Months::new(13)).unwrap() + Days::new(2), |d| d.parse().expect("DNMA_DASHBOARD_RETIRE_TODAY: a date"));
+        let today = std::env::var("DNMA_DASHBOARD_RETIRE_TODAY").ok().map_or_else(
+            || last.checked_add_months(chrono::Months::new(13)).unwrap() + Days::new(2),
+            |d| d.parse().expect("DNMA_DASHBOARD_RETIRE_TODAY: a date"),
+        );
         let started = Instant::now();
         let pass = rt.block_on(pipeline::fact_retention::apply(retiring.as_ref(), today, 13)).unwrap();
         let took = started.elapsed();
@@ -146,10 +147,7 @@ fn main() {
 /// Bytes of the files under a directory.
 fn walkdir(dir: &Path) -> u64 {
     std::fs::read_dir(dir).map_or(0, |entries| {
-        entries
-            .filter_map(Result::ok)
-            .map(|e| if e.path().is_dir() { walkdir(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) })
-            .sum()
+        entries.filter_map(Result::ok).map(|e| if e.path().is_dir() { walkdir(&e.path()) } else { e.metadata().map_or(0, |m| m.len()) }).sum()
     })
 }
 

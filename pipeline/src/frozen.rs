@@ -183,7 +183,8 @@ pub fn chunks(period: Period, starts: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, N
 /// integer types of counts and sums).
 pub fn in_frozen_layout(batch: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     let schema = frozen_schema();
-    let columns = schema.fields().iter().zip(batch.columns()).map(|(field, column)| cast(column, field.data_type())).collect::<Result<Vec<_>, _>>()?;
+    let columns =
+        schema.fields().iter().zip(batch.columns()).map(|(field, column)| cast(column, field.data_type())).collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(schema, columns)
 }
 
@@ -198,7 +199,13 @@ fn not_kept(what: &str) -> InvalidQuery {
 /// The SQL reading, from the frozen cells (the table `table` names for `frozen`), the cells a
 /// query asks for over the periods starting within `first..=last`. Columns: those of
 /// [`crate::query::indicator_sql`] (`code`, `start`, `cell_value`, then the five counts).
-pub fn lookup_sql(query: &IndicatorQuery, first: NaiveDate, last: NaiveDate, dialect: Dialect, table: &dyn Fn(&str) -> String) -> Result<String, InvalidQuery> {
+pub fn lookup_sql(
+    query: &IndicatorQuery,
+    first: NaiveDate,
+    last: NaiveDate,
+    dialect: Dialect,
+    table: &dyn Fn(&str) -> String,
+) -> Result<String, InvalidQuery> {
     let eq = |column: &str, value: &str| format!("{column} = {}", sql_literal(value));
     let is_null = |column: &str| format!("{column} IS NULL");
     let (profil, service) = (query.profil.as_deref(), query.service.as_deref());
@@ -286,7 +293,10 @@ mod tests {
         let mut q = IndicatorQuery::new(Level::Academie, Period::Week, day("2024-09-02"), day("2024-09-08"));
         q.profil = Some("ELEVE".into());
         let sql = lookup_sql(&q, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| t.to_owned()).unwrap();
-        assert!(sql.contains("breakdown = 'profil'") && sql.contains("breakdown_value = 'ELEVE'") && sql.contains("CAST(NULL AS VARCHAR) AS cell_value"), "{sql}");
+        assert!(
+            sql.contains("breakdown = 'profil'") && sql.contains("breakdown_value = 'ELEVE'") && sql.contains("CAST(NULL AS VARCHAR) AS cell_value"),
+            "{sql}"
+        );
         q.service = Some("MESSAGERIE".into());
         let sql = lookup_sql(&q, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| t.to_owned()).unwrap();
         assert!(sql.contains("in_service = 'MESSAGERIE'") && sql.contains("breakdown_value = 'ELEVE'"), "{sql}");
@@ -301,11 +311,16 @@ mod tests {
         let sql = lookup_sql(&q, day("2024-09-01"), day("2024-09-01"), Dialect::ClickHouse, &|t| t.to_owned()).unwrap();
         assert!(sql.contains("in_academie = 'Rennes'") && sql.contains("in_projet IS NULL"), "{sql}");
         q.within = Some((Level::Projet, "TOUTATICE".into()));
-        assert!(lookup_sql(&q, day("2024-09-01"), day("2024-09-01"), Dialect::ClickHouse, &|t| t.to_owned()).unwrap().contains("in_projet = 'TOUTATICE'"));
+        assert!(lookup_sql(&q, day("2024-09-01"), day("2024-09-01"), Dialect::ClickHouse, &|t| t.to_owned())
+            .unwrap()
+            .contains("in_projet = 'TOUTATICE'"));
         q.level = Level::Academie;
         assert!(lookup_sql(&q, day("2024-09-01"), day("2024-09-01"), Dialect::ClickHouse, &|t| t.to_owned()).is_err());
         q.within = Some((Level::Ecole, "0350122T".into()));
-        assert!(lookup_sql(&q, day("2024-09-01"), day("2024-09-01"), Dialect::ClickHouse, &|t| t.to_owned()).is_err(), "a coarser level within a finer one");
+        assert!(
+            lookup_sql(&q, day("2024-09-01"), day("2024-09-01"), Dialect::ClickHouse, &|t| t.to_owned()).is_err(),
+            "a coarser level within a finer one"
+        );
     }
 
     #[test]
@@ -324,7 +339,9 @@ mod tests {
         let set = CellSet { by_service: true, ..CellSet::plain(Level::Departement, Some(Breakdown::Profil)) };
         let sql = freeze_sql(&set, Period::Week, day("2024-09-02"), day("2024-09-08"), Dialect::ClickHouse, &|t| t.to_owned());
         assert!(sql.contains("FROM usages") && sql.contains("dim = 'service'") && sql.contains("GROUP BY week, departement, profil, value"), "{sql}");
-        let sql = freeze_sql(&CellSet::plain(Level::Nation, None), Period::Day, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| t.to_owned());
+        let sql = freeze_sql(&CellSet::plain(Level::Nation, None), Period::Day, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| {
+            t.to_owned()
+        });
         assert!(sql.contains("FROM visits") && sql.contains("GROUP BY day") && sql.contains("'FR' AS code"), "{sql}");
     }
 }

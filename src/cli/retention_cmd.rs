@@ -47,7 +47,8 @@ impl RetentionFile {
             self.log_days
         );
         anyhow::ensure!(self.every >= Duration::from_secs(1), "[retention] every must be at least 1s");
-        pipeline::fact_retention::retired_through(chrono::Utc::now().date_naive(), self.facts_months).map_err(|e| anyhow::anyhow!("[retention] facts_months: {e}"))?;
+        pipeline::fact_retention::retired_through(chrono::Utc::now().date_naive(), self.facts_months)
+            .map_err(|e| anyhow::anyhow!("[retention] facts_months: {e}"))?;
         Ok(())
     }
 
@@ -160,7 +161,13 @@ pub async fn run_all(data_dir: &Path, file: &super::config_file::ConfigFile, dry
 /// `[retention] facts_months` (the figures of their periods frozen first). Prints one JSON line
 /// (`"facts": true`, the last day that goes, the days, the periods frozen by kind) and a
 /// sentence on stderr.
-pub async fn run_facts(data_dir: &Path, store: &super::pipeline_cmd::StoreFile, months: u32, dry_run: bool, today: chrono::NaiveDate) -> anyhow::Result<()> {
+pub async fn run_facts(
+    data_dir: &Path,
+    store: &super::pipeline_cmd::StoreFile,
+    months: u32,
+    dry_run: bool,
+    today: chrono::NaiveDate,
+) -> anyhow::Result<()> {
     let is_parquet = matches!(store, super::pipeline_cmd::StoreFile::Parquet);
     if is_parquet && !data_dir.join("rollups").join("visits").is_dir() {
         eprintln!("facts: no rollup store in {} yet, nothing to retire", data_dir.join("rollups").display());
@@ -196,7 +203,11 @@ pub async fn run_facts(data_dir: &Path, store: &super::pipeline_cmd::StoreFile, 
         pass.through,
         if dry_run { "would retire" } else { "retired" },
         pass.days.len(),
-        if frozen.is_empty() { String::new() } else { format!(", {} the figures of {}", if dry_run { "freezing first" } else { "after freezing" }, frozen.join(", ")) }
+        if frozen.is_empty() {
+            String::new()
+        } else {
+            format!(", {} the figures of {}", if dry_run { "freezing first" } else { "after freezing" }, frozen.join(", "))
+        }
     );
     Ok(())
 }

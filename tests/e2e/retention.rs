@@ -168,7 +168,8 @@ fn figures_of(data_dir: &str, day: &str) -> Vec<serde_json::Value> {
     let mut figures = Vec::new();
     for period in ["day", "week", "month", "school_year"] {
         for extra in [&[][..], &["--breakdown", "profil"][..]] {
-            let mut args = vec!["query", "--data-dir", data_dir, "--level", "ecole", "--period", period, "--from", day, "--to", day, "--format", "json"];
+            let mut args =
+                vec!["query", "--data-dir", data_dir, "--level", "ecole", "--period", period, "--from", day, "--to", day, "--format", "json"];
             args.extend_from_slice(extra);
             let out = dnma(&args, None);
             assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

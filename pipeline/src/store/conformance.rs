@@ -469,8 +469,11 @@ async fn retired_facts_leave_the_figures_of_closed_periods<S: RollupStore>(store
         rows.push(hit(&mut placer, offset, at, visitor, uai, service, profil));
     }
     stage_and_compute(store, &rows, Method::SortScan).await;
-    let academie = only(&store.query(&IndicatorQuery::new(Level::Academie, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).code.clone();
-    let region = only(&store.query(&IndicatorQuery::new(Level::Region, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).code.clone();
+    let academie = only(&store.query(&IndicatorQuery::new(Level::Academie, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap())
+        .code
+        .clone();
+    let region =
+        only(&store.query(&IndicatorQuery::new(Level::Region, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).code.clone();
     let queries = queries_kept_after_retirement(&academie, &region);
     let mut before = Vec::new();
     for q in &queries {
@@ -478,7 +481,8 @@ async fn retired_facts_leave_the_figures_of_closed_periods<S: RollupStore>(store
         assert!(!rows.is_empty(), "every query has cells: {q:?}");
         before.push(rows);
     }
-    let year = only(&store.query(&IndicatorQuery::new(Level::Nation, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).clone();
+    let year =
+        only(&store.query(&IndicatorQuery::new(Level::Nation, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).clone();
     assert_eq!(year.visitors, 5, "{year:?}");
 
     // On 2025-11-20, with 13 months, days up to 2024-10-19 go.

@@ -21,9 +21,9 @@ use datafusion::datasource::{MemTable, TableProvider};
 use super::{io, Files};
 use crate::error::PipelineError;
 use crate::facts::date32;
+use crate::facts::{usages_schema, visits_schema};
 use crate::frozen::frozen_schema;
 use crate::model::Period;
-use crate::facts::{usages_schema, visits_schema};
 use crate::store::atomic_parquet::{read_all, row_count, sync_dir, AtomicParquet};
 
 /// The directories of the per-visitor facts kept one file (or directory) per day.
@@ -44,7 +44,8 @@ impl Files {
         let mut paths = Vec::new();
         let mut rows = 0;
         for name in ["visits", "usages"] {
-            let files: Vec<PathBuf> = self.listed_days(name)?.range(first..=last).map(|d| self.root.join(name).join(format!("{d}.parquet"))).collect();
+            let files: Vec<PathBuf> =
+                self.listed_days(name)?.range(first..=last).map(|d| self.root.join(name).join(format!("{d}.parquet"))).collect();
             for path in &files {
                 rows += row_count(path)?;
             }

@@ -432,14 +432,20 @@ impl RollupStore for ClickHouseRollupStore {
         }
         let rows: Vec<String> = starts.iter().map(|s| format!("({}, toDate('{s}'), {generation})", sql_literal(period.name()))).collect();
         if !rows.is_empty() {
-            self.execute(&format!("INSERT INTO {} (period_kind, period_start, generation) VALUES {}", self.table("frozen_generations"), rows.join(", "))).await?;
+            self.execute(&format!(
+                "INSERT INTO {} (period_kind, period_start, generation) VALUES {}",
+                self.table("frozen_generations"),
+                rows.join(", ")
+            ))
+            .await?;
         }
         let kept = self.select_json(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await?;
         Ok(kept.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
     }
 
     async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
-        let rows = self.select_json(&format!("SELECT toString(through) AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
+        let rows =
+            self.select_json(&format!("SELECT toString(through) AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
         Ok(day_list(&rows).first().copied())
     }
 
@@ -448,9 +454,7 @@ impl RollupStore for ClickHouseRollupStore {
         self.execute(&format!("INSERT INTO {} (through) VALUES (toDate('{through}'))", self.table("facts_retired"))).await?;
         let mut days = BTreeSet::new();
         for table in ["hits", "visits", "usages", "rejects", "dirty"] {
-            let rows = self
-                .select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table)))
-                .await?;
+            let rows = self.select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table))).await?;
             if table != "dirty" {
                 days.extend(day_list(&rows));
             }
