@@ -159,6 +159,20 @@ pub fn freeze_sql(set: &CellSet, period: Period, first: NaiveDate, last: NaiveDa
     )
 }
 
+/// The key columns of a cell (those of [`frozen_schema`] before its ancestors and counts).
+const CELL_KEYS: [&str; 9] =
+    ["period_kind", "period_start", "cell_level", "code", "breakdown", "breakdown_value", "in_profil", "in_service", "in_projet"];
+
+/// The SQL adding up cells computed over disjoint sets of visitors (table `table`, in the
+/// layout of [`frozen_schema`]): counts and distinct visitors add up, ancestors are the
+/// largest. Columns: those of [`frozen_schema`].
+pub fn merge_sql(table: &str) -> String {
+    let keys = CELL_KEYS.join(", ");
+    let ancestors: Vec<String> = ANCESTORS.iter().map(|l| format!("max({c}) AS {c}", c = ancestor_column(*l))).collect();
+    let sums: Vec<String> = ["visits", "visitors", "page_views", "clicks", "duration_s"].iter().map(|c| format!("sum({c}) AS {c}")).collect();
+    format!("SELECT {keys}, {}, {} FROM {table} GROUP BY {keys}", ancestors.join(", "), sums.join(", "))
+}
+
 /// Longest span of days whose periods are frozen together (bounds the cells held at once).
 const CHUNK_DAYS: i64 = 31;
 

@@ -66,6 +66,13 @@ impl AtomicParquet {
         Ok(())
     }
 
+    /// Closes the file where it was written (a scratch file, neither synced nor renamed) and
+    /// returns its path.
+    pub(crate) fn close(self) -> Result<PathBuf, PipelineError> {
+        self.writer.close()?;
+        Ok(self.tmp)
+    }
+
     /// Closes, syncs and renames the file to `path` (its directory created and synced).
     pub(crate) fn finish(self, path: &Path) -> Result<(), PipelineError> {
         let file = self.writer.into_inner()?;
@@ -117,6 +124,16 @@ pub(crate) fn read_slices(path: &Path, slices: VisitorSlices) -> Result<Vec<Reco
         }
     }
     Ok(batches)
+}
+
+/// The rows of some row groups of a Parquet file (none for no row group).
+pub(crate) fn read_row_groups(path: &Path, groups: Vec<usize>) -> Result<Vec<RecordBatch>, PipelineError> {
+    if groups.is_empty() {
+        return Ok(Vec::new());
+    }
+    let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).with_row_groups(groups).build()?;
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// How many rows a Parquet file holds (from its footer).

@@ -417,30 +417,7 @@ impl RollupStore for ParquetRollupStore {
         self.files.writable()?;
         let mut kept = 0;
         for (first, last, members) in frozen::chunks(period, starts) {
-            let this = self.files.clone();
-            let in_memory = blocking(move || this.facts_in_memory(first, last)).await?.map(|tables| {
-                let ctx = SessionContext::new();
-                for (name, table) in tables {
-                    ctx.register_table(name, table).map(drop)?;
-                }
-                Ok::<_, datafusion::error::DataFusionError>(ctx)
-            });
-            let in_memory = in_memory.transpose()?;
-            // One file per period, written a statement's result at a time: the cells of a
-            // chunk (every school × breakdown × day of a month) are never all in memory.
-            let mut files = self.files.frozen_writers(period, &members)?;
-            for set in frozen::cell_sets() {
-                let sql = frozen::freeze_sql(&set, period, first, last, Dialect::DataFusion, &|t| t.to_owned());
-                let batches = match &in_memory {
-                    Some(ctx) => ctx.sql(&sql).await?.collect().await?,
-                    None => self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?,
-                };
-                for batch in batches {
-                    kept += files.write(&frozen::in_frozen_layout(&batch)?)?;
-                }
-            }
-            let this = self.files.clone();
-            blocking(move || this.finish_frozen(period, files)).await?;
+            kept += freeze::freeze_chunk(&self.files, period, (first, last), &members, freeze::FREEZE_IN_MEMORY_ROWS).await?;
         }
         Ok(kept)
     }
@@ -551,6 +528,8 @@ impl RollupStore for ParquetRollupStore {
 mod day_writer;
 #[path = "parquet_erasure.rs"]
 mod erasure;
+#[path = "parquet_freeze.rs"]
+mod freeze;
 #[path = "parquet_frozen.rs"]
 mod retired;
 

@@ -21,52 +21,14 @@ use datafusion::datasource::{MemTable, TableProvider};
 use super::{io, Files};
 use crate::error::PipelineError;
 use crate::facts::date32;
-use crate::facts::{usages_schema, visits_schema};
 use crate::frozen::frozen_schema;
 use crate::model::Period;
-use crate::store::atomic_parquet::{read_all, row_count, sync_dir, AtomicParquet};
+use crate::store::atomic_parquet::{sync_dir, AtomicParquet};
 
 /// The directories of the per-visitor facts kept one file (or directory) per day.
 const DAY_FACTS: [&str; 5] = ["hits", "visits", "usages", "rejects", "dirty"];
 
-/// Most fact rows (visits and usages together) a freeze holds in memory to run its statements
-/// over; a larger span is read from its Parquet files by each statement.
-const FREEZE_IN_MEMORY_ROWS: u64 = 4_000_000;
-
-/// Fact tables by name (`visits`, `usages`).
-type NamedTables = Vec<(&'static str, Arc<dyn TableProvider>)>;
-
 impl Files {
-    /// The visits and usages of `first..=last` as in-memory tables (split for the cores), when
-    /// they hold at most [`FREEZE_IN_MEMORY_ROWS`] rows: a freeze runs some 150 statements over
-    /// them, each of which would otherwise decode the files again.
-    pub(super) fn facts_in_memory(&self, first: NaiveDate, last: NaiveDate) -> Result<Option<NamedTables>, PipelineError> {
-        let mut paths = Vec::new();
-        let mut rows = 0;
-        for name in ["visits", "usages"] {
-            let files: Vec<PathBuf> =
-                self.listed_days(name)?.range(first..=last).map(|d| self.root.join(name).join(format!("{d}.parquet"))).collect();
-            for path in &files {
-                rows += row_count(path)?;
-            }
-            paths.push((name, files));
-        }
-        if rows > FREEZE_IN_MEMORY_ROWS {
-            return Ok(None);
-        }
-        let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
-        let mut tables: NamedTables = Vec::new();
-        for (name, files) in paths {
-            let schema = if name == "visits" { visits_schema() } else { usages_schema() };
-            let mut split: Vec<Vec<RecordBatch>> = vec![Vec::new(); partitions];
-            for (i, batch) in files.iter().map(|p| read_all(p)).collect::<Result<Vec<_>, _>>()?.into_iter().flatten().enumerate() {
-                split[i % partitions].push(batch);
-            }
-            tables.push((name, Arc::new(MemTable::try_new(schema, split)?)));
-        }
-        Ok(Some(tables))
-    }
-
     fn frozen_dir(&self, period: Period) -> PathBuf {
         self.root.join("frozen").join(period.name())
     }
