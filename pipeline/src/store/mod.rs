@@ -90,9 +90,14 @@ pub trait RollupStore: Send + Sync + 'static {
         let (Some(&first_frozen), Some(&last_frozen)) = (frozen.first(), frozen.last()) else {
             return self.query_facts(query).await;
         };
-        let kept = self.query_frozen(query, first_frozen, last_frozen).await?;
-        let mut rows: Vec<IndicatorRow> = self.query_facts(query).await?.into_iter().filter(|r| !frozen.contains(&r.start)).collect();
-        rows.extend(kept.into_iter().filter(|r| frozen.contains(&r.start)));
+        let mut rows: Vec<IndicatorRow> =
+            self.query_frozen(query, first_frozen, last_frozen).await?.into_iter().filter(|r| frozen.contains(&r.start)).collect();
+        // The facts are asked only for the runs of periods not frozen (the newest ones, as
+        // retirement moves forward): a frozen school year costs no scan of its live days.
+        for (from, to) in live_runs(query.period, first, last, &frozen) {
+            let live = IndicatorQuery { from, to, ..query.clone() };
+            rows.extend(self.query_facts(&live).await?.into_iter().filter(|r| !frozen.contains(&r.start)));
+        }
         rows.sort();
         Ok(rows)
     }
@@ -192,4 +197,46 @@ pub(crate) async fn guard_staging<S: RollupStore + ?Sized>(
         }
     }
     Ok(Some((first, last)))
+}
+
+/// The runs of adjacent periods of kind `period` within `first..=last` (period bounds) whose
+/// start is not in `frozen`: each run's first and last day.
+fn live_runs(period: Period, first: NaiveDate, last: NaiveDate, frozen: &BTreeSet<NaiveDate>) -> Vec<(NaiveDate, NaiveDate)> {
+    let mut runs = Vec::new();
+    let mut run: Option<(NaiveDate, NaiveDate)> = None;
+    let mut start = period.start_of(first);
+    while start <= last {
+        let end = period.end_of(start);
+        if frozen.contains(&start) {
+            runs.extend(run.take());
+        } else {
+            run = Some((run.map_or(start, |(from, _)| from), end));
+        }
+        start = end + chrono::Days::new(1);
+    }
+    runs.extend(run);
+    runs
+}
+
+#[cfg(test)]
+mod live_runs_tests {
+    use super::*;
+
+    fn day(text: &str) -> NaiveDate {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn only_the_periods_not_frozen_are_asked_of_the_facts() {
+        let frozen: BTreeSet<NaiveDate> = [day("2025-09-01"), day("2025-10-01")].into();
+        assert_eq!(live_runs(Period::Month, day("2025-09-01"), day("2025-12-31"), &frozen), vec![(day("2025-11-01"), day("2025-12-31"))]);
+        assert_eq!(live_runs(Period::Month, day("2025-09-01"), day("2025-10-31"), &frozen), vec![]);
+        assert_eq!(
+            live_runs(Period::Month, day("2025-08-01"), day("2025-11-30"), &frozen),
+            vec![(day("2025-08-01"), day("2025-08-31")), (day("2025-11-01"), day("2025-11-30"))]
+        );
+        let year: BTreeSet<NaiveDate> = [day("2025-09-01")].into();
+        assert_eq!(live_runs(Period::SchoolYear, day("2025-09-01"), day("2026-08-31"), &year), vec![]);
+        assert_eq!(live_runs(Period::Day, day("2025-09-01"), day("2025-09-03"), &year), vec![(day("2025-09-02"), day("2025-09-03"))]);
+    }
 }
