@@ -20,6 +20,7 @@
 //! whole partitions. Unique visitors stay exact: visits keep their pseudonymous visitor and every
 //! query counts `count(DISTINCT visitor)` over the cells it asks for, as in the embedded store.
 
+mod lifecycle;
 pub mod rows;
 pub mod schema;
 
@@ -40,9 +41,8 @@ use self::rows::{from_json_each_row, to_json_each_row};
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::error::PipelineError;
 use crate::facts::hits_schema;
-use crate::frozen;
 use crate::model::Period;
-use crate::query::{indicator_sql_in, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
+use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
@@ -392,78 +392,23 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
-        let rows = self
-            .select_json(&format!(
-                "SELECT DISTINCT toString(period_start) AS day FROM {} WHERE period_kind = {}",
-                self.table("frozen_generations"),
-                sql_literal(period.name())
-            ))
-            .await?;
-        Ok(day_list(&rows).into_iter().collect())
+        self.frozen_period_starts(period).await
     }
 
     async fn query_frozen(&self, query: &IndicatorQuery, first: NaiveDate, last: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError> {
-        let kind = sql_literal(query.period.name());
-        let current = format!(
-            "(SELECT * FROM {cells} WHERE period_kind = {kind} AND period_start >= toDate('{first}') AND period_start <= toDate('{last}') \
-             AND (period_kind, period_start, generation) IN (SELECT period_kind, period_start, generation FROM {generations} FINAL WHERE period_kind = {kind})) AS frozen",
-            cells = self.table("frozen_cells"),
-            generations = self.table("frozen_generations"),
-        );
-        let sql = frozen::lookup_sql(query, first, last, Dialect::ClickHouse, &|_| current.clone()).map_err(|e| PipelineError::Query(e.0))?;
-        let batch = self.select(&sql, &indicator_schema()).await?;
-        sql::indicator_rows_of(query, &[batch])
+        self.frozen_cells_of(query, first, last).await
     }
 
     async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError> {
-        let generation = self.next_version();
-        let columns: Vec<String> = frozen::frozen_schema().fields().iter().map(|f| format!("`{}`", f.name())).collect();
-        for (first, last, members) in frozen::chunks(period, starts) {
-            let members = members.iter().map(|s| format!("toDate('{s}')")).collect::<Vec<_>>().join(", ");
-            for set in frozen::cell_sets() {
-                let sql = frozen::freeze_sql(&set, period, first, last, Dialect::ClickHouse, &|table| self.current(table, first, last));
-                self.execute(&format!(
-                    "INSERT INTO {} ({}, generation) SELECT *, {generation} FROM ({sql}) WHERE period_start IN ({members})",
-                    self.table("frozen_cells"),
-                    columns.join(", ")
-                ))
-                .await?;
-            }
-        }
-        let rows: Vec<String> = starts.iter().map(|s| format!("({}, toDate('{s}'), {generation})", sql_literal(period.name()))).collect();
-        if !rows.is_empty() {
-            self.execute(&format!(
-                "INSERT INTO {} (period_kind, period_start, generation) VALUES {}",
-                self.table("frozen_generations"),
-                rows.join(", ")
-            ))
-            .await?;
-        }
-        let kept = self.select_json(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await?;
-        Ok(kept.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+        self.freeze_periods(period, starts).await
     }
 
     async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
-        let rows =
-            self.select_json(&format!("SELECT toString(through) AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
-        Ok(day_list(&rows).first().copied())
+        self.retired_through().await
     }
 
     async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
-        let through = self.facts_retired_through().await?.map_or(through, |t| t.max(through));
-        self.execute(&format!("INSERT INTO {} (through) VALUES (toDate('{through}'))", self.table("facts_retired"))).await?;
-        let mut days = BTreeSet::new();
-        for table in ["hits", "visits", "usages", "rejects", "dirty"] {
-            let rows = self.select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table))).await?;
-            if table != "dirty" {
-                days.extend(day_list(&rows));
-            }
-            if !rows.is_empty() {
-                self.execute(&format!("ALTER TABLE {} DELETE WHERE day <= toDate('{through}')", self.table(table))).await?;
-            }
-        }
-        self.await_mutations().await?;
-        Ok(days.into_iter().collect())
+        self.retire_days(through).await
     }
 
     async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
@@ -514,82 +459,17 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError> {
-        let hex = visitors.hex();
-        if hex.is_empty() {
-            return Ok(ErasedFacts::default());
-        }
-        let by_visitor = format!("visitor IN ({})", hex.iter().map(|h| sql_literal(h)).collect::<Vec<_>>().join(", "));
-        let by_properties =
-            visitors.quoted_properties().iter().map(|q| format!("position(properties, {}) > 0", sql_literal(q))).collect::<Vec<_>>().join(" OR ");
-        let current = format!("(day, generation) IN (SELECT day, generation FROM {} FINAL)", self.table("generations"));
-        let mut erased = ErasedFacts::default();
-        for (table, condition, counted) in [
-            ("hits", by_visitor.clone(), format!("{} FINAL WHERE {by_visitor}", self.table("hits"))),
-            ("visits", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("visits"))),
-            ("usages", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("usages"))),
-            ("rejects", by_properties.clone(), format!("{} WHERE {by_properties}", self.table("rejects"))),
-        ] {
-            let rows = self.select_json(&format!("SELECT toString(day) AS d, count() AS n FROM {counted} GROUP BY d")).await?;
-            let mut removed = 0;
-            for row in rows {
-                removed += row.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
-                if let Some(day) = row.get("d").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok()) {
-                    erased.days.insert(day);
-                }
-            }
-            *match table {
-                "hits" => &mut erased.hits,
-                "visits" => &mut erased.visits,
-                "usages" => &mut erased.usages,
-                _ => &mut erased.rejects,
-            } += removed;
-            self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
-        }
-        self.await_mutations().await?;
-        // Visits another instance computes from a reading older than the deletion must not
-        // stand: the days are computed again.
-        let days: Vec<NaiveDate> = erased.days.iter().copied().collect();
-        self.set_dirty(&days, true).await?;
-        Ok(erased)
+        self.erase(visitors).await
     }
 
     async fn hold_erased(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError> {
-        let rows: Vec<String> = visitors.hold_digests().iter().map(|d| format!("('{}', toDate('{until}'))", hex::encode(d))).collect();
-        if rows.is_empty() {
-            return Ok(());
-        }
-        self.execute(&format!("INSERT INTO {} (digest, until) VALUES {}", self.table("erasure_holds"), rows.join(", "))).await.map(drop)
+        self.hold(visitors, until).await
     }
 
     async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
-        let rows = self.select_json(&format!("SELECT digest FROM {} FINAL WHERE until >= toDate('{today}')", self.table("erasure_holds"))).await?;
-        Ok(HeldVisitors::from_hex(rows.iter().filter_map(|r| r.get("digest").and_then(serde_json::Value::as_str))))
+        self.held(today).await
     }
 }
-
-impl ClickHouseRollupStore {
-    /// Waits until every mutation (`ALTER … DELETE`) of the store's tables is applied: ClickHouse
-    /// runs them in the background (18.16 has no `mutations_sync`).
-    async fn await_mutations(&self) -> Result<(), PipelineError> {
-        let sql = format!("SELECT count() AS n FROM system.mutations WHERE database = {} AND is_done = 0", sql_literal(&self.config.database));
-        let deadline = std::time::Instant::now() + MUTATION_WAIT;
-        loop {
-            let pending = self.select_json(&sql).await?.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0);
-            if pending == 0 {
-                return Ok(());
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(PipelineError::Store(format!(
-                    "{pending} ClickHouse mutations still running after {MUTATION_WAIT:?}; they go on in the background"
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-/// Longest wait for an erasure's mutations.
-const MUTATION_WAIT: Duration = Duration::from_secs(300);
 
 #[cfg(test)]
 mod tests;

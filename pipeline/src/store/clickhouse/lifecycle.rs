@@ -1,0 +1,181 @@
+//! The lifecycle of the ClickHouse store's per-visitor facts: frozen cells of closed periods
+//! (`frozen_cells`, `frozen_generations`), retirement of facts past the retention of identifiers
+//! (`facts_retired`, `ALTER … DELETE`), and erasure of a person's facts (`erasure_holds`).
+//! See [`crate::frozen`], [`crate::fact_retention`] and [`crate::store::erase`].
+
+use std::collections::BTreeSet;
+use std::time::Duration;
+
+use chrono::NaiveDate;
+
+use super::{day_list, indicator_schema, ClickHouseRollupStore};
+use crate::error::PipelineError;
+use crate::frozen;
+use crate::model::Period;
+use crate::query::{sql_literal, Dialect, IndicatorQuery, IndicatorRow};
+use crate::store::{sql, DoomedVisitors, ErasedFacts, HeldVisitors};
+
+impl ClickHouseRollupStore {
+    /// The starts of the frozen periods of a kind.
+    pub(super) async fn frozen_period_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        let rows = self
+            .select_json(&format!(
+                "SELECT DISTINCT toString(period_start) AS day FROM {} WHERE period_kind = {}",
+                self.table("frozen_generations"),
+                sql_literal(period.name())
+            ))
+            .await?;
+        Ok(day_list(&rows).into_iter().collect())
+    }
+
+    /// The cells a query asks for from the current generation of the frozen cells.
+    pub(super) async fn frozen_cells_of(
+        &self,
+        query: &IndicatorQuery,
+        first: NaiveDate,
+        last: NaiveDate,
+    ) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let kind = sql_literal(query.period.name());
+        let current = format!(
+            "(SELECT * FROM {cells} WHERE period_kind = {kind} AND period_start >= toDate('{first}') AND period_start <= toDate('{last}') \
+             AND (period_kind, period_start, generation) IN (SELECT period_kind, period_start, generation FROM {generations} FINAL WHERE period_kind = {kind})) AS frozen",
+            cells = self.table("frozen_cells"),
+            generations = self.table("frozen_generations"),
+        );
+        let sql = frozen::lookup_sql(query, first, last, Dialect::ClickHouse, &|_| current.clone()).map_err(|e| PipelineError::Query(e.0))?;
+        let batch = self.select(&sql, &indicator_schema()).await?;
+        sql::indicator_rows_of(query, &[batch])
+    }
+
+    /// Computes the cells of periods server-side (`INSERT … SELECT`) under a new generation,
+    /// then makes it current. Returns the cells kept.
+    pub(super) async fn freeze_periods(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError> {
+        let generation = self.next_version();
+        let columns: Vec<String> = frozen::frozen_schema().fields().iter().map(|f| format!("`{}`", f.name())).collect();
+        for (first, last, members) in frozen::chunks(period, starts) {
+            let members = members.iter().map(|s| format!("toDate('{s}')")).collect::<Vec<_>>().join(", ");
+            for set in frozen::cell_sets() {
+                let sql = frozen::freeze_sql(&set, period, first, last, Dialect::ClickHouse, &|table| self.current(table, first, last));
+                self.execute(&format!(
+                    "INSERT INTO {} ({}, generation) SELECT *, {generation} FROM ({sql}) WHERE period_start IN ({members})",
+                    self.table("frozen_cells"),
+                    columns.join(", ")
+                ))
+                .await?;
+            }
+        }
+        let rows: Vec<String> = starts.iter().map(|s| format!("({}, toDate('{s}'), {generation})", sql_literal(period.name()))).collect();
+        if !rows.is_empty() {
+            self.execute(&format!(
+                "INSERT INTO {} (period_kind, period_start, generation) VALUES {}",
+                self.table("frozen_generations"),
+                rows.join(", ")
+            ))
+            .await?;
+        }
+        let kept = self.select_json(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await?;
+        Ok(kept.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+    }
+
+    /// The last day whose facts were retired.
+    pub(super) async fn retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
+        let rows =
+            self.select_json(&format!("SELECT toString(through) AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
+        Ok(day_list(&rows).first().copied())
+    }
+
+    /// Notes `through`, then deletes the per-visitor facts up to it.
+    pub(super) async fn retire_days(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+        let through = self.retired_through().await?.map_or(through, |t| t.max(through));
+        self.execute(&format!("INSERT INTO {} (through) VALUES (toDate('{through}'))", self.table("facts_retired"))).await?;
+        let mut days = BTreeSet::new();
+        for table in ["hits", "visits", "usages", "rejects", "dirty"] {
+            let rows = self.select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table))).await?;
+            if table != "dirty" {
+                days.extend(day_list(&rows));
+            }
+            if !rows.is_empty() {
+                self.execute(&format!("ALTER TABLE {} DELETE WHERE day <= toDate('{through}')", self.table(table))).await?;
+            }
+        }
+        self.await_mutations().await?;
+        Ok(days.into_iter().collect())
+    }
+
+    /// Deletes a person's facts and marks their days for recomputation.
+    pub(super) async fn erase(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError> {
+        let hex = visitors.hex();
+        if hex.is_empty() {
+            return Ok(ErasedFacts::default());
+        }
+        let by_visitor = format!("visitor IN ({})", hex.iter().map(|h| sql_literal(h)).collect::<Vec<_>>().join(", "));
+        let by_properties =
+            visitors.quoted_properties().iter().map(|q| format!("position(properties, {}) > 0", sql_literal(q))).collect::<Vec<_>>().join(" OR ");
+        let current = format!("(day, generation) IN (SELECT day, generation FROM {} FINAL)", self.table("generations"));
+        let mut erased = ErasedFacts::default();
+        for (table, condition, counted) in [
+            ("hits", by_visitor.clone(), format!("{} FINAL WHERE {by_visitor}", self.table("hits"))),
+            ("visits", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("visits"))),
+            ("usages", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("usages"))),
+            ("rejects", by_properties.clone(), format!("{} WHERE {by_properties}", self.table("rejects"))),
+        ] {
+            let rows = self.select_json(&format!("SELECT toString(day) AS d, count() AS n FROM {counted} GROUP BY d")).await?;
+            let mut removed = 0;
+            for row in rows {
+                removed += row.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
+                if let Some(day) = row.get("d").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok()) {
+                    erased.days.insert(day);
+                }
+            }
+            *match table {
+                "hits" => &mut erased.hits,
+                "visits" => &mut erased.visits,
+                "usages" => &mut erased.usages,
+                _ => &mut erased.rejects,
+            } += removed;
+            self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
+        }
+        self.await_mutations().await?;
+        // Visits another instance computes from a reading older than the deletion must not
+        // stand: the days are computed again.
+        let days: Vec<NaiveDate> = erased.days.iter().copied().collect();
+        self.set_dirty(&days, true).await?;
+        Ok(erased)
+    }
+
+    /// Holds erased visitors out of staging until a day.
+    pub(super) async fn hold(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError> {
+        let rows: Vec<String> = visitors.hold_digests().iter().map(|d| format!("('{}', toDate('{until}'))", hex::encode(d))).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        self.execute(&format!("INSERT INTO {} (digest, until) VALUES {}", self.table("erasure_holds"), rows.join(", "))).await.map(drop)
+    }
+
+    /// The visitors held out of staging on `today`.
+    pub(super) async fn held(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
+        let rows = self.select_json(&format!("SELECT digest FROM {} FINAL WHERE until >= toDate('{today}')", self.table("erasure_holds"))).await?;
+        Ok(HeldVisitors::from_hex(rows.iter().filter_map(|r| r.get("digest").and_then(serde_json::Value::as_str))))
+    }
+    /// Waits until every mutation (`ALTER … DELETE`) of the store's tables is applied: ClickHouse
+    /// runs them in the background (18.16 has no `mutations_sync`).
+    async fn await_mutations(&self) -> Result<(), PipelineError> {
+        let sql = format!("SELECT count() AS n FROM system.mutations WHERE database = {} AND is_done = 0", sql_literal(&self.config.database));
+        let deadline = std::time::Instant::now() + MUTATION_WAIT;
+        loop {
+            let pending = self.select_json(&sql).await?.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            if pending == 0 {
+                return Ok(());
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(PipelineError::Store(format!(
+                    "{pending} ClickHouse mutations still running after {MUTATION_WAIT:?}; they go on in the background"
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+/// Longest wait for an erasure's mutations.
+const MUTATION_WAIT: Duration = Duration::from_secs(300);
