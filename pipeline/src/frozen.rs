@@ -98,6 +98,10 @@ pub fn cell_sets() -> Vec<CellSet> {
 /// The SQL computing the cells of one set for every period of kind `period` starting within
 /// `first..=last`, from the facts over `first..=last` (tables `visits` and `usages`, named by
 /// `table`). Columns: those of [`frozen_schema`].
+///
+/// Distinct visitors are counted in two steps (per cell and visitor, then per cell) rather
+/// than with `count(DISTINCT visitor)`: an engine then holds one row per cell and visitor, not
+/// a set of visitors per cell, which is what bounds a freeze's memory over many cells.
 pub fn freeze_sql(set: &CellSet, period: Period, first: NaiveDate, last: NaiveDate, dialect: Dialect, table: &dyn Fn(&str) -> String) -> String {
     let text = |expr: &str| match dialect {
         Dialect::DataFusion => expr.to_owned(),
@@ -110,12 +114,18 @@ pub fn freeze_sql(set: &CellSet, period: Period, first: NaiveDate, last: NaiveDa
         _ => None,
     };
     let mut conditions = vec![format!("day >= {}", dialect.date(first)), format!("day <= {}", dialect.date(last))];
-    let mut group = vec![period.column().to_owned()];
+    // Grouping expressions over the facts, each named `g<i>` for the outer statement (names
+    // no fact column has, so that no engine mistakes one for the other).
+    let mut group: Vec<String> = Vec::new();
+    let mut grouped = |expr: &str| {
+        group.push(expr.to_owned());
+        format!("g{}", group.len() - 1)
+    };
+    let start = grouped(period.column());
     let code = match set.level.column() {
         Some(column) => {
             conditions.push(format!("{column} IS NOT NULL"));
-            group.push(column.to_owned());
-            column.to_owned()
+            grouped(column)
         }
         None => sql_literal(NATION_CODE),
     };
@@ -127,35 +137,35 @@ pub fn freeze_sql(set: &CellSet, period: Period, first: NaiveDate, last: NaiveDa
         Some(b) => b.column(),
         None => "",
     };
-    let mut grouped = |expr: &str| {
-        if expr.is_empty() {
-            null.to_owned()
-        } else {
-            group.push(expr.to_owned());
-            text(expr)
-        }
-    };
-    let breakdown_value = grouped(value);
-    let in_profil = grouped(if set.by_profil { "profil" } else { "" });
-    let in_service = grouped(if set.by_service { "value" } else { "" });
-    let in_projet = grouped(if set.by_projet { "projet" } else { "" });
+    let mut shown = |expr: &str| if expr.is_empty() { null.to_owned() } else { text(&grouped(expr)) };
+    let breakdown_value = shown(value);
+    let in_profil = shown(if set.by_profil { "profil" } else { "" });
+    let in_service = shown(if set.by_service { "value" } else { "" });
+    let in_projet = shown(if set.by_projet { "projet" } else { "" });
     let breakdown = set.breakdown.map_or_else(|| null.to_owned(), |b| text(&sql_literal(b.name())));
-    let ancestors: Vec<String> = ANCESTORS.iter().map(|l| format!("{} AS {}", text(&format!("max({})", l.name())), ancestor_column(*l))).collect();
+    let inner_groups: Vec<String> = group.iter().enumerate().map(|(i, expr)| format!("{expr} AS g{i}")).collect();
+    let outer_groups: Vec<String> = (0..group.len()).map(|i| format!("g{i}")).collect();
+    let inner_ancestors: Vec<String> = ANCESTORS.iter().map(|l| format!("max({}) AS m_{}", l.name(), l.name())).collect();
+    let ancestors: Vec<String> = ANCESTORS.iter().map(|l| format!("{} AS {}", text(&format!("max(m_{})", l.name())), ancestor_column(*l))).collect();
     format!(
-        "SELECT {kind} AS period_kind, {start} AS period_start, {level} AS cell_level, {code_text} AS code, {breakdown} AS breakdown,
+        "SELECT {kind} AS period_kind, {start} AS period_start, {level} AS cell_level, {code} AS code, {breakdown} AS breakdown,
                 {breakdown_value} AS breakdown_value, {in_profil} AS in_profil, {in_service} AS in_service, {in_projet} AS in_projet,
-                {ancestors}, count(*) AS visits, count(DISTINCT visitor) AS visitors, sum(page_views) AS page_views, sum(clicks) AS clicks,
-                sum(duration_s) AS duration_s
-         FROM {table} WHERE {conditions}
-         GROUP BY {group}",
+                {ancestors}, sum(n_visits) AS visits, count(*) AS visitors, sum(n_page_views) AS page_views, sum(n_clicks) AS clicks,
+                sum(n_duration_s) AS duration_s
+         FROM (SELECT {inner_groups}, visitor AS g_visitor, {inner_ancestors}, count(*) AS n_visits, sum(page_views) AS n_page_views,
+                      sum(clicks) AS n_clicks, sum(duration_s) AS n_duration_s
+               FROM {table} WHERE {conditions}
+               GROUP BY {group}, visitor) AS per_visitor
+         GROUP BY {outer_groups}",
         kind = sql_literal(period.name()),
-        start = period.column(),
         level = sql_literal(set.level.name()),
-        code_text = code,
         ancestors = ancestors.join(", "),
+        inner_groups = inner_groups.join(", "),
+        inner_ancestors = inner_ancestors.join(", "),
         table = table(if usage_dim.is_some() { "usages" } else { "visits" }),
         conditions = conditions.join(" AND "),
         group = group.join(", "),
+        outer_groups = outer_groups.join(", "),
     )
 }
 
@@ -352,10 +362,16 @@ mod tests {
     fn freeze_statements_group_by_what_they_keep() {
         let set = CellSet { by_service: true, ..CellSet::plain(Level::Departement, Some(Breakdown::Profil)) };
         let sql = freeze_sql(&set, Period::Week, day("2024-09-02"), day("2024-09-08"), Dialect::ClickHouse, &|t| t.to_owned());
-        assert!(sql.contains("FROM usages") && sql.contains("dim = 'service'") && sql.contains("GROUP BY week, departement, profil, value"), "{sql}");
+        assert!(
+            sql.contains("FROM usages")
+                && sql.contains("dim = 'service'")
+                && sql.contains("GROUP BY week, departement, profil, value, visitor")
+                && sql.contains("count(*) AS visitors"),
+            "{sql}"
+        );
         let sql = freeze_sql(&CellSet::plain(Level::Nation, None), Period::Day, day("2024-09-02"), day("2024-09-02"), Dialect::DataFusion, &|t| {
             t.to_owned()
         });
-        assert!(sql.contains("FROM visits") && sql.contains("GROUP BY day") && sql.contains("'FR' AS code"), "{sql}");
+        assert!(sql.contains("FROM visits") && sql.contains("GROUP BY day, visitor") && sql.contains("'FR' AS code"), "{sql}");
     }
 }
