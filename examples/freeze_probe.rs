@@ -37,7 +37,7 @@ async fn main() -> datafusion::error::Result<()> {
         let frame = files.sql(&format!("SELECT * FROM f WHERE day >= DATE '{first}' AND day <= DATE '{last}'")).await?;
         let schema = Arc::new(frame.schema().as_arrow().clone());
         let batches = frame.collect().await?;
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        let rows: usize = batches.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         let mut split = vec![Vec::new(); partitions];
         for (i, b) in batches.into_iter().enumerate() {
             split[i % partitions].push(b);
@@ -48,7 +48,7 @@ async fn main() -> datafusion::error::Result<()> {
     for set in cell_sets() {
         let sql = freeze_sql(&set, Period::Day, first, last, Dialect::DataFusion, &|t| t.to_owned());
         let t = std::time::Instant::now();
-        let cells: usize = ctx.sql(&sql).await?.collect().await?.iter().map(|b| b.num_rows()).sum();
+        let cells: usize = ctx.sql(&sql).await?.collect().await?.iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         println!("{set:?}: {cells} cells in {:?}, rss/hwm {}", t.elapsed(), rss());
     }
     Ok(())
