@@ -89,15 +89,18 @@ async fn figure(page: &Client, field: &str, code: &str) -> String {
     found.unwrap_or_else(|e| panic!("{css} not on the page: {e}")).text().await.unwrap()
 }
 
-/// Waits until the page that a click or a form submission opened has loaded.
-async fn loaded(page: &Client) {
-    for _ in 0..100 {
-        if page.execute("return document.readyState", vec![]).await.unwrap() == "complete" {
+/// Waits until the page that a click or a form submission opened, away from `before`, has
+/// loaded. Right after the click the old page may still read as loaded, so the URL must have
+/// changed first.
+async fn loaded(page: &Client, before: &str) {
+    for _ in 0..200 {
+        let moved = page.current_url().await.unwrap().as_str() != before;
+        if moved && page.execute("return document.readyState", vec![]).await.unwrap() == "complete" {
             return;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("the page did not finish loading");
+    panic!("no new page loaded after {before}");
 }
 
 async fn screenshot(page: &Client, path: &Path) {
@@ -190,8 +193,9 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
 
     // Drill down: click the first territory under the nation (the région with the traffic).
     let drill = Locator::XPath("//h2[.='Territoires rattachés']/following-sibling::table[1]//a");
+    let before = page.current_url().await.unwrap().to_string();
     page.find(drill).await.unwrap().click().await.unwrap();
-    loaded(&page).await;
+    loaded(&page, &before).await;
     let (niveau, code) =
         (url_parameter(&page, "niveau").await.expect("niveau in the URL"), url_parameter(&page, "code").await.expect("code in the URL"));
     assert_eq!(niveau, "region");
@@ -204,8 +208,9 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
     // the hidden fields keep the région.
     let form = page.form(Locator::Css("form.filters")).await.unwrap();
     page.find(Locator::Css("form.filters select[name=profil]")).await.unwrap().select_by_value("ENSEIGNANT").await.unwrap();
+    let before = page.current_url().await.unwrap().to_string();
     form.submit_with(Locator::Css("button[type=submit]")).await.unwrap();
-    loaded(&page).await;
+    loaded(&page, &before).await;
     assert_eq!(url_parameter(&page, "profil").await.as_deref(), Some("ENSEIGNANT"));
     assert_eq!(url_parameter(&page, "code").await.as_deref(), Some(code.as_str()));
     assert_eq!(figure(&page, "visitors", &code).await, "< 5");
@@ -230,8 +235,9 @@ async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_
     // Wait for the answer page itself: right after the submit the old page may still read as
     // loaded.
     let link = page.wait().at_most(Duration::from_secs(20)).for_element(Locator::LinkText("ONE")).await;
+    let before = page.current_url().await.unwrap().to_string();
     link.expect("the login page links the editor's platform").click().await.unwrap();
-    loaded(&page).await;
+    loaded(&page, &before).await;
     assert!(page.current_url().await.unwrap().path().ends_with("/conformite/ONE"));
     let mut shown = 0;
     for cell in page.find_all(Locator::Css("[data-field=refused]")).await.unwrap() {
