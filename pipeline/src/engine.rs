@@ -112,12 +112,20 @@ pub struct Pipeline {
     /// a group again costs a rebalance), dropped after a failure so that reading starts again
     /// from the committed offsets.
     members: tokio::sync::Mutex<[Option<Box<dyn LogConsumer>>; 2]>,
+    /// Held by [`Pipeline::follow`] for each step: whoever else holds it (an erasure on a
+    /// running server) knows no step reads the log or writes the store meanwhile.
+    steps: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Pipeline {
     /// A pipeline reading `log` into `store`, placing hits with this plan and referential.
     pub fn new(log: Arc<dyn HitLog>, store: Arc<dyn RollupStore>, plan: Arc<Plan>, referential: Arc<Referential>, config: PipelineConfig) -> Self {
-        Pipeline { log, store, plan, referential, config, members: tokio::sync::Mutex::new([None, None]) }
+        Pipeline { log, store, plan, referential, config, members: tokio::sync::Mutex::new([None, None]), steps: Arc::default() }
+    }
+
+    /// The lock [`Pipeline::follow`] holds for each step: hold it to keep steps out.
+    pub fn step_lock(&self) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(&self.steps)
     }
 
     /// The store it writes to.
@@ -321,6 +329,7 @@ impl Pipeline {
         tokio::pin!(shutdown);
         let mut retention_due = std::time::Instant::now();
         loop {
+            let step = self.steps.lock().await;
             if std::time::Instant::now() >= retention_due {
                 self.apply_fact_retention().await;
                 retention_due = std::time::Instant::now() + self.config.retention_every;
@@ -332,6 +341,7 @@ impl Pipeline {
                 Ok(_) => {}
                 Err(error) => warn!(%error, retry_in = ?self.config.poll_interval, "pipeline step failed"),
             }
+            drop(step);
             tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 () = tokio::time::sleep(self.config.poll_interval) => {}

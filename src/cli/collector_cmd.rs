@@ -116,6 +116,13 @@ pub async fn run_until(
     let expiry = spawn_multihit_expiry(&state);
     // Kafka keeps its topics as the broker's retention says; the embedded log is dnma's to trim.
     let retention = log.embedded().map(|log| super::retention_cmd::spawn(Arc::clone(log), upkeep.retention.clone(), upkeep.consumer.clone()));
+    // Erasures asked while running (`dnma erase`): on the log this process holds, then on the
+    // store of its pipeline.
+    let mut erasures: Vec<_> =
+        log.embedded().map(|log| super::erasure_spool::spawn_log_worker(&upkeep.data_dir, Arc::clone(log))).into_iter().collect();
+    if let Some(pipeline) = &pipeline {
+        erasures.push(super::erasure_spool::spawn_store_worker(&upkeep.data_dir, pipeline.store(), pipeline.step_lock()));
+    }
     let app = match dashboards {
         Some(pages) => router(state).merge(pages),
         None => router(state),
@@ -124,6 +131,9 @@ pub async fn run_until(
     expiry.abort();
     if let Some(retention) = retention {
         retention.abort();
+    }
+    for worker in erasures {
+        worker.abort();
     }
     let stopped = match pipeline {
         Some(pipeline) => pipeline.stop().await,

@@ -6,7 +6,7 @@
 //! Secrets (tokens, passwords) are `secrecy` strings: `Debug` prints them redacted and
 //! `dnma config check` never shows them.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
@@ -102,6 +102,8 @@ pub struct Upkeep {
     pub consumer: String,
     /// Limits of the HTTP server.
     pub server: collector::http::ServerLimits,
+    /// The data directory (where erasure requests are handed to the running server).
+    pub data_dir: PathBuf,
 }
 
 impl ConfigFile {
@@ -157,8 +159,13 @@ impl ConfigFile {
 
     /// What a running collector does in the background: retention of its log, on the offsets
     /// of the pipeline's consumer.
-    pub fn upkeep(&self) -> anyhow::Result<Upkeep> {
-        Ok(Upkeep { retention: self.retention.clone(), consumer: self.pipeline.config()?.consumer, server: self.server.limits()? })
+    pub fn upkeep(&self, data_dir: &Path) -> anyhow::Result<Upkeep> {
+        Ok(Upkeep {
+            retention: self.retention.clone(),
+            consumer: self.pipeline.config()?.consumer,
+            server: self.server.limits()?,
+            data_dir: data_dir.to_owned(),
+        })
     }
 }
 

@@ -1,10 +1,16 @@
-//! `dnma erase`: removes one person's records, on request (RGPD art. 17), from a data directory
-//! at rest: the hits and dead letters of the log become tombstones, and the store's facts of
+//! `dnma erase`: removes one person's records, on request (RGPD art. 17), from a data
+//! directory: the hits and dead letters of the log become tombstones, and the store's facts of
 //! that visitor (staged hits, visits, usages, refusals) are deleted, so every figure read
 //! afterwards is computed without them. The person is found by their pseudonyms under every key
 //! of the ring (this school year's and the previous ones'). An audit line is appended to
 //! `DATA_DIR/erasures.jsonl` and printed: when, which platform, the request's reference and what
 //! was removed, never the user id or a pseudonym.
+//!
+//! The command rewrites what no process holds; what a running process holds (the embedded log
+//! held by the collector, the Parquet store held by the pipeline) is handed to it as a request
+//! (`erasure_spool`), so an erasure never needs the server stopped. The log always goes first:
+//! once the person's records are tombstones, no pipeline step can stage them again after their
+//! facts are gone.
 //!
 //! With a Kafka log (distributed mode) the topics cannot be rewritten: their records of the
 //! person go with the topic retention (`[retention] log_days`). Until then the store holds the
@@ -17,10 +23,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use chrono::Utc;
-use collector::erasure::VisitorMatcher;
-use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, Topic};
-use collector::pseudonym::KeyRing;
-use pipeline::store::{DoomedVisitors, ErasedFacts};
+use collector::log::{EmbeddedHitLog, EmbeddedLogConfig};
+use collector::pseudonym::{KeyRing, Pseudonym};
+use pipeline::store::{DoomedVisitors, ErasedFacts, ParquetRollupStore};
+
+use super::erasure_spool::{self, LogErased, Part};
 
 use super::config_file::ConfigFile;
 use super::log_file::LogFile;
@@ -38,6 +45,8 @@ pub struct EraseArgs<'a> {
     pub key_file: Option<&'a Path>,
     /// The request's reference, kept in the audit line.
     pub reference: Option<&'a str>,
+    /// How long to wait for a running process to carry out its part, in seconds.
+    pub wait_seconds: u64,
 }
 
 /// Runs an erasure; the audit line goes to stdout and to `DATA_DIR/erasures.jsonl`.
@@ -53,38 +62,77 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
     anyhow::ensure!(!pseudonyms.is_empty(), "no pseudonymization key in {}: nothing could have been stored", args.data_dir.join("keys").display());
     let school_years: Vec<String> = pseudonyms.iter().map(|(y, _)| format!("{y}-{}", y + 1)).collect();
 
+    let visitors: Vec<Pseudonym> = pseudonyms.iter().map(|(_, p)| *p).collect();
+
     let log_dir = args.data_dir.join("log");
+    let rollups = args.data_dir.join("rollups");
     let kafka = matches!(config.log, LogFile::Kafka(_));
-    let (log_hits, log_dead_letters) = if !kafka && log_dir.is_dir() {
+    let embedded_log = !kafka && log_dir.is_dir();
+    let parquet = matches!(config.store, StoreFile::Parquet);
+    // What running processes hold is theirs to rewrite: hand them a request.
+    let mut delegated = Vec::new();
+    if embedded_log && EmbeddedHitLog::is_held(&log_dir) {
+        delegated.push(Part::Log);
+    }
+    if parquet && rollups.is_dir() && ParquetRollupStore::is_held(&rollups) {
+        delegated.push(Part::Store);
+    }
+    // The log goes first (here if no process holds it), then the request is handed over.
+    let erased_here = if embedded_log && !delegated.contains(&Part::Log) {
         let log = EmbeddedHitLog::open(&log_dir, EmbeddedLogConfig::default())
-            .with_context(|| format!("opening {} (stop the collector first: an erasure rewrites the log)", log_dir.display()))?;
-        let matcher = VisitorMatcher::new(pseudonyms.iter().map(|(_, p)| *p));
-        let hits = log.erase(Topic::Hits, &|payload| matcher.matches(Topic::Hits, payload))?;
-        let dead_letters = log.erase(Topic::DeadLetters, &|payload| matcher.matches(Topic::DeadLetters, payload))?;
-        (hits, dead_letters)
+            .with_context(|| format!("opening {} (a process started meanwhile? run the erasure again)", log_dir.display()))?;
+        let erased = erasure_spool::erase_in_log(&log, &visitors)?;
+        log.close();
+        erased
     } else {
-        (0, 0)
+        LogErased::default()
+    };
+    let request = if delegated.is_empty() {
+        None
+    } else {
+        let request = erasure_spool::submit(args.data_dir, visitors.clone(), delegated.clone())?;
+        eprintln!("dnma erase: the running server holds the {}: it erases there (request {})", names(&delegated), request.id);
+        Some(request)
+    };
+    let running = |part| request.as_ref().filter(|r| r.parts.contains(&part));
+    let log_erased = match running(Part::Log) {
+        Some(request) => {
+            erasure_spool::wait_for::<LogErased>(args.data_dir, request, Part::Log, std::time::Duration::from_secs(args.wait_seconds)).await?
+        }
+        None => erased_here,
     };
 
-    let doomed = DoomedVisitors::new(&pseudonyms.iter().map(|(_, p)| p.0).collect::<Vec<_>>());
+    let doomed = DoomedVisitors::new(&visitors.iter().map(|p| p.0).collect::<Vec<_>>());
     // Records of the person left in a Kafka topic are held out of staging until the topic
     // retention has removed them (a day's margin).
     let held_until = kafka.then(|| Utc::now().date_naive() + chrono::Days::new(u64::from(config.retention.log_days) + 1));
     let facts = match &config.store {
-        StoreFile::Parquet if !kafka && !args.data_dir.join("rollups").is_dir() => ErasedFacts::default(),
+        _ if running(Part::Store).is_some() => {
+            erasure_spool::wait_for::<ErasedFacts>(
+                args.data_dir,
+                running(Part::Store).expect("asked"),
+                Part::Store,
+                std::time::Duration::from_secs(args.wait_seconds),
+            )
+            .await?
+        }
+        StoreFile::Parquet if !kafka && !rollups.is_dir() => ErasedFacts::default(),
         store => {
             let store = super::pipeline_cmd::open_store(args.data_dir, store)
                 .await
-                .context("opening the store (stop the pipeline first: an erasure rewrites its facts)")?;
+                .context("opening the store (a pipeline started meanwhile? run the erasure again)")?;
             if let Some(until) = held_until {
                 store.hold_erased(&doomed, until).await?;
             }
             store.erase_visitors(&doomed).await?
         }
     };
+    if let Some(request) = &request {
+        erasure_spool::forget(args.data_dir, request);
+    }
     let log = match held_until {
         Some(until) => serde_json::json!({ "kind": "kafka", "records": "deleted by the topic retention", "held_out_of_staging_until": until }),
-        None => serde_json::json!({ "hits": log_hits, "dead_letters": log_dead_letters }),
+        None => serde_json::json!({ "hits": log_erased.hits, "dead_letters": log_erased.dead_letters }),
     };
 
     let audit = serde_json::json!({
@@ -92,6 +140,7 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
         "plateforme": plateforme,
         "reference": args.reference,
         "school_years_searched": school_years,
+        "carried_out_by_running_server": request.as_ref().map(|r| names(&r.parts)),
         "log": log,
         "facts": { "days": facts.days.len(), "hits": facts.hits, "visits": facts.visits, "usages": facts.usages, "refusals": facts.rejects },
     });
@@ -99,8 +148,13 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
     let mut file = std::fs::OpenOptions::new().create(true).append(true).open(&path).with_context(|| format!("opening {}", path.display()))?;
     writeln!(file, "{audit}").and_then(|()| file.sync_all()).with_context(|| format!("writing {}", path.display()))?;
     println!("{audit}");
-    tracing::info!(%plateforme, log_hits, log_dead_letters, visits = facts.visits, "erasure done");
+    tracing::info!(%plateforme, log_hits = log_erased.hits, log_dead_letters = log_erased.dead_letters, visits = facts.visits, "erasure done");
     Ok(ExitCode::SUCCESS)
+}
+
+/// "log", "store" or "log and store".
+fn names(parts: &[Part]) -> String {
+    parts.iter().map(|p| if *p == Part::Log { "log" } else { "store" }).collect::<Vec<_>>().join(" and ")
 }
 
 /// The user id from the argument, or from stdin's first line for `-` (keeps it out of the

@@ -6,6 +6,7 @@ mod dashboards_cmd;
 mod demo_history;
 mod demo_traffic;
 mod erase_cmd;
+mod erasure_spool;
 mod import;
 mod log_cmd;
 mod log_file;
@@ -112,10 +113,11 @@ enum Command {
     /// Looks inside the embedded log (read-only).
     #[command(subcommand)]
     Log(LogCommand),
-    /// Erases one person's records on request (RGPD art. 17) from a data directory at rest (stop
-    /// the collector and pipeline first): their hits and dead letters in the log, their facts in
-    /// the store, found by their pseudonyms under every key. Appends an audit line (no id) to
-    /// `DATA_DIR/erasures.jsonl` and prints it.
+    /// Erases one person's records on request (RGPD art. 17): their hits and dead letters in the
+    /// log, their facts in the store, found by their pseudonyms under every key. Works at rest or
+    /// beside a running server (the collector, `dnma serve`, a following pipeline): then the
+    /// running process erases in what it holds, without stopping. Appends an audit line (no id)
+    /// to `DATA_DIR/erasures.jsonl` and prints it.
     Erase {
         /// Data directory.
         #[arg(long, default_value = "dnma-data")]
@@ -136,6 +138,9 @@ enum Command {
         /// TOML config file (`[store]`, `[collector] key_file`).
         #[arg(long)]
         config: Option<PathBuf>,
+        /// How long to wait for a running server to carry out its part, in seconds.
+        #[arg(long, default_value_t = 900)]
+        wait_seconds: u64,
     },
     /// The configuration file.
     #[command(subcommand)]
@@ -416,7 +421,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                     None
                 };
                 let pages = pipeline.as_ref().map(|p| dashboards_router(p, plan, referential, file.dashboards.clone()));
-                let upkeep = file.upkeep()?;
+                let upkeep = file.upkeep(&args.data_dir)?;
                 collector_cmd::serve(state, log, args.listen, pipeline, pages, upkeep).await?;
                 Ok(ExitCode::SUCCESS)
             })
@@ -472,9 +477,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let file = config_file::ConfigFile::load(Some(config))?;
             runtime()?.block_on(pipeline_cmd::clickhouse_migrate(&file.store))
         }
-        Command::Erase { data_dir, plateforme, user_id, reference, key_file, config } => {
+        Command::Erase { data_dir, plateforme, user_id, reference, key_file, config, wait_seconds } => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
-            let args = erase_cmd::EraseArgs { data_dir, plateforme, user_id, key_file: key_file.as_deref(), reference: reference.as_deref() };
+            let (key_file, reference) = (key_file.as_deref(), reference.as_deref());
+            let args = erase_cmd::EraseArgs { data_dir, plateforme, user_id, key_file, reference, wait_seconds: *wait_seconds };
             runtime()?.block_on(erase_cmd::run(&args, &file))
         }
         Command::Config(ConfigCommand::Check { file }) => config_file::check(file),
@@ -556,7 +562,7 @@ async fn demo(
             _ = traffic => {}
         }
     };
-    let upkeep = file.upkeep()?;
+    let upkeep = file.upkeep(&args.data_dir)?;
     collector_cmd::run_until(state, log, listener, stop, Some(pipeline), Some(pages), upkeep).await?;
     traffic_abort.abort();
     progress.abort();

@@ -127,7 +127,12 @@ pub async fn run(
     let mut stop = std::pin::pin!(super::collector_cmd::shutdown_signal());
     let mut member: Option<Pipeline> = None;
     let mut retention_due = std::time::Instant::now();
+    // Following, erasures asked meanwhile (`dnma erase`) run on the store between two steps.
+    let steps = Arc::new(tokio::sync::Mutex::new(()));
+    let erasures = (!once).then(|| super::erasure_spool::spawn_store_worker(data_dir, store.clone(), Arc::clone(&steps)));
+    let _stop_erasures = erasures.map(AbortOnDrop);
     loop {
+        let no_erasure = steps.lock().await;
         // Following, a failed step (broker or store unreachable, log not there yet) is reported
         // and tried again after the poll interval; once, it is the command's error.
         let pipeline = if let (LogFile::Kafka(_), Some(pipeline)) = (&file.log, member.take()) {
@@ -172,10 +177,20 @@ pub async fn run(
             }
             member = Some(pipeline);
         }
+        drop(no_erasure);
         tokio::select! {
             () = &mut stop => return Ok(ExitCode::SUCCESS),
             () = tokio::time::sleep(config.poll_interval) => {}
         }
+    }
+}
+
+/// Aborts a background task when dropped (the command returns).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -371,6 +386,7 @@ pub fn indicator_query(level: Level, period: Period, from: NaiveDate, to: NaiveD
 /// The pipeline running inside `dnma serve` / `dnma demo`, on the collector's own log.
 pub struct InProcessPipeline {
     store: Arc<dyn pipeline::RollupStore>,
+    steps: Arc<tokio::sync::Mutex<()>>,
     stop: tokio::sync::oneshot::Sender<()>,
     task: tokio::task::JoinHandle<Result<(), pipeline::PipelineError>>,
 }
@@ -388,6 +404,7 @@ impl InProcessPipeline {
         let store = open_store(data_dir, store).await?;
         let shared: Arc<dyn pipeline::RollupStore> = store.clone();
         let pipeline = Pipeline::new(log, store, plan, referential, config);
+        let steps = pipeline.step_lock();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             pipeline
@@ -396,12 +413,17 @@ impl InProcessPipeline {
                 })
                 .await
         });
-        Ok(InProcessPipeline { store: shared, stop, task })
+        Ok(InProcessPipeline { store: shared, steps, stop, task })
     }
 
     /// The store it writes to (the dashboards read it).
     pub fn store(&self) -> Arc<dyn pipeline::RollupStore> {
         Arc::clone(&self.store)
+    }
+
+    /// The lock its steps hold: hold it to keep them out (an erasure of its store).
+    pub fn step_lock(&self) -> Arc<tokio::sync::Mutex<()>> {
+        Arc::clone(&self.steps)
     }
 
     /// Lets the current step finish, then stops (before the log is closed).

@@ -145,7 +145,7 @@ pub async fn run(data_dir: &Path, policy: &RetentionFile, consumer: &str, dry_ru
 /// `dnma retention`: the log (embedded only; Kafka topics are kept by the broker's retention),
 /// then the per-visitor facts of the store.
 pub async fn run_all(data_dir: &Path, file: &super::config_file::ConfigFile, dry_run: bool) -> anyhow::Result<ExitCode> {
-    let upkeep = file.upkeep()?;
+    let upkeep = file.upkeep(data_dir)?;
     let now = Utc::now();
     let code = if file.log.require_embedded("retention").is_ok() {
         run(data_dir, &upkeep.retention, &upkeep.consumer, dry_run, now).await?

@@ -99,10 +99,28 @@ struct AppendRequest {
     reply: oneshot::Sender<Result<u64, LogError>>,
 }
 
+/// Says which stored records an erasure turns into tombstones (given a record's payload).
+pub type RecordFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
+
+/// Asks the writer to erase in its own segments (the active one and any it sealed since the
+/// erasure began), between two group commits.
+struct EraseRequest {
+    /// Segments from this base offset on.
+    from_base: u64,
+    doomed: RecordFilter,
+    reply: mpsc::Sender<Result<u64, LogError>>,
+}
+
+/// What the writer thread is asked.
+enum WriterRequest {
+    Append(AppendRequest),
+    Erase(EraseRequest),
+}
+
 struct TopicLog {
     segments: Segments,
     damage: Vec<Damage>,
-    sender: Mutex<Option<mpsc::Sender<AppendRequest>>>,
+    sender: Mutex<Option<mpsc::Sender<WriterRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
 
@@ -113,6 +131,9 @@ pub struct EmbeddedHitLog {
     offsets: OffsetStore,
     /// Held (exclusively locked) while a writer has the log open: a second writer is refused.
     lock: Option<File>,
+    /// Held by an erasure and by retention's deletions, so neither removes or replaces a
+    /// segment the other is working on.
+    maintenance: Mutex<()>,
 }
 
 impl EmbeddedHitLog {
@@ -124,10 +145,18 @@ impl EmbeddedHitLog {
         let lock = if config.read_only { None } else { Some(lock_dir(dir)?) };
         Ok(EmbeddedHitLog {
             lock,
+            maintenance: Mutex::new(()),
             hits: TopicLog::open(&dir.join(Topic::Hits.name()), Topic::Hits, config)?,
             dead_letters: TopicLog::open(&dir.join(Topic::DeadLetters.name()), Topic::DeadLetters, config)?,
             offsets: OffsetStore::open(dir.join("offsets"))?,
         })
+    }
+
+    /// Whether another process holds the log under `dir` open for writing (a running
+    /// collector): then only that process may erase in it.
+    pub fn is_held(dir: &Path) -> bool {
+        let Ok(file) = OpenOptions::new().write(true).open(dir.join("LOCK")) else { return false };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
     }
 
     fn topic(&self, topic: Topic) -> &TopicLog {
@@ -143,6 +172,7 @@ impl EmbeddedHitLog {
             return Err(LogError::io("deleting segments", std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the log is open read-only")));
         }
         let log = self.topic(topic);
+        let _maintenance = self.maintenance.lock().expect("maintenance lock");
         let mut segments = log.segments.write().expect("segment lock");
         let sealed = segments.len().saturating_sub(1);
         let doomed = segments[..sealed].iter().take_while(|s| s.end() <= offset).count();
@@ -168,18 +198,40 @@ impl EmbeddedHitLog {
     /// Erases, in every segment of a topic, the records `doomed` selects: each becomes a
     /// tombstone of the same length (offsets and positions do not move; readers skip it). A
     /// segment with something to erase is rewritten whole beside itself, synced, then renamed
-    /// over the old one, so a crash leaves either. The log is closed for appends first; it must
-    /// be open for writing (it holds the lock, so no other process appends meanwhile).
-    /// Returns how many records were erased.
-    pub fn erase(&self, topic: Topic, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
+    /// over the old one, so a crash leaves either. The log must be open for writing (it holds
+    /// the lock, so no other process appends meanwhile), and may be appended to meanwhile: the
+    /// sealed segments are erased beside the writer, then the writer erases the active one
+    /// between two group commits (appends wait for that one segment only). Records appended
+    /// after the erasure returns are not looked at. Blocks; returns how many records were erased.
+    pub fn erase(&self, topic: Topic, doomed: &RecordFilter) -> Result<u64, LogError> {
         if self.lock.is_none() {
             return Err(LogError::io("erasing records", std::io::Error::new(std::io::ErrorKind::PermissionDenied, "the log is open read-only")));
         }
-        self.close();
-        let segments = self.topic(topic).segments.read().expect("segment lock").clone();
+        let _maintenance = self.maintenance.lock().expect("maintenance lock");
+        let log = self.topic(topic);
+        let segments = log.segments.read().expect("segment lock").clone();
+        let Some((active, sealed)) = segments.split_last() else { return Ok(0) };
         let mut erased = 0;
-        for segment in &segments {
-            erased += erase_in_segment(segment, doomed)?;
+        for segment in sealed {
+            erased += erase_in_segment(segment, doomed.as_ref())?;
+        }
+        let (reply, answer) = mpsc::channel();
+        let sent = log
+            .sender
+            .lock()
+            .expect("sender lock")
+            .as_ref()
+            .map(|writer| writer.send(WriterRequest::Erase(EraseRequest { from_base: active.base, doomed: Arc::clone(doomed), reply })).is_ok());
+        if sent == Some(true) {
+            erased += answer.recv().map_err(|_| LogError::Closed)??;
+        } else {
+            // No writer: once a closing one is joined (close holds this lock meanwhile),
+            // nothing appends and the segments are as listed.
+            let _joined = log.writer.lock().expect("writer lock");
+            let segments = log.segments.read().expect("segment lock").clone();
+            for segment in segments.iter().filter(|s| s.base >= active.base) {
+                erased += erase_in_segment(segment, doomed.as_ref())?;
+            }
         }
         Ok(erased)
     }
@@ -188,8 +240,10 @@ impl EmbeddedHitLog {
     pub fn close(&self) {
         for log in [&self.hits, &self.dead_letters] {
             log.sender.lock().expect("sender lock").take();
-            if let Some(writer) = log.writer.lock().expect("writer lock").take() {
-                let _ = writer.join();
+            // Joined under the lock: an erasure waiting for it then finds no writer running.
+            let mut writer = log.writer.lock().expect("writer lock");
+            if let Some(handle) = writer.take() {
+                let _ = handle.join();
             }
         }
     }
@@ -400,13 +454,24 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self, receiver: &mpsc::Receiver<AppendRequest>) {
+    fn run(mut self, receiver: &mpsc::Receiver<WriterRequest>) {
         let mut buffer = Vec::with_capacity(1 << 20);
         while let Ok(first) = receiver.recv() {
-            let mut group = vec![first];
+            let first = match first {
+                WriterRequest::Append(append) => append,
+                WriterRequest::Erase(erase) => {
+                    let _ = erase.reply.send(self.erase(erase.from_base, erase.doomed.as_ref()));
+                    continue;
+                }
+            };
+            let (mut group, mut erase_after) = (vec![first], None);
             while group.len() < MAX_GROUP {
                 match receiver.try_recv() {
-                    Ok(more) => group.push(more),
+                    Ok(WriterRequest::Append(more)) => group.push(more),
+                    Ok(WriterRequest::Erase(erase)) => {
+                        erase_after = Some(erase);
+                        break;
+                    }
                     Err(_) => break,
                 }
             }
@@ -414,7 +479,33 @@ impl Writer {
             for (request, outcome) in group.into_iter().zip(result) {
                 let _ = request.reply.send(outcome);
             }
+            if let Some(erase) = erase_after {
+                let _ = erase.reply.send(self.erase(erase.from_base, erase.doomed.as_ref()));
+            }
         }
+    }
+
+    /// Erases in the segments from `from_base` on, the active one included: nothing is being
+    /// appended meanwhile (this thread is the one that appends). The active segment's file is
+    /// reopened if it was replaced.
+    fn erase(&mut self, from_base: u64, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
+        let segments: Vec<Segment> = self.segments.read().expect("segment lock").iter().filter(|s| s.base >= from_base).cloned().collect();
+        let mut erased = 0;
+        for (i, segment) in segments.iter().enumerate() {
+            let here = erase_in_segment(segment, doomed)?;
+            if here > 0 && i == segments.len() - 1 {
+                match OpenOptions::new().append(true).open(&segment.path) {
+                    Ok(file) => self.file = file,
+                    Err(e) => {
+                        // Appending to the replaced file would write where no reader looks.
+                        self.broken = Some(format!("the active segment could not be reopened after an erasure ({e}); restart to recover"));
+                        return Err(LogError::io(format!("reopening {}", segment.path.display()), e));
+                    }
+                }
+            }
+            erased += here;
+        }
+        Ok(erased)
     }
 
     /// Writes a group with one write and one fdatasync; one outcome per request.
@@ -538,7 +629,7 @@ impl HitLog for EmbeddedHitLog {
         let (reply, answer) = oneshot::channel();
         {
             let sender = self.topic(topic).sender.lock().expect("sender lock");
-            sender.as_ref().ok_or(LogError::Closed)?.send(AppendRequest { records, reply }).map_err(|_| LogError::Closed)?;
+            sender.as_ref().ok_or(LogError::Closed)?.send(WriterRequest::Append(AppendRequest { records, reply })).map_err(|_| LogError::Closed)?;
         }
         answer.await.map_err(|_| LogError::Closed)?
     }

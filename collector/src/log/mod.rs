@@ -22,7 +22,7 @@ use async_trait::async_trait;
 use serde::Serialize;
 
 pub use consumer::{LogConsumer, SoleConsumer};
-pub use embedded::{Damage, EmbeddedHitLog, EmbeddedLogConfig, SegmentSpan};
+pub use embedded::{Damage, EmbeddedHitLog, EmbeddedLogConfig, RecordFilter, SegmentSpan};
 pub use kafka::{KafkaHitLog, KafkaLogConfig};
 
 /// A partition of a topic (the embedded log has one, numbered 0).

@@ -14,7 +14,7 @@ use collector::pseudonym::Pseudonym;
 use collector::record::pseudonym_property;
 
 /// What an erasure removed from a store.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct ErasedFacts {
     /// Days that held facts of the visitors.
     pub days: BTreeSet<NaiveDate>,

@@ -117,6 +117,13 @@ impl ParquetRollupStore {
         })
     }
 
+    /// Whether another process holds the store under `root` open for writing (a running
+    /// pipeline): then only that process may change it.
+    pub fn is_held(root: &Path) -> bool {
+        let Ok(file) = File::options().write(true).open(root.join("LOCK")) else { return false };
+        matches!(file.try_lock(), Err(std::fs::TryLockError::WouldBlock))
+    }
+
     /// Opens an existing store to query it while a pipeline may be writing to it.
     pub fn open_read_only(root: &Path) -> Result<Self, PipelineError> {
         if !root.join("visits").is_dir() {
