@@ -211,12 +211,13 @@ async fn an_erasure_beside_running_appends_loses_none_of_them() {
             })
         })
         .collect();
-    let eraser = Arc::clone(&log);
-    let erased =
-        tokio::task::spawn_blocking(move || eraser.erase(Topic::Hits, &(Arc::new(|p: &[u8]| p == b"doomed-record-of-one-visitor") as RecordFilter)))
-            .await
-            .unwrap()
-            .unwrap();
+    let log_for_erasure = Arc::clone(&log);
+    let erased = tokio::task::spawn_blocking(move || {
+        log_for_erasure.erase(Topic::Hits, &(Arc::new(|p: &[u8]| p == b"doomed-record-of-one-visitor") as RecordFilter))
+    })
+    .await
+    .unwrap()
+    .unwrap();
     assert_eq!(erased, 20);
     let mut acknowledged = Vec::new();
     for writer in writers {
