@@ -154,7 +154,7 @@ pub async fn run(args: &EraseArgs<'_>, config: &ConfigFile) -> anyhow::Result<Ex
 
 /// "log", "store" or "log and store".
 fn names(parts: &[Part]) -> String {
-    parts.iter().map(|p| if *p == Part::Log { "log" } else { "store" }).collect::<Vec<_>>().join(" and ")
+    parts.iter().map(|p| p.name()).collect::<Vec<_>>().join(" and ")
 }
 
 /// The user id from the argument, or from stdin's first line for `-` (keeps it out of the

@@ -39,7 +39,8 @@ pub enum Part {
 }
 
 impl Part {
-    fn name(self) -> &'static str {
+    /// The part's name, as in the result files and messages.
+    pub fn name(self) -> &'static str {
         match self {
             Part::Log => "log",
             Part::Store => "store",
