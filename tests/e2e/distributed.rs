@@ -122,14 +122,55 @@ fn write_key_file(dir: &Path) -> PathBuf {
     path
 }
 
-fn spawn_pipeline(config: &Path, data_dir: &Path) -> Child {
+/// Starts `dnma pipeline run`; what it prints goes to `pipeline.log` in its data directory
+/// (appended across restarts), which [`pipeline_logs`] shows when a test fails.
+fn spawn_pipeline(config: &Path, data_dir: &Path) -> PipelineProcess {
     std::fs::create_dir_all(data_dir).unwrap();
+    let log = std::fs::OpenOptions::new().create(true).append(true).open(data_dir.join("pipeline.log")).unwrap();
     Command::new(env!("CARGO_BIN_EXE_dnma"))
         .args(["pipeline", "run", "--data-dir", data_dir.to_str().unwrap(), "--config", config.to_str().unwrap()])
+        .env("DNMA_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
+        .map(PipelineProcess)
         .unwrap()
+}
+
+/// A `dnma pipeline run` process, killed when dropped (also when a test fails).
+struct PipelineProcess(Child);
+
+impl std::ops::Deref for PipelineProcess {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for PipelineProcess {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for PipelineProcess {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// The last lines each pipeline printed, to say why figures were not reached.
+fn pipeline_logs(data_dirs: &[PathBuf]) -> String {
+    data_dirs.iter().fold(String::new(), |mut out, dir| {
+        let text = std::fs::read_to_string(dir.join("pipeline.log")).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        let _ = writeln!(out, "--- {} (last 40 lines)", dir.display());
+        for line in &lines[lines.len().saturating_sub(40)..] {
+            let _ = writeln!(out, "{line}");
+        }
+        out
+    })
 }
 
 /// Every hit in the topic, placed as the pipeline places it, and its page view id.
@@ -211,14 +252,30 @@ async fn two_collectors_and_two_pipelines_one_killed_count_every_hit_once() {
     ];
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
-        let mut equal = true;
+        let mut differences = Vec::new();
         for query in &queries {
-            equal &= store.query(query).await.unwrap_or_default() == reference::answer(&visits, query);
+            let (got, expected) = (store.query(query).await, reference::answer(&visits, query));
+            match got {
+                Ok(got) if got == expected => {}
+                Ok(got) => differences.push(format!(
+                    "{query:?}: {} rows, expected {}; first got {:?}, expected {:?}",
+                    got.len(),
+                    expected.len(),
+                    got.first(),
+                    expected.first()
+                )),
+                Err(e) => differences.push(format!("{query:?}: {e}")),
+            }
         }
-        if equal {
+        if differences.is_empty() {
             break;
         }
-        assert!(Instant::now() < deadline, "the pipelines did not reach the reference in 120 s");
+        assert!(
+            Instant::now() < deadline,
+            "the pipelines did not reach the reference in 120 s:\n{}\n{}",
+            differences.join("\n"),
+            pipeline_logs(&[dir.path().join("p1"), dir.path().join("p2")])
+        );
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
     let nation = store.query(&queries[0]).await.unwrap();

@@ -23,9 +23,9 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, StreamConsumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::producer::{FutureProducer, FutureRecord, Producer};
 use rdkafka::{Message, Offset, TopicPartitionList};
@@ -381,7 +381,7 @@ impl HitLog for KafkaHitLog {
     async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {
         let name = self.config.topic(topic);
         let group = group_of(group, topic);
-        let consumer: StreamConsumer = self
+        let consumer: StreamConsumer<MemberContext> = self
             .config
             .client()
             .set("group.id", &group)
@@ -391,10 +391,17 @@ impl HitLog for KafkaHitLog {
             .set("auto.offset.reset", "earliest")
             .set("session.timeout.ms", millis(self.config.session_timeout))
             .set("heartbeat.interval.ms", millis(self.config.session_timeout / 4))
-            .create()
+            .create_with_context(MemberContext { group: group.clone() })
             .map_err(broker)?;
         consumer.subscribe(&[&name]).map_err(broker)?;
-        Ok(Box::new(KafkaMember { consumer: Arc::new(consumer), topic: name, joined: false }))
+        Ok(Box::new(KafkaMember {
+            consumer: Arc::new(consumer),
+            topic: name,
+            partitions: self.partitions[Self::index(topic)],
+            joined: false,
+            stalled: None,
+            rejoin_after: (self.config.session_timeout * 3).max(MIN_STALL_BEFORE_REJOIN),
+        }))
     }
 }
 
@@ -408,15 +415,105 @@ fn group_of(consumer: &str, topic: Topic) -> String {
     }
 }
 
-/// A member of a consumer group on one Kafka topic.
-struct KafkaMember {
-    consumer: Arc<StreamConsumer>,
-    topic: String,
-    /// Whether the group has given it partitions yet.
-    joined: bool,
+/// Says in the logs which partitions the group gives a member and takes back, so that an
+/// operator (or a failing test) can tell who reads what.
+struct MemberContext {
+    group: String,
 }
 
+impl ClientContext for MemberContext {}
+
+impl ConsumerContext for MemberContext {
+    fn post_rebalance(&self, rebalance: &Rebalance<'_>) {
+        let partitions = |list: &TopicPartitionList| {
+            list.elements().iter().map(rdkafka::topic_partition_list::TopicPartitionListElem::partition).collect::<Vec<_>>()
+        };
+        match rebalance {
+            Rebalance::Assign(list) => info!(group = %self.group, partitions = ?partitions(list), "partitions assigned"),
+            Rebalance::Revoke(list) => info!(group = %self.group, partitions = ?partitions(list), "partitions revoked"),
+            Rebalance::Error(e) => warn!(group = %self.group, error = %e, "rebalance failed"),
+        }
+    }
+}
+
+/// A member of a consumer group on one Kafka topic.
+struct KafkaMember {
+    consumer: Arc<StreamConsumer<MemberContext>>,
+    topic: String,
+    /// How many partitions the topic has.
+    partitions: Partition,
+    /// Whether the group has given it partitions yet.
+    joined: bool,
+    /// The group's committed offsets of the partitions others should be reading but that lag,
+    /// and since when they have not moved.
+    stalled: Option<(BTreeMap<i32, i64>, Instant)>,
+    /// How long such a stall lasts before this member rejoins the group.
+    rejoin_after: Duration,
+}
+
+/// The shortest stall of a partition nobody reads before a member rejoins its group.
+const MIN_STALL_BEFORE_REJOIN: Duration = Duration::from_secs(30);
+
 impl KafkaMember {
+    /// The partitions this member does not own that hold records past the group's committed
+    /// offset, with that offset.
+    async fn lagging_elsewhere(&self) -> BTreeMap<i32, i64> {
+        let (consumer, topic, partitions) = (Arc::clone(&self.consumer), self.topic.clone(), self.partitions);
+        let owned: Vec<i32> = self.owned().into_iter().filter_map(|p| partition_id(p).ok()).collect();
+        tokio::task::spawn_blocking(move || {
+            let mut wanted = TopicPartitionList::new();
+            for partition in (0..partitions).filter_map(|p| partition_id(p).ok()).filter(|p| !owned.contains(p)) {
+                wanted.add_partition(&topic, partition);
+            }
+            if wanted.count() == 0 {
+                return BTreeMap::new();
+            }
+            let Ok(committed) = consumer.committed_offsets(wanted, Duration::from_secs(5)) else { return BTreeMap::new() };
+            committed
+                .elements_for_topic(&topic)
+                .iter()
+                .filter_map(|element| {
+                    let at = match element.offset() {
+                        Offset::Offset(n) => n,
+                        _ => 0,
+                    };
+                    let (_, high) = consumer.fetch_watermarks(&topic, element.partition(), Duration::from_secs(5)).ok()?;
+                    (high > at).then_some((element.partition(), at))
+                })
+                .collect()
+        })
+        .await
+        .unwrap_or_default()
+    }
+
+    /// Called when this member has nothing left to read: when partitions it does not own lag
+    /// without their committed offsets moving for [`Self::rejoin_after`], the group has lost
+    /// them (a broker's coordinator finished a rebalance without some member, as tansu 0.6 does
+    /// when a member is killed and another joins), and this member rejoins so that a new
+    /// rebalance gives every partition out again. A member that is only slow costs the group
+    /// one rebalance; records read but not committed are read again, and staging skips them.
+    async fn rejoin_if_partitions_are_orphaned(&mut self) -> Result<(), LogError> {
+        let lagging = self.lagging_elsewhere().await;
+        if lagging.is_empty() {
+            self.stalled = None;
+            return Ok(());
+        }
+        match &self.stalled {
+            Some((seen, since)) if *seen == lagging => {
+                if since.elapsed() < self.rejoin_after {
+                    return Ok(());
+                }
+                warn!(topic = %self.topic, partitions = ?lagging.keys().collect::<Vec<_>>(), stalled = ?since.elapsed(), "partitions lag and nobody reads them: rejoining the group");
+                self.consumer.unsubscribe();
+                self.consumer.subscribe(&[&self.topic]).map_err(broker)?;
+                self.joined = false;
+                self.stalled = None;
+            }
+            _ => self.stalled = Some((lagging, Instant::now())),
+        }
+        Ok(())
+    }
+
     /// Whether an owned partition holds records past this member's position.
     async fn lagging(&self) -> bool {
         let (consumer, topic) = (Arc::clone(&self.consumer), self.topic.clone());
@@ -501,8 +598,13 @@ impl LogConsumer for KafkaMember {
                     }
                     // Silence is "caught up" only where no owned partition has records past
                     // this member's position (a slow broker is not an empty one).
-                    if out.is_empty() && started.elapsed() < LAG_WAIT && self.lagging().await {
-                        continue;
+                    if out.is_empty() && self.lagging().await {
+                        if started.elapsed() < LAG_WAIT {
+                            continue;
+                        }
+                        warn!(topic = %self.topic, owned = ?self.owned(), "owned partitions hold records past this member's position, but none came for {LAG_WAIT:?}");
+                    } else if out.is_empty() && self.joined {
+                        self.rejoin_if_partitions_are_orphaned().await?;
                     }
                     break;
                 }
