@@ -27,12 +27,24 @@ pub struct IndicatorQuery {
     pub profil: Option<String>,
     /// Only visits that used this service (page views and clicks are then those of the service).
     pub service: Option<String>,
+    /// Whether unique visitors are counted (the costly part of a query over many cells and a
+    /// long period). Without, each row's `visitors` is 0 where computed from the facts (cells
+    /// read from frozen periods keep theirs): for views that need only the visits, such as
+    /// which schools were active each week.
+    pub unique_visitors: bool,
 }
 
 impl IndicatorQuery {
     /// A query for every cell of `level` × `period` over `from..=to`.
     pub fn new(level: Level, period: Period, from: NaiveDate, to: NaiveDate) -> Self {
-        IndicatorQuery { level, period, from, to, breakdown: None, within: None, profil: None, service: None }
+        IndicatorQuery { level, period, from, to, breakdown: None, within: None, profil: None, service: None, unique_visitors: true }
+    }
+
+    /// The same without counting unique visitors (see [`Self::unique_visitors`]).
+    #[must_use]
+    pub fn without_unique_visitors(mut self) -> Self {
+        self.unique_visitors = false;
+        self
     }
 
     /// The same, broken down by a dimension.
@@ -63,7 +75,8 @@ pub struct IndicatorRow {
     pub breakdown: Option<(Breakdown, String)>,
     /// Visits.
     pub visits: u64,
-    /// Exact unique visitors.
+    /// Exact unique visitors (0 when the query asked without them and the cell came from the
+    /// facts: [`IndicatorQuery::unique_visitors`]).
     pub visitors: u64,
     /// Page views.
     pub page_views: u64,
@@ -165,6 +178,14 @@ pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn
     // times faster there (école × school year × service 34.6 -> 4.6 s on the bench's year).
     // Few cells: a set per cell is faster (nation × week 0.22 s against 0.27 s). Inner names
     // are apart from the fact columns (ClickHouse lets an alias shadow a column).
+    if !query.unique_visitors {
+        return Ok(format!(
+            "SELECT {code} AS code, {period} AS start, {value} AS cell_value, count(*) AS visits, 0 AS visitors,
+                    sum(page_views) AS page_views, sum(clicks) AS clicks, sum(duration_s) AS duration_s
+             FROM {source} WHERE {conditions}
+             GROUP BY {code}, {period}, {value}"
+        ));
+    }
     if matches!(query.level, Level::Ecole | Level::Circonscription) {
         return Ok(format!(
             "SELECT code, start, cell_value, sum(n_visits) AS visits, count(*) AS visitors,
@@ -210,6 +231,16 @@ mod tests {
         assert!(sql.contains("FROM usages") && sql.contains("value = 'MESSAGERIE'") && sql.contains("profil AS cell_value"), "{sql}");
         filtered.breakdown = Some(Breakdown::Outil);
         assert!(indicator_sql(&filtered).is_err());
+    }
+
+    #[test]
+    fn without_unique_visitors_no_visitor_is_read() {
+        for level in [Level::Ecole, Level::Academie] {
+            let mut q = query().without_unique_visitors();
+            q.level = level;
+            let sql = indicator_sql(&q).unwrap();
+            assert!(!sql.contains("visitor,") && !sql.contains("DISTINCT") && sql.contains("0 AS visitors"), "{sql}");
+        }
     }
 
     #[test]

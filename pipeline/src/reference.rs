@@ -158,7 +158,7 @@ pub fn answer(visits: &[RefVisit<'_>], query: &IndicatorQuery) -> Vec<IndicatorR
             start,
             breakdown: query.breakdown.map(|b| (b, value.unwrap_or_default())),
             visits: cell.visits,
-            visitors: cell.visitors.len() as u64,
+            visitors: if query.unique_visitors { cell.visitors.len() as u64 } else { 0 },
             page_views: cell.page_views,
             clicks: cell.clicks,
             duration_s: cell.duration_s,

@@ -118,6 +118,10 @@ async fn a_million_hits_match_the_reference_at_every_level_period_and_breakdown(
         let mut query = IndicatorQuery::new(Level::Ecole, period, first, last).by(Breakdown::Service);
         query.profil = Some("ENSEIGNANT".into());
         assert_eq!(store.query(&query).await.unwrap(), reference::answer(&visits, &query), "{query:?}");
+        // Without unique visitors (the dashboards' adoption curve).
+        let mut query = IndicatorQuery::new(Level::Ecole, period, first, last).without_unique_visitors();
+        query.within = Some((Level::Projet, rows[0].projet.clone()));
+        assert_eq!(store.query(&query).await.unwrap(), reference::answer(&visits, &query), "{query:?}");
     }
 }
 

@@ -89,12 +89,14 @@ impl Dashboards {
         let year_start = Period::SchoolYear.start_of(shown.start);
         let today = self.today();
 
-        let mut q = Self::query(Level::Ecole, Period::Week, year_start, shown.end, filters);
+        // Which schools had visits each week: no unique visitors needed (the costly part over
+        // a school year of schools).
+        let mut q = Self::query(Level::Ecole, Period::Week, year_start, shown.end, filters).without_unique_visitors();
         q.within.clone_from(&within);
         let weekly_schools = self.store.query(&q).await?;
         let mut schools: BTreeSet<String> = weekly_schools.iter().map(|r| r.code.clone()).collect();
         schools.extend(self.config.project_schools.get(projet).into_iter().flatten().cloned());
-        let mut q = Self::query(Level::Plateforme, Period::SchoolYear, year_start, year_start, filters);
+        let mut q = Self::query(Level::Plateforme, Period::SchoolYear, year_start, year_start, filters).without_unique_visitors();
         q.within.clone_from(&within);
         let plateformes: Vec<String> = self.store.query(&q).await?.into_iter().map(|r| r.code).collect();
         if schools.is_empty() && plateformes.is_empty() {

@@ -351,6 +351,12 @@ async fn figures_match_the_hand_count<S: RollupStore>(store: &S, method: Method)
     for row in store.query(&circonscriptions).await.unwrap() {
         assert!(!row.code.is_empty(), "{row:?}");
     }
+
+    // Without unique visitors: the same cells and figures, visitors left at 0.
+    for query in [days, week.clone().by(Breakdown::Service), circonscriptions] {
+        let expected: Vec<IndicatorRow> = store.query(&query).await.unwrap().into_iter().map(|r| IndicatorRow { visitors: 0, ..r }).collect();
+        assert_eq!(store.query(&query.without_unique_visitors()).await.unwrap(), expected, "{method:?}");
+    }
 }
 
 /// Synthetic hits of one day (the first day of a small synthetic traffic), numbered from 0.
