@@ -28,9 +28,8 @@ pub struct IndicatorQuery {
     /// Only visits that used this service (page views and clicks are then those of the service).
     pub service: Option<String>,
     /// Whether unique visitors are counted (the costly part of a query over many cells and a
-    /// long period). Without, each row's `visitors` is 0 where computed from the facts (cells
-    /// read from frozen periods keep theirs): for views that need only the visits, such as
-    /// which schools were active each week.
+    /// long period). Without, each row's `visitors` is 0: for views that need only the visits,
+    /// such as which schools were active each week.
     pub unique_visitors: bool,
 }
 
@@ -75,8 +74,8 @@ pub struct IndicatorRow {
     pub breakdown: Option<(Breakdown, String)>,
     /// Visits.
     pub visits: u64,
-    /// Exact unique visitors (0 when the query asked without them and the cell came from the
-    /// facts: [`IndicatorQuery::unique_visitors`]).
+    /// Exact unique visitors (0 when the query asked without them:
+    /// [`IndicatorQuery::unique_visitors`]).
     pub visitors: u64,
     /// Page views.
     pub page_views: u64,
@@ -173,11 +172,6 @@ pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn
     };
     let period = query.period.column();
     let (source, conditions) = (table(table_name), conditions.join(" AND "));
-    // Many cells (schools, circonscriptions): distinct visitors in two steps (per cell ×
-    // visitor, then per cell), a hash aggregation instead of a set of visitors per cell: 4 to 8
-    // times faster there (école × school year × service 34.6 -> 4.6 s on the bench's year).
-    // Few cells: a set per cell is faster (nation × week 0.22 s against 0.27 s). Inner names
-    // are apart from the fact columns (ClickHouse lets an alias shadow a column).
     if !query.unique_visitors {
         return Ok(format!(
             "SELECT {code} AS code, {period} AS start, {value} AS cell_value, count(*) AS visits, 0 AS visitors,
@@ -186,6 +180,11 @@ pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn
              GROUP BY {code}, {period}, {value}"
         ));
     }
+    // Many cells (schools, circonscriptions): distinct visitors in two steps (per cell ×
+    // visitor, then per cell), a hash aggregation instead of a set of visitors per cell: 4 to 8
+    // times faster there (école × school year × service 34.6 -> 4.6 s on the bench's year).
+    // Few cells: a set per cell is faster (nation × week 0.22 s against 0.27 s). Inner names
+    // are apart from the fact columns (ClickHouse lets an alias shadow a column).
     if matches!(query.level, Level::Ecole | Level::Circonscription) {
         return Ok(format!(
             "SELECT code, start, cell_value, sum(n_visits) AS visits, count(*) AS visitors,

@@ -90,8 +90,13 @@ pub trait RollupStore: Send + Sync + 'static {
         let (Some(&first_frozen), Some(&last_frozen)) = (frozen.first(), frozen.last()) else {
             return self.query_facts(query).await;
         };
-        let mut rows: Vec<IndicatorRow> =
-            self.query_frozen(query, first_frozen, last_frozen).await?.into_iter().filter(|r| frozen.contains(&r.start)).collect();
+        let mut rows: Vec<IndicatorRow> = self
+            .query_frozen(query, first_frozen, last_frozen)
+            .await?
+            .into_iter()
+            .filter(|r| frozen.contains(&r.start))
+            .map(|r| if query.unique_visitors { r } else { IndicatorRow { visitors: 0, ..r } })
+            .collect();
         // The facts are asked only for the runs of periods not frozen (the newest ones, as
         // retirement moves forward): a frozen school year costs no scan of its live days.
         for (from, to) in live_runs(query.period, first, last, &frozen) {
