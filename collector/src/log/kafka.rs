@@ -170,6 +170,20 @@ fn unavailable(e: &KafkaError) -> LogError {
     LogError::Unavailable(e.to_string())
 }
 
+/// The record number an offset names; `None` for the special ones (beginning, end, stored,
+/// invalid).
+fn numbered(offset: Offset) -> Option<i64> {
+    match offset {
+        Offset::Offset(n) => Some(n),
+        _ => None,
+    }
+}
+
+/// The Kafka offset of record number `n`.
+fn offset_of_record(n: u64) -> Offset {
+    Offset::Offset(i64::try_from(n).unwrap_or(i64::MAX))
+}
+
 fn partition_id(partition: Partition) -> Result<i32, LogError> {
     i32::try_from(partition).map_err(|_| LogError::Broker(format!("partition {partition} out of range")))
 }
@@ -311,7 +325,7 @@ impl HitLog for KafkaHitLog {
             }
             let want = usize::try_from(high - start).unwrap_or(usize::MAX).min(max);
             let mut assignment = TopicPartitionList::new();
-            assignment.add_partition_offset(&name, id, Offset::Offset(i64::try_from(start).unwrap_or(i64::MAX))).map_err(broker)?;
+            assignment.add_partition_offset(&name, id, offset_of_record(start)).map_err(broker)?;
             consumer.assign(&assignment).map_err(broker)?;
             let deadline = Instant::now() + Duration::from_secs(30);
             let mut out = Vec::with_capacity(want);
@@ -339,7 +353,7 @@ impl HitLog for KafkaHitLog {
         tokio::task::spawn_blocking(move || {
             let consumer = config.plain_consumer(&group)?;
             let mut offsets = TopicPartitionList::new();
-            offsets.add_partition_offset(&name, id, Offset::Offset(i64::try_from(next_offset).unwrap_or(i64::MAX))).map_err(broker)?;
+            offsets.add_partition_offset(&name, id, offset_of_record(next_offset)).map_err(broker)?;
             consumer.commit(&offsets, CommitMode::Sync).map_err(|e| unavailable(&e))
         })
         .await
@@ -353,10 +367,7 @@ impl HitLog for KafkaHitLog {
             let mut wanted = TopicPartitionList::new();
             wanted.add_partition(&name, id);
             let answer = consumer.committed_offsets(wanted, Duration::from_secs(10)).map_err(|e| unavailable(&e))?;
-            Ok(match answer.find_partition(&name, id).map(|e| e.offset()) {
-                Some(Offset::Offset(n)) => u64::try_from(n).unwrap_or(0),
-                _ => 0,
-            })
+            Ok(answer.find_partition(&name, id).and_then(|e| numbered(e.offset())).map_or(0, |n| u64::try_from(n).unwrap_or(0)))
         })
         .await
         .map_err(|_| LogError::Closed)?

@@ -11,10 +11,10 @@ use async_trait::async_trait;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{CommitMode, Consumer, ConsumerContext, Rebalance, StreamConsumer};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::{Message, Offset, TopicPartitionList};
+use rdkafka::{Message, TopicPartitionList};
 use tracing::{info, warn};
 
-use super::{broker, partition_id, unavailable};
+use super::{broker, numbered, offset_of_record, partition_id, unavailable};
 use crate::log::{LogConsumer, LogError, Partition, StoredRecord};
 
 /// Says in the logs which partitions the group gives a member and takes back, so that an
@@ -94,10 +94,7 @@ impl KafkaMember {
                 .elements_for_topic(&topic)
                 .iter()
                 .filter_map(|element| {
-                    let at = match element.offset() {
-                        Offset::Offset(n) => n,
-                        _ => 0,
-                    };
+                    let at = numbered(element.offset()).unwrap_or(0);
                     let (_, high) = consumer.fetch_watermarks(&topic, element.partition(), Duration::from_secs(5)).ok()?;
                     (high > at).then_some((element.partition(), at))
                 })
@@ -141,12 +138,8 @@ impl KafkaMember {
         tokio::task::spawn_blocking(move || {
             let Ok(positions) = consumer.position() else { return false };
             let committed = consumer.committed(Duration::from_secs(5)).ok();
-            let offset_of = |list: Option<&TopicPartitionList>, partition: i32| match list
-                .and_then(|l| l.find_partition(&topic, partition))
-                .map(|e| e.offset())
-            {
-                Some(Offset::Offset(n)) => Some(n),
-                _ => None,
+            let offset_of = |list: Option<&TopicPartitionList>, partition: i32| {
+                list.and_then(|l| l.find_partition(&topic, partition)).and_then(|e| numbered(e.offset()))
             };
             positions.elements_for_topic(&topic).iter().any(|element| {
                 let partition = element.partition();
@@ -239,9 +232,7 @@ impl LogConsumer for KafkaMember {
         let mut offsets = TopicPartitionList::new();
         for (partition, offset) in next {
             if owned.contains(partition) {
-                offsets
-                    .add_partition_offset(&self.topic, partition_id(*partition)?, Offset::Offset(i64::try_from(*offset).unwrap_or(i64::MAX)))
-                    .map_err(broker)?;
+                offsets.add_partition_offset(&self.topic, partition_id(*partition)?, offset_of_record(*offset)).map_err(broker)?;
             } else {
                 warn!(topic = %self.topic, partition, "partition given to another member: not committed (its new owner reads it again)");
             }
