@@ -23,10 +23,18 @@ use support::{env_or, measuring, memory_kib, spawn_dnma};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
+/// Differs between runs, so a run against a collector started by hand (`LOAD_URL`) that an
+/// earlier run already fed sends new bodies, not retries the collector would not store.
+fn run_id() -> u128 {
+    static RUN: std::sync::OnceLock<u128> = std::sync::OnceLock::new();
+    *RUN.get_or_init(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or_default())
+}
+
 fn body(events: usize, request: u64) -> String {
+    let run = run_id();
     let event = |i: usize| {
         format!(
-            r#"{{"name":"page.display","data":{{"service":"CAHIER_TEXTES","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE","user_id":"u{}","user_category":"ELEVE","page":"cahier_textes","site_level2":"0350122T","pageview_id":"pv-{request}-{i}","device_timestamp_utc":1763888400.5,"event_collection_platform":"js","event_collection_version":"6.17.0","device_screen_width":1920,"device_screen_height":1080,"visitor_privacy_mode":"exempt"}}}}"#,
+            r#"{{"name":"page.display","data":{{"service":"CAHIER_TEXTES","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE","user_id":"u{}","user_category":"ELEVE","page":"cahier_textes","site_level2":"0350122T","pageview_id":"pv-{run}-{request}-{i}","device_timestamp_utc":1763888400.5,"event_collection_platform":"js","event_collection_version":"6.17.0","device_screen_width":1920,"device_screen_height":1080,"visitor_privacy_mode":"exempt"}}}}"#,
             request % 5000
         )
     };

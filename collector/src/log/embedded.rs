@@ -4,7 +4,7 @@
 //! (`00000000000000000000.seg`), holding framed records (see `frame`). One writer thread per
 //! topic owns the active segment: it takes every append request waiting in its queue, writes them
 //! with one `write`, makes them durable with one `fdatasync` (group commit), then answers each
-//! request with its first offset. Segments roll past `segment_bytes`; whole segments older than a
+//! request with its first offset (the writer: `embedded_writer.rs`). Segments roll past `segment_bytes`; whole segments older than a
 //! given offset can be deleted (retention). On open, every segment is scanned: a torn tail of the
 //! last segment (a crash mid-write) is truncated and everything before it kept; a bad record in
 //! an older segment is reported ([`EmbeddedHitLog::damage`], an error in the logs) with its
@@ -12,7 +12,7 @@
 //! before it and every later segment stay readable (the lost offsets are a gap readers skip).
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{BufReader, Seek, SeekFrom, Write};
+use std::io::{BufReader, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::sync::{mpsc, Arc, Mutex, RwLock};
 use std::thread::JoinHandle;
@@ -25,11 +25,13 @@ use super::frame::{self, Next};
 use super::offsets::{sync_dir, OffsetStore};
 use super::{HitLog, LogConsumer, LogError, LogRecord, Partition, SoleConsumer, StoredRecord, Topic, TopicStats};
 
+#[path = "embedded_writer.rs"]
+mod writer;
+
+use writer::{erase_in_segment, AppendRequest, EraseRequest, Writer, WriterRequest};
+
 /// One sparse index entry every this many records.
 const INDEX_EVERY: u64 = 64;
-
-/// Most requests written in one group commit.
-const MAX_GROUP: usize = 4096;
 
 /// Settings of the embedded log.
 #[derive(Debug, Clone, Copy)]
@@ -93,29 +95,8 @@ impl Segment {
 }
 
 type Segments = Arc<RwLock<Vec<Segment>>>;
-
-struct AppendRequest {
-    records: Vec<LogRecord>,
-    reply: oneshot::Sender<Result<u64, LogError>>,
-}
-
 /// Says which stored records an erasure turns into tombstones (given a record's payload).
 pub type RecordFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
-
-/// Asks the writer to erase in its own segments (the active one and any it sealed since the
-/// erasure began), between two group commits.
-struct EraseRequest {
-    /// Segments from this base offset on.
-    from_base: u64,
-    doomed: RecordFilter,
-    reply: mpsc::Sender<Result<u64, LogError>>,
-}
-
-/// What the writer thread is asked.
-enum WriterRequest {
-    Append(AppendRequest),
-    Erase(EraseRequest),
-}
 
 struct TopicLog {
     segments: Segments,
@@ -400,171 +381,8 @@ fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<(Segme
     Ok((Segment { base, count, bytes: position, path: path.to_owned(), index }, None))
 }
 
-/// Tombstones the records of one segment that `doomed` selects; rewrites it only if any.
-fn erase_in_segment(segment: &Segment, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
-    let io = |e| LogError::io(format!("erasing in {}", segment.path.display()), e);
-    // The whole file is rewritten, but only its readable records are looked at: bytes past a
-    // corruption are kept as they are.
-    let mut bytes = fs::read(&segment.path).map_err(io)?;
-    let readable = usize::try_from(segment.bytes).expect("segment size fits memory").min(bytes.len());
-    let (mut position, mut erased) = (0usize, 0u64);
-    while position < readable {
-        let length = match frame::read_next(&mut &bytes[position..readable]).map_err(io)? {
-            Next::Record(payload) => {
-                let length = usize::try_from(frame::HEADER).expect("8 bytes") + payload.len();
-                if !frame::is_tombstone(&payload) && doomed(&payload) {
-                    if !frame::entomb(&mut bytes[position..position + length]) {
-                        return Err(LogError::Corrupt {
-                            segment: segment.path.display().to_string(),
-                            position: position as u64,
-                            reason: "a record too short to erase".into(),
-                        });
-                    }
-                    erased += 1;
-                }
-                length
-            }
-            Next::End => break,
-            Next::Bad(reason) => return Err(LogError::Corrupt { segment: segment.path.display().to_string(), position: position as u64, reason }),
-        };
-        position += length;
-    }
-    if erased > 0 {
-        let fresh = segment.path.with_extension("erasing");
-        let mut file = File::create(&fresh).map_err(io)?;
-        file.write_all(&bytes).and_then(|()| file.sync_all()).map_err(io)?;
-        fs::rename(&fresh, &segment.path).map_err(io)?;
-        sync_dir(segment.path.parent().expect("a segment lies in its topic directory"))?;
-    }
-    Ok(erased)
-}
-
 fn segment_path(dir: &Path, base: u64) -> PathBuf {
     dir.join(format!("{base:020}.seg"))
-}
-
-/// The thread that owns the active segment.
-struct Writer {
-    dir: PathBuf,
-    segments: Segments,
-    file: File,
-    config: EmbeddedLogConfig,
-    /// Set when a failed write could not be undone: every later append fails.
-    broken: Option<String>,
-}
-
-impl Writer {
-    fn run(mut self, receiver: &mpsc::Receiver<WriterRequest>) {
-        let mut buffer = Vec::with_capacity(1 << 20);
-        while let Ok(first) = receiver.recv() {
-            let first = match first {
-                WriterRequest::Append(append) => append,
-                WriterRequest::Erase(erase) => {
-                    let _ = erase.reply.send(self.erase(erase.from_base, erase.doomed.as_ref()));
-                    continue;
-                }
-            };
-            let (mut group, mut erase_after) = (vec![first], None);
-            while group.len() < MAX_GROUP {
-                match receiver.try_recv() {
-                    Ok(WriterRequest::Append(more)) => group.push(more),
-                    Ok(WriterRequest::Erase(erase)) => {
-                        erase_after = Some(erase);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            let result = self.write_group(&group, &mut buffer);
-            for (request, outcome) in group.into_iter().zip(result) {
-                let _ = request.reply.send(outcome);
-            }
-            if let Some(erase) = erase_after {
-                let _ = erase.reply.send(self.erase(erase.from_base, erase.doomed.as_ref()));
-            }
-        }
-    }
-
-    /// Erases in the segments from `from_base` on, the active one included: nothing is being
-    /// appended meanwhile (this thread is the one that appends). The active segment's file is
-    /// reopened if it was replaced.
-    fn erase(&mut self, from_base: u64, doomed: &dyn Fn(&[u8]) -> bool) -> Result<u64, LogError> {
-        let segments: Vec<Segment> = self.segments.read().expect("segment lock").iter().filter(|s| s.base >= from_base).cloned().collect();
-        let mut erased = 0;
-        for (i, segment) in segments.iter().enumerate() {
-            let here = erase_in_segment(segment, doomed)?;
-            if here > 0 && i == segments.len() - 1 {
-                match OpenOptions::new().append(true).open(&segment.path) {
-                    Ok(file) => self.file = file,
-                    Err(e) => {
-                        // Appending to the replaced file would write where no reader looks.
-                        self.broken = Some(format!("the active segment could not be reopened after an erasure ({e}); restart to recover"));
-                        return Err(LogError::io(format!("reopening {}", segment.path.display()), e));
-                    }
-                }
-            }
-            erased += here;
-        }
-        Ok(erased)
-    }
-
-    /// Writes a group with one write and one fdatasync; one outcome per request.
-    fn write_group(&mut self, group: &[AppendRequest], buffer: &mut Vec<u8>) -> Vec<Result<u64, LogError>> {
-        let fail = |message: &str| group.iter().map(|_| Err(LogError::io(message.to_owned(), std::io::Error::other(message.to_owned())))).collect();
-        if let Some(reason) = &self.broken {
-            return fail(reason);
-        }
-        let (base, start_offset, start_bytes) = {
-            let segments = self.segments.read().expect("segment lock");
-            let active = segments.last().expect("active segment");
-            (active.base, active.end(), active.bytes)
-        };
-        buffer.clear();
-        let mut offset = start_offset;
-        let mut firsts = Vec::with_capacity(group.len());
-        let mut index = Vec::new();
-        for request in group {
-            firsts.push(offset);
-            for record in &request.records {
-                if (offset - base) % INDEX_EVERY == 0 {
-                    index.push((offset, start_bytes + buffer.len() as u64));
-                }
-                frame::encode(&record.payload, buffer);
-                offset += 1;
-            }
-        }
-        if let Err(error) = self.file.write_all(buffer).and_then(|()| self.file.sync_data()) {
-            warn!(%error, "log append failed; undoing the partial write");
-            if let Err(undo) = self.file.set_len(start_bytes).and_then(|()| self.file.sync_data()) {
-                self.broken = Some(format!("the log could not undo a failed write ({undo}); restart to recover"));
-            }
-            return group.iter().map(|_| Err(LogError::io("appending to the log", std::io::Error::new(error.kind(), error.to_string())))).collect();
-        }
-        let rolled = {
-            let mut segments = self.segments.write().expect("segment lock");
-            let active = segments.last_mut().expect("active segment");
-            active.count = offset - active.base;
-            active.bytes = start_bytes + buffer.len() as u64;
-            active.index.extend(index);
-            active.bytes >= self.config.segment_bytes
-        };
-        if rolled {
-            if let Err(error) = self.roll(offset) {
-                warn!(%error, "segment roll failed; the active segment keeps growing");
-            }
-        }
-        firsts.into_iter().map(Ok).collect()
-    }
-
-    fn roll(&mut self, base: u64) -> Result<(), LogError> {
-        let path = segment_path(&self.dir, base);
-        let file =
-            OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
-        sync_dir(&self.dir)?;
-        self.file = file;
-        self.segments.write().expect("segment lock").push(Segment { base, count: 0, bytes: 0, path, index: Vec::new() });
-        Ok(())
-    }
 }
 
 /// Where a read starts in one segment: taken under the lock, so a read copies no index.
