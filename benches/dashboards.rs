@@ -10,7 +10,11 @@
 //! cells kept and their size, and measures the same requests again, now answered from the
 //! frozen cells (`DNMA_DASHBOARD_RETIRE_TODAY=YYYY-MM-DD` applies it as of another day, e.g.
 //! `2026-10-09` retires the first week only, which freezes its days, weeks, month and the whole
-//! school year). Under
+//! school year). With `DNMA_DASHBOARD_MATERIALIZE=1` it keeps the cells of the closed periods
+//! as a following pipeline does (`pipeline::materialize`), as of the day after the last one
+//! (weeks and months closed, the school year open), then as of the school year's end, and
+//! measures the requests after each (`DNMA_DASHBOARD_SKIP_COLD=1` skips the first, cold
+//! measurement). Under
 //! `cargo test` (no `--bench` argument) it runs a small smoke version so the harness stays tested.
 
 #![allow(missing_docs)]
@@ -27,7 +31,7 @@ use pipeline::facts::hits_batch;
 use pipeline::hit_row::{HitRow, Placer};
 use pipeline::sessionize::Sessionizer;
 use pipeline::synthetic::{Population, TrafficSpec};
-use pipeline::{ParquetRollupStore, RollupStore};
+use pipeline::{ParquetRollupStore, Period, RollupStore};
 use tagging_plan::{Plan, Referential};
 use tower::ServiceExt;
 
@@ -101,7 +105,10 @@ fn main() {
     let plan = Arc::new(Plan::shipped());
     let referential = Arc::new(Referential::shipped().clone());
     let retiring = Arc::clone(&store);
-    let app = dashboards::router(Arc::new(Dashboards::new(store, plan, referential, config).with_today(last + Days::new(1))));
+    let materializing = Arc::clone(&store);
+    let app = dashboards::router(Arc::new(
+        Dashboards::new(store, Arc::clone(&plan), Arc::clone(&referential), config.clone()).with_today(last + Days::new(1)),
+    ));
     let week = Days::new(7);
     let debut = (last - week).to_string();
     let urls = [
@@ -118,7 +125,38 @@ fn main() {
         format!("/conformite/ENT-BZH?debut={debut}"),
         format!("/api/v1/conformite/ENT-BZH?debut={debut}"),
     ];
-    measure(&rt, &app, &urls, runs);
+    if std::env::var_os("DNMA_DASHBOARD_SKIP_COLD").is_none() {
+        measure(&rt, &app, &urls, runs);
+    }
+    if std::env::var_os("DNMA_DASHBOARD_MATERIALIZE").is_some() || !full {
+        // What a following pipeline keeps as periods close (one per step): first as of the
+        // day after the last one (every week and month closed but the last; the school year
+        // still open), then as of its end (the school year closed too).
+        let year_end = Period::SchoolYear.end_of(last);
+        for (today, what) in [(last + Days::new(1), "the school year still open"), (year_end + Days::new(2), "the school year closed")] {
+            let started = Instant::now();
+            let done = rt.block_on(pipeline::materialize::materialize_all(materializing.as_ref(), today, |m| {
+                eprintln!("materialized the {} starting {}: {} cells", m.period.name(), m.start, m.cells);
+            }));
+            let done = done.unwrap();
+            #[allow(clippy::cast_precision_loss)] // a size for display
+            let kept_mib = walkdir(&dir.join("frozen")) as f64 / (1024.0 * 1024.0);
+            println!(
+                "\nmaterialized as of {today} ({what}): {} periods ({} weeks, {} months, {} school years), {} cells, in {:.1} s; {:.1} MiB of cells kept in all\n",
+                done.len(),
+                done.iter().filter(|m| m.period == Period::Week).count(),
+                done.iter().filter(|m| m.period == Period::Month).count(),
+                done.iter().filter(|m| m.period == Period::SchoolYear).count(),
+                done.iter().map(|m| m.cells).sum::<u64>(),
+                started.elapsed().as_secs_f64(),
+                kept_mib
+            );
+            let dashboards =
+                Dashboards::new(Arc::clone(&materializing) as Arc<dyn RollupStore>, Arc::clone(&plan), Arc::clone(&referential), config.clone());
+            let app = dashboards::router(Arc::new(dashboards.with_today(today)));
+            measure(&rt, &app, &urls, runs);
+        }
+    }
     if std::env::var_os("DNMA_DASHBOARD_RETIRE").is_some() || !full {
         let today = std::env::var("DNMA_DASHBOARD_RETIRE_TODAY").ok().map_or_else(
             || last.checked_add_months(chrono::Months::new(13)).unwrap() + Days::new(2),

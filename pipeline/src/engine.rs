@@ -58,6 +58,9 @@ pub struct PipelineConfig {
     pub facts_months: u32,
     /// How often `follow` applies that retention (default one hour).
     pub retention_every: Duration,
+    /// Whether `follow` keeps the cells of closed periods, one per step ([`crate::materialize`];
+    /// default on).
+    pub materialize: bool,
 }
 
 impl Default for PipelineConfig {
@@ -72,6 +75,7 @@ impl Default for PipelineConfig {
             compute_hits: 500_000,
             facts_months: crate::fact_retention::DEFAULT_MONTHS,
             retention_every: Duration::from_secs(3600),
+            materialize: true,
         }
     }
 }
@@ -315,6 +319,27 @@ impl Pipeline {
         }
     }
 
+    /// Keeps the cells of the newest closed period not kept yet ([`crate::materialize`]), when
+    /// configured to; a failure is logged and left for the next step.
+    pub async fn materialize_next(&self) -> Option<crate::materialize::Materialized> {
+        if !self.config.materialize {
+            return None;
+        }
+        let today = chrono::Utc::now().date_naive();
+        let started = std::time::Instant::now();
+        match crate::materialize::materialize_next(self.store.as_ref(), today).await {
+            Ok(Some(done)) => {
+                info!(period = done.period.name(), start = %done.start, cells = done.cells, took = ?started.elapsed(), "closed period materialized");
+                Some(done)
+            }
+            Ok(None) => None,
+            Err(error) => {
+                warn!(%error, "materializing a closed period failed; will try again");
+                None
+            }
+        }
+    }
+
     /// Stages what the log holds, then computes the dirty days.
     pub async fn run_once(&self) -> Result<(Staged, Vec<NaiveDate>), PipelineError> {
         let staged = self.stage(|_| {}).await?;
@@ -338,7 +363,10 @@ impl Pipeline {
                 Ok((staged, days)) if staged.records > 0 || !days.is_empty() => {
                     info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");
                 }
-                Ok(_) => {}
+                Ok(_) => {
+                    // Caught up: the step's spare time keeps a closed period's cells.
+                    self.materialize_next().await;
+                }
                 Err(error) => warn!(%error, retry_in = ?self.config.poll_interval, "pipeline step failed"),
             }
             drop(step);

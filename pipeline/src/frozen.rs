@@ -8,6 +8,11 @@
 //! dimension). A cell holds counts and no pseudonym. Queries over a frozen period read these
 //! rows ([`lookup_sql`]); a combination not kept (two filters and a third breakdown, or a
 //! territory within an ENT entity) gets a clear error.
+//!
+//! The same cells are also kept, while the facts are still there, for closed periods whose
+//! figures the dashboards read often ([`crate::materialize`]): then they are a copy, dropped
+//! ("thawed", [`thawed_by`]) by the store before any change to the facts of one of their days
+//! (a late hit's recomputation, an erasure), and a combination not kept is read from the facts.
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, LazyLock};
@@ -183,6 +188,14 @@ pub fn merge_sql(table: &str) -> String {
     format!("SELECT {keys}, {}, {} FROM {table} GROUP BY {keys}", ancestors.join(", "), sums.join(", "))
 }
 
+/// The kept periods a change to `day`'s facts makes stale, which a store drops before making
+/// the change: every period holding the day, except those starting on or before the last
+/// retired day (`retired_through`), whose cells are final (the facts they come from are partly
+/// gone, so they can never be computed again).
+pub fn thawed_by(day: NaiveDate, retired_through: Option<NaiveDate>) -> Vec<(Period, NaiveDate)> {
+    Period::ALL.iter().map(|p| (*p, p.start_of(day))).filter(|(_, start)| retired_through.is_none_or(|r| *start > r)).collect()
+}
+
 /// Longest span of days whose periods are frozen together (bounds the cells held at once).
 const CHUNK_DAYS: i64 = 31;
 
@@ -301,6 +314,23 @@ mod tests {
 
     fn day(s: &str) -> NaiveDate {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn a_change_to_a_day_thaws_its_periods_except_those_holding_a_retired_day() {
+        let all = thawed_by(day("2025-10-15"), None);
+        assert_eq!(
+            all,
+            vec![
+                (Period::Day, day("2025-10-15")),
+                (Period::Week, day("2025-10-13")),
+                (Period::Month, day("2025-10-01")),
+                (Period::SchoolYear, day("2025-09-01"))
+            ]
+        );
+        // Retired through 2025-10-13: the week (starting that day) and the school year are final.
+        assert_eq!(thawed_by(day("2025-10-15"), Some(day("2025-10-13"))), vec![(Period::Day, day("2025-10-15"))]);
+        assert_eq!(thawed_by(day("2025-10-15"), Some(day("2025-10-12"))), vec![(Period::Day, day("2025-10-15")), (Period::Week, day("2025-10-13"))]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod fact_retention;
 pub mod facts;
 pub mod frozen;
 pub mod hit_row;
+pub mod materialize;
 pub mod model;
 pub mod names;
 pub mod query;

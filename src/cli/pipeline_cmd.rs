@@ -46,6 +46,10 @@ pub struct PipelineFile {
     /// Name under which the pipeline commits its log offsets (default "pipeline"): pipelines
     /// writing to different stores from one log need different names.
     consumer: Option<String>,
+    /// Whether a following pipeline keeps the cells of closed weeks, months and school years,
+    /// one period per step when caught up, so dashboards read them instead of counting their
+    /// visitors again (default true; costs disk: see the README).
+    materialize_closed_periods: Option<bool>,
 }
 
 impl PipelineFile {
@@ -64,6 +68,7 @@ impl PipelineFile {
             sessionizer: Sessionizer { method: self.sessionization.unwrap_or_default(), timeout },
             poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
             consumer: self.consumer.clone().unwrap_or(defaults.consumer.clone()),
+            materialize: self.materialize_closed_periods.unwrap_or(defaults.materialize),
             ..defaults
         })
     }
@@ -170,6 +175,11 @@ pub async fn run(
                     }
                     if once {
                         return Ok(ExitCode::SUCCESS);
+                    }
+                    if staged.records == 0 && days.is_empty() {
+                        if let Some(done) = pipeline.materialize_next().await {
+                            eprintln!("pipeline: cells of the {} starting {} kept ({} cells)", done.period.name(), done.start, done.cells);
+                        }
                     }
                 }
                 Err(e) if !once => eprintln!("pipeline: step failed: {e}; trying again in {:?}", config.poll_interval),

@@ -68,7 +68,7 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
 }
 
 /// How many times [`run`] calls `open`.
-pub const STORES_NEEDED: usize = 8;
+pub const STORES_NEEDED: usize = 9;
 
 /// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
 /// all, each time for a new, empty store).
@@ -82,6 +82,7 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     tagging_facts_count_hits_and_refusals(&open()).await;
     erased_visitors_leave_no_fact(&open()).await;
     retired_facts_leave_the_figures_of_closed_periods(&open()).await;
+    materialized_periods_follow_their_facts(&open()).await;
 }
 
 /// A refused SmartTag event of ENT-BZH received `minute` minutes after 2026-11-23T08:00+01:00.
@@ -525,8 +526,109 @@ async fn retired_facts_leave_the_figures_of_closed_periods<S: RollupStore>(store
     unkept.to = day("2025-03-31");
     assert_eq!(store.query(&unkept).await.unwrap().len(), 1);
 
+    // A late hit on a live day of the frozen school year: the day, week and month (live) count
+    // it; the school year, frozen with retired days, stays as it was (its cells are final).
+    let late = hit(&mut placer, 100, "2025-03-11T08:00:00+01:00", 6, SCHOOL_A, "MESSAGERIE", "ELEVE");
+    stage_and_compute(store, &[late], Method::SortScan).await;
+    let march = only(&store.query(&IndicatorQuery::new(Level::Nation, Period::Month, day("2025-03-01"), day("2025-03-01"))).await.unwrap()).clone();
+    assert_eq!((march.visits, march.visitors), (3, 3));
+    assert!(store.frozen_starts(Period::SchoolYear).await.unwrap().contains(&day("2024-09-01")), "a year with retired days is never thawed");
+    let year_after =
+        only(&store.query(&IndicatorQuery::new(Level::Nation, Period::SchoolYear, day("2024-09-01"), day("2024-09-01"))).await.unwrap()).clone();
+    assert_eq!(year_after, year);
+
     // A second pass finds nothing more to do and changes no figure.
     let again = crate::fact_retention::apply(store, today, 13).await.unwrap();
     assert!(again.days.is_empty() && again.frozen.is_empty(), "{again:?}");
-    assert_eq!(&store.query(&queries[0]).await.unwrap(), &before[0]);
+    for (q, expected) in queries.iter().zip(&before).filter(|(q, _)| q.period == Period::SchoolYear) {
+        assert_eq!(&store.query(q).await.unwrap(), expected, "{q:?}");
+    }
+}
+
+/// Cells kept for closed periods while their facts are there ([`crate::materialize`]) give the
+/// figures the facts give, are dropped when a late hit or an erasure changes one of their days,
+/// and are kept again once the days are computed.
+async fn materialized_periods_follow_their_facts<S: RollupStore>(store: &S) {
+    use crate::materialize;
+
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let mut rows = Vec::new();
+    for (offset, (at, visitor, uai, service, profil)) in [
+        ("2024-09-02T08:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2024-09-02T08:05:00+02:00", 1, SCHOOL_A, "CAHIER_TEXTES", "ELEVE"),
+        ("2024-09-03T10:00:00+02:00", 2, SCHOOL_B, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-09-05T10:30:00+02:00", 1, SCHOOL_B, "MESSAGERIE", "ELEVE"),
+        ("2024-09-30T09:00:00+02:00", 2, SCHOOL_A, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-10-01T21:00:00+02:00", 3, SCHOOL_B, "RESSOURCE_DOCUMENTAIRE", "PARENT"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        rows.push(hit(&mut placer, offset as u64 + 1, at, visitor, uai, service, profil));
+    }
+    stage_and_compute(store, &rows, Method::SortScan).await;
+    let (from, to) = (day("2024-09-01"), day("2024-10-31"));
+    let mut queries = Vec::new();
+    for level in [Level::Nation, Level::Academie, Level::Ecole, Level::Projet] {
+        for period in [Period::Week, Period::Month, Period::SchoolYear] {
+            queries.push(IndicatorQuery::new(level, period, from, to));
+            queries.push(IndicatorQuery::new(level, period, from, to).by(Breakdown::Service));
+            queries.push(IndicatorQuery::new(level, period, from, to).by(Breakdown::Profil).without_unique_visitors());
+        }
+    }
+    let figures = |queries: Vec<IndicatorQuery>| async move {
+        let mut all = Vec::new();
+        for q in &queries {
+            all.push(store.query(q).await.unwrap_or_else(|e| panic!("{q:?}: {e}")));
+        }
+        all
+    };
+    let from_facts = figures(queries.clone()).await;
+    let week = |start: &str| IndicatorQuery::new(Level::Nation, Period::Week, day(start), day(start));
+    assert_eq!(only(&store.query(&week("2024-09-02")).await.unwrap()).visitors, 2);
+
+    // On 2024-10-20: the two weeks and September have ended; October and the school year have not.
+    let today = day("2024-10-20");
+    let pending = materialize::pending(store, today).await.unwrap();
+    assert_eq!(
+        pending,
+        vec![(Period::Week, day("2024-09-30")), (Period::Month, day("2024-09-01")), (Period::Week, day("2024-09-02"))],
+        "newest first"
+    );
+    let done = materialize::materialize_all(store, today, |_| {}).await.unwrap();
+    assert_eq!(done.len(), 3);
+    assert!(done.iter().all(|m| m.cells > 0), "{done:?}");
+    assert!(materialize::pending(store, today).await.unwrap().is_empty());
+    assert_eq!(store.frozen_starts(Period::Week).await.unwrap(), [day("2024-09-02"), day("2024-09-30")].into());
+    assert_eq!(figures(queries.clone()).await, from_facts, "the kept cells give the facts' figures");
+
+    // A combination the cells do not keep is read from the facts, not refused.
+    let mut unkept = IndicatorQuery::new(Level::Nation, Period::Week, day("2024-09-02"), day("2024-09-02")).by(Breakdown::Os);
+    unkept.profil = Some("ELEVE".into());
+    unkept.service = Some("MESSAGERIE".into());
+    assert_eq!(only(&store.query(&unkept).await.unwrap()).visitors, 1);
+
+    // A late hit on 2024-09-04: once its day is computed, its week and month are dropped (not
+    // the other week), the figures count it, and materializing again keeps them again.
+    let late = hit(&mut placer, 50, "2024-09-04T11:00:00+02:00", 4, SCHOOL_A, "MESSAGERIE", "PARENT");
+    stage_and_compute(store, &[late], Method::SortScan).await;
+    assert_eq!(store.frozen_starts(Period::Week).await.unwrap(), [day("2024-09-30")].into(), "only the late hit's week is dropped");
+    assert!(store.frozen_starts(Period::Month).await.unwrap().is_empty());
+    assert_eq!(only(&store.query(&week("2024-09-02")).await.unwrap()).visitors, 3);
+    let with_late = figures(queries.clone()).await;
+    assert_ne!(with_late, from_facts);
+    let again = materialize::materialize_all(store, today, |_| {}).await.unwrap();
+    assert_eq!(
+        again.iter().map(|m| (m.period, m.start)).collect::<Vec<_>>(),
+        [(Period::Month, day("2024-09-01")), (Period::Week, day("2024-09-02"))]
+    );
+    assert_eq!(figures(queries.clone()).await, with_late);
+
+    // An erasure drops the cells of the periods of the erased visitor's days.
+    store.erase_visitors(&super::DoomedVisitors::new(&[[4; 16]])).await.unwrap();
+    assert_eq!(store.frozen_starts(Period::Week).await.unwrap(), [day("2024-09-30")].into());
+    assert_eq!(only(&store.query(&week("2024-09-02")).await.unwrap()).visitors, 2, "the erased visitor is not counted");
+    materialize::materialize_all(store, today, |_| {}).await.unwrap();
+    assert_eq!(figures(queries).await, from_facts, "back to the figures before the late hit");
 }

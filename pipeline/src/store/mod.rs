@@ -83,13 +83,20 @@ pub trait RollupStore: Send + Sync + 'static {
 
     /// The indicators of every cell a query asks for, ordered by code, start and breakdown
     /// value: from the frozen cells for the periods frozen ([`Self::freeze`]), from the facts
-    /// for the others.
+    /// for the others (and for all of them when the cells do not keep what is asked and the
+    /// facts of every period asked are still there).
     async fn query(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
         let (first, last) = query.days();
         let frozen: BTreeSet<NaiveDate> = self.frozen_starts(query.period).await?.range(first..=last).copied().collect();
         let (Some(&first_frozen), Some(&last_frozen)) = (frozen.first(), frozen.last()) else {
             return self.query_facts(query).await;
         };
+        let kept = crate::frozen::lookup_sql(query, first_frozen, last_frozen, crate::query::Dialect::DataFusion, &|t| t.to_owned()).is_ok();
+        if !kept && self.facts_retired_through().await?.is_none_or(|r| first_frozen > r) {
+            // A combination the cells do not keep, over periods whose facts are all still
+            // there (cells kept for speed, [`crate::materialize`]): read from the facts.
+            return self.query_facts(query).await;
+        }
         let mut rows: Vec<IndicatorRow> = self
             .query_frozen(query, first_frozen, last_frozen)
             .await?
@@ -118,8 +125,12 @@ pub trait RollupStore: Send + Sync + 'static {
     async fn query_frozen(&self, query: &IndicatorQuery, first: NaiveDate, last: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError>;
 
     /// Durably computes and keeps every cell of [`crate::frozen::cell_sets`] of these periods of one
-    /// kind from the facts (replacing what was kept of them; see [`crate::frozen`]), before their facts are retired;
-    /// from then on, queries read these periods from the kept cells. Returns the cells kept.
+    /// kind from the facts (replacing what was kept of them; see [`crate::frozen`]), before their
+    /// facts are retired or to answer them faster ([`crate::materialize`]); from then on, queries
+    /// read these periods from the kept cells, until a change to the facts of one of their days
+    /// drops them (every implementation drops the cells of the periods holding a day, unless one
+    /// of its days was retired, before committing new facts for it or erasing from it; see
+    /// [`crate::frozen::thawed_by`]). Returns the cells kept.
     async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError>;
 
     /// The last day whose per-visitor facts were retired, `None` when none were.

@@ -8,7 +8,7 @@
 //! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced
 //! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
-//! ROOT/frozen/<kind>/YYYY-MM-DD.parquet                             cells of a closed period whose facts were retired
+//! ROOT/frozen/<kind>/YYYY-MM-DD.parquet                             cells of a closed period (facts retired, or kept for speed)
 //! ROOT/facts-retired-through                                        last day whose per-visitor facts were retired
 //! ROOT/erasure-holds.json                                           digests of erased visitors held out of staging
 //! ROOT/tmp/                                                         files being written
@@ -72,6 +72,10 @@ pub struct ParquetRollupStore {
     /// Held while a day is marked dirty and its moment noted, and while a computation decides
     /// to clear the mark, so that no staging falls between the two.
     marking: tokio::sync::Mutex<()>,
+    /// Held while cells are kept ([`RollupStore::freeze`]) and while facts change with the cells
+    /// they make stale dropped, so that no freeze reads facts about to change and keeps cells
+    /// computed from them after they were dropped.
+    cells: tokio::sync::Mutex<()>,
 }
 
 /// The store's directory, shared with its blocking tasks.
@@ -114,6 +118,7 @@ impl ParquetRollupStore {
             files: Arc::new(Files { root: root.to_owned(), lock: Some(lock), next_tmp: AtomicU64::new(0) }),
             moments: DayMoments::default(),
             marking: tokio::sync::Mutex::new(()),
+            cells: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -133,6 +138,7 @@ impl ParquetRollupStore {
             files: Arc::new(Files { root: root.to_owned(), lock: None, next_tmp: AtomicU64::new(0) }),
             moments: DayMoments::default(),
             marking: tokio::sync::Mutex::new(()),
+            cells: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -422,6 +428,7 @@ impl RollupStore for ParquetRollupStore {
 
     async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError> {
         self.files.writable()?;
+        let _cells = self.cells.lock().await;
         let mut kept = 0;
         for (first, last, members) in frozen::chunks(period, starts) {
             kept += freeze::freeze_chunk(&self.files, period, (first, last), &members, freeze::FREEZE_IN_MEMORY_ROWS).await?;
@@ -493,6 +500,7 @@ impl RollupStore for ParquetRollupStore {
 
     async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError> {
         self.files.writable()?;
+        let _cells = self.cells.lock().await;
         let (this, visitors) = (self.files.clone(), visitors.clone());
         blocking(move || {
             let mut erased = ErasedFacts::default();

@@ -41,7 +41,11 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
         let [visits, usages, tagging] = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
         let (this, day) = (self.store.files.clone(), self.day);
         let store = self.store;
+        // The cells kept for the day's periods are dropped first: a crash between the two
+        // leaves the day dirty and no stale cell.
+        let _cells = store.cells.lock().await;
         blocking(move || {
+            this.thaw(&std::collections::BTreeSet::from([day]))?;
             usages.finish(&this.root.join("usages").join(format!("{day}.parquet")))?;
             tagging.finish(&this.root.join("tagging").join(format!("{day}.parquet")))?;
             visits.finish(&this.root.join("visits").join(format!("{day}.parquet")))

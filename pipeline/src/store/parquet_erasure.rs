@@ -15,6 +15,7 @@ use crate::error::PipelineError;
 use crate::facts::hits_schema;
 use crate::store::atomic_parquet::{read_all, sync_dir};
 use crate::store::{DoomedVisitors, HeldVisitors};
+use crate::tagging::rejects_schema;
 
 /// One erased visitor held out of staging (`ROOT/erasure-holds.json`).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -56,8 +57,8 @@ impl Files {
         }
     }
 
-    /// Rewrites one fact file without the visitors' rows (atomically, only if it had any);
-    /// returns how many went.
+    /// Rewrites one fact file without the visitors' rows (atomically, only if it had any), after
+    /// dropping the cells kept for the day's periods ([`Files::thaw`]); returns how many went.
     pub(super) fn erase_rows(
         &self,
         day: NaiveDate,
@@ -70,6 +71,10 @@ impl Files {
         let survivors = visitors.survivors(&all)?;
         let removed = (all.num_rows() - survivors.true_count()) as u64;
         if removed > 0 {
+            if schema != &rejects_schema() {
+                // Cells kept for the day's periods would still count the visitors.
+                self.thaw(&BTreeSet::from([day]))?;
+            }
             let kept = datafusion::arrow::compute::filter_record_batch(&all, &survivors)?;
             if schema == &hits_schema() {
                 self.write_hits_atomically(path, &kept)?;

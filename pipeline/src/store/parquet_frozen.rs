@@ -1,5 +1,6 @@
 //! Retention in the embedded store's files: the frozen cells of closed periods
-//! (`ROOT/frozen/<kind>/<start>.parquet`, one file per period, replaced whole) and the retirement
+//! (`ROOT/frozen/<kind>/<start>.parquet`, one file per period, replaced whole, removed when a
+//! change to the facts of a period not retired makes them stale) and the retirement
 //! of per-visitor facts (`ROOT/facts-retired-through` notes the last day retired, then the day
 //! files go). See [`crate::frozen`] and [`crate::fact_retention`].
 
@@ -72,6 +73,30 @@ impl Files {
             file.finish(&self.frozen_path(period, start))?;
         }
         sync_dir(&self.frozen_dir(period))
+    }
+
+    /// Drops the kept cells that a change to the facts of these days makes stale
+    /// ([`crate::frozen::thawed_by`]); called before the change, so that a crash between the two
+    /// leaves no stale cell. Returns the periods dropped.
+    pub(super) fn thaw(&self, days: &BTreeSet<NaiveDate>) -> Result<Vec<(Period, NaiveDate)>, PipelineError> {
+        let retired = self.facts_retired_through()?;
+        let periods: BTreeSet<(Period, NaiveDate)> = days.iter().flat_map(|d| crate::frozen::thawed_by(*d, retired)).collect();
+        let mut thawed = Vec::new();
+        for (period, start) in periods {
+            let path = self.frozen_path(period, start);
+            match fs::remove_file(&path) {
+                Ok(()) => thawed.push((period, start)),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(PipelineError::io(format!("removing {}", path.display()), e)),
+            }
+        }
+        for period in thawed.iter().map(|(p, _)| *p).collect::<BTreeSet<_>>() {
+            sync_dir(&self.frozen_dir(period))?;
+        }
+        if !thawed.is_empty() {
+            tracing::debug!(?thawed, "kept cells dropped: their facts change");
+        }
+        Ok(thawed)
     }
 
     fn retired_mark(&self) -> PathBuf {

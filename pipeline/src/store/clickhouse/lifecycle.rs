@@ -16,16 +16,36 @@ use crate::query::{sql_literal, Dialect, IndicatorQuery, IndicatorRow};
 use crate::store::{sql, DoomedVisitors, ErasedFacts, HeldVisitors};
 
 impl ClickHouseRollupStore {
-    /// The starts of the frozen periods of a kind.
+    /// The starts of the frozen periods of a kind: those whose latest generation of cells is
+    /// above their latest thaw.
     pub(super) async fn frozen_period_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        let kind = sql_literal(period.name());
         let rows = self
             .select_json(&format!(
-                "SELECT DISTINCT toString(period_start) AS day FROM {} WHERE period_kind = {}",
-                self.table("frozen_generations"),
-                sql_literal(period.name())
+                "SELECT toString(period_start) AS day FROM \
+                 (SELECT period_start, generation FROM {generations} FINAL WHERE period_kind = {kind}) \
+                 ANY LEFT JOIN (SELECT period_start, generation AS thawed FROM {thaws} FINAL WHERE period_kind = {kind}) USING period_start \
+                 WHERE generation > thawed",
+                generations = self.table("frozen_generations"),
+                thaws = self.table("frozen_thaws"),
             ))
             .await?;
         Ok(day_list(&rows).into_iter().collect())
+    }
+
+    /// Marks stale the cells kept for the periods that a change to the facts of these days
+    /// touches ([`frozen::thawed_by`]; periods holding a retired day are final and stay).
+    pub(super) async fn thaw(&self, days: &BTreeSet<NaiveDate>) -> Result<(), PipelineError> {
+        let retired = self.retired_through().await?;
+        let periods: BTreeSet<(Period, NaiveDate)> = days.iter().flat_map(|d| frozen::thawed_by(*d, retired)).collect();
+        if periods.is_empty() {
+            return Ok(());
+        }
+        let generation = self.next_version();
+        let rows: Vec<String> = periods.iter().map(|(p, s)| format!("({}, toDate('{s}'), {generation})", sql_literal(p.name()))).collect();
+        self.execute(&format!("INSERT INTO {} (period_kind, period_start, generation) VALUES {}", self.table("frozen_thaws"), rows.join(", ")))
+            .await
+            .map(drop)
     }
 
     /// The cells a query asks for from the current generation of the frozen cells.
@@ -133,9 +153,15 @@ impl ClickHouseRollupStore {
                 "usages" => &mut erased.usages,
                 _ => &mut erased.rejects,
             } += removed;
+            if table != "rejects" {
+                // The cells kept for those days' periods would still count the visitors.
+                self.thaw(&erased.days).await?;
+            }
             self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
         }
         self.await_mutations().await?;
+        // Again: a freeze elsewhere may have read the facts before the deletion.
+        self.thaw(&erased.days).await?;
         // Visits another instance computes from a reading older than the deletion must not
         // stand: the days are computed again.
         let days: Vec<NaiveDate> = erased.days.iter().copied().collect();

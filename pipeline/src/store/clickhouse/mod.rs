@@ -11,6 +11,8 @@
 //! dirty        days to recompute    ReplacingMergeTree(version) by day: the latest mark wins
 //! rejects      refusals             ReplacingMergeTree, by month, ordered by (day, offset, code, field)
 //! erasure_holds  erased visitors held out of staging (digests, until a day)
+//! frozen_cells, frozen_generations  cells kept for closed periods, under a generation per freeze
+//! frozen_thaws  periods whose kept cells a change to their facts made stale
 //! migrations   schema versions applied
 //! ```
 //!
@@ -493,8 +495,13 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
 
     async fn commit(self: Box<Self>) -> Result<(), PipelineError> {
         let (store, day, generation) = (self.store, self.day, self.generation);
+        // The cells kept for the day's periods go before the facts change (a crash between the
+        // two leaves the day dirty and no stale cell) and again after (a freeze elsewhere that
+        // read the old facts meanwhile gets a generation below this second thaw).
+        store.thaw(&BTreeSet::from([day])).await?;
         store.execute(&format!("INSERT INTO {} (day, generation) VALUES ('{day}', {generation})", store.table("generations"))).await?;
         store.set_dirty_at(&[day], false, generation).await?;
+        store.thaw(&BTreeSet::from([day])).await?;
         if let Err(e) = store.drop_old_generations(day, generation).await {
             tracing::warn!(%day, error = %e, "old generations of a day not dropped yet");
         }

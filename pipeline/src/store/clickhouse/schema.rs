@@ -11,7 +11,7 @@ use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 3;
+pub const VERSION: u32 = 4;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -52,6 +52,12 @@ pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
             "CREATE TABLE IF NOT EXISTS {database}.frozen_generations (period_kind String, period_start Date, generation UInt64) \
              ENGINE = ReplacingMergeTree(generation) ORDER BY (period_kind, period_start)"
         ),
+        // Version 4: periods whose kept cells a change to their facts made stale; a period's
+        // cells stand only while its latest generation is above its latest thaw.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.frozen_thaws (period_kind String, period_start Date, generation UInt64) \
+             ENGINE = ReplacingMergeTree(generation) ORDER BY (period_kind, period_start)"
+        ),
         format!("CREATE TABLE IF NOT EXISTS {database}.facts_retired (through Date, at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY through"),
         format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
     ])
@@ -64,7 +70,7 @@ mod tests {
     #[test]
     fn every_fact_layout_has_a_clickhouse_table() {
         let statements = statements("dnma").unwrap();
-        assert_eq!(statements.len(), 12);
+        assert_eq!(statements.len(), 13);
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));
