@@ -19,6 +19,10 @@
 
 #![allow(missing_docs)]
 
+/// The allocator of the `dnma` binary, which serves these pages.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -360,11 +360,11 @@ impl Pipeline {
                 retention_due = std::time::Instant::now() + self.config.retention_every;
             }
             match self.run_once().await {
-                Ok((staged, days)) if staged.records > 0 || !days.is_empty() => {
-                    info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");
-                }
-                Ok(_) => {
-                    // Caught up: the step's spare time keeps a closed period's cells.
+                Ok((staged, days)) => {
+                    if staged.records > 0 || !days.is_empty() {
+                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");
+                    }
+                    // Caught up: one closed period's cells are kept (none whose days are dirty).
                     self.materialize_next().await;
                 }
                 Err(error) => warn!(%error, retry_in = ?self.config.poll_interval, "pipeline step failed"),

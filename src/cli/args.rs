@@ -217,6 +217,21 @@ pub(super) enum PipelineCommand {
         #[arg(long)]
         to: chrono::NaiveDate,
     },
+    /// Keeps now the cells of every closed week, month and school year whose days are all
+    /// computed and whose cells are not kept yet (what a following pipeline does one period per
+    /// step), newest first: one JSON line per period. Dashboards then read those periods from
+    /// their cells instead of counting their visitors again.
+    Materialize {
+        /// Data directory (its `rollups/` written; refused while a pipeline holds it).
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// TOML config file (`[store]` table).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The day periods must have ended before (default: today), YYYY-MM-DD.
+        #[arg(long)]
+        today: Option<chrono::NaiveDate>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -86,6 +86,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             runtime()?.block_on(pipeline_cmd::backfill(std::sync::Arc::new(plan), referential, data_dir, config, &file, *from, *to))
         }
+        Command::Pipeline(PipelineCommand::Materialize { data_dir, config, today }) => {
+            let file = config_file::ConfigFile::load(config.as_deref())?;
+            runtime()?.block_on(pipeline_cmd::materialize(data_dir, &file, *today))
+        }
         Command::Query { data_dir, level, period, from, to, breakdown, format, config } => {
             let referential = cli.referential()?;
             let query = pipeline_cmd::indicator_query(*level, *period, *from, *to, *breakdown)?;

@@ -47,7 +47,7 @@ pub struct PipelineFile {
     /// writing to different stores from one log need different names.
     consumer: Option<String>,
     /// Whether a following pipeline keeps the cells of closed weeks, months and school years,
-    /// one period per step when caught up, so dashboards read them instead of counting their
+    /// one period after each step, so dashboards read them instead of counting their
     /// visitors again (default true; costs disk: see the README).
     materialize_closed_periods: Option<bool>,
 }
@@ -176,10 +176,8 @@ pub async fn run(
                     if once {
                         return Ok(ExitCode::SUCCESS);
                     }
-                    if staged.records == 0 && days.is_empty() {
-                        if let Some(done) = pipeline.materialize_next().await {
-                            eprintln!("pipeline: cells of the {} starting {} kept ({} cells)", done.period.name(), done.start, done.cells);
-                        }
+                    if let Some(done) = pipeline.materialize_next().await {
+                        eprintln!("pipeline: cells of the {} starting {} kept ({} cells)", done.period.name(), done.start, done.cells);
                     }
                 }
                 Err(e) if !once => eprintln!("pipeline: step failed: {e}; trying again in {:?}", config.poll_interval),
@@ -243,6 +241,31 @@ pub async fn backfill(
         .await?;
     computing.finish_and_clear();
     eprintln!("backfill: {} log records staged, {} day(s) recomputed ({} in {from}..{to})", staged.records, computed.len(), days.len());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dnma pipeline materialize`: keeps the cells of every pending closed period now
+/// ([`pipeline::materialize`]), printing one JSON line per period.
+pub async fn materialize(data_dir: &Path, file: &ConfigFile, today: Option<NaiveDate>) -> anyhow::Result<ExitCode> {
+    let store = open_store(data_dir, &file.store).await?;
+    let today = today.unwrap_or_else(|| chrono::Utc::now().date_naive());
+    let started = std::time::Instant::now();
+    let mut stdout = std::io::stdout().lock();
+    let mut printed = Ok(());
+    let done = pipeline::materialize::materialize_all(store.as_ref(), today, |m| {
+        let line = serde_json::json!({"period": m.period.name(), "start": m.start.to_string(), "cells": m.cells});
+        if printed.is_ok() {
+            printed = writeln!(stdout, "{line}");
+        }
+    })
+    .await?;
+    printed?;
+    eprintln!(
+        "materialize: cells of {} closed period(s) kept ({} cells) in {:.1?}",
+        done.len(),
+        done.iter().map(|m| m.cells).sum::<u64>(),
+        started.elapsed()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

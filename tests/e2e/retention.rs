@@ -7,7 +7,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use chrono::{Duration, Utc};
+use chrono::{Datelike, Duration, Utc};
 
 use super::collector::Collector;
 use super::{dnma, json_lines};
@@ -225,4 +225,53 @@ fn per_visitor_facts_past_thirteen_months_go_and_their_figures_stay() {
     assert_eq!(figures_of(data_dir, &old), before);
     let again = facts_line(&dnma(&["retention", "--data-dir", data_dir], None));
     assert_eq!(again["days"], serde_json::json!([]), "{again}");
+}
+
+/// Materialized periods with the real binary: `dnma pipeline materialize` keeps the cells of a
+/// closed week, month and school year; `dnma query` gives the same figures from them; a late
+/// hit of that week, once computed, drops the cells of its periods (the files go) and is
+/// counted; materializing again keeps them again.
+#[test]
+fn materialized_periods_give_the_facts_figures_and_go_when_a_late_hit_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    // A Wednesday of the school year before last: its week, month and school year have ended.
+    let old = (Utc::now() - Duration::days(380)).date_naive();
+    let old = old - Duration::days(i64::from(old.weekday().num_days_from_monday()) - 2);
+    let mut input = String::new();
+    for user in 0..12 {
+        let _ = writeln!(input, "{old}T10:{:02}:00+02:00\t{}", user, xiti(200 + user % 8));
+    }
+    assert!(dnma(&["import", "--data-dir", data_dir, "-"], Some(input.as_bytes())).status.success());
+    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    let old = old.to_string();
+    let before = figures_of(data_dir, &old);
+    assert_eq!(before[0]["visitors"], 8, "{before:?}");
+
+    let out = dnma(&["pipeline", "materialize", "--data-dir", data_dir], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = json_lines(&out);
+    let mut kinds: Vec<&str> = kept.iter().map(|l| l["period"].as_str().unwrap()).collect();
+    assert_eq!(kinds[0], "school_year", "newest end first: {kept:?}");
+    kinds.sort_unstable();
+    assert_eq!(kinds, ["month", "school_year", "week"], "{kept:?}");
+    assert!(kept.iter().all(|l| l["cells"].as_u64().unwrap() > 0), "{kept:?}");
+    let week_start = kept.iter().find(|l| l["period"] == "week").unwrap()["start"].as_str().unwrap().to_owned();
+    let week_file = Path::new(data_dir).join("rollups").join("frozen").join("week").join(format!("{week_start}.parquet"));
+    assert!(week_file.exists());
+    assert_eq!(figures_of(data_dir, &old), before, "the kept cells give the facts' figures");
+    let again = dnma(&["pipeline", "materialize", "--data-dir", data_dir], None);
+    assert!(again.status.success() && json_lines(&again).is_empty(), "nothing left to keep");
+
+    // A late hit of a new visitor that day.
+    let late = format!("{old}T11:00:00+02:00\t{}\n", xiti(300));
+    assert!(dnma(&["import", "--data-dir", data_dir, "-"], Some(late.as_bytes())).status.success());
+    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    assert!(!week_file.exists(), "the late hit's week is no longer kept");
+    let with_late = figures_of(data_dir, &old);
+    assert!(with_late.iter().all(|f| f["visitors"] == 9), "every period counts the late visitor: {with_late:?}");
+    let kept = json_lines(&dnma(&["pipeline", "materialize", "--data-dir", data_dir], None));
+    assert_eq!(kept.len(), 3, "{kept:?}");
+    assert!(week_file.exists());
+    assert_eq!(figures_of(data_dir, &old), with_late);
 }

@@ -38,7 +38,9 @@ use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
-use datafusion::prelude::SessionContext;
+use datafusion::execution::cache::cache_manager::CacheManagerConfig;
+use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
+use datafusion::prelude::{SessionConfig, SessionContext};
 
 use collector::log::{partition_of, Partition};
 
@@ -76,6 +78,21 @@ pub struct ParquetRollupStore {
     /// they make stale dropped, so that no freeze reads facts about to change and keeps cells
     /// computed from them after they were dropped.
     cells: tokio::sync::Mutex<()>,
+    /// Shared by every query, for its cache of Parquet footers: a lookup over the kept cells of
+    /// a school year's weeks opens some 45 files of a few hundred row groups each, whose
+    /// footers would otherwise be read and decoded again at each request. An entry is used only
+    /// while its file keeps its size and modification time (a replaced file is read again).
+    runtime: Arc<RuntimeEnv>,
+}
+
+/// Bytes of Parquet footers kept decoded between queries.
+const FOOTER_CACHE_BYTES: usize = 256 * 1024 * 1024;
+
+/// The runtime every query of a store shares: footers cached; no cache of directory listings
+/// (day files come and go).
+fn query_runtime() -> Result<Arc<RuntimeEnv>, PipelineError> {
+    let caches = CacheManagerConfig::default().with_list_files_cache_limit(0).with_metadata_cache_limit(FOOTER_CACHE_BYTES);
+    Ok(RuntimeEnvBuilder::new().with_cache_manager(caches).build_arc()?)
 }
 
 /// The store's directory, shared with its blocking tasks.
@@ -119,6 +136,7 @@ impl ParquetRollupStore {
             moments: DayMoments::default(),
             marking: tokio::sync::Mutex::new(()),
             cells: tokio::sync::Mutex::new(()),
+            runtime: query_runtime()?,
         })
     }
 
@@ -139,12 +157,22 @@ impl ParquetRollupStore {
             moments: DayMoments::default(),
             marking: tokio::sync::Mutex::new(()),
             cells: tokio::sync::Mutex::new(()),
+            runtime: query_runtime()?,
         })
     }
 
     /// Where the store lives.
     pub fn root(&self) -> &Path {
         &self.files.root
+    }
+
+    /// A session for one query, on the store's shared runtime. Pages are not pruned by their
+    /// index (row groups are, by their statistics): decoding the page indexes of the files a
+    /// query opens cost more than the pages it would skip.
+    fn session(&self) -> SessionContext {
+        let mut config = SessionConfig::new();
+        config.options_mut().execution.parquet.enable_page_index = false;
+        SessionContext::new_with_config_rt(config, Arc::clone(&self.runtime))
     }
 }
 
@@ -294,7 +322,7 @@ impl ParquetRollupStore {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let ctx = SessionContext::new();
+            let ctx = self.session();
             for (name, schema) in tables {
                 ctx.register_table(*name, self.files.table(name, schema, first, last)?)?;
             }
@@ -421,9 +449,18 @@ impl RollupStore for ParquetRollupStore {
 
     async fn query_frozen(&self, query: &IndicatorQuery, first: NaiveDate, last: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError> {
         let sql = frozen::lookup_sql(query, first, last, Dialect::DataFusion, &|t| t.to_owned()).map_err(|e| PipelineError::Query(e.0))?;
-        let ctx = SessionContext::new();
+        let ctx = self.session();
         ctx.register_table("frozen", self.files.frozen_table(query.period, first, last)?)?;
-        sql::indicator_rows_of(query, &ctx.sql(&sql).await?.collect().await?)
+        match ctx.sql(&sql).await?.collect().await {
+            Ok(batches) => sql::indicator_rows_of(query, &batches),
+            Err(e) if is_replaced_file(&e) => {
+                // A period's cells were dropped (its facts changed, so they are there) or kept
+                // again while they were read: its figures come from the facts.
+                tracing::debug!(error = %e, "kept cells changed during the query; reading the facts");
+                self.query_facts(&IndicatorQuery { from: first, to: query.period.end_of(last), ..query.clone() }).await
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError> {
