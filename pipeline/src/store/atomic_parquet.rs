@@ -10,7 +10,7 @@ use datafusion::arrow::datatypes::SchemaRef;
 use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use datafusion::parquet::arrow::ArrowWriter;
 use datafusion::parquet::basic::Compression;
-use datafusion::parquet::file::properties::WriterProperties;
+use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
 use crate::error::PipelineError;
 use crate::visitor_slices::{range_of_statistics, rows, sorted_by_slice, VisitorSlices};
@@ -29,10 +29,30 @@ pub(crate) struct AtomicParquet {
 impl AtomicParquet {
     /// Starts a file at the temporary path `tmp`.
     pub(crate) fn create(tmp: PathBuf, schema: &SchemaRef) -> Result<Self, PipelineError> {
+        Self::with_properties(tmp, schema, WriterProperties::builder().set_compression(Compression::SNAPPY).build())
+    }
+
+    /// Starts a file at `tmp` with small metadata: statistics per column chunk only (no page
+    /// index), for files a query opens many of and prunes by row group (kept cells).
+    pub(crate) fn create_compact(tmp: PathBuf, schema: &SchemaRef) -> Result<Self, PipelineError> {
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_statistics_enabled(EnabledStatistics::Chunk)
+            .set_offset_index_disabled(true)
+            .build();
+        Self::with_properties(tmp, schema, props)
+    }
+
+    fn with_properties(tmp: PathBuf, schema: &SchemaRef, props: WriterProperties) -> Result<Self, PipelineError> {
         let file = File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
-        let props = WriterProperties::builder().set_compression(Compression::SNAPPY).build();
         let writer = ArrowWriter::try_new(file, schema.clone(), Some(props))?;
         Ok(AtomicParquet { tmp, writer })
+    }
+
+    /// Ends the current row group (nothing when it holds no rows).
+    pub(crate) fn end_row_group(&mut self) -> Result<(), PipelineError> {
+        self.writer.flush()?;
+        Ok(())
     }
 
     /// Where the file is being written.

@@ -218,8 +218,16 @@ impl Files {
 
     /// A new Parquet file in `tmp/`.
     fn create(&self, schema: &SchemaRef) -> Result<AtomicParquet, PipelineError> {
-        let tmp = self.root.join("tmp").join(format!("{}-{}.parquet", std::process::id(), self.next_tmp.fetch_add(1, Ordering::Relaxed)));
-        AtomicParquet::create(tmp, schema)
+        AtomicParquet::create(self.tmp_path(), schema)
+    }
+
+    /// A new Parquet file in `tmp/` with small metadata ([`AtomicParquet::create_compact`]).
+    fn create_compact(&self, schema: &SchemaRef) -> Result<AtomicParquet, PipelineError> {
+        AtomicParquet::create_compact(self.tmp_path(), schema)
+    }
+
+    fn tmp_path(&self) -> PathBuf {
+        self.root.join("tmp").join(format!("{}-{}.parquet", std::process::id(), self.next_tmp.fetch_add(1, Ordering::Relaxed)))
     }
 
     /// Writes a batch as a Parquet file at `path`, atomically.

@@ -57,6 +57,7 @@ pub(super) async fn freeze_chunk(
             for batch in ctx.sql(&statement(set)).await?.collect().await? {
                 kept += writers.write(&in_frozen_layout(&batch)?)?;
             }
+            writers.end_set()?;
         }
     } else {
         tracing::info!(period = period.name(), %first, %last, rows, ranges = ranges.len(), "freezing a range of visitor slices at a time");
@@ -79,6 +80,7 @@ pub(super) async fn freeze_chunk(
             for batch in ctx.sql(&frozen::merge_sql("partial")).await?.collect().await? {
                 kept += writers.write(&in_frozen_layout(&batch)?)?;
             }
+            writers.end_set()?;
         }
         for partial in &partials {
             std::fs::remove_file(&partial.path).map_err(|e| PipelineError::io(format!("removing {}", partial.path.display()), e))?;
@@ -207,5 +209,15 @@ mod tests {
         assert_eq!(by_range, at_once);
         let stray = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
         assert_eq!(stray, 0, "the partial files are removed");
+
+        // Small metadata: a row group per cell set at most, statistics per chunk, no page index.
+        let file = std::fs::File::open(store.files.frozen_path(Period::Day, d)).unwrap();
+        let metadata = datafusion::parquet::file::reader::FileReader::metadata(
+            &datafusion::parquet::file::serialized_reader::SerializedFileReader::new(file).unwrap(),
+        )
+        .clone();
+        assert!(metadata.num_row_groups() <= frozen::cell_sets().len(), "{} row groups", metadata.num_row_groups());
+        let chunk = metadata.row_group(0).column(0);
+        assert!(chunk.statistics().is_some() && chunk.offset_index_offset().is_none() && chunk.column_index_offset().is_none());
     }
 }

@@ -34,7 +34,7 @@ impl Files {
         self.root.join("frozen").join(period.name())
     }
 
-    fn frozen_path(&self, period: Period, start: NaiveDate) -> PathBuf {
+    pub(super) fn frozen_path(&self, period: Period, start: NaiveDate) -> PathBuf {
         self.frozen_dir(period).join(format!("{start}.parquet"))
     }
 
@@ -62,7 +62,7 @@ impl Files {
     pub(super) fn frozen_writers(&self, period: Period, starts: &[NaiveDate]) -> Result<FrozenWriters, PipelineError> {
         let dir = self.frozen_dir(period);
         fs::create_dir_all(&dir).map_err(io(format!("creating {}", dir.display())))?;
-        let files = starts.iter().map(|s| Ok((date32(*s), (*s, self.create(&frozen_schema())?)))).collect::<Result<_, PipelineError>>()?;
+        let files = starts.iter().map(|s| Ok((date32(*s), (*s, self.create_compact(&frozen_schema())?)))).collect::<Result<_, PipelineError>>()?;
         Ok(FrozenWriters { files })
     }
 
@@ -149,8 +149,8 @@ pub(super) struct FrozenWriters {
 }
 
 impl FrozenWriters {
-    /// Adds cells (frozen layout) to the files of their periods; cells of other periods are
-    /// left out. Returns the cells written.
+    /// Adds cells (frozen layout) to the current row group of the files of their periods; cells
+    /// of other periods are left out. Returns the cells written.
     pub(super) fn write(&mut self, cells: &RecordBatch) -> Result<u64, PipelineError> {
         let starts = cells.column(1).as_primitive::<Date32Type>();
         let mut written = 0;
@@ -159,10 +159,15 @@ impl FrozenWriters {
             let mine = eq(starts, &Date32Array::new_scalar(start))?;
             let rows = filter_record_batch(cells, &mine)?;
             written += rows.num_rows() as u64;
-            // A row group per statement: nothing piles up in the writers, and a lookup skips
-            // the row groups of other breakdowns by their statistics.
-            file.write_row_group(&rows)?;
+            file.write(&rows)?;
         }
         Ok(written)
+    }
+
+    /// Ends the row group of every file: called after each cell set, so that a lookup skips the
+    /// row groups of other sets by their statistics, and a file holds a row group per set (a
+    /// small footer for the many files a page's lookups open).
+    pub(super) fn end_set(&mut self) -> Result<(), PipelineError> {
+        self.files.values_mut().try_for_each(|(_, file)| file.end_row_group())
     }
 }
