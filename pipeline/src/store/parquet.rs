@@ -79,8 +79,8 @@ pub struct ParquetRollupStore {
     /// computed from them after they were dropped.
     cells: tokio::sync::Mutex<()>,
     /// Shared by every query, for its cache of Parquet footers: a lookup over the kept cells of
-    /// a school year's weeks opens some 45 files of a few hundred row groups each, whose
-    /// footers would otherwise be read and decoded again at each request. An entry is used only
+    /// a school year's weeks opens some 45 files, whose footers would otherwise be read and
+    /// decoded again at each request. An entry is used only
     /// while its file keeps its size and modification time (a replaced file is read again).
     runtime: Arc<RuntimeEnv>,
 }
