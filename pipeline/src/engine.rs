@@ -329,7 +329,7 @@ impl Pipeline {
         let started = std::time::Instant::now();
         match crate::materialize::materialize_next(self.store.as_ref(), today).await {
             Ok(Some(done)) => {
-                info!(period = done.period.name(), start = %done.start, cells = done.cells, took = ?started.elapsed(), "closed period materialized");
+                info!(period = done.period.name(), start = %done.start, through = ?done.through, cells = done.cells, took = ?started.elapsed(), "period materialized");
                 Some(done)
             }
             Ok(None) => None,

@@ -22,6 +22,7 @@ pub mod store;
 pub mod synthetic;
 pub mod tagging;
 pub mod visitor_slices;
+pub mod year_to_date;
 
 pub use engine::{Pipeline, PipelineConfig, Staged};
 pub use error::PipelineError;

@@ -12,6 +12,10 @@
 //! One period is materialized per pipeline step ([`materialize_next`]), newest first: the
 //! latest closed week soon after it ends, a backlog a period at a time between computations.
 //! Days are not materialized (a day's facts are small; its figures are quick to compute).
+//!
+//! The open school year cannot be kept whole; its facts up to the latest settled day are kept
+//! summed per visitor instead ([`crate::year_to_date`]), again each day, before any closed
+//! period: a school-year view of the current year is what most users open.
 
 use std::collections::BTreeSet;
 
@@ -36,8 +40,11 @@ pub struct Materialized {
     pub period: Period,
     /// Its first day.
     pub start: NaiveDate,
-    /// Cells kept.
+    /// Cells kept (rows, for the year to date).
     pub cells: u64,
+    /// For the open school year's year-to-date rows: the last day they hold.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub through: Option<NaiveDate>,
 }
 
 /// The closed periods to materialize on `today`, newest first (by end, then shortest first):
@@ -65,11 +72,33 @@ pub async fn pending(store: &dyn RollupStore, today: NaiveDate) -> Result<Vec<(P
     Ok(pending)
 }
 
-/// Materializes the newest pending period ([`pending`]), if any.
+/// The open school year's days to keep summed per visitor on `today`, `(year, through)`:
+/// `through` is the latest day with facts that ended at least [`SETTLE_DAYS`] before `today`,
+/// in a school year still open then, none of whose days up to it is dirty or retired, and the
+/// rows kept do not already reach it.
+pub async fn year_to_date_pending(store: &dyn RollupStore, today: NaiveDate) -> Result<Option<(NaiveDate, NaiveDate)>, PipelineError> {
+    let settled = today.checked_sub_days(Days::new(SETTLE_DAYS)).unwrap_or(today);
+    let Some(through) = store.days().await?.into_iter().rev().find(|d| *d < settled) else { return Ok(None) };
+    let year = Period::SchoolYear.start_of(through);
+    let open = Period::SchoolYear.end_of(year) >= settled;
+    let live = store.facts_retired_through().await?.is_none_or(|r| year > r);
+    let clean = store.dirty_days().await?.iter().all(|d| !(year..=through).contains(d));
+    if !(open && live && clean) || store.year_to_date().await? == Some((year, through)) {
+        return Ok(None);
+    }
+    Ok(Some((year, through)))
+}
+
+/// Keeps the open school year's rows to date if they are due ([`year_to_date_pending`]), or
+/// else materializes the newest pending period ([`pending`]), if any.
 pub async fn materialize_next(store: &dyn RollupStore, today: NaiveDate) -> Result<Option<Materialized>, PipelineError> {
+    if let Some((year, through)) = year_to_date_pending(store, today).await? {
+        let cells = store.keep_year_to_date(year, through).await?;
+        return Ok(Some(Materialized { period: Period::SchoolYear, start: year, cells, through: Some(through) }));
+    }
     let Some(&(period, start)) = pending(store, today).await?.first() else { return Ok(None) };
     let cells = store.freeze(period, &BTreeSet::from([start])).await?;
-    Ok(Some(Materialized { period, start, cells }))
+    Ok(Some(Materialized { period, start, cells, through: None }))
 }
 
 /// Materializes every pending period, one after the other (a backlog at once, e.g. after an

@@ -133,6 +133,18 @@ pub fn indicator_sql(query: &IndicatorQuery) -> Result<String, InvalidQuery> {
 /// [`indicator_sql`] in a dialect, reading each fact table (`visits` or `usages`) from what
 /// `table` gives for its name (a qualified name, or a subquery with its alias).
 pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn(&str) -> String) -> Result<String, InvalidQuery> {
+    indicator_sql_counting(query, dialect, table, "count(*)")
+}
+
+/// [`indicator_sql_in`] over tables whose rows may stand for several visits: `visits` is the
+/// aggregate counting them (`count(*)` over facts, a sum over the year-to-date rows of
+/// [`crate::year_to_date`]).
+pub fn indicator_sql_counting(
+    query: &IndicatorQuery,
+    dialect: Dialect,
+    table: &dyn Fn(&str) -> String,
+    visits: &str,
+) -> Result<String, InvalidQuery> {
     let usage_dim = match (query.breakdown, &query.service) {
         (Some(b), Some(_)) if b.is_usage() => {
             return Err(InvalidQuery(format!("a service filter cannot be combined with the `{b}` breakdown")));
@@ -182,7 +194,7 @@ pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn
             "SELECT code, start, cell_value, sum(n_visits) AS visits, count(*) AS visitors,
                     sum(n_page_views) AS page_views, sum(n_clicks) AS clicks, sum(n_duration_s) AS duration_s
              FROM (
-                 SELECT {code} AS code, {period} AS start, {value} AS cell_value, visitor, count(*) AS n_visits,
+                 SELECT {code} AS code, {period} AS start, {value} AS cell_value, visitor, {visits} AS n_visits,
                         sum(page_views) AS n_page_views, sum(clicks) AS n_clicks, sum(duration_s) AS n_duration_s
                  FROM {source} WHERE {conditions}
                  GROUP BY {code}, {period}, {value}, visitor
@@ -192,7 +204,7 @@ pub fn indicator_sql_in(query: &IndicatorQuery, dialect: Dialect, table: &dyn Fn
     }
     let visitors = if query.unique_visitors { "count(DISTINCT visitor)" } else { "0" };
     Ok(format!(
-        "SELECT {code} AS code, {period} AS start, {value} AS cell_value, count(*) AS visits, {visitors} AS visitors,
+        "SELECT {code} AS code, {period} AS start, {value} AS cell_value, {visits} AS visits, {visitors} AS visitors,
                 sum(page_views) AS page_views, sum(clicks) AS clicks, sum(duration_s) AS duration_s
          FROM {source} WHERE {conditions}
          GROUP BY {code}, {period}, {value}"

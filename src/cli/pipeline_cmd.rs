@@ -253,7 +253,10 @@ pub async fn materialize(data_dir: &Path, file: &ConfigFile, today: Option<Naive
     let mut stdout = std::io::stdout().lock();
     let mut printed = Ok(());
     let done = pipeline::materialize::materialize_all(store.as_ref(), today, |m| {
-        let line = serde_json::json!({"period": m.period.name(), "start": m.start.to_string(), "cells": m.cells});
+        let mut line = serde_json::json!({"period": m.period.name(), "start": m.start.to_string(), "cells": m.cells});
+        if let Some(through) = m.through {
+            line["through"] = through.to_string().into();
+        }
         if printed.is_ok() {
             printed = writeln!(stdout, "{line}");
         }

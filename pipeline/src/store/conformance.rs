@@ -68,7 +68,7 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
 }
 
 /// How many times [`run`] calls `open`.
-pub const STORES_NEEDED: usize = 9;
+pub const STORES_NEEDED: usize = 10;
 
 /// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
 /// all, each time for a new, empty store).
@@ -83,6 +83,7 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     erased_visitors_leave_no_fact(&open()).await;
     retired_facts_leave_the_figures_of_closed_periods(&open()).await;
     materialized_periods_follow_their_facts(&open()).await;
+    year_to_date_rows_follow_their_facts(&open()).await;
 }
 
 /// A refused SmartTag event of ENT-BZH received `minute` minutes after 2026-11-23T08:00+01:00.
@@ -402,4 +403,4 @@ pub async fn replaced_day_reads_old_or_new<S: RollupStore>(store: Arc<S>, rows: 
 
 #[path = "conformance_kept_cells.rs"]
 mod kept_cells;
-use kept_cells::{materialized_periods_follow_their_facts, retired_facts_leave_the_figures_of_closed_periods};
+use kept_cells::{materialized_periods_follow_their_facts, retired_facts_leave_the_figures_of_closed_periods, year_to_date_rows_follow_their_facts};

@@ -1,6 +1,6 @@
 //! Conformance scenarios of the cells kept for closed periods: frozen before their facts are
 //! retired ([`crate::fact_retention`]) and materialized while the facts are there
-//! ([`crate::materialize`]).
+//! ([`crate::materialize`]), and the open school year's rows to date ([`crate::year_to_date`]).
 
 use super::{day, hit, only, stage_and_compute, RollupStore, SCHOOL_A, SCHOOL_B};
 use crate::hit_row::Placer;
@@ -206,7 +206,8 @@ pub(super) async fn materialized_periods_follow_their_facts<S: RollupStore>(stor
         "newest first"
     );
     let done = materialize::materialize_all(store, today, |_| {}).await.unwrap();
-    assert_eq!(done.len(), 3);
+    assert_eq!(done.len(), 4);
+    assert_eq!((done[0].start, done[0].through), (day("2024-09-01"), Some(day("2024-10-01"))), "the year to date first");
     assert!(done.iter().all(|m| m.cells > 0), "{done:?}");
     assert!(materialize::pending(store, today).await.unwrap().is_empty());
     assert_eq!(store.frozen_starts(Period::Week).await.unwrap(), [day("2024-09-02"), day("2024-09-30")].into());
@@ -229,8 +230,12 @@ pub(super) async fn materialized_periods_follow_their_facts<S: RollupStore>(stor
     assert_ne!(with_late, from_facts);
     let again = materialize::materialize_all(store, today, |_| {}).await.unwrap();
     assert_eq!(
-        again.iter().map(|m| (m.period, m.start)).collect::<Vec<_>>(),
-        [(Period::Month, day("2024-09-01")), (Period::Week, day("2024-09-02"))]
+        again.iter().map(|m| (m.period, m.start, m.through)).collect::<Vec<_>>(),
+        [
+            (Period::SchoolYear, day("2024-09-01"), Some(day("2024-10-01"))),
+            (Period::Month, day("2024-09-01"), None),
+            (Period::Week, day("2024-09-02"), None)
+        ]
     );
     assert_eq!(figures(queries.clone()).await, with_late);
 
@@ -240,4 +245,105 @@ pub(super) async fn materialized_periods_follow_their_facts<S: RollupStore>(stor
     assert_eq!(only(&store.query(&week("2024-09-02")).await.unwrap()).visitors, 2, "the erased visitor is not counted");
     materialize::materialize_all(store, today, |_| {}).await.unwrap();
     assert_eq!(figures(queries).await, from_facts, "back to the figures before the late hit");
+}
+
+/// The open school year's rows to date give the facts' figures for every school-year query,
+/// with the days after them read from the facts; a change to one of their days drops them, a
+/// later day does not; erasure and retirement drop them.
+pub(super) async fn year_to_date_rows_follow_their_facts<S: RollupStore>(store: &S) {
+    use crate::materialize;
+
+    let plan = Plan::shipped();
+    let mut placer = Placer::new(&plan, Referential::shipped());
+    let mut offset = 0;
+    let mut hits = |entries: &[(&str, u8, &str, &str, &str)]| {
+        entries
+            .iter()
+            .map(|(at, visitor, uai, service, profil)| {
+                offset += 1;
+                hit(&mut placer, offset, at, *visitor, uai, service, profil)
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = hits(&[
+        ("2024-09-02T08:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2024-09-02T08:05:00+02:00", 1, SCHOOL_A, "CAHIER_TEXTES", "ELEVE"),
+        ("2024-09-02T17:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2024-09-03T10:00:00+02:00", 2, SCHOOL_B, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-09-30T09:00:00+02:00", 2, SCHOOL_A, "MESSAGERIE", "ENSEIGNANT"),
+        ("2024-10-01T21:00:00+02:00", 3, SCHOOL_B, "RESSOURCE_DOCUMENTAIRE", "PARENT"),
+        // After the settled days: read from the facts, visitor 1 again (counted once).
+        ("2024-10-04T08:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
+        ("2024-10-04T09:00:00+02:00", 4, SCHOOL_B, "CAHIER_TEXTES", "ELEVE"),
+    ]);
+    stage_and_compute(store, &first, Method::SortScan).await;
+    let (from, to) = (day("2024-09-01"), day("2025-08-31"));
+    let mut queries = Vec::new();
+    for level in [Level::Nation, Level::Academie, Level::Departement, Level::Ecole, Level::Projet] {
+        queries.push(IndicatorQuery::new(level, Period::SchoolYear, from, to));
+        for breakdown in [Breakdown::Service, Breakdown::Profil, Breakdown::Appareil, Breakdown::Outil] {
+            queries.push(IndicatorQuery::new(level, Period::SchoolYear, from, to).by(breakdown));
+        }
+        let mut pupils = IndicatorQuery::new(level, Period::SchoolYear, from, to).by(Breakdown::Service);
+        pupils.profil = Some("ELEVE".into());
+        queries.push(pupils);
+        let mut mail = IndicatorQuery::new(level, Period::SchoolYear, from, to).by(Breakdown::Profil);
+        mail.service = Some("MESSAGERIE".into());
+        queries.push(mail.clone());
+        queries.push(mail.without_unique_visitors());
+    }
+    let mut within = IndicatorQuery::new(Level::Ecole, Period::SchoolYear, from, to);
+    within.within = Some((Level::Departement, "035".into()));
+    queries.push(within);
+    let figures = |queries: Vec<IndicatorQuery>| async move {
+        let mut all = Vec::new();
+        for q in &queries {
+            all.push(store.query(q).await.unwrap_or_else(|e| panic!("{q:?}: {e}")));
+        }
+        all
+    };
+    let year = IndicatorQuery::new(Level::Nation, Period::SchoolYear, from, to);
+    let from_facts = figures(queries.clone()).await;
+    assert_eq!(only(&from_facts[0]).visitors, 4);
+
+    // On 2024-10-05 the year is open; its days through 2024-10-01 are settled (2024-10-04 is not).
+    let today = day("2024-10-05");
+    assert_eq!(store.year_to_date().await.unwrap(), None);
+    assert_eq!(materialize::year_to_date_pending(store, today).await.unwrap(), Some((day("2024-09-01"), day("2024-10-01"))));
+    let done = materialize::materialize_next(store, today).await.unwrap().unwrap();
+    assert_eq!((done.period, done.start, done.through), (Period::SchoolYear, day("2024-09-01"), Some(day("2024-10-01"))));
+    assert!(done.cells >= 3, "{done:?}");
+    assert_eq!(store.year_to_date().await.unwrap(), Some((day("2024-09-01"), day("2024-10-01"))));
+    assert_eq!(materialize::year_to_date_pending(store, today).await.unwrap(), None, "kept once a day");
+    assert_eq!(figures(queries.clone()).await, from_facts, "the rows to date give the facts' figures");
+
+    // A hit on a later day leaves the rows standing and is counted from the facts.
+    stage_and_compute(store, &hits(&[("2024-10-04T10:00:00+02:00", 5, SCHOOL_A, "MESSAGERIE", "PARENT")]), Method::SortScan).await;
+    assert_eq!(store.year_to_date().await.unwrap(), Some((day("2024-09-01"), day("2024-10-01"))));
+    let with_later = only(&store.query(&year).await.unwrap()).clone();
+    assert_eq!((with_later.visitors, with_later.visits), (5, 8));
+    store.year_to_date().await.unwrap().expect("still standing");
+
+    // A late hit on a kept day drops them; the figures count it; keeping again gives the same.
+    stage_and_compute(store, &hits(&[("2024-09-03T11:00:00+02:00", 6, SCHOOL_B, "MESSAGERIE", "ENSEIGNANT")]), Method::SortScan).await;
+    assert_eq!(store.year_to_date().await.unwrap(), None, "a change to a kept day drops the rows");
+    let with_late = figures(queries.clone()).await;
+    assert_eq!(only(&with_late[0]).visitors, 6);
+    materialize::materialize_next(store, today).await.unwrap().unwrap();
+    assert_eq!(figures(queries.clone()).await, with_late);
+
+    // An erasure of a kept visitor drops them; its visitor is no longer counted.
+    store.erase_visitors(&crate::store::DoomedVisitors::new(&[[2; 16]])).await.unwrap();
+    assert_eq!(store.year_to_date().await.unwrap(), None);
+    let erased = figures(queries.clone()).await;
+    assert_eq!(only(&erased[0]).visitors, 5);
+    // (A store may mark the erased days for recomputation first.)
+    stage_and_compute(store, &[], Method::SortScan).await;
+    materialize::materialize_next(store, today).await.unwrap().unwrap();
+    assert_eq!(figures(queries.clone()).await, erased);
+
+    // A day of the year retired: the rows go with the facts.
+    store.retire_facts(day("2024-09-02")).await.unwrap();
+    assert_eq!(store.year_to_date().await.unwrap(), None);
+    assert_eq!(materialize::year_to_date_pending(store, today).await.unwrap(), None, "a year holding a retired day is not kept to date");
 }

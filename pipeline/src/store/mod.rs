@@ -133,6 +133,17 @@ pub trait RollupStore: Send + Sync + 'static {
     /// [`crate::frozen::thawed_by`]). Returns the cells kept.
     async fn freeze(&self, period: Period, starts: &BTreeSet<NaiveDate>) -> Result<u64, PipelineError>;
 
+    /// The school year (its first day) and the last day of the year-to-date rows that stand
+    /// ([`crate::year_to_date`]), if any: whole school-year queries of that year read them.
+    async fn year_to_date(&self) -> Result<Option<(NaiveDate, NaiveDate)>, PipelineError>;
+
+    /// Durably computes from the facts and keeps the year-to-date rows of the school year
+    /// starting `year` over `year..=through`, replacing every other kept. They stand until a
+    /// change to the facts of one of their days, or a retirement of facts, drops them (every
+    /// implementation drops them before committing new facts for such a day or erasing from
+    /// it; see [`crate::year_to_date::staled_by`]). Returns the rows kept.
+    async fn keep_year_to_date(&self, year: NaiveDate, through: NaiveDate) -> Result<u64, PipelineError>;
+
     /// The last day whose per-visitor facts were retired, `None` when none were.
     async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError>;
 

@@ -9,6 +9,7 @@
 //! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
 //! ROOT/frozen/<kind>/YYYY-MM-DD.parquet                             cells of a closed period (facts retired, or kept for speed)
+//! ROOT/year-to-date/<year>_<through>.<table>.parquet                the open school year's facts summed per visitor
 //! ROOT/facts-retired-through                                        last day whose per-visitor facts were retired
 //! ROOT/erasure-holds.json                                           digests of erased visitors held out of staging
 //! ROOT/tmp/                                                         files being written
@@ -350,6 +351,31 @@ impl ParquetRollupStore {
     }
 }
 
+impl ParquetRollupStore {
+    /// A whole school year's cells from its year-to-date rows over `year..=through` and the facts
+    /// of its later days ([`crate::year_to_date::union_source`]).
+    async fn query_year_to_date(&self, query: &IndicatorQuery, year: NaiveDate, through: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let ctx = self.session();
+        let after = through.succ_opt().unwrap_or(through);
+        for table in crate::year_to_date::TABLES {
+            let path = self.files.year_to_date_path(year, through, table);
+            let url = ListingTableUrl::parse(path.to_string_lossy())?;
+            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+            let config =
+                ListingTableConfig::new_with_multi_paths(vec![url]).with_listing_options(options).with_schema(crate::year_to_date::schema(table));
+            ctx.register_table(format!("kept_{table}"), Arc::new(ListingTable::try_new(config)?))?;
+            let schema = if table == "visits" { visits_schema() } else { usages_schema() };
+            ctx.register_table(format!("facts_{table}"), self.files.table(table, &schema, after, Period::SchoolYear.end_of(year))?)?;
+        }
+        let source =
+            |table: &str| crate::year_to_date::union_source(table, &format!("kept_{table}"), &format!("facts_{table}"), through, Dialect::DataFusion);
+        let sql = crate::query::indicator_sql_counting(query, Dialect::DataFusion, &source, &format!("sum({})", crate::year_to_date::VISIT_COUNT))
+            .map_err(|e| PipelineError::Query(e.0))?;
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        sql::indicator_rows_of(query, &batches)
+    }
+}
+
 /// Whether a query error comes from a file replaced or removed while it was read.
 fn is_replaced_file(e: &datafusion::error::DataFusionError) -> bool {
     let text = e.to_string();
@@ -445,6 +471,17 @@ impl RollupStore for ParquetRollupStore {
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+        if let Some((year, through)) = self.files.year_to_date()?.filter(|(year, _)| crate::year_to_date::year_of(query) == Some(*year)) {
+            match self.query_year_to_date(query, year, through).await {
+                Ok(rows) => return Ok(rows),
+                // The rows were dropped (the facts of one of their days changed) or kept again
+                // while they were read: the facts answer.
+                Err(PipelineError::DataFusion(e)) if is_replaced_file(&e) => {
+                    tracing::debug!(error = %e, "year-to-date rows changed during the query; reading the facts");
+                }
+                Err(e) => return Err(e),
+            }
+        }
         let sql = indicator_sql(query).map_err(|e| PipelineError::Query(e.0))?;
         let (first, last) = query.days();
         let batches = self.sql(&[("visits", visits_schema()), ("usages", usages_schema())], first, last, &sql).await?;
@@ -483,6 +520,17 @@ impl RollupStore for ParquetRollupStore {
 
     async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
         self.files.facts_retired_through()
+    }
+
+    async fn year_to_date(&self) -> Result<Option<(NaiveDate, NaiveDate)>, PipelineError> {
+        self.files.year_to_date()
+    }
+
+    async fn keep_year_to_date(&self, year: NaiveDate, through: NaiveDate) -> Result<u64, PipelineError> {
+        crate::year_to_date::check_span(year, through)?;
+        self.files.writable()?;
+        let _cells = self.cells.lock().await;
+        year_to_date::keep(&self.files, year, through).await
     }
 
     async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
@@ -592,6 +640,8 @@ mod erasure;
 mod freeze;
 #[path = "parquet_frozen.rs"]
 mod retired;
+#[path = "parquet_year_to_date.rs"]
+mod year_to_date;
 
 #[cfg(test)]
 #[path = "parquet_tests.rs"]

@@ -32,7 +32,7 @@ use crate::visitor_slices::VisitorSlices;
 pub(super) const FREEZE_IN_MEMORY_ROWS: u64 = 2_000_000;
 
 /// The fact files of a chunk, by table.
-type FactFiles = Vec<(&'static str, Vec<PathBuf>)>;
+pub(super) type FactFiles = Vec<(&'static str, Vec<PathBuf>)>;
 
 /// Freezes the periods `members` of kind `period`, which span `first..=last`: their cells are
 /// computed from the facts, at most `max_rows` fact rows in memory at once, and written one
@@ -93,7 +93,7 @@ pub(super) async fn freeze_chunk(
 
 impl Files {
     /// The visits and usages files of `first..=last` and how many rows they hold.
-    fn fact_files(&self, first: NaiveDate, last: NaiveDate) -> Result<(u64, FactFiles), PipelineError> {
+    pub(super) fn fact_files(&self, first: NaiveDate, last: NaiveDate) -> Result<(u64, FactFiles), PipelineError> {
         let mut paths = Vec::new();
         let mut rows = 0;
         for name in ["visits", "usages"] {
@@ -111,7 +111,7 @@ impl Files {
 /// A session over the visits and usages of `files` whose visitor lies in `slices`, held in
 /// memory (split for the cores): a freeze runs some 150 statements over them, each of which
 /// would otherwise decode the files again.
-async fn facts_in_memory(files: FactFiles, slices: VisitorSlices) -> Result<SessionContext, PipelineError> {
+pub(super) async fn facts_in_memory(files: FactFiles, slices: VisitorSlices) -> Result<SessionContext, PipelineError> {
     let partitions = std::thread::available_parallelism().map_or(2, std::num::NonZero::get);
     let tables = blocking(move || {
         let mut tables = Vec::new();

@@ -76,9 +76,11 @@ impl Files {
     }
 
     /// Drops the kept cells that a change to the facts of these days makes stale
-    /// ([`crate::frozen::thawed_by`]); called before the change, so that a crash between the two
-    /// leaves no stale cell. Returns the periods dropped.
+    /// ([`crate::frozen::thawed_by`]), and the year-to-date rows holding one of these days;
+    /// called before the change, so that a crash between the two leaves no stale cell. Returns
+    /// the periods dropped.
     pub(super) fn thaw(&self, days: &BTreeSet<NaiveDate>) -> Result<Vec<(Period, NaiveDate)>, PipelineError> {
+        self.drop_years_to_date(|year, through| days.iter().any(|d| crate::year_to_date::staled_by(year, through, *d)))?;
         let retired = self.facts_retired_through()?;
         let periods: BTreeSet<(Period, NaiveDate)> = days.iter().flat_map(|d| crate::frozen::thawed_by(*d, retired)).collect();
         let mut thawed = Vec::new();
@@ -122,6 +124,7 @@ impl Files {
         file.write_all(through.to_string().as_bytes()).and_then(|()| file.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
         fs::rename(&tmp, &path).map_err(io(format!("renaming {}", path.display())))?;
         sync_dir(&self.root)?;
+        self.drop_years_to_date(|year, _| year <= through)?;
         let mut retired = BTreeSet::new();
         for kind in DAY_FACTS {
             for day in self.listed_days(kind)?.into_iter().filter(|d| *d <= through) {

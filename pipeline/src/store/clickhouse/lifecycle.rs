@@ -118,6 +118,11 @@ impl ClickHouseRollupStore {
                 self.execute(&format!("ALTER TABLE {} DELETE WHERE day <= toDate('{through}')", self.table(table))).await?;
             }
         }
+        // Year-to-date rows holding a retired day no longer stand (see `standing_year_to_date`);
+        // their pseudonyms go with the facts.
+        for table in ["ytd_visits", "ytd_usages"] {
+            self.execute(&format!("ALTER TABLE {} DELETE WHERE school_year <= toDate('{through}')", self.table(table))).await?;
+        }
         self.await_mutations().await?;
         Ok(days.into_iter().collect())
     }
@@ -158,6 +163,11 @@ impl ClickHouseRollupStore {
                 self.thaw(&erased.days).await?;
             }
             self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
+        }
+        // The year-to-date rows hold the pseudonyms too (those of the days touched no longer
+        // stand: they were thawed above).
+        for table in ["ytd_visits", "ytd_usages"] {
+            self.execute(&format!("ALTER TABLE {} DELETE WHERE {by_visitor}", self.table(table))).await?;
         }
         self.await_mutations().await?;
         // Again: a freeze elsewhere may have read the facts before the deletion.

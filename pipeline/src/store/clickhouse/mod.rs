@@ -13,6 +13,7 @@
 //! erasure_holds  erased visitors held out of staging (digests, until a day)
 //! frozen_cells, frozen_generations  cells kept for closed periods, under a generation per freeze
 //! frozen_thaws  periods whose kept cells a change to their facts made stale
+//! ytd_visits, ytd_usages, years_to_date  the open school year's facts summed per visitor, under a generation per keeping
 //! migrations   schema versions applied
 //! ```
 //!
@@ -25,6 +26,7 @@
 mod lifecycle;
 pub mod rows;
 pub mod schema;
+mod year_to_date;
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -387,6 +389,9 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
+        if let Some(standing) = self.standing_year_to_date().await?.filter(|s| crate::year_to_date::year_of(query) == Some(s.year)) {
+            return self.query_year_to_date(query, &standing).await;
+        }
         let (first, last) = query.days();
         let sql = indicator_sql_in(query, Dialect::ClickHouse, &|table| self.current(table, first, last)).map_err(|e| PipelineError::Query(e.0))?;
         let batch = self.select(&sql, &indicator_schema()).await?;
@@ -407,6 +412,15 @@ impl RollupStore for ClickHouseRollupStore {
 
     async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
         self.retired_through().await
+    }
+
+    async fn year_to_date(&self) -> Result<Option<(NaiveDate, NaiveDate)>, PipelineError> {
+        Ok(self.standing_year_to_date().await?.map(|s| (s.year, s.through)))
+    }
+
+    async fn keep_year_to_date(&self, year: NaiveDate, through: NaiveDate) -> Result<u64, PipelineError> {
+        crate::year_to_date::check_span(year, through)?;
+        self.keep_rows_to_date(year, through).await
     }
 
     async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {

@@ -11,7 +11,7 @@ use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -58,6 +58,20 @@ pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
             "CREATE TABLE IF NOT EXISTS {database}.frozen_thaws (period_kind String, period_start Date, generation UInt64) \
              ENGINE = ReplacingMergeTree(generation) ORDER BY (period_kind, period_start)"
         ),
+        // Version 5: the open school year's facts summed per visitor, under a generation per
+        // keeping; `years_to_date` says which generation and last day stand.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.ytd_visits ({}) ENGINE = MergeTree PARTITION BY school_year ORDER BY (generation, departement, uai)",
+            columns(&crate::year_to_date::schema("visits"), &["generation UInt64"])?
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.ytd_usages ({}) ENGINE = MergeTree PARTITION BY school_year ORDER BY (generation, dim, departement, uai)",
+            columns(&crate::year_to_date::schema("usages"), &["generation UInt64"])?
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.years_to_date (school_year Date, through Date, generation UInt64) \
+             ENGINE = ReplacingMergeTree(generation) ORDER BY school_year"
+        ),
         format!("CREATE TABLE IF NOT EXISTS {database}.facts_retired (through Date, at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY through"),
         format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
     ])
@@ -70,7 +84,7 @@ mod tests {
     #[test]
     fn every_fact_layout_has_a_clickhouse_table() {
         let statements = statements("dnma").unwrap();
-        assert_eq!(statements.len(), 13);
+        assert_eq!(statements.len(), 16);
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));
