@@ -54,35 +54,67 @@ pub struct FactRetirement {
 pub async fn plan(store: &dyn RollupStore, today: NaiveDate, months: u32) -> Result<FactRetirement, PipelineError> {
     let through = retired_through(today, months).map_err(|e| PipelineError::Query(e.to_string()))?;
     let days: Vec<NaiveDate> = store.days().await?.into_iter().filter(|d| *d <= through).collect();
-    let mut frozen = BTreeMap::new();
+    let frozen = unkept_periods(store, &days).await?;
     for period in Period::ALL {
-        let already = store.frozen_starts(period).await?;
-        let starts: BTreeSet<NaiveDate> = days.iter().map(|d| period.start_of(*d)).filter(|s| !already.contains(s)).collect();
-        if let Some(open) = starts.iter().find(|s| period.end_of(**s) >= today) {
+        if let Some(open) = frozen.get(period.name()).and_then(|starts| starts.iter().find(|s| period.end_of(**s) >= today)) {
             return Err(PipelineError::Query(format!("the {} starting {open} has not ended: its facts cannot be retired yet", period.name())));
-        }
-        if !starts.is_empty() {
-            frozen.insert(period.name(), starts.into_iter().collect());
         }
     }
     Ok(FactRetirement { through, days, frozen, cells: 0 })
 }
 
-/// Applies retention on `today`: freezes the periods holding a day that goes, then retires
-/// the facts. Safe to run again after a crash at any point (freezing again replaces; retiring
-/// again deletes what is left).
+/// The periods holding one of `days` whose cells are not kept, by kind.
+async fn unkept_periods(store: &dyn RollupStore, days: &[NaiveDate]) -> Result<BTreeMap<&'static str, Vec<NaiveDate>>, PipelineError> {
+    let mut unkept = BTreeMap::new();
+    for period in Period::ALL {
+        let already = store.frozen_starts(period).await?;
+        let starts: BTreeSet<NaiveDate> = days.iter().map(|d| period.start_of(*d)).filter(|s| !already.contains(s)).collect();
+        if !starts.is_empty() {
+            unkept.insert(period.name(), starts.into_iter().collect());
+        }
+    }
+    Ok(unkept)
+}
+
+/// Applies retention on `today`: freezes the periods holding a day that goes, notes the
+/// retirement, freezes what a change dropped meanwhile, then deletes the facts. Safe to run
+/// again after a crash at any point (freezing again replaces; retiring again deletes what is
+/// left).
+///
+/// Cells kept for speed ([`crate::materialize`]) count as frozen, but a change to a later day
+/// of their period (a late hit, an erasure, by this process or another) drops them until the
+/// retirement is noted; after that nothing drops them. So the periods are checked again
+/// between the note and the deletion, while every fact they need is still there.
 pub async fn apply(store: &dyn RollupStore, today: NaiveDate, months: u32) -> Result<FactRetirement, PipelineError> {
     let mut pass = plan(store, today, months).await?;
     if pass.days.is_empty() {
         return Ok(pass);
     }
-    for period in Period::ALL {
-        if let Some(starts) = pass.frozen.get(period.name()) {
-            pass.cells += store.freeze(period, &starts.iter().copied().collect()).await?;
+    pass.cells += freeze_all(store, &pass.frozen).await?;
+    store.note_facts_retired(pass.through).await?;
+    let dropped = unkept_periods(store, &pass.days).await?;
+    if !dropped.is_empty() {
+        tracing::info!(?dropped, "kept cells dropped by a change before the retirement was noted: frozen again");
+        pass.cells += freeze_all(store, &dropped).await?;
+        for (kind, starts) in dropped {
+            let frozen = pass.frozen.entry(kind).or_default();
+            frozen.extend(starts);
+            frozen.sort_unstable();
+            frozen.dedup();
         }
     }
     store.retire_facts(pass.through).await?;
     Ok(pass)
+}
+
+async fn freeze_all(store: &dyn RollupStore, periods: &BTreeMap<&'static str, Vec<NaiveDate>>) -> Result<u64, PipelineError> {
+    let mut cells = 0;
+    for period in Period::ALL {
+        if let Some(starts) = periods.get(period.name()) {
+            cells += store.freeze(period, &starts.iter().copied().collect()).await?;
+        }
+    }
+    Ok(cells)
 }
 
 #[cfg(test)]

@@ -20,6 +20,11 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineErro
     move |e| PipelineError::io(context, e)
 }
 
+/// Most rows in a row group of a compact file ([`AtomicParquet::create_compact`]): a writer
+/// holds a row group's encoded pages in memory until it ends, and a freeze writes several files
+/// at once (one per period of its chunk), each with up to a cell set's cells in its row group.
+pub(crate) const COMPACT_ROW_GROUP_ROWS: usize = 128 * 1024;
+
 /// A Parquet file being written in `tmp/`, renamed into place by [`AtomicParquet::finish`].
 pub(crate) struct AtomicParquet {
     tmp: PathBuf,
@@ -33,12 +38,14 @@ impl AtomicParquet {
     }
 
     /// Starts a file at `tmp` with small metadata: statistics per column chunk only (no page
-    /// index), for files a query opens many of and prunes by row group (kept cells).
+    /// index), for files a query opens many of and prunes by row group (kept cells). Row groups
+    /// end at [`COMPACT_ROW_GROUP_ROWS`] rows at most, which bounds what a writer buffers.
     pub(crate) fn create_compact(tmp: PathBuf, schema: &SchemaRef) -> Result<Self, PipelineError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_offset_index_disabled(true)
+            .set_max_row_group_size(COMPACT_ROW_GROUP_ROWS)
             .build();
         Self::with_properties(tmp, schema, props)
     }

@@ -147,6 +147,12 @@ pub trait RollupStore: Send + Sync + 'static {
     /// The last day whose per-visitor facts were retired, `None` when none were.
     async fn facts_retired_through(&self) -> Result<Option<NaiveDate>, PipelineError>;
 
+    /// Durably notes that the per-visitor facts of every day up to `through` are retired (never
+    /// moving the mark back), without deleting them: from then on, their hits are not staged
+    /// and no change drops the cells of a period holding one of them
+    /// ([`crate::frozen::thawed_by`]). [`Self::retire_facts`] notes it too.
+    async fn note_facts_retired(&self, through: NaiveDate) -> Result<(), PipelineError>;
+
     /// Durably deletes the per-visitor facts (staged hits, visits, usages, refusals, dirty
     /// marks) of every day up to `through`, and notes `through` first. Tagging counts (no
     /// visitor) stay. Returns the days whose facts went.

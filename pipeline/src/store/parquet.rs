@@ -533,6 +533,13 @@ impl RollupStore for ParquetRollupStore {
         year_to_date::keep(&self.files, year, through).await
     }
 
+    async fn note_facts_retired(&self, through: NaiveDate) -> Result<(), PipelineError> {
+        self.files.writable()?;
+        let _marking = self.marking.lock().await;
+        let this = self.files.clone();
+        blocking(move || this.note_retired(through).map(drop)).await
+    }
+
     async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
         self.files.writable()?;
         let _marking = self.marking.lock().await;

@@ -115,15 +115,22 @@ impl Files {
         }
     }
 
-    /// Notes `through` (never moving it back), then deletes the per-visitor facts of every day
-    /// up to it. Returns the days whose facts went.
-    pub(super) fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+    /// Durably notes `through` as the last day retired (never moving it back). Returns the
+    /// last day retired.
+    pub(super) fn note_retired(&self, through: NaiveDate) -> Result<NaiveDate, PipelineError> {
         let through = self.facts_retired_through()?.map_or(through, |t| t.max(through));
         let (path, tmp) = (self.retired_mark(), self.root.join("tmp").join("facts-retired-through"));
         let mut file = fs::File::create(&tmp).map_err(io(format!("creating {}", tmp.display())))?;
         file.write_all(through.to_string().as_bytes()).and_then(|()| file.sync_all()).map_err(io(format!("writing {}", tmp.display())))?;
         fs::rename(&tmp, &path).map_err(io(format!("renaming {}", path.display())))?;
         sync_dir(&self.root)?;
+        Ok(through)
+    }
+
+    /// Notes `through` (never moving it back), then deletes the per-visitor facts of every day
+    /// up to it. Returns the days whose facts went.
+    pub(super) fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+        let through = self.note_retired(through)?;
         self.drop_years_to_date(|year, _| year <= through)?;
         let mut retired = BTreeSet::new();
         for kind in DAY_FACTS {

@@ -104,10 +104,17 @@ impl ClickHouseRollupStore {
         Ok(day_list(&rows).first().copied())
     }
 
-    /// Notes `through`, then deletes the per-visitor facts up to it.
-    pub(super) async fn retire_days(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+    /// Notes `through` as the last day retired (never moving it back). Returns the last day
+    /// retired.
+    pub(super) async fn note_retired(&self, through: NaiveDate) -> Result<NaiveDate, PipelineError> {
         let through = self.retired_through().await?.map_or(through, |t| t.max(through));
         self.execute(&format!("INSERT INTO {} (through) VALUES (toDate('{through}'))", self.table("facts_retired"))).await?;
+        Ok(through)
+    }
+
+    /// Notes `through`, then deletes the per-visitor facts up to it.
+    pub(super) async fn retire_days(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
+        let through = self.note_retired(through).await?;
         let mut days = BTreeSet::new();
         for table in ["hits", "visits", "usages", "rejects", "dirty"] {
             let rows = self.select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table))).await?;

@@ -423,6 +423,10 @@ impl RollupStore for ClickHouseRollupStore {
         self.keep_rows_to_date(year, through).await
     }
 
+    async fn note_facts_retired(&self, through: NaiveDate) -> Result<(), PipelineError> {
+        self.note_retired(through).await.map(drop)
+    }
+
     async fn retire_facts(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
         self.retire_days(through).await
     }
