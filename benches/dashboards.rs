@@ -14,8 +14,8 @@
 //! as a following pipeline does (`pipeline::materialize`), as of the day after the last one
 //! (weeks and months closed, the school year open), then as of the school year's end, and
 //! measures the requests after each (`DNMA_DASHBOARD_SKIP_COLD=1` skips the first, cold
-//! measurement). Under
-//! `cargo test` (no `--bench` argument) it runs a small smoke version so the harness stays tested.
+//! measurement; `DNMA_DASHBOARD_ONLY=TEXT` measures only the URLs holding TEXT, e.g. to
+//! profile one page). Under `cargo test` (no `--bench` argument) it runs a small smoke version so the harness stays tested.
 
 #![allow(missing_docs)]
 
@@ -197,7 +197,8 @@ fn walkdir(dir: &Path) -> u64 {
 fn measure(rt: &tokio::runtime::Runtime, app: &axum::Router, urls: &[String], runs: usize) {
     println!("| request | p50 | p95 |");
     println!("|---|---|---|");
-    for url in urls {
+    let only = std::env::var("DNMA_DASHBOARD_ONLY").unwrap_or_default();
+    for url in urls.iter().filter(|u| u.contains(&only)) {
         let mut times = Vec::with_capacity(runs);
         for _ in 0..runs {
             let request = Request::get(url.as_str()).header("authorization", "Bearer t").body(Body::empty()).unwrap();

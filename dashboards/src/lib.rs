@@ -27,7 +27,7 @@ pub mod views;
 use std::sync::Arc;
 
 use chrono::NaiveDate;
-use pipeline::{PipelineError, RollupStore};
+use pipeline::{IndicatorQuery, IndicatorRow, PipelineError, RollupStore};
 use tagging_plan::{Plan, Referential};
 
 pub use config::{DashboardConfig, EditorAccess};
@@ -121,6 +121,22 @@ impl Dashboards {
     /// The configuration.
     pub fn config(&self) -> &DashboardConfig {
         &self.config
+    }
+
+    /// Runs a store query on a task of its own, so that the independent queries of one page
+    /// run on every core rather than interleaved on one.
+    pub(crate) fn spawned_query(
+        &self,
+        query: IndicatorQuery,
+    ) -> impl std::future::Future<Output = Result<Vec<IndicatorRow>, DashboardError>> + 'static {
+        let store = Arc::clone(&self.store);
+        let task = tokio::spawn(async move { store.query(&query).await });
+        async move {
+            match task.await {
+                Ok(rows) => Ok(rows?),
+                Err(e) => Err(DashboardError::Store(PipelineError::Store(format!("a query task failed: {e}")))),
+            }
+        }
     }
 }
 

@@ -275,3 +275,66 @@ fn materialized_periods_give_the_facts_figures_and_go_when_a_late_hit_comes() {
     assert!(week_file.exists());
     assert_eq!(figures_of(data_dir, &old), with_late);
 }
+
+/// The open school year's rows to date with the real binary: `dnma pipeline materialize` keeps
+/// them up to the latest settled day (and says so), `dnma query` gives the same school-year
+/// figures, a day after them is read from the facts, and a late hit on a kept day drops them.
+#[test]
+fn year_to_date_rows_give_the_facts_figures_and_go_when_a_late_hit_comes() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().to_str().unwrap();
+    // A day of a school year with two more days of it after (not in July or August).
+    let mut kept_day = (Utc::now() - Duration::days(20)).date_naive();
+    if matches!(kept_day.month(), 7 | 8) {
+        kept_day = kept_day.with_month(6).unwrap().with_day(15).unwrap();
+    }
+    let later_day = kept_day + Duration::days(2);
+    let today = (kept_day + Duration::days(3)).to_string();
+    let mut input = String::new();
+    for user in 0..10 {
+        let _ = writeln!(input, "{kept_day}T10:{:02}:00+02:00\t{}", user, xiti(400 + user % 8));
+    }
+    // After the settled days: one visitor seen before, one new.
+    for user in [400, 500] {
+        let _ = writeln!(input, "{later_day}T09:00:00+02:00\t{}", xiti(user));
+    }
+    assert!(dnma(&["import", "--data-dir", data_dir, "-"], Some(input.as_bytes())).status.success());
+    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    let day = kept_day.to_string();
+    let year_figures = || {
+        let mut figures = Vec::new();
+        for (level, extra) in [("ecole", &[][..]), ("academie", &["--breakdown", "profil"][..]), ("nation", &["--breakdown", "service"][..])] {
+            let mut args =
+                vec!["query", "--data-dir", data_dir, "--level", level, "--period", "school_year", "--from", &day, "--to", &day, "--format", "json"];
+            args.extend_from_slice(extra);
+            let out = dnma(&args, None);
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            figures.extend(json_lines(&out));
+        }
+        figures
+    };
+    let before = year_figures();
+    assert_eq!(before[0]["visitors"], 9, "{before:?}");
+
+    let out = dnma(&["pipeline", "materialize", "--data-dir", data_dir, "--today", &today], None);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let kept = json_lines(&out);
+    assert_eq!(kept[0]["period"], "school_year", "{kept:?}");
+    assert_eq!(kept[0]["through"], day.as_str(), "the year to date first, up to the latest settled day: {kept:?}");
+    let year = kept[0]["start"].as_str().unwrap().to_owned();
+    let rows = Path::new(data_dir).join("rollups").join("year-to-date").join(format!("{year}_{day}.visits.parquet"));
+    assert!(rows.exists(), "{}", rows.display());
+    assert_eq!(year_figures(), before, "the rows to date and the later facts give the facts' figures");
+
+    // A late hit of a new visitor on the kept day: once computed, the rows go; it is counted.
+    let late = format!("{kept_day}T11:00:00+02:00\t{}\n", xiti(600));
+    assert!(dnma(&["import", "--data-dir", data_dir, "-"], Some(late.as_bytes())).status.success());
+    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    assert!(!rows.exists(), "a change to a kept day drops the rows");
+    let with_late = year_figures();
+    assert_eq!(with_late[0]["visitors"], 10, "{with_late:?}");
+    let again = json_lines(&dnma(&["pipeline", "materialize", "--data-dir", data_dir, "--today", &today], None));
+    assert_eq!(again[0]["through"], day.as_str(), "{again:?}");
+    assert!(rows.exists());
+    assert_eq!(year_figures(), with_late);
+}

@@ -133,14 +133,17 @@ impl Dashboards {
     ) -> Result<(BTreeMap<String, IndicatorRow>, Option<BTreeMap<String, IndicatorRow>>), DashboardError> {
         let mut q = Self::query(level, period, shown.start, shown.start, filters);
         q.within = within.filter(|(l, _)| *l != Level::Nation);
-        let all = self.store.query(&q).await?.into_iter().map(|r| (r.code.clone(), r)).collect();
-        let pupils = if filters.profil.as_deref().is_none_or(|p| p == "ELEVE") {
-            q.profil = Some("ELEVE".into());
-            Some(self.store.query(&q).await?.into_iter().map(|r| (r.code.clone(), r)).collect())
-        } else {
-            None
+        let pupils_q = filters.profil.as_deref().is_none_or(|p| p == "ELEVE").then(|| IndicatorQuery { profil: Some("ELEVE".into()), ..q.clone() });
+        let all = self.spawned_query(q);
+        let pupils = async {
+            match pupils_q {
+                Some(q) => self.spawned_query(q).await.map(Some),
+                None => Ok(None),
+            }
         };
-        Ok((all, pupils))
+        let (all, pupils) = tokio::try_join!(all, pupils)?;
+        let by_code = |rows: Vec<IndicatorRow>| rows.into_iter().map(|r| (r.code.clone(), r)).collect();
+        Ok((by_code(all), pupils.map(by_code)))
     }
 
     /// The analyst's view of a territory (the nation by default).
@@ -162,28 +165,37 @@ impl Dashboards {
         };
         let period = filters.period()?;
         let shown = self.period_shown(filters).await?;
-        let (own, own_pupils) = self.cells(level, Some((level, code.clone())), &shown, period, filters).await?;
-        let territory = self.row(level, &code, own.get(&code), own_pupils.as_ref());
-
         let children_keys = self.territories.children(level, &code);
         let child_levels: BTreeSet<Level> = children_keys.iter().map(|(l, _)| *l).collect();
+        // The page's queries run at once (see `spawned_query`).
+        let children_cells = async {
+            let mut cells = Vec::new();
+            for child_level in child_levels {
+                cells.push((child_level, self.cells(child_level, Some((level, code.clone())), &shown, period, filters).await?));
+            }
+            Ok::<_, DashboardError>(cells)
+        };
+        let ((own, own_pupils), children_cells, (academy_cells, academy_pupils), weekly) = tokio::try_join!(
+            self.cells(level, Some((level, code.clone())), &shown, period, filters),
+            children_cells,
+            self.cells(Level::Academie, None, &shown, period, filters),
+            self.weekly(level, &code, shown.end, filters),
+        )?;
+        let territory = self.row(level, &code, own.get(&code), own_pupils.as_ref());
         let mut children = Vec::new();
-        for child_level in child_levels {
-            let (cells, pupils) = self.cells(child_level, Some((level, code.clone())), &shown, period, filters).await?;
+        for (child_level, (cells, pupils)) in children_cells {
             for (_, child_code) in children_keys.iter().filter(|(l, _)| *l == child_level) {
                 children.push(self.row(child_level, child_code, cells.get(child_code), pupils.as_ref()));
             }
         }
         children.sort_by(|a, b| b.figures.visitors.unwrap_or(0).cmp(&a.figures.visitors.unwrap_or(0)).then_with(|| a.name.cmp(&b.name)));
 
-        let (academy_cells, academy_pupils) = self.cells(Level::Academie, None, &shown, period, filters).await?;
         let academies = self
             .territories
             .of_level(Level::Academie)
             .map(|(c, _)| self.row(Level::Academie, c, academy_cells.get(c), academy_pupils.as_ref()))
             .collect();
 
-        let weekly = self.weekly(level, &code, shown.end, filters).await?;
         let path = self
             .territories
             .path(level, &code)
@@ -220,11 +232,13 @@ impl Dashboards {
         };
         let k = self.config.k;
         let visible = |r: &IndicatorRow| (r.visitors >= k).then_some(r.visitors);
-        let this: BTreeMap<NaiveDate, Option<u64>> =
-            self.store.query(&series(this_first, day)).await?.iter().filter(|r| r.code == code).map(|r| (r.start, visible(r))).collect();
         let previous_end = previous_first + Days::new((day - this_first).num_days().max(0).unsigned_abs());
-        let previous: BTreeMap<NaiveDate, Option<u64>> =
-            self.store.query(&series(previous_first, previous_end)).await?.iter().filter(|r| r.code == code).map(|r| (r.start, visible(r))).collect();
+        let (this, previous) =
+            tokio::try_join!(self.spawned_query(series(this_first, day)), self.spawned_query(series(previous_first, previous_end)))?;
+        let points_of = |rows: Vec<IndicatorRow>| -> BTreeMap<NaiveDate, Option<u64>> {
+            rows.iter().filter(|r| r.code == code).map(|r| (r.start, visible(r))).collect()
+        };
+        let (this, previous) = (points_of(this), points_of(previous));
         let today = self.today();
         let points = mondays(this_first, day, today)
             .zip(mondays(previous_first, previous_end, today))

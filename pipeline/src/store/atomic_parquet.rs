@@ -45,7 +45,7 @@ impl AtomicParquet {
             .set_compression(Compression::SNAPPY)
             .set_statistics_enabled(EnabledStatistics::Chunk)
             .set_offset_index_disabled(true)
-            .set_max_row_group_size(COMPACT_ROW_GROUP_ROWS)
+            .set_max_row_group_row_count(Some(COMPACT_ROW_GROUP_ROWS))
             .build();
         Self::with_properties(tmp, schema, props)
     }

@@ -313,10 +313,19 @@ impl Files {
         if urls.is_empty() {
             return Ok(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?));
         }
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema.clone());
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(listing_options()).with_schema(schema.clone());
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
+}
+
+/// How the store's tables read their Parquet files: page indexes are not read (a table's
+/// format carries its own options; the session's are not applied to it). Decoding the page
+/// indexes of the files a query opens cost more than the pages they would skip, and kept-cell
+/// files have none: looking for them copied each file's metadata at every query.
+pub(super) fn listing_options() -> ListingOptions {
+    let mut options = datafusion::config::TableParquetOptions::default();
+    options.global.enable_page_index = false;
+    ListingOptions::new(Arc::new(ParquetFormat::default().with_options(options))).with_file_extension(".parquet")
 }
 
 /// Attempts of a query that meets a file being replaced under it.
@@ -360,9 +369,9 @@ impl ParquetRollupStore {
         for table in crate::year_to_date::TABLES {
             let path = self.files.year_to_date_path(year, through, table);
             let url = ListingTableUrl::parse(path.to_string_lossy())?;
-            let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-            let config =
-                ListingTableConfig::new_with_multi_paths(vec![url]).with_listing_options(options).with_schema(crate::year_to_date::schema(table));
+            let config = ListingTableConfig::new_with_multi_paths(vec![url])
+                .with_listing_options(listing_options())
+                .with_schema(crate::year_to_date::schema(table));
             ctx.register_table(format!("kept_{table}"), Arc::new(ListingTable::try_new(config)?))?;
             let schema = if table == "visits" { visits_schema() } else { usages_schema() };
             ctx.register_table(format!("facts_{table}"), self.files.table(table, &schema, after, Period::SchoolYear.end_of(year))?)?;

@@ -15,8 +15,7 @@ use datafusion::arrow::array::{AsArray, Date32Array, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Date32Type;
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
 use datafusion::datasource::{MemTable, TableProvider};
 
 use super::{io, Files};
@@ -53,8 +52,7 @@ impl Files {
         if urls.is_empty() {
             return Ok(Arc::new(MemTable::try_new(frozen_schema(), vec![vec![]])?));
         }
-        let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(frozen_schema());
+        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(super::listing_options()).with_schema(frozen_schema());
         Ok(Arc::new(ListingTable::try_new(config)?))
     }
 
