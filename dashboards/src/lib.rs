@@ -129,11 +129,20 @@ impl Dashboards {
         &self,
         query: IndicatorQuery,
     ) -> impl std::future::Future<Output = Result<Vec<IndicatorRow>, DashboardError>> + 'static {
-        let store = Arc::clone(&self.store);
-        let task = tokio::spawn(async move { store.query(&query).await });
+        self.spawned(move |store| async move { store.query(&query).await })
+    }
+
+    /// Runs a read of the store (given the store) on a task of its own, started now.
+    pub(crate) fn spawned<T, F, Fut>(&self, read: F) -> impl std::future::Future<Output = Result<T, DashboardError>> + 'static
+    where
+        T: Send + 'static,
+        F: FnOnce(Arc<dyn RollupStore>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, PipelineError>> + Send + 'static,
+    {
+        let task = tokio::spawn(read(Arc::clone(&self.store)));
         async move {
             match task.await {
-                Ok(rows) => Ok(rows?),
+                Ok(result) => Ok(result?),
                 Err(e) => Err(DashboardError::Store(PipelineError::Store(format!("a query task failed: {e}")))),
             }
         }

@@ -112,9 +112,17 @@ impl Dashboards {
         };
         let from = Period::SchoolYear.start_of(day);
         let to = day;
-        let tagging: Vec<_> = self.store.tagging(from, to).await?.into_iter().filter(|t| t.plateforme == plateforme).collect();
-        let counts: Vec<_> = self.store.reject_counts(from, to).await?.into_iter().filter(|c| c.plateforme.as_deref() == Some(plateforme)).collect();
-        let refused: Vec<_> = self.store.rejected_events(from, to).await?.into_iter().filter(|r| r.1.as_deref() == Some(plateforme)).collect();
+        // The page's reads run at once (see `spawned_query`).
+        let owned = plateforme.to_owned();
+        let (tagging, counts, refused, sample) = tokio::try_join!(
+            self.spawned(move |store| async move { store.tagging(from, to).await }),
+            self.spawned(move |store| async move { store.reject_counts(from, to).await }),
+            self.spawned(move |store| async move { store.rejected_events(from, to).await }),
+            self.spawned(move |store| async move { store.reject_sample(&owned, from, to, 20).await }),
+        )?;
+        let tagging: Vec<_> = tagging.into_iter().filter(|t| t.plateforme == plateforme).collect();
+        let counts: Vec<_> = counts.into_iter().filter(|c| c.plateforme.as_deref() == Some(plateforme)).collect();
+        let refused: Vec<_> = refused.into_iter().filter(|r| r.1.as_deref() == Some(plateforme)).collect();
 
         let week_of = |d: NaiveDate| Period::Week.start_of(d);
         let today = self.today();
@@ -181,10 +189,7 @@ impl Dashboards {
             .map(|(s, n)| ServiceTagging { service: (*s).to_owned(), label: self.label("services", s), previous_week_hits: *n, last_week_hits: 0 })
             .collect();
 
-        let sample = self
-            .store
-            .reject_sample(plateforme, from, to, 20)
-            .await?
+        let sample = sample
             .into_iter()
             .map(|s| RejectedHit {
                 received: chrono::DateTime::from_timestamp_millis(s.received_ms).unwrap_or_default().to_rfc3339(),
