@@ -290,7 +290,8 @@ pub fn lookup_sql(
     conditions.push(in_projet.map_or_else(|| is_null("in_projet"), |p| eq("in_projet", p)));
     let shown_value = if query.breakdown.is_some() { "breakdown_value" } else { dialect.null_string() };
     Ok(format!(
-        "SELECT code, period_start AS start, {shown_value} AS cell_value, visits, visitors, page_views, clicks, duration_s FROM {} WHERE {}",
+        "SELECT code, period_start AS start, {shown_value} AS cell_value, visits, visitors, page_views, clicks, duration_s FROM {} WHERE {} \
+         ORDER BY code, start, cell_value NULLS FIRST",
         table("frozen"),
         conditions.join(" AND ")
     ))

@@ -113,9 +113,9 @@ impl Dashboards {
         let from = Period::SchoolYear.start_of(day);
         let to = day;
         // The page's reads run at once (see `spawned_query`).
-        let owned = plateforme.to_owned();
+        let (owned, wanted) = (plateforme.to_owned(), plateforme.to_owned());
         let (tagging, counts, refused, sample) = tokio::try_join!(
-            self.spawned(move |store| async move { store.tagging(from, to).await }),
+            self.spawned(move |store| async move { store.tagging(from, to, Some(&wanted)).await }),
             self.spawned(move |store| async move { store.reject_counts(from, to).await }),
             self.spawned(move |store| async move { store.rejected_events(from, to).await }),
             self.spawned(move |store| async move { store.reject_sample(&owned, from, to, 20).await }),

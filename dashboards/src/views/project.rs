@@ -1,7 +1,7 @@
 //! The project owner's view: deployment week by week, adoption, usage by profile and service,
 //! the least active schools.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{Days, NaiveDate};
 use pipeline::{Breakdown, IndicatorRow, Level, Period};
@@ -133,18 +133,21 @@ impl Dashboards {
 
         let weekly_schools: Vec<IndicatorRow> = early_weeks.into_iter().chain(late_weeks).collect();
         // (Borrowed, not cloned.)
-        let mut schools: BTreeSet<&str> = weekly_schools.iter().map(|r| r.code.as_str()).collect();
+        let mut schools: Vec<&str> = weekly_schools.iter().map(|r| r.code.as_str()).collect();
         schools.extend(self.config.project_schools.get(projet).into_iter().flatten().map(String::as_str));
+        schools.sort_unstable();
+        schools.dedup();
         let plateformes: Vec<String> = plateformes.into_iter().map(|r| r.code).collect();
         if schools.is_empty() && plateformes.is_empty() {
             return Err(DashboardError::NotFound(format!("aucun trafic ni établissement connu pour le projet « {projet} »")));
         }
 
-        let mut by_week: BTreeMap<NaiveDate, BTreeSet<&str>> = BTreeMap::new();
+        // One row per school and week: the schools active in a week are its rows.
+        let mut by_week: BTreeMap<NaiveDate, Vec<&str>> = BTreeMap::new();
         for r in weekly_schools.iter().filter(|r| r.visits > 0) {
-            by_week.entry(r.start).or_default().insert(r.code.as_str());
+            by_week.entry(r.start).or_default().push(r.code.as_str());
         }
-        let mut adopted: BTreeSet<&str> = BTreeSet::new();
+        let mut adopted: HashSet<&str> = HashSet::with_capacity(schools.len());
         let mut deployment = Vec::new();
         for (week, incomplete) in mondays(Period::Week.start_of(year_start), shown.end, today) {
             let active = by_week.get(&week).map_or(0, |active| {

@@ -116,11 +116,14 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
         hit(&mut placer, 3, "2026-11-23T08:10:00+01:00", 2, SCHOOL_B, "RESSOURCE_DOCUMENTAIRE", "ELEVE"),
     ];
     stage_and_compute(store, &rows, Method::SortScan).await;
-    let tagging = store.tagging(day("2026-11-23"), day("2026-11-29")).await.unwrap();
+    let tagging = store.tagging(day("2026-11-23"), day("2026-11-29"), None).await.unwrap();
     let counts: Vec<(String, Option<String>, u64, u64)> =
         tagging.iter().map(|t| (t.service.clone(), t.outil.clone(), t.hits, t.page_views)).collect();
     assert_eq!(counts, vec![("MESSAGERIE".into(), None, 2, 2), ("RESSOURCE_DOCUMENTAIRE".into(), Some("PEARLTREES".into()), 1, 1)]);
     assert!(tagging.iter().all(|t| t.plateforme == "ENT-BZH" && t.plan_version == "2024.1"));
+    let (from, to) = (day("2026-11-23"), day("2026-11-29"));
+    assert_eq!(store.tagging(from, to, Some("ENT-BZH")).await.unwrap(), tagging, "one platform's rows");
+    assert!(store.tagging(from, to, Some("NEO-AUTRE")).await.unwrap().is_empty());
 
     let letter = |minute: i64, reasons: &[(&str, &str, &str)]| refusal(minute, reasons, &[("uai", "0350000A")]);
     let d = day("2026-11-23");
@@ -286,7 +289,7 @@ async fn a_day_computed_in_slices_has_the_same_figures<S: RollupStore>(store: &S
     for (q, expected) in queries.iter().zip(&whole) {
         assert_eq!(&store.query(q).await.unwrap(), expected, "{q:?}");
     }
-    let tagged: u64 = store.tagging(d, d).await.unwrap().iter().map(|t| t.hits).sum();
+    let tagged: u64 = store.tagging(d, d, None).await.unwrap().iter().map(|t| t.hits).sum();
     assert_eq!(tagged, rows.len() as u64, "tagging counts add up over the ranges");
 }
 
@@ -396,7 +399,7 @@ pub async fn replaced_day_reads_old_or_new<S: RollupStore>(store: Arc<S>, rows: 
     assert_eq!(expected.len(), 1);
     while !writer.is_finished() {
         assert_eq!(store.query(&query).await.expect("query"), expected, "a reader sees the old day or the new one");
-        store.tagging(d, d).await.expect("tagging");
+        store.tagging(d, d, None).await.expect("tagging");
     }
     writer.await.expect("writer");
 }

@@ -116,7 +116,7 @@ pub(super) async fn retired_facts_leave_the_figures_of_closed_periods<S: RollupS
     assert_eq!(store.days().await.unwrap(), vec![day("2025-03-10")], "the retired days' hits are gone");
     assert!(store.day_hits(day("2024-09-02")).await.unwrap().iter().all(|b| b.num_rows() == 0));
     assert!(store.dirty_days().await.unwrap().is_empty());
-    assert!(!store.tagging(day("2024-06-10"), day("2024-06-10")).await.unwrap().is_empty(), "tagging counts hold no visitor and stay");
+    assert!(!store.tagging(day("2024-06-10"), day("2024-06-10"), None).await.unwrap().is_empty(), "tagging counts hold no visitor and stay");
 
     for (q, expected) in queries.iter().zip(&before) {
         assert_eq!(&store.query(q).await.unwrap_or_else(|e| panic!("{q:?}: {e}")), expected, "{q:?}");

@@ -172,7 +172,8 @@ pub trait RollupStore: Send + Sync + 'static {
     async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError>;
 
     /// Accepted hits per day, platform, project, service, tool and plan version over `from..=to`.
-    async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError>;
+    /// `plateforme` keeps one platform's rows only.
+    async fn tagging(&self, from: NaiveDate, to: NaiveDate, plateforme: Option<&str>) -> Result<Vec<TaggingRow>, PipelineError>;
 
     /// Refused events per day, platform and reason over `from..=to`.
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError>;

@@ -587,8 +587,8 @@ impl RollupStore for ParquetRollupStore {
         .await
     }
 
-    async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError> {
-        let batches = self.sql(&[("tagging", tagging_schema())], from, to, &sql::tagging("tagging")).await?;
+    async fn tagging(&self, from: NaiveDate, to: NaiveDate, plateforme: Option<&str>) -> Result<Vec<TaggingRow>, PipelineError> {
+        let batches = self.sql(&[("tagging", tagging_schema())], from, to, &sql::tagging("tagging", plateforme)).await?;
         Ok(tagging_rows(&batches))
     }
 

@@ -14,11 +14,13 @@ use crate::query::{sql_literal, IndicatorQuery, IndicatorRow};
 use crate::tagging::{RejectCount, RejectSample};
 
 /// Accepted hits per day, platform, project, service, tool and plan version (layout of
-/// [`crate::tagging::tagging_schema`]) from the tagging facts in `table`.
-pub fn tagging(table: &str) -> String {
+/// [`crate::tagging::tagging_schema`]) from the tagging facts in `table`, of one platform when
+/// `plateforme` is given.
+pub fn tagging(table: &str, plateforme: Option<&str>) -> String {
+    let only = plateforme.map_or_else(String::new, |p| format!("WHERE plateforme = {}", sql_literal(p)));
     format!(
         "SELECT day, plateforme, projet, service, outil, plan_version, sum(hits) AS hits, sum(page_views) AS page_views, sum(clicks) AS clicks \
-         FROM {table} GROUP BY day, plateforme, projet, service, outil, plan_version"
+         FROM {table} {only} GROUP BY day, plateforme, projet, service, outil, plan_version"
     )
 }
 

@@ -455,8 +455,8 @@ impl RollupStore for ClickHouseRollupStore {
         self.insert("rejects", &fresh, &[]).await
     }
 
-    async fn tagging(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<TaggingRow>, PipelineError> {
-        let batch = self.select(&sql::tagging(&self.current("tagging", from, to)), &tagging_schema()).await?;
+    async fn tagging(&self, from: NaiveDate, to: NaiveDate, plateforme: Option<&str>) -> Result<Vec<TaggingRow>, PipelineError> {
+        let batch = self.select(&sql::tagging(&self.current("tagging", from, to), plateforme), &tagging_schema()).await?;
         Ok(tagging_rows(&[batch]))
     }
 
