@@ -56,18 +56,6 @@ use crate::query::{indicator_sql, Dialect, IndicatorQuery, IndicatorRow};
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
-/// Parts of one log partition of a day beyond which some are compacted.
-const MAX_PARTS_PER_DAY: usize = 16;
-
-/// How many adjacent parts one compaction merges (at most).
-const MERGED_PARTS: usize = 8;
-
-/// Smallest row group of a staged-hits file (row groups are cut at visitor-slice boundaries).
-const HIT_ROW_GROUP_ROWS: usize = 16 * 1024;
-
-/// Hits a compaction holds in memory at once (about: it merges a range of slices at a time).
-const COMPACTION_HITS: u64 = 256 * 1024;
-
 /// The embedded rollup store (see the module header for its layout).
 pub struct ParquetRollupStore {
     files: Arc<Files>,
@@ -102,14 +90,6 @@ struct Files {
     /// Held open while this store may write (the exclusive lock lives as long as the store).
     lock: Option<File>,
     next_tmp: AtomicU64,
-}
-
-/// A staged-hits file and the log offsets it holds.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Part {
-    first: u64,
-    last: u64,
-    path: PathBuf,
 }
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineError {
@@ -189,34 +169,6 @@ impl Files {
         self.root.join("rejects").join(format!("{day}.parquet"))
     }
 
-    fn day_dir(&self, day: NaiveDate) -> PathBuf {
-        self.root.join("hits").join(day.to_string())
-    }
-
-    /// The parts of a day, those covered by another part left out.
-    fn parts(&self, day: NaiveDate) -> Result<Vec<Part>, PipelineError> {
-        let dir = self.day_dir(day);
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
-        };
-        let mut parts = Vec::new();
-        for entry in entries {
-            let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let range = name.strip_prefix("part-").and_then(|n| n.strip_suffix(".parquet")).and_then(|n| n.split_once('-'));
-            let Some((Ok(first), Ok(last))) = range.map(|(a, b)| (a.parse(), b.parse())) else {
-                return Err(PipelineError::Store(format!("unexpected file {}", path.display())));
-            };
-            parts.push(Part { first, last, path });
-        }
-        let covered = |p: &Part| parts.iter().any(|q| q != p && q.first <= p.first && p.last <= q.last && (q.first, q.last) != (p.first, p.last));
-        let mut kept: Vec<Part> = parts.iter().filter(|p| !covered(p)).cloned().collect();
-        kept.sort_by_key(|p| p.first);
-        Ok(kept)
-    }
-
     /// A new Parquet file in `tmp/`.
     fn create(&self, schema: &SchemaRef) -> Result<AtomicParquet, PipelineError> {
         AtomicParquet::create(self.tmp_path(), schema)
@@ -236,48 +188,6 @@ impl Files {
         let mut file = self.create(schema)?;
         file.write(batch)?;
         file.finish(path)
-    }
-
-    /// Writes staged hits as a part file at `path`, atomically, ordered by visitor slice.
-    fn write_hits_atomically(&self, path: &Path, hits: &RecordBatch) -> Result<(), PipelineError> {
-        let mut file = self.create(&hits_schema())?;
-        file.write_by_slice(hits, HIT_ROW_GROUP_ROWS)?;
-        file.finish(path)
-    }
-
-    /// When the parts of one log partition of a day pile up, merges the adjacent run of
-    /// [`MERGED_PARTS`] of them holding the fewest hits into one (so each hit is rewritten a
-    /// few times over the day, not at every compaction). The merge goes a range of visitor
-    /// slices at a time, so its memory stays bounded. Parts of different log partitions stay
-    /// apart, so each partition's staged position stays known.
-    fn compact(&self, day: NaiveDate, partition: Partition) -> Result<(), PipelineError> {
-        let parts: Vec<Part> = self.parts(day)?.into_iter().filter(|p| partition_of(p.first) == partition).collect();
-        if parts.len() <= MAX_PARTS_PER_DAY {
-            return Ok(());
-        }
-        let sizes = parts.iter().map(|p| row_count(&p.path)).collect::<Result<Vec<_>, _>>()?;
-        let width = MERGED_PARTS.min(parts.len());
-        let start = (0..=parts.len() - width).min_by_key(|&i| sizes[i..i + width].iter().sum::<u64>()).expect("at least one run");
-        let run = &parts[start..start + width];
-        let total: u64 = sizes[start..start + width].iter().sum();
-        let mut merged = self.create(&hits_schema())?;
-        for slices in VisitorSlices::plan(total, COMPACTION_HITS) {
-            let mut batches = Vec::new();
-            for part in run {
-                batches.extend(read_slices(&part.path, slices)?);
-            }
-            merged.write_by_slice(&concat_batches(&hits_schema(), &batches)?, HIT_ROW_GROUP_ROWS)?;
-        }
-        let (first, last) = (run[0].first, run.iter().map(|p| p.last).max().expect("parts"));
-        merged.finish(&self.part_path(day, first, last))?;
-        for part in run {
-            fs::remove_file(&part.path).map_err(io(format!("removing {}", part.path.display())))?;
-        }
-        sync_dir(&self.day_dir(day))
-    }
-
-    fn part_path(&self, day: NaiveDate, first: u64, last: u64) -> PathBuf {
-        self.day_dir(day).join(format!("part-{first:020}-{last:020}.parquet"))
     }
 
     fn listed_days(&self, dir: &str) -> Result<BTreeSet<NaiveDate>, PipelineError> {
@@ -357,31 +267,6 @@ impl ParquetRollupStore {
                 Err(e) => return Err(e.into()),
             }
         }
-    }
-}
-
-impl ParquetRollupStore {
-    /// A whole school year's cells from its year-to-date rows over `year..=through` and the facts
-    /// of its later days ([`crate::year_to_date::union_source`]).
-    async fn query_year_to_date(&self, query: &IndicatorQuery, year: NaiveDate, through: NaiveDate) -> Result<Vec<IndicatorRow>, PipelineError> {
-        let ctx = self.session();
-        let after = through.succ_opt().unwrap_or(through);
-        for table in crate::year_to_date::TABLES {
-            let path = self.files.year_to_date_path(year, through, table);
-            let url = ListingTableUrl::parse(path.to_string_lossy())?;
-            let config = ListingTableConfig::new_with_multi_paths(vec![url])
-                .with_listing_options(listing_options())
-                .with_schema(crate::year_to_date::schema(table));
-            ctx.register_table(format!("kept_{table}"), Arc::new(ListingTable::try_new(config)?))?;
-            let schema = if table == "visits" { visits_schema() } else { usages_schema() };
-            ctx.register_table(format!("facts_{table}"), self.files.table(table, &schema, after, Period::SchoolYear.end_of(year))?)?;
-        }
-        let source =
-            |table: &str| crate::year_to_date::union_source(table, &format!("kept_{table}"), &format!("facts_{table}"), through, Dialect::DataFusion);
-        let sql = crate::query::indicator_sql_counting(query, Dialect::DataFusion, &source, &format!("sum({})", crate::year_to_date::VISIT_COUNT))
-            .map_err(|e| PipelineError::Query(e.0))?;
-        let batches = ctx.sql(&sql).await?.collect().await?;
-        sql::indicator_rows_of(query, &batches)
     }
 }
 
@@ -654,6 +539,8 @@ mod day_writer;
 mod erasure;
 #[path = "parquet_freeze.rs"]
 mod freeze;
+#[path = "parquet_hits.rs"]
+mod hits;
 #[path = "parquet_frozen.rs"]
 mod retired;
 #[path = "parquet_year_to_date.rs"]

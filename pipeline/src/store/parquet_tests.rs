@@ -1,5 +1,6 @@
 //! Unit tests of [`super::ParquetRollupStore`]'s files: parts, compaction, covered parts.
 
+use super::hits::MAX_PARTS_PER_DAY;
 use super::*;
 use crate::facts::hits_batch;
 use crate::store::conformance;

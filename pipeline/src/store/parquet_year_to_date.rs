@@ -1,24 +1,29 @@
 //! Year to date in the embedded store: `ROOT/year-to-date/<year>_<through>.<table>.parquet`,
 //! the open school year's visits and usages summed per visitor over `year..=through` (see
-//! [`crate::year_to_date`]). The rows stand only while both files are there: the usages are
-//! put in place first and removed last.
+//! [`crate::year_to_date`]), how they are kept and how whole school-year queries read them.
+//! The rows stand only while both files are there: the usages are put in place first and
+//! removed last.
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
+
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
 
 use super::freeze::{facts_in_memory, FREEZE_IN_MEMORY_ROWS};
-use super::{blocking, io, Files};
+use super::{blocking, io, sql, Files, ParquetRollupStore};
 use crate::error::PipelineError;
-use crate::query::Dialect;
+use crate::facts::{usages_schema, visits_schema};
+use crate::model::Period;
+use crate::query::{indicator_sql_counting, Dialect, IndicatorQuery, IndicatorRow};
 use crate::store::atomic_parquet::sync_dir;
 use crate::visitor_slices::VisitorSlices;
-use crate::year_to_date::{keep_sql, schema, TABLES};
+use crate::year_to_date::{keep_sql, schema, union_source, TABLES, VISIT_COUNT};
 
 impl Files {
     fn year_to_date_dir(&self) -> PathBuf {
@@ -78,6 +83,34 @@ impl Files {
             sync_dir(&self.year_to_date_dir())?;
         }
         Ok(dropped)
+    }
+}
+
+impl ParquetRollupStore {
+    /// A whole school year's cells from its year-to-date rows over `year..=through` and the facts
+    /// of its later days ([`union_source`]).
+    pub(super) async fn query_year_to_date(
+        &self,
+        query: &IndicatorQuery,
+        year: NaiveDate,
+        through: NaiveDate,
+    ) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let ctx = self.session();
+        let after = through.succ_opt().unwrap_or(through);
+        for table in TABLES {
+            let path = self.files.year_to_date_path(year, through, table);
+            let url = ListingTableUrl::parse(path.to_string_lossy())?;
+            let config =
+                ListingTableConfig::new_with_multi_paths(vec![url]).with_listing_options(super::listing_options()).with_schema(schema(table));
+            ctx.register_table(format!("kept_{table}"), Arc::new(ListingTable::try_new(config)?))?;
+            let schema = if table == "visits" { visits_schema() } else { usages_schema() };
+            ctx.register_table(format!("facts_{table}"), self.files.table(table, &schema, after, Period::SchoolYear.end_of(year))?)?;
+        }
+        let source = |table: &str| union_source(table, &format!("kept_{table}"), &format!("facts_{table}"), through, Dialect::DataFusion);
+        let sql =
+            indicator_sql_counting(query, Dialect::DataFusion, &source, &format!("sum({VISIT_COUNT})")).map_err(|e| PipelineError::Query(e.0))?;
+        let batches = ctx.sql(&sql).await?.collect().await?;
+        sql::indicator_rows_of(query, &batches)
     }
 }
 
