@@ -365,7 +365,11 @@ impl RollupStore for ParquetRollupStore {
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
-        if let Some((year, through)) = self.files.year_to_date()?.filter(|(year, _)| crate::year_to_date::year_of(query) == Some(*year)) {
+        let kept = match crate::year_to_date::year_of(query) {
+            Some(asked) => self.files.year_to_date()?.filter(|(year, _)| *year == asked),
+            None => None,
+        };
+        if let Some((year, through)) = kept {
             match self.query_year_to_date(query, year, through).await {
                 Ok(rows) => return Ok(rows),
                 // The rows were dropped (the facts of one of their days changed) or kept again

@@ -389,8 +389,10 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
-        if let Some(standing) = self.standing_year_to_date().await?.filter(|s| crate::year_to_date::year_of(query) == Some(s.year)) {
-            return self.query_year_to_date(query, &standing).await;
+        if let Some(year) = crate::year_to_date::year_of(query) {
+            if let Some(standing) = self.standing_year_to_date().await?.filter(|s| s.year == year) {
+                return self.query_year_to_date(query, &standing).await;
+            }
         }
         let (first, last) = query.days();
         let sql = indicator_sql_in(query, Dialect::ClickHouse, &|table| self.current(table, first, last)).map_err(|e| PipelineError::Query(e.0))?;
