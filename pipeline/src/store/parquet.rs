@@ -215,27 +215,26 @@ impl Files {
 
     /// A table over the day files of `dir` within `first..=last` (an empty table when none).
     fn table(&self, dir: &str, schema: &SchemaRef, first: NaiveDate, last: NaiveDate) -> Result<Arc<dyn TableProvider>, PipelineError> {
-        let urls = self
-            .listed_days(dir)?
-            .range(first..=last)
-            .map(|day| ListingTableUrl::parse(self.root.join(dir).join(format!("{day}.parquet")).to_string_lossy()))
-            .collect::<Result<Vec<_>, _>>()?;
-        if urls.is_empty() {
-            return Ok(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?));
-        }
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(listing_options()).with_schema(schema.clone());
-        Ok(Arc::new(ListingTable::try_new(config)?))
+        let days = self.listed_days(dir)?;
+        parquet_table(days.range(first..=last).map(|day| self.root.join(dir).join(format!("{day}.parquet"))), schema)
     }
 }
 
-/// How the store's tables read their Parquet files: page indexes are not read (a table's
-/// format carries its own options; the session's are not applied to it). Decoding the page
-/// indexes of the files a query opens cost more than the pages they would skip, and kept-cell
-/// files have none: looking for them copied each file's metadata at every query.
-pub(super) fn listing_options() -> ListingOptions {
+/// A table over Parquet files of one layout (an empty table when there are none). Page
+/// indexes are not read (a table's format carries its own options; the session's are not
+/// applied to it): decoding the page indexes of the files a query opens cost more than the
+/// pages they would skip, and kept-cell files have none: looking for them copied each file's
+/// metadata at every query.
+pub(super) fn parquet_table(paths: impl IntoIterator<Item = PathBuf>, schema: &SchemaRef) -> Result<Arc<dyn TableProvider>, PipelineError> {
+    let urls = paths.into_iter().map(|path| ListingTableUrl::parse(path.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
+    if urls.is_empty() {
+        return Ok(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?));
+    }
     let mut options = datafusion::config::TableParquetOptions::default();
     options.global.enable_page_index = false;
-    ListingOptions::new(Arc::new(ParquetFormat::default().with_options(options))).with_file_extension(".parquet")
+    let listing = ListingOptions::new(Arc::new(ParquetFormat::default().with_options(options))).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(listing).with_schema(schema.clone());
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// Attempts of a query that meets a file being replaced under it.

@@ -15,8 +15,7 @@ use datafusion::arrow::array::{AsArray, Date32Array, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
 use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Date32Type;
-use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::datasource::{MemTable, TableProvider};
+use datafusion::datasource::TableProvider;
 
 use super::{io, Files};
 use crate::error::PipelineError;
@@ -44,16 +43,8 @@ impl Files {
 
     /// A table over the frozen cells of the periods of a kind starting within `first..=last`.
     pub(super) fn frozen_table(&self, period: Period, first: NaiveDate, last: NaiveDate) -> Result<Arc<dyn TableProvider>, PipelineError> {
-        let urls = self
-            .frozen_starts(period)?
-            .range(first..=last)
-            .map(|start| ListingTableUrl::parse(self.frozen_path(period, *start).to_string_lossy()))
-            .collect::<Result<Vec<_>, _>>()?;
-        if urls.is_empty() {
-            return Ok(Arc::new(MemTable::try_new(frozen_schema(), vec![vec![]])?));
-        }
-        let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(super::listing_options()).with_schema(frozen_schema());
-        Ok(Arc::new(ListingTable::try_new(config)?))
+        let starts = self.frozen_starts(period)?;
+        super::parquet_table(starts.range(first..=last).map(|start| self.frozen_path(period, *start)), &frozen_schema())
     }
 
     /// Starts the files of the cells of some periods of a kind, one per period.

@@ -9,8 +9,6 @@ use std::fs;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use datafusion::datasource::listing::{ListingTable, ListingTableConfig, ListingTableUrl};
-
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
@@ -98,11 +96,7 @@ impl ParquetRollupStore {
         let ctx = self.session();
         let after = through.succ_opt().unwrap_or(through);
         for table in TABLES {
-            let path = self.files.year_to_date_path(year, through, table);
-            let url = ListingTableUrl::parse(path.to_string_lossy())?;
-            let config =
-                ListingTableConfig::new_with_multi_paths(vec![url]).with_listing_options(super::listing_options()).with_schema(schema(table));
-            ctx.register_table(format!("kept_{table}"), Arc::new(ListingTable::try_new(config)?))?;
+            ctx.register_table(format!("kept_{table}"), super::parquet_table([self.files.year_to_date_path(year, through, table)], &schema(table))?)?;
             let schema = if table == "visits" { visits_schema() } else { usages_schema() };
             ctx.register_table(format!("facts_{table}"), self.files.table(table, &schema, after, Period::SchoolYear.end_of(year))?)?;
         }

@@ -93,8 +93,7 @@ impl ClickHouseRollupStore {
             ))
             .await?;
         }
-        let kept = self.select_json(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await?;
-        Ok(kept.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+        self.count(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await
     }
 
     /// The last day whose facts were retired.
@@ -206,7 +205,7 @@ impl ClickHouseRollupStore {
         let sql = format!("SELECT count() AS n FROM system.mutations WHERE database = {} AND is_done = 0", sql_literal(&self.config.database));
         let deadline = std::time::Instant::now() + MUTATION_WAIT;
         loop {
-            let pending = self.select_json(&sql).await?.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            let pending = self.count(&sql).await?;
             if pending == 0 {
                 return Ok(());
             }

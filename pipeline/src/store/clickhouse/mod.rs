@@ -189,6 +189,11 @@ impl ClickHouseRollupStore {
             .collect()
     }
 
+    /// The `n` of the first row a `SELECT count() AS n …` answers (0 when none).
+    async fn count(&self, sql: &str) -> Result<u64, PipelineError> {
+        Ok(self.select_json(sql).await?.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+    }
+
     async fn select(&self, sql: &str, schema: &SchemaRef) -> Result<RecordBatch, PipelineError> {
         let text = self.execute(&format!("{sql} FORMAT JSONEachRow")).await?;
         from_json_each_row(&text, schema)
@@ -266,7 +271,12 @@ fn in_partition(day: NaiveDate, partition: Partition) -> String {
 }
 
 fn day_list(rows: &[serde_json::Map<String, serde_json::Value>]) -> Vec<NaiveDate> {
-    rows.iter().filter_map(|r| r.get("day").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok())).collect()
+    rows.iter().filter_map(|r| day_at(r, "day")).collect()
+}
+
+/// The day a row holds as text under `key`.
+fn day_at(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<NaiveDate> {
+    row.get(key).and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok())
 }
 
 /// Columns of an indicator query answer.
@@ -326,8 +336,7 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
-        let rows = self.select_json(&format!("SELECT count() AS n FROM {} WHERE day = toDate('{day}')", self.table("hits"))).await?;
-        Ok(rows.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+        self.count(&format!("SELECT count() AS n FROM {} WHERE day = toDate('{day}')", self.table("hits"))).await
     }
 
     async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {

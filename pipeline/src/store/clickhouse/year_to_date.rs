@@ -6,7 +6,7 @@
 
 use chrono::NaiveDate;
 
-use super::{indicator_schema, ClickHouseRollupStore};
+use super::{day_at, indicator_schema, ClickHouseRollupStore};
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{indicator_sql_counting, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
@@ -23,10 +23,6 @@ pub(super) struct Standing {
     generation: u64,
 }
 
-fn text_day(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<NaiveDate> {
-    row.get(key).and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok())
-}
-
 impl ClickHouseRollupStore {
     /// The latest year-to-date rows kept, if they stand.
     pub(super) async fn standing_year_to_date(&self) -> Result<Option<Standing>, PipelineError> {
@@ -38,7 +34,7 @@ impl ClickHouseRollupStore {
             .await?;
         let Some(row) = rows.first() else { return Ok(None) };
         let (Some(year), Some(through), Some(generation)) =
-            (text_day(row, "year"), text_day(row, "through"), row.get("generation").and_then(serde_json::Value::as_u64))
+            (day_at(row, "year"), day_at(row, "through"), row.get("generation").and_then(serde_json::Value::as_u64))
         else {
             return Err(PipelineError::Store(format!("unexpected years_to_date row {row:?}")));
         };
@@ -46,15 +42,14 @@ impl ClickHouseRollupStore {
             return Ok(None);
         }
         let thawed = self
-            .select_json(&format!(
+            .count(&format!(
                 "SELECT count() AS n FROM {} FINAL WHERE period_kind = {} AND period_start >= toDate('{year}') AND period_start <= toDate('{through}') \
                  AND generation > {generation}",
                 self.table("frozen_thaws"),
                 sql_literal(Period::Day.name()),
             ))
             .await?;
-        let stale = thawed.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0) > 0;
-        Ok((!stale).then_some(Standing { year, through, generation }))
+        Ok((thawed == 0).then_some(Standing { year, through, generation }))
     }
 
     /// Computes the rows server-side (`INSERT … SELECT`) under a new generation, names it, then
@@ -81,8 +76,7 @@ impl ClickHouseRollupStore {
         let mut kept = 0;
         for table in TABLES {
             let ytd = self.table(&format!("ytd_{table}"));
-            let counted = self.select_json(&format!("SELECT count() AS n FROM {ytd} WHERE generation = {generation}")).await?;
-            kept += counted.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0);
+            kept += self.count(&format!("SELECT count() AS n FROM {ytd} WHERE generation = {generation}")).await?;
             self.execute(&format!("ALTER TABLE {ytd} DELETE WHERE generation < {generation}")).await?;
         }
         Ok(kept)
