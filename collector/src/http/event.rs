@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{RawQuery, State};
+use axum::extract::{FromRequest, Request, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -26,16 +26,16 @@ use super::{check_site, classify_client, query_value};
 /// Content types the SDK and its variants send.
 const ACCEPTED_TYPES: [&str; 3] = ["text/plain", "application/json", "application/x-www-form-urlencoded"];
 
-/// The handler.
-pub async fn post_event(
-    State(state): State<Arc<CollectorState>>,
-    RawQuery(query): RawQuery,
-    headers: HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Response, ApiError> {
+/// The handler. It takes the request whole and moves its headers out rather than extracting a
+/// `HeaderMap`, which would clone them for every body.
+pub async fn post_event(State(state): State<Arc<CollectorState>>, request: Request) -> Result<Response, ApiError> {
     let metrics = &state.metrics;
     metrics.requests_piano.fetch_add(1, Ordering::Relaxed);
-    let result = handle(&state, query.unwrap_or_default(), &headers, body).await;
+    let (mut parts, body) = request.into_parts();
+    let query = parts.uri.query().unwrap_or_default().to_owned();
+    let headers = std::mem::take(&mut parts.headers);
+    let body = Bytes::from_request(Request::from_parts(parts, body), &()).await;
+    let result = handle(&state, query, &headers, body).await;
     if let Err(error) = &result {
         metrics.error(error.code);
     }

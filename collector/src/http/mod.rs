@@ -24,12 +24,13 @@ use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use axum::Router;
+use tower::ServiceBuilder;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use error::ApiError;
 pub use intake::{store_refused_request, store_timed, IntakeCounts};
 pub use metrics::Metrics;
-pub use serve::{serve, with_limits, ServerLimits};
+pub use serve::{serve, Limited, ServerLimits};
 pub use state::{CollectorState, IntakeConfig};
 pub use xiti::{expire_multihits, PIXEL};
 
@@ -44,8 +45,8 @@ pub fn router(state: Arc<CollectorState>) -> Router {
         .route("/hit.xiti", get(xiti::get_hit))
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics_page))
-        .layer(DefaultBodyLimit::max(state.config.max_body_bytes))
-        .layer(cors)
+        // One layer call: each `Router::layer` boxes every route once more, cloned per request.
+        .layer(ServiceBuilder::new().layer(cors).layer(DefaultBodyLimit::max(state.config.max_body_bytes)))
         .with_state(state)
 }
 

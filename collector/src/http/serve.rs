@@ -12,15 +12,20 @@
 use std::future::Future;
 use std::time::Duration;
 
-use axum::error_handling::HandleErrorLayer;
-use axum::http::StatusCode;
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use axum::body::{Bytes, HttpBody};
+use axum::http::{Request, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{BoxError, Router};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tower::limit::GlobalConcurrencyLimitLayer;
-use tower::ServiceBuilder;
+use tokio::sync::Semaphore;
+use tower::Service;
 
 use super::ApiError;
 
@@ -48,29 +53,62 @@ impl Default for ServerLimits {
     }
 }
 
-/// The router with the request timeout and the concurrency limit (shared by every route).
-pub fn with_limits(router: Router, limits: &ServerLimits) -> Router {
-    router.layer(
-        ServiceBuilder::new()
-            .layer(HandleErrorLayer::new(refusal))
-            .load_shed()
-            .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
-            .timeout(limits.request_timeout),
-    )
+/// The router behind the request timeout and the concurrency limit, applied once around the
+/// whole router (not per route: `Router::layer` would box and clone the stack for every
+/// request). Cloning it is cheap: a router and a semaphore behind `Arc`s.
+#[derive(Clone)]
+pub struct Limited {
+    router: Router,
+    in_flight: Arc<Semaphore>,
+    request_timeout: Duration,
 }
 
-async fn refusal(error: BoxError) -> Response {
-    if error.is::<tower::timeout::error::Elapsed>() {
-        return ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long to arrive or to answer").into_response();
+impl Limited {
+    /// `router` under `limits`.
+    pub fn new(router: Router, limits: &ServerLimits) -> Self {
+        Limited { router, in_flight: Arc::new(Semaphore::new(limits.max_in_flight)), request_timeout: limits.request_timeout }
     }
-    if error.is::<tower::load_shed::error::Overloaded>() {
-        return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests at once; retry").into_response();
+
+    /// Answers one request: 503 `overloaded` at once when `max_in_flight` are being handled,
+    /// 408 `request_timeout` when reading and answering it takes longer than the limit.
+    pub async fn answer<B>(mut self, request: Request<B>) -> Response
+    where
+        B: HttpBody<Data = Bytes> + Send + 'static,
+        B::Error: Into<BoxError>,
+    {
+        let Ok(_permit) = self.in_flight.try_acquire() else {
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, "overloaded", "too many requests at once; retry").into_response();
+        };
+        match tokio::time::timeout(self.request_timeout, self.router.call(request.map(axum::body::Body::new))).await {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
+            Err(_) => {
+                ApiError::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", "the request took too long to arrive or to answer").into_response()
+            }
+        }
     }
-    tracing::error!(%error, "request failed");
-    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error").into_response()
 }
 
-/// Serves `router` (with [`with_limits`] applied) on `listener` until `shutdown` completes,
+impl<B> Service<Request<B>> for Limited
+where
+    B: HttpBody<Data = Bytes> + Send + 'static,
+    B::Error: Into<BoxError>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let this = self.clone();
+        Box::pin(async move { Ok(this.answer(request).await) })
+    }
+}
+
+/// Serves `router` (under [`Limited`]) on `listener` until `shutdown` completes,
 /// then drains as the module header says.
 pub async fn serve(
     listener: tokio::net::TcpListener,
@@ -78,7 +116,7 @@ pub async fn serve(
     limits: &ServerLimits,
     shutdown: impl Future<Output = ()> + Send,
 ) -> std::io::Result<()> {
-    let router = with_limits(router, limits);
+    let service = Limited::new(router, limits);
     let graceful = GracefulShutdown::new();
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder.timer(TokioTimer::new()).header_read_timeout(limits.header_read_timeout);
@@ -96,7 +134,7 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
-                let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(router.clone()));
+                let connection = builder.serve_connection(TokioIo::new(stream), TowerToHyperService::new(service.clone()));
                 let connection = graceful.watch(connection);
                 tokio::spawn(async move {
                     if let Err(error) = connection.await {

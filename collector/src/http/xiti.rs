@@ -6,7 +6,7 @@
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
-use axum::extract::{RawQuery, State};
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -32,10 +32,12 @@ fn pixel() -> Response {
     response
 }
 
-/// The handler.
-pub async fn get_hit(State(state): State<Arc<CollectorState>>, RawQuery(query): RawQuery, headers: HeaderMap) -> Result<Response, ApiError> {
+/// The handler. It reads the request's parts in place (a `HeaderMap` extractor would clone the
+/// headers for every hit).
+pub async fn get_hit(State(state): State<Arc<CollectorState>>, request: Request) -> Result<Response, ApiError> {
     state.metrics.requests_xiti.fetch_add(1, Ordering::Relaxed);
-    let result = handle(&state, query.unwrap_or_default(), &headers).await;
+    let query = request.uri().query().unwrap_or_default().to_owned();
+    let result = handle(&state, query, request.headers()).await;
     if let Err(error) = &result {
         state.metrics.error(error.code);
     }
