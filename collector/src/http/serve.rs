@@ -9,13 +9,12 @@
 //! - **graceful shutdown**: when `shutdown` completes, no new connection is accepted, requests
 //!   in flight finish (up to `shutdown_grace`), idle connections are closed.
 
-use std::future::Future;
-use std::time::Duration;
-
 use std::convert::Infallible;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
+use std::time::Duration;
 
 use axum::body::{Bytes, HttpBody};
 use axum::http::{Request, StatusCode};
@@ -71,7 +70,7 @@ impl Limited {
 
     /// Answers one request: 503 `overloaded` at once when `max_in_flight` are being handled,
     /// 408 `request_timeout` when reading and answering it takes longer than the limit.
-    pub async fn answer<B>(mut self, request: Request<B>) -> Response
+    async fn answer<B>(mut self, request: Request<B>) -> Response
     where
         B: HttpBody<Data = Bytes> + Send + 'static,
         B::Error: Into<BoxError>,
