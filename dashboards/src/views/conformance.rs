@@ -120,7 +120,6 @@ impl Dashboards {
             self.spawned(move |store| async move { store.rejected_events(from, to).await }),
             self.spawned(move |store| async move { store.reject_sample(&owned, from, to, 20).await }),
         )?;
-        let tagging: Vec<_> = tagging.into_iter().filter(|t| t.plateforme == plateforme).collect();
         let counts: Vec<_> = counts.into_iter().filter(|c| c.plateforme.as_deref() == Some(plateforme)).collect();
         let refused: Vec<_> = refused.into_iter().filter(|r| r.1.as_deref() == Some(plateforme)).collect();
 
