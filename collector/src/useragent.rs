@@ -3,20 +3,24 @@
 //! are counted and dropped. Parsing uses the `woothee` crate; the bot list is
 //! `collector/data/bots.txt`.
 
+use std::borrow::Cow;
+
 use serde::{Deserialize, Serialize};
 
 const BOT_LIST: &str = include_str!("../data/bots.txt");
 
-/// What is kept of a User-Agent: the published categories.
+/// What is kept of a User-Agent: the published categories. The classifier fills them with
+/// static names, so a class is copied for every hit without allocating; decoded from the log
+/// they are owned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClientClass {
     /// `ordinateur`, `smartphone`, `tablette`, `autre`.
-    pub device: String,
+    pub device: Cow<'static, str>,
     /// `android`, `windows`, `ios`, `macos`, `chromeos`, `linux`, `autre`.
-    pub os: String,
+    pub os: Cow<'static, str>,
     /// `chrome mobile`, `safari`, `chrome`, `firefox`, `edge`, `samsung`, `opera`, `huawei`,
     /// `miui`, `autre`.
-    pub browser: String,
+    pub browser: Cow<'static, str>,
 }
 
 /// How a User-Agent is classified.
@@ -121,7 +125,7 @@ mod tests {
 
     fn human(ua: &str) -> (String, String, String) {
         match UaClassifier::default().classify(ua) {
-            Client::Human(c) => (c.device, c.os, c.browser),
+            Client::Human(c) => (c.device.into_owned(), c.os.into_owned(), c.browser.into_owned()),
             Client::Bot(class) => panic!("{ua} taken for a {class} bot"),
         }
     }

@@ -142,9 +142,9 @@ impl<'a> Placer<'a> {
             outil: hit.outil.filter(|o| !o.is_empty()),
             page_view,
             click,
-            device: hit.client.device,
-            os: hit.client.os,
-            browser: hit.client.browser,
+            device: hit.client.device.into_owned(),
+            os: hit.client.os.into_owned(),
+            browser: hit.client.browser.into_owned(),
             plan_version: hit.plan_version,
         })
     }

@@ -38,7 +38,7 @@ pub async fn run(state: &CollectorState, input: &Path) -> anyhow::Result<ExitCod
     // Imported lines carry no User-Agent.
     let client = ClientClass { device: "autre".into(), os: "autre".into(), browser: "autre".into() };
     let mut counts = Counts::default();
-    let mut batch: Vec<(RawHit, DateTime<Utc>)> = Vec::with_capacity(BATCH);
+    let mut batch: Vec<(RawHit<'static>, DateTime<Utc>)> = Vec::with_capacity(BATCH);
     let mut multihits = MultiHitAssembler::default();
     for line in reader.lines() {
         let line = line.with_context(|| format!("reading {} after line {}", input.display(), counts.lines))?;
@@ -74,7 +74,12 @@ pub async fn run(state: &CollectorState, input: &Path) -> anyhow::Result<ExitCod
     Ok(if counts.unreadable == 0 { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-async fn flush(state: &CollectorState, batch: &mut Vec<(RawHit, DateTime<Utc>)>, client: &ClientClass, counts: &mut Counts) -> anyhow::Result<()> {
+async fn flush(
+    state: &CollectorState,
+    batch: &mut Vec<(RawHit<'static>, DateTime<Utc>)>,
+    client: &ClientClass,
+    counts: &mut Counts,
+) -> anyhow::Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -93,7 +98,7 @@ enum LineError {
     Refused(DateTime<Utc>, WireFormat, Rejection),
 }
 
-fn read_line(line: &str, multihits: &mut MultiHitAssembler) -> Result<(Vec<RawHit>, DateTime<Utc>), LineError> {
+fn read_line(line: &str, multihits: &mut MultiHitAssembler) -> Result<(Vec<RawHit<'static>>, DateTime<Utc>), LineError> {
     let (time, request) = line.split_once('\t').ok_or_else(|| LineError::Unreadable("expected TIMESTAMP<TAB>URL".into()))?;
     let at = DateTime::parse_from_rfc3339(time.trim())
         .map_err(|e| LineError::Unreadable(format!("timestamp {time:?} is not RFC 3339 ({e})")))?
@@ -102,11 +107,14 @@ fn read_line(line: &str, multihits: &mut MultiHitAssembler) -> Result<(Vec<RawHi
     if request.format == WireFormat::Xiti {
         let now_ms = u64::try_from(at.timestamp_millis()).unwrap_or_default();
         return match multihits.push(&sender_key(request.query), request.query, now_ms) {
-            Assembled::Single => Ok((vec![parse_xiti(request.query)], at)),
-            Assembled::Complete(query) => Ok((vec![parse_xiti(&query)], at)),
+            Assembled::Single => Ok((vec![parse_xiti(request.query).into_owned()], at)),
+            Assembled::Complete(query) => Ok((vec![parse_xiti(&query).into_owned()], at)),
             Assembled::Waiting => Ok((Vec::new(), at)),
             Assembled::Invalid(message) => Err(LineError::Refused(at, WireFormat::Xiti, Rejection::new("invalid_multihit", "mh", None, message))),
         };
     }
-    request.hits().map(|raws| (raws, at)).map_err(|e| LineError::Refused(at, request.format, Rejection::new(e.code(), "body", None, e.to_string())))
+    request
+        .hits()
+        .map(|raws| (raws.into_iter().map(RawHit::into_owned).collect(), at))
+        .map_err(|e| LineError::Refused(at, request.format, Rejection::new(e.code(), "body", None, e.to_string())))
 }

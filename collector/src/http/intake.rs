@@ -22,7 +22,7 @@ pub struct IntakeCounts {
 }
 
 /// Validates, pseudonymizes and durably stores the events of one request.
-pub async fn store_events(state: &CollectorState, raws: &[RawHit], client: &ClientClass, now: DateTime<Utc>) -> Result<IntakeCounts, ApiError> {
+pub async fn store_events(state: &CollectorState, raws: &[RawHit<'_>], client: &ClientClass, now: DateTime<Utc>) -> Result<IntakeCounts, ApiError> {
     store_timed(state, raws.iter().map(|raw| (raw, now)), client).await
 }
 
@@ -30,7 +30,7 @@ pub async fn store_events(state: &CollectorState, raws: &[RawHit], client: &Clie
 /// traffic: now; `dnma import`: the recorded time), in one append per topic.
 pub async fn store_timed<'a>(
     state: &CollectorState,
-    events: impl Iterator<Item = (&'a RawHit, DateTime<Utc>)>,
+    events: impl Iterator<Item = (&'a RawHit<'a>, DateTime<Utc>)>,
     client: &ClientClass,
 ) -> Result<IntakeCounts, ApiError> {
     let validator = Validator::new(&state.plan).with_referential(&state.referential);
@@ -103,15 +103,15 @@ async fn append_both(state: &CollectorState, hits: Vec<LogRecord>, dead: Vec<Log
 }
 
 /// A refused event as stored: its properties with user ids replaced by their pseudonym.
-fn dead_letter(state: &CollectorState, raw: &RawHit, reasons: Vec<Rejection>, now: DateTime<Utc>) -> Result<DeadLetter, ApiError> {
+fn dead_letter(state: &CollectorState, raw: &RawHit<'_>, reasons: Vec<Rejection>, now: DateTime<Utc>) -> Result<DeadLetter, ApiError> {
     let plateforme = raw.get("plateforme").or_else(|| raw.get("x4")).map(|p| p.trim().to_ascii_uppercase());
     let mut properties = Vec::with_capacity(raw.properties.len());
     for (name, value) in &raw.properties {
-        if ID_PROPERTIES.contains(&name.as_str()) {
+        if ID_PROPERTIES.contains(&name.as_ref()) {
             let pseudonym = state.keys.pseudonym(plateforme.as_deref().unwrap_or_default(), value, now).map_err(key_error)?;
-            properties.push((name.clone(), pseudonym_property(&pseudonym)));
+            properties.push((name.to_string(), pseudonym_property(&pseudonym)));
         } else {
-            properties.push((name.clone(), value.clone()));
+            properties.push((name.to_string(), value.to_string()));
         }
     }
     Ok(DeadLetter {
@@ -119,7 +119,7 @@ fn dead_letter(state: &CollectorState, raw: &RawHit, reasons: Vec<Rejection>, no
         format: raw.format,
         site: raw.get("s").map(str::to_owned),
         plateforme,
-        event: raw.event.clone(),
+        event: raw.event.to_string(),
         reasons: reasons.into_iter().map(StoredReason::from).collect(),
         properties,
     })

@@ -67,7 +67,7 @@ async fn sdk_body_is_validated_pseudonymized_and_stored() {
     let hits: Vec<StoredHit> = f.stored(Topic::Hits).await.iter().map(|b| StoredHit::decode(b).unwrap()).collect();
     assert_eq!(hits.len(), 2);
     assert_eq!(hits[0].visitor, hits[1].visitor, "one visitor, one pseudonym");
-    assert_eq!((hits[0].client.device.as_str(), hits[0].client.browser.as_str()), ("ordinateur", "chrome"));
+    assert_eq!((hits[0].client.device.as_ref(), hits[0].client.browser.as_ref()), ("ordinateur", "chrome"));
     let dead: Vec<DeadLetter> = f.stored(Topic::DeadLetters).await.iter().map(|b| DeadLetter::decode(b).unwrap()).collect();
     assert_eq!(dead[0].plateforme.as_deref(), Some("ONE"));
     assert!(dead[0].reasons.iter().any(|r| r.code == "unknown_service"));

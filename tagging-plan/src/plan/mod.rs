@@ -239,7 +239,7 @@ impl Plan {
     /// [`normalize_code`]. `None` when the value is not in the list (or the list is unknown).
     pub fn resolve(&self, nomenclature: &str, raw: &str) -> Option<Match<'_>> {
         let values = &self.file.nomenclatures.get(nomenclature)?.values;
-        let &(i, kind) = self.lookups.get(nomenclature)?.get(&normalize_code(raw))?;
+        let &(i, kind) = self.lookups.get(nomenclature)?.get(normalize_code(raw).as_ref())?;
         let code = values[i].code.as_str();
         Some(match kind {
             MatchKind::Code => Match::Code(code),
@@ -263,7 +263,7 @@ fn index_nomenclature(name: &str, nomenclature: &Nomenclature) -> Result<HashMap
     for (spellings, kind) in [(&nomenclature.aliases, MatchKind::Alias), (&nomenclature.legacy, MatchKind::Legacy)] {
         for (spelling, code) in spellings {
             let i = position(code).ok_or_else(|| PlanError::Invalid(format!("{name}: {spelling:?} points at unknown code {code}")))?;
-            if index.insert(normalize_code(spelling), (i, kind)).is_some() {
+            if index.insert(normalize_code(spelling).into_owned(), (i, kind)).is_some() {
                 return Err(PlanError::Invalid(format!("{name}: spelling {spelling:?} is listed twice")));
             }
         }

@@ -2,14 +2,17 @@
 //! upper case, runs of spaces, hyphens and apostrophes turned into one underscore.
 //! `Cahier de textes` and `cahier-de-textes` both become `CAHIER_DE_TEXTES`.
 
+use std::borrow::Cow;
+
 use unicode_normalization::UnicodeNormalization;
 
-/// Normalizes a code-like value (nomenclatures and identifiers).
-pub fn normalize_code(value: &str) -> String {
+/// Normalizes a code-like value (nomenclatures and identifiers); borrowed when the value was
+/// already normalized.
+pub fn normalize_code(value: &str) -> Cow<'_, str> {
     let trimmed = value.trim();
     // Fast path: plain upper-case identifiers, as well-tagged ENTs send them.
     if !trimmed.is_empty() && trimmed.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') {
-        return trimmed.to_owned();
+        return Cow::Borrowed(trimmed);
     }
     let mut out = String::with_capacity(value.len());
     let mut pending_separator = false;
@@ -27,7 +30,7 @@ pub fn normalize_code(value: &str) -> String {
         }
         out.extend(c.to_uppercase());
     }
-    out
+    Cow::Owned(out)
 }
 
 /// Whether a normalized value is a plan identifier: `A-Z`, `0-9`, `_`, `-`.

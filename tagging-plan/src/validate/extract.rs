@@ -19,13 +19,13 @@ pub(super) struct Checked {
 /// Collects the outcome of checking one hit.
 pub(super) struct Checker<'a> {
     plan: &'a Plan,
-    raw: &'a RawHit,
+    raw: &'a RawHit<'a>,
     rejections: Vec<Rejection>,
     warnings: Vec<Warning>,
 }
 
 impl<'a> Checker<'a> {
-    pub fn new(plan: &'a Plan, raw: &'a RawHit) -> Self {
+    pub fn new(plan: &'a Plan, raw: &'a RawHit<'a>) -> Self {
         Checker { plan, raw, rejections: Vec::new(), warnings: Vec::new() }
     }
 
@@ -63,7 +63,7 @@ impl<'a> Checker<'a> {
             self.reject(Rejection::about(
                 "too_long",
                 field,
-                Some(&raw_value),
+                Some(raw_value),
                 format!("{} is longer than {} characters", variable.name, self.plan.limits().max_value_length),
             ));
             return None;
@@ -72,19 +72,19 @@ impl<'a> Checker<'a> {
             let param = variable.legacy.as_deref().unwrap_or_default();
             self.warn("legacy_code", field, format!("{} sent in the legacy parameter {param}", variable.name));
         }
-        let value = self.apply_rule(variable, field, &raw_value, legacy)?;
+        let value = self.apply_rule(variable, field, raw_value, legacy)?;
         Some(Checked { value })
     }
 
-    fn find(&mut self, variable: &Variable, field: &str) -> Found {
+    fn find(&mut self, variable: &Variable, field: &str) -> Found<'a> {
         let names = match self.raw.format {
             WireFormat::Piano => &variable.piano,
             WireFormat::Xiti => &variable.xiti,
         };
         let is_visitor = variable.name == "visitor_id";
         for (rank, name) in names.iter().enumerate() {
-            let mut values =
-                self.raw.values(name).map(str::trim).filter(|v| !(is_visitor && PRIVACY_SENTINELS.iter().any(|s| v.eq_ignore_ascii_case(s))));
+            let raw = self.raw;
+            let mut values = raw.values(name).map(str::trim).filter(|v| !(is_visitor && PRIVACY_SENTINELS.iter().any(|s| v.eq_ignore_ascii_case(s))));
             let Some(first) = values.next() else { continue };
             if let Some(other) = values.find(|v| *v != first) {
                 self.reject(Rejection::about(
@@ -98,10 +98,10 @@ impl<'a> Checker<'a> {
             if rank > 0 {
                 self.warn(&format!("{field}_fallback"), field, format!("{} taken from {name}: {} is missing", variable.name, names[0]));
             }
-            return Found::Value(first.to_owned(), false);
+            return Found::Value(first, false);
         }
         match variable.legacy.as_deref().and_then(|legacy| self.raw.get(legacy)) {
-            Some(value) => Found::Value(value.trim().to_owned(), true),
+            Some(value) => Found::Value(value.trim(), true),
             None => Found::Absent,
         }
     }
@@ -139,7 +139,7 @@ impl<'a> Checker<'a> {
             Rule::Identifier => {
                 let value = normalize_code(raw);
                 if is_identifier(&value) {
-                    Some(value)
+                    Some(value.into_owned())
                 } else {
                     self.reject(invalid("an identifier (letters, digits, _ and -)"));
                     None
@@ -189,8 +189,10 @@ impl<'a> Checker<'a> {
     }
 }
 
-enum Found {
-    Value(String, bool),
+/// A variable looked up in the hit: its value (borrowed from the hit) and whether it came from
+/// the legacy parameter.
+enum Found<'a> {
+    Value(&'a str, bool),
     Conflict,
     Absent,
 }

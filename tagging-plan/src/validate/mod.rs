@@ -101,7 +101,7 @@ impl<'a> Validator<'a> {
             ) if rejections.is_empty() => Ok(Hit {
                 plan_version: self.plan.version().to_owned(),
                 format: raw.format,
-                event: raw.event.clone(),
+                event: raw.event.to_string(),
                 site: site.value,
                 page: page.map(|p| p.value),
                 service: service.value,

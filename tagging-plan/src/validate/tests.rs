@@ -69,15 +69,15 @@ fn reports_every_reason_at_once() {
 
 #[test]
 fn type_and_outil_must_agree() {
-    let natif_with_outil = parse_xiti(&format!("{GOOD_XITI}&outil=NEXTCLOUD"));
+    let natif_with_outil = parse_xiti(&format!("{GOOD_XITI}&outil=NEXTCLOUD")).into_owned();
     assert_eq!(codes(validate(&natif_with_outil)), ["outil_without_tiers"]);
-    let tiers = parse_xiti(&GOOD_XITI.replace("type=NATIF", "type=TIERS&outil=nextcloud"));
+    let tiers = parse_xiti(&GOOD_XITI.replace("type=NATIF", "type=TIERS&outil=nextcloud")).into_owned();
     assert_eq!(validate(&tiers).unwrap().outil.as_deref(), Some("NEXTCLOUD"));
 }
 
 #[test]
 fn smarttag_click_type_collision() {
-    let click = parse_xiti(&GOOD_XITI.replace("type=NATIF", "type=click&click=N&type=TIERS&outil=ZIMBRA"));
+    let click = parse_xiti(&GOOD_XITI.replace("type=NATIF", "type=click&click=N&type=TIERS&outil=ZIMBRA")).into_owned();
     let hit = validate(&click).unwrap();
     assert_eq!((hit.event.as_str(), hit.service_type.as_str()), ("click.navigation", "TIERS"));
 }
@@ -88,17 +88,17 @@ fn legacy_codes_are_accepted_with_a_warning() {
     let hit = validate(&raw).unwrap();
     assert_eq!((hit.service.as_str(), hit.profil.as_str(), hit.projet.as_str()), ("COURRIER_ELECTRONIQUE", "ELEVE", "ENT_35"));
     assert_eq!(warnings(&hit), ["legacy_code"; 4]);
-    let ac_legacy = parse_xiti(&GOOD_XITI.replace("ac=ELEVE", "ac=1"));
+    let ac_legacy = parse_xiti(&GOOD_XITI.replace("ac=ELEVE", "ac=1")).into_owned();
     assert_eq!(warnings(&validate(&ac_legacy).unwrap()), ["legacy_code"]);
 }
 
 #[test]
 fn uai_rules() {
-    let unknown_dep = parse_xiti(&GOOD_XITI.replace("uai=0350122T", "uai=0200000S"));
+    let unknown_dep = parse_xiti(&GOOD_XITI.replace("uai=0350122T", "uai=0200000S")).into_owned();
     assert_eq!(codes(validate(&unknown_dep)), ["uai_unknown_departement"]);
-    let bad_format = parse_xiti(&GOOD_XITI.replace("uai=0350122T", "uai=35-0122"));
+    let bad_format = parse_xiti(&GOOD_XITI.replace("uai=0350122T", "uai=35-0122")).into_owned();
     assert_eq!(codes(validate(&bad_format)), ["invalid_uai"]);
-    let level2 = parse_xiti(&GOOD_XITI.replace("s2=0350122T", "s2=0350165P"));
+    let level2 = parse_xiti(&GOOD_XITI.replace("s2=0350122T", "s2=0350165P")).into_owned();
     assert_eq!(warnings(&validate(&level2).unwrap()), ["level2_mismatch"]);
 }
 
@@ -106,7 +106,7 @@ fn uai_rules() {
 fn referential_warns_about_unknown_schools() {
     let plan = Plan::shipped();
     let validator = Validator::new(&plan).with_referential(Referential::shipped());
-    let missing = parse_xiti(&GOOD_XITI.replace("0350122T", "0350999W"));
+    let missing = parse_xiti(&GOOD_XITI.replace("0350122T", "0350999W")).into_owned();
     let hit = validator.validate(&missing).unwrap();
     assert_eq!(warnings(&hit), ["uai_not_in_referential"]);
     assert!(validator.validate(&parse_xiti(GOOD_XITI)).unwrap().warnings.is_empty());
@@ -116,7 +116,7 @@ fn referential_warns_about_unknown_schools() {
 fn visitor_id_falls_back_on_idclient_but_not_on_privacy_modes() {
     let body = |idclient: &str| {
         let data = r#"{"events":[{"name":"page.display","data":{"service":"NOTES","type":"NATIF","uai":"0350122T","projet":"P","exploitant":"E","plateforme":"X","profil":"PARENT"}}]}"#;
-        parse_piano(&format!("s=1&idclient={idclient}"), data.as_bytes()).unwrap().remove(0)
+        parse_piano(&format!("s=1&idclient={idclient}"), data.as_bytes()).unwrap().remove(0).into_owned()
     };
     let hit = validate(&body("cookie-1")).unwrap();
     assert_eq!((hit.visitor_id.as_str(), warnings(&hit)), ("cookie-1", vec!["visitor_id_fallback"]));
@@ -126,16 +126,16 @@ fn visitor_id_falls_back_on_idclient_but_not_on_privacy_modes() {
 
 #[test]
 fn conflicting_repeats_and_events() {
-    let repeated = parse_xiti(&format!("{GOOD_XITI}&uai=0350165P"));
+    let repeated = parse_xiti(&format!("{GOOD_XITI}&uai=0350165P")).into_owned();
     assert_eq!(codes(validate(&repeated)), ["conflicting_uai"]);
-    let same_twice = parse_xiti(&format!("{GOOD_XITI}&uai=0350122T"));
+    let same_twice = parse_xiti(&format!("{GOOD_XITI}&uai=0350122T")).into_owned();
     assert!(validate(&same_twice).is_ok());
     let mut other = parse_xiti(GOOD_XITI);
     other.event = "av.play".into();
     assert_eq!(codes(validate(&other)), ["unsupported_event"]);
-    other.event = String::new();
+    other.event = "".into();
     assert_eq!(codes(validate(&other)), ["missing_event_name"]);
-    let long = parse_xiti(&GOOD_XITI.replace("p=cahier_textes", &format!("p={}", "a".repeat(300))));
+    let long = parse_xiti(&GOOD_XITI.replace("p=cahier_textes", &format!("p={}", "a".repeat(300)))).into_owned();
     assert_eq!(codes(validate(&long)), ["too_long_page"]);
 }
 

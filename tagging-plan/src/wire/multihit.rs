@@ -3,6 +3,7 @@
 //! followed by every other part's parameters not already present, without `mh`. Parts wait
 //! under a caller-chosen key (site, visitor cookie and id) until the last arrives or they expire.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
 
 use super::{multihit_marker, query_pairs};
@@ -31,7 +32,7 @@ struct Pending {
 /// which its parts wait (with the `mh` id).
 pub fn sender_key(query: &str) -> String {
     let pairs = query_pairs(query);
-    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_str());
+    let get = |name: &str| pairs.iter().find(|(k, _)| k == name).map_or("", |(_, v)| v.as_ref());
     format!("{}\u{1f}{}", get("s"), get("idclient"))
 }
 
@@ -77,7 +78,7 @@ impl MultiHitAssembler {
 }
 
 fn join_parts<'a>(parts: impl Iterator<Item = &'a str>) -> String {
-    let mut seen: Vec<(String, String)> = Vec::new();
+    let mut seen: Vec<(Cow<'a, str>, Cow<'a, str>)> = Vec::new();
     for part in parts {
         for (name, value) in query_pairs(part) {
             if name != "mh" && !seen.iter().any(|(n, v)| *n == name && *v == value) {
@@ -142,7 +143,8 @@ mod tests {
             let mut result = None;
             for q in &queries { if let Assembled::Complete(q) = a.push("k", q, 0) { result = Some(q); } }
             if pairs.is_empty() { return Ok(()); }
-            let hit = parse_xiti(&result.expect("complete"));
+            let whole = result.expect("complete");
+            let hit = parse_xiti(&whole);
             for (k, v) in &pairs { prop_assert_eq!(hit.get(k), Some(v.trim()).filter(|v| !v.is_empty()).map(|_| v.as_str())); }
         }
     }

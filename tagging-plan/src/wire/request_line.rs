@@ -36,7 +36,7 @@ impl<'a> Request<'a> {
     }
 
     /// Parses the request's hits.
-    pub fn hits(&self) -> Result<Vec<RawHit>, WireError> {
+    pub fn hits(&self) -> Result<Vec<RawHit<'a>>, WireError> {
         match self.format {
             WireFormat::Piano => parse_piano(self.query, self.body.as_bytes()),
             WireFormat::Xiti => Ok(vec![parse_xiti(self.query)]),
@@ -45,7 +45,7 @@ impl<'a> Request<'a> {
 }
 
 /// Reads a line and parses its hits.
-pub fn parse_request_line(line: &str, forced: Option<WireFormat>) -> Result<Vec<RawHit>, WireError> {
+pub fn parse_request_line(line: &str, forced: Option<WireFormat>) -> Result<Vec<RawHit<'_>>, WireError> {
     Request::parse(line, forced)?.hits()
 }
 

@@ -7,6 +7,8 @@
 //! `NATIF`/`TIERS`. Hits longer than about 2000 bytes are split into parts marked `mh=i-n-id`:
 //! [`multihit_marker`] reads that mark; the collector reassembles the parts before parsing.
 
+use std::borrow::Cow;
+
 use super::query_pairs;
 use crate::raw_hit::{RawHit, WireFormat};
 
@@ -14,22 +16,22 @@ use crate::raw_hit::{RawHit, WireFormat};
 const HIT_TYPES: [&str; 2] = ["click", "clic"];
 
 /// Parses a `SmartTag` query string (with or without its leading `?`).
-pub fn parse_xiti(query: &str) -> RawHit {
+pub fn parse_xiti(query: &str) -> RawHit<'_> {
     let mut properties = query_pairs(query);
     for (name, value) in &mut properties {
         if name == "type" && HIT_TYPES.iter().any(|t| value.trim().eq_ignore_ascii_case(t)) {
-            "hit_type".clone_into(name);
+            *name = Cow::Borrowed("hit_type");
         }
     }
     let click = properties.iter().find(|(k, v)| k == "click" && !v.trim().is_empty()).map(|(_, v)| v.trim());
     let event = match click {
-        None => "page.display".to_owned(),
+        None => Cow::Borrowed("page.display"),
         Some(kind) => match kind.to_ascii_uppercase().as_str() {
-            "N" => "click.navigation".to_owned(),
-            "A" => "click.action".to_owned(),
-            "S" => "click.exit".to_owned(),
-            "T" => "click.download".to_owned(),
-            other => format!("click.{}", other.to_ascii_lowercase()),
+            "N" => Cow::Borrowed("click.navigation"),
+            "A" => Cow::Borrowed("click.action"),
+            "S" => Cow::Borrowed("click.exit"),
+            "T" => Cow::Borrowed("click.download"),
+            other => Cow::Owned(format!("click.{}", other.to_ascii_lowercase())),
         },
     };
     RawHit { format: WireFormat::Xiti, event, index: 0, properties }
@@ -49,7 +51,7 @@ pub struct MultiHitMarker {
 /// Reads the `mh` parameter of a `SmartTag` query string, if any. A malformed mark (`mh=x`, part 0,
 /// part over count) yields `Some(Err(value))` so the caller can reject the part.
 pub fn multihit_marker(query: &str) -> Option<Result<MultiHitMarker, String>> {
-    let value = query_pairs(query).into_iter().find(|(k, _)| k == "mh").map(|(_, v)| v)?;
+    let value = query_pairs(query).into_iter().find(|(k, _)| k == "mh").map(|(_, v)| v.into_owned())?;
     let mut fields = value.splitn(3, '-');
     let part = fields.next().and_then(|p| p.parse::<u16>().ok());
     let count = fields.next().and_then(|c| c.parse::<u16>().ok());
