@@ -5,11 +5,12 @@
 //!   (lz4 by default), lingering a few milliseconds to batch; `append` returns only once the
 //!   broker acknowledged every record. A broker that does not acknowledge within `send_timeout`
 //!   makes the append fail [`LogError::Unavailable`] (the collector answers 503 + `Retry-After`):
-//!   never a success for a record that is not written. A producer whose records timed out (the
-//!   broker was unreachable) or that is in a fatal state is replaced by a new one: an idempotent
-//!   producer cannot always resume its sequence after records were lost in flight, and a
-//!   restarted broker may not know its producer id (tansu 0.6 even fails on it), so the next
-//!   appends start clean with a producer id from the broker as it is now.
+//!   never a success for a record that is not written. Records that timed out (the broker was
+//!   unreachable) leave the producer usable: librdkafka bumps the idempotent producer's epoch
+//!   (KIP-360) and goes on. A producer in a *fatal* state (librdkafka raises one when the broker
+//!   answers out-of-order sequence or an unknown producer id that it cannot recover from) never
+//!   sends again, so it is replaced by a new one and the next appends start with a producer id
+//!   from the broker as it is now (`a_fatal_producer_is_replaced_and_appends_go_on` forces it).
 //! - Records are partitioned by key (the pseudonymous visitor), so a visitor's hits stay in
 //!   order in one partition.
 //! - Pipeline instances join a consumer group ([`HitLog::subscribe`]): the broker shares the
@@ -284,25 +285,18 @@ impl HitLog for KafkaHitLog {
         let sends = records.iter().map(|r| producer.send(FutureRecord::to(&name).key(&r.key).payload(&r.payload), self.config.send_timeout));
         let delivered = futures::future::join_all(sends).await;
         let mut first = None;
-        let (mut failure, mut timed_out) = (None, false);
+        let mut failure = None;
         for result in delivered {
             match result {
                 Ok((_, offset)) => {
                     first.get_or_insert(offset);
                 }
-                Err((e, _)) => {
-                    timed_out |= e == KafkaError::MessageProduction(RDKafkaErrorCode::MessageTimedOut);
-                    failure = Some(unavailable(&e));
-                }
+                Err((e, _)) => failure = Some(unavailable(&e)),
             }
         }
         if let Some(failure) = failure {
-            let fatal = producer.client().fatal_error();
-            if timed_out || fatal.is_some() {
-                self.replace_producer(
-                    &producer,
-                    &fatal.map_or_else(|| "records timed out".to_owned(), |(code, reason)| format!("fatal error {code}: {reason}")),
-                );
+            if let Some((code, reason)) = producer.client().fatal_error() {
+                self.replace_producer(&producer, &format!("fatal error {code}: {reason}"));
             }
             return Err(failure);
         }
@@ -405,7 +399,7 @@ impl HitLog for KafkaHitLog {
             .create_with_context(MemberContext::new(group.clone()))
             .map_err(broker)?;
         consumer.subscribe(&[&name]).map_err(broker)?;
-        Ok(Box::new(KafkaMember::new(consumer, name, self.partitions[Self::index(topic)], self.config.session_timeout)))
+        Ok(Box::new(KafkaMember::new(consumer, name)))
     }
 }
 

@@ -1,7 +1,8 @@
 //! A member of a Kafka consumer group on one topic ([`KafkaMember`], the Kafka log's
 //! [`LogConsumer`]): polls in batches, counts silence as caught up only where no owned partition
-//! lags, commits only the partitions it still owns, and rejoins its group when a partition
-//! nobody reads stalls. [`MemberContext`] logs the group's rebalances.
+//! lags, and commits only the partitions it still owns. [`MemberContext`] logs the group's
+//! rebalances. A member that dies without leaving (SIGKILL) is the broker's business: its group
+//! coordinator gives the dead member's partitions to the others once its session times out.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -49,87 +50,14 @@ impl ConsumerContext for MemberContext {
 pub(super) struct KafkaMember {
     consumer: Arc<StreamConsumer<MemberContext>>,
     topic: String,
-    /// How many partitions the topic has.
-    partitions: Partition,
     /// Whether the group has given it partitions yet.
     joined: bool,
-    /// The group's committed offsets of the partitions others should be reading but that lag,
-    /// and since when they have not moved.
-    stalled: Option<(BTreeMap<i32, i64>, Instant)>,
-    /// How long such a stall lasts before this member rejoins the group.
-    rejoin_after: Duration,
 }
 
-/// The shortest stall of a partition nobody reads before a member rejoins its group.
-const MIN_STALL_BEFORE_REJOIN: Duration = Duration::from_secs(30);
-
 impl KafkaMember {
-    /// The member that `consumer` (subscribed to `topic`, of `partitions` partitions) makes.
-    pub(super) fn new(consumer: StreamConsumer<MemberContext>, topic: String, partitions: Partition, session_timeout: Duration) -> Self {
-        KafkaMember {
-            consumer: Arc::new(consumer),
-            topic,
-            partitions,
-            joined: false,
-            stalled: None,
-            rejoin_after: (session_timeout * 3).max(MIN_STALL_BEFORE_REJOIN),
-        }
-    }
-
-    /// The partitions this member does not own that hold records past the group's committed
-    /// offset, with that offset.
-    async fn lagging_elsewhere(&self) -> BTreeMap<i32, i64> {
-        let (consumer, topic, partitions) = (Arc::clone(&self.consumer), self.topic.clone(), self.partitions);
-        let owned: Vec<i32> = self.owned().into_iter().filter_map(|p| partition_id(p).ok()).collect();
-        tokio::task::spawn_blocking(move || {
-            let mut wanted = TopicPartitionList::new();
-            for partition in (0..partitions).filter_map(|p| partition_id(p).ok()).filter(|p| !owned.contains(p)) {
-                wanted.add_partition(&topic, partition);
-            }
-            if wanted.count() == 0 {
-                return BTreeMap::new();
-            }
-            let Ok(committed) = consumer.committed_offsets(wanted, Duration::from_secs(5)) else { return BTreeMap::new() };
-            committed
-                .elements_for_topic(&topic)
-                .iter()
-                .filter_map(|element| {
-                    let at = numbered(element.offset()).unwrap_or(0);
-                    let (_, high) = consumer.fetch_watermarks(&topic, element.partition(), Duration::from_secs(5)).ok()?;
-                    (high > at).then_some((element.partition(), at))
-                })
-                .collect()
-        })
-        .await
-        .unwrap_or_default()
-    }
-
-    /// Called when this member has nothing left to read: when partitions it does not own lag
-    /// without their committed offsets moving for [`Self::rejoin_after`], the group has lost
-    /// them (a broker's coordinator finished a rebalance without some member, as tansu 0.6 does
-    /// when a member is killed and another joins), and this member rejoins so that a new
-    /// rebalance gives every partition out again. A member that is only slow costs the group
-    /// one rebalance; records read but not committed are read again, and staging skips them.
-    async fn rejoin_if_partitions_are_orphaned(&mut self) -> Result<(), LogError> {
-        let lagging = self.lagging_elsewhere().await;
-        if lagging.is_empty() {
-            self.stalled = None;
-            return Ok(());
-        }
-        match &self.stalled {
-            Some((seen, since)) if *seen == lagging => {
-                if since.elapsed() < self.rejoin_after {
-                    return Ok(());
-                }
-                warn!(topic = %self.topic, partitions = ?lagging.keys().collect::<Vec<_>>(), stalled = ?since.elapsed(), "partitions lag and nobody reads them: rejoining the group");
-                self.consumer.unsubscribe();
-                self.consumer.subscribe(&[&self.topic]).map_err(broker)?;
-                self.joined = false;
-                self.stalled = None;
-            }
-            _ => self.stalled = Some((lagging, Instant::now())),
-        }
-        Ok(())
+    /// The member that `consumer`, subscribed to `topic`, makes.
+    pub(super) fn new(consumer: StreamConsumer<MemberContext>, topic: String) -> Self {
+        KafkaMember { consumer: Arc::new(consumer), topic, joined: false }
     }
 
     /// Whether an owned partition holds records past this member's position.
@@ -217,8 +145,6 @@ impl LogConsumer for KafkaMember {
                             continue;
                         }
                         warn!(topic = %self.topic, owned = ?self.owned(), "owned partitions hold records past this member's position, but none came for {LAG_WAIT:?}");
-                    } else if out.is_empty() && self.joined {
-                        self.rejoin_if_partitions_are_orphaned().await?;
                     }
                     break;
                 }

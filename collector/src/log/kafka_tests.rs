@@ -1,7 +1,9 @@
-//! The Kafka log against a real broker: the `HitLog` conformance suite, and an append to a
-//! broker that does not answer failing as unavailable within the bounded wait. The broker is
-//! the one at `DNMA_KAFKA_BROKERS` (`.ci/run` starts `tansu` with `scripts/kafka.sh`); without
-//! it the tests say so and pass, except under `CI=true` where a missing broker is a failure.
+//! The Kafka log against a real broker: the `HitLog` conformance suite, an append to a broker
+//! that does not answer failing as unavailable within the bounded wait, a million idempotent
+//! appends giving exactly a million records, and a producer in a fatal state replaced. The
+//! broker is the one at `DNMA_KAFKA_BROKERS` (`.ci/run` starts Apache Kafka with
+//! `scripts/kafka.sh`); without it the tests say so and pass, except under `CI=true` where a
+//! missing broker is a failure.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
@@ -15,7 +17,7 @@ fn broker() -> Option<String> {
         Ok(brokers) if !brokers.is_empty() => Some(brokers),
         _ => {
             assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run the Kafka tests: DNMA_KAFKA_BROKERS is not set");
-            eprintln!("skipped: set DNMA_KAFKA_BROKERS to a Kafka-compatible broker (scripts/kafka.sh DIR PORT starts tansu)");
+            eprintln!("skipped: set DNMA_KAFKA_BROKERS to a Kafka broker (scripts/kafka.sh DIR PORT starts one)");
             None
         }
     }
@@ -58,4 +60,57 @@ async fn an_unreachable_broker_fails_appends_as_unavailable_within_the_send_time
     let error = unreachable.append(Topic::Hits, vec![LogRecord { key: b"v".to_vec(), payload: b"hit".to_vec() }]).await.unwrap_err();
     assert!(matches!(error, LogError::Unavailable(_)) && error.is_retryable(), "{error:?}");
     assert!(started.elapsed() < Duration::from_secs(10), "the wait is bounded: {:?}", started.elapsed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_million_idempotent_appends_give_exactly_a_million_records() {
+    let Some(brokers) = broker() else { return };
+    let log = Arc::new(KafkaHitLog::open(fresh_config(&brokers, 4)).await.unwrap());
+    let (appends, batch, writers) = (1_000_000_usize, 500_usize, 16_usize);
+    let batches = appends / batch;
+    let tasks: Vec<_> = (0..writers)
+        .map(|writer| {
+            let log = Arc::clone(&log);
+            tokio::spawn(async move {
+                for b in (writer..batches).step_by(writers) {
+                    let records = (0..batch)
+                        .map(|i| {
+                            let n = b * batch + i;
+                            LogRecord { key: format!("visitor-{}", n % 9_973).into_bytes(), payload: format!("hit-{n:07}").into_bytes() }
+                        })
+                        .collect();
+                    log.append(Topic::Hits, records).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let stats = log.stats(Topic::Hits).await.unwrap();
+    assert_eq!(stats.end_offset - stats.start_offset, appends as u64, "one record per acknowledged append, no duplicate");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fatal_producer_is_replaced_and_appends_go_on() {
+    let Some(brokers) = broker() else { return };
+    let log = KafkaHitLog::open(fresh_config(&brokers, 1)).await.unwrap();
+    // A producer put in a fatal state by a real broker: a second producer with its transactional
+    // id fences it, and its next send learns so.
+    let id = format!("dnma-fenced-{}", log.config().topic_prefix);
+    let transactional = |config: &KafkaLogConfig| -> FutureProducer { config.client().set("transactional.id", &id).create().unwrap() };
+    let doomed = transactional(log.config());
+    doomed.init_transactions(Duration::from_secs(30)).unwrap();
+    let fencer = transactional(log.config());
+    fencer.init_transactions(Duration::from_secs(30)).unwrap();
+    doomed.begin_transaction().unwrap();
+    let log = KafkaHitLog { producer: std::sync::RwLock::new(Arc::new(doomed)), ..log };
+    let record = || vec![LogRecord { key: b"v".to_vec(), payload: b"hit".to_vec() }];
+    let error = log.append(Topic::Hits, record()).await.unwrap_err();
+    assert!(matches!(error, LogError::Unavailable(_)), "{error:?}");
+    // The fenced producer was replaced: the next append is written.
+    let before = log.stats(Topic::Hits).await.unwrap().end_offset;
+    log.append(Topic::Hits, record()).await.unwrap();
+    assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, before + 1);
+    drop(fencer);
 }
