@@ -56,6 +56,7 @@ from clickhouse_cityhash.cityhash import CityHash128
 # --- ClickHouse error codes used by the adapter itself ---------------------------------------
 
 CHECKSUM_DOESNT_MATCH = 40
+NOT_IMPLEMENTED = 48
 SYNTAX_ERROR = 62
 UNKNOWN_COMPRESSION_METHOD = 89
 TOO_LARGE_SIZE_COMPRESSED = 270
@@ -213,13 +214,37 @@ def choose_encoding(accept: str) -> str | None:
     return None
 
 
-def encode_content(data: bytes, encoding: str) -> bytes:
-    """Applies a response's `Content-Encoding`."""
+def encode_content(data: bytes, encoding: str, level: int = 3) -> bytes:
+    """Applies a response's `Content-Encoding` (`level`: `http_zlib_compression_level`)."""
     if encoding == "gzip":
-        return gzip.compress(data, compresslevel=3)
+        return gzip.compress(data, compresslevel=level)
     if encoding == "deflate":
-        return zlib.compress(data, 3)
+        return zlib.compress(data, level)
     return lz4.frame.compress(data)
+
+
+def parse_multipart(body: bytes, content_type_header: str) -> dict[str, str]:
+    """The fields of a `multipart/form-data` body. Files (external tables) are not supported."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type_header)
+    if match is None:
+        raise ClickHouseError(STD_EXCEPTION, "multipart/form-data without a boundary")
+    delimiter = b"--" + match.group(1).encode()
+    fields: dict[str, str] = {}
+    for part in body.split(delimiter)[1:]:
+        if part.startswith(b"--"):
+            break
+        head, separator, value = part.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not separator:
+            raise ClickHouseError(STD_EXCEPTION, "malformed multipart/form-data part")
+        disposition = next((line for line in head.decode("latin-1").split("\r\n")
+                            if line.lower().startswith("content-disposition:")), "")
+        name = re.search(r'\bname="([^"]*)"', disposition)
+        if name is None:
+            raise ClickHouseError(STD_EXCEPTION, "multipart/form-data part without a name")
+        if re.search(r"\bfilename=", disposition):
+            raise ClickHouseError(NOT_IMPLEMENTED, "external tables (multipart files) are not supported by the chdb adapter")
+        fields[name.group(1)] = value.removesuffix(b"\r\n").decode()
+    return fields
 
 
 # --- SQL scanning ------------------------------------------------------------------------------
@@ -385,6 +410,10 @@ class Engine:
         self.lock = threading.Lock()
         row = self.session.query("SELECT version(), timezone(), currentDatabase()", "TabSeparated")
         self.version, self.timezone, self.default_database = row.bytes().decode().rstrip("\n").split("\t")
+        # ClickHouse 25.10+ compresses responses by default (`enable_http_compression` = 1) when
+        # the client accepts an encoding; the engine's own default is taken as the server's.
+        row = self.session.query("SELECT getSetting('enable_http_compression')::String", "TabSeparated")
+        self.http_compression = row.bytes().decode().strip() in ("1", "true")
 
     def _run(self, sql: str, fmt: str = "TabSeparated", params: dict | None = None):
         try:
@@ -506,6 +535,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return
         try:
             request = self._parse(params, raw)
+            if self.server.verbose:
+                print(f"query {query_id}: {request.sql!r} settings={request.settings} params={request.params}", file=sys.stderr, flush=True)
             outcome = self.engine.execute(request)
         except ClickHouseError as error:
             self._send_error(error, compress, query_id)
@@ -521,15 +552,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         headers.update(self._server_headers(query_id))
         if compress:
             body = compress_blocks(body)
-        elif request.settings.get("enable_http_compression") == "1":
+        elif request.settings.get("enable_http_compression", "1" if self.engine.http_compression else "0") in ("1", "true"):
             encoding = choose_encoding(self.headers.get("Accept-Encoding", ""))
             if encoding:
-                body = encode_content(body, encoding)
+                level = request.settings.get("http_zlib_compression_level", "3")
+                body = encode_content(body, encoding, int(level) if level.isdigit() else 3)
                 headers["Content-Encoding"] = encoding
         self._send(200, body, headers)
 
     def _parse(self, params: dict[str, str], raw: bytes) -> Request:
         data = decode_content(raw, self.headers.get("Content-Encoding", ""))
+        content_type_header = self.headers.get("Content-Type", "")
+        if content_type_header.lower().startswith("multipart/form-data"):
+            # Query parameters (and the query) sent as form fields, as the crate does since 0.15.3.
+            fields = parse_multipart(data, content_type_header)
+            params = dict(params)
+            params["query"] = params.get("query", "") + fields.pop("query", "")
+            params.update(fields)
+            data = b""
         if params.get("decompress") == "1" and data:
             chunks = list(decompress_blocks(data))
         else:
