@@ -13,7 +13,8 @@ What it serves (the conventions of ClickHouse's HTTP handler):
   `INSERT ... FORMAT F` followed by data (in the body, or after the format name) streams the data
   into chdb's inserter; any other statement runs as a query, its result in `default_format`
   (TabSeparated by default) unless the statement has a FORMAT clause.
-- `database`, `default_format`, `query_id`; `param_NAME` binds `{NAME:Type}` placeholders; every
+- `database`, `default_format` (or the headers X-ClickHouse-Database, X-ClickHouse-Format),
+  `query_id`; `param_NAME` binds `{NAME:Type}` placeholders; every
   other URL parameter that is not one of ClickHouse's own handler parameters is a setting applied
   to that query alone (unknown settings fail as on a server, code 115).
 - `decompress=1`: the body is a sequence of ClickHouse compressed blocks (CityHash128 checksum,
@@ -576,8 +577,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunks = [data] if data else []
         request = Request(
             sql="",
-            default_format=params.get("default_format") or "TabSeparated",
-            database=params.get("database") or None,
+            default_format=self.headers.get("X-ClickHouse-Format") or params.get("default_format") or "TabSeparated",
+            database=self.headers.get("X-ClickHouse-Database") or params.get("database") or None,
             settings={k: v for k, v in params.items() if k not in RESERVED_PARAMS and not k.startswith("param_")},
             params={k[len("param_"):]: v for k, v in params.items() if k.startswith("param_")},
         )

@@ -14,6 +14,7 @@ import http.client
 import json
 import os
 import struct
+import threading
 import subprocess
 import tempfile
 import urllib.parse
@@ -339,4 +340,35 @@ def test_database_parameter(server):
     sql(server, "INSERT INTO t VALUES (7)", database=database)
     assert sql(server, "SELECT currentDatabase(), a FROM t", database=database) == f"{database}\t7\n".encode()
     assert sql(server, "SELECT currentDatabase()") == b"default\n"
+    answer = call(server, {"query": "SELECT currentDatabase()"}, headers={"X-ClickHouse-Database": database,
+                                                                       "X-ClickHouse-Format": "JSONEachRow"})
+    assert answer.body == f'{{"currentDatabase()":"{database}"}}\n'.encode()
     sql(server, f"DROP DATABASE {database}")
+
+
+def test_concurrent_clients(server):
+    table = fresh_table(server)
+    errors = []
+
+    def client(k):
+        try:
+            conn = http.client.HTTPConnection(*server, timeout=60)
+            for j in range(20):
+                payload = b"".join(row_binary(r) for r in rows(50))
+                body = lz4_block(payload)
+                query = {"query": f"INSERT INTO {table} FORMAT RowBinary", "decompress": "1"}
+                assert call(server, query, body, connection=conn).status == 200
+                answer = call(server, {"query": f"SELECT count() >= {50 * (j + 1)} FROM {table}",
+                                       "max_threads": str(1 + k % 3)}, connection=conn)
+                assert answer.body == b"1\n", answer.body
+            conn.close()
+        except Exception as error:  # reported below
+            errors.append(error)
+
+    threads = [threading.Thread(target=client, args=(k,)) for k in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert sql(server, f"SELECT count(), uniqExact(id) FROM {table}") == b"8000\t50\n"
