@@ -277,7 +277,7 @@ def words(sql: str):
         elif c == ")":
             depth -= 1
             i += 1
-        elif c.isalpha() or c == "_":
+        elif c.isascii() and (c.isalpha() or c == "_"):
             match = WORD.match(sql, i)
             yield match.group().upper(), match.start(), match.end(), depth
             i = match.end()
@@ -391,6 +391,14 @@ class Request:
     params: dict[str, str] = field(default_factory=dict)
     insert_data: list[bytes] | None = None
     """For `INSERT ... FORMAT F` with data: the chunks of data (already decompressed)."""
+
+
+def utf8(sql: bytes) -> str:
+    """A statement's text; ClickHouse queries are UTF-8."""
+    try:
+        return sql.decode()
+    except UnicodeDecodeError:
+        raise ClickHouseError(SYNTAX_ERROR, "Syntax error: the query is not valid UTF-8") from None
 
 
 def quote(value: str) -> str:
@@ -542,6 +550,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except ClickHouseError as error:
             self._send_error(error, compress, query_id)
             return
+        except Exception as error:  # a fault of the adapter: still an answer, never a dropped connection
+            self._send_error(ClickHouseError(STD_EXCEPTION, f"chdb adapter: {error!r}"), compress, query_id)
+            return
         statement_format = None if request.insert_data is not None else scan(request.sql).format
         fmt = statement_format or request.default_format
         body = outcome.body
@@ -589,20 +600,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
             request.sql = param_sql
             request.insert_data = chunks
             return request
-        try:
-            body_sql = b"".join(chunks).decode()
-        except UnicodeDecodeError:
-            raise ClickHouseError(SYNTAX_ERROR, "Syntax error: the query is not valid UTF-8") from None
-        sql = param_sql + body_sql
-        if not sql.strip():
+        # The statement may be followed by binary data: scan the bytes as Latin-1 (one character a
+        # byte, so offsets are byte offsets), decode the statement itself as UTF-8.
+        full = param_sql.encode() + b"".join(chunks)
+        if not full.strip():
             raise ClickHouseError(SYNTAX_ERROR, "Empty query")
-        statement = scan(sql)
+        statement = scan(full.decode("latin-1"))
         if statement.kind == "INSERT" and statement.format:
-            start = insert_data_start(sql, statement.format_end)
-            request.sql = sql[:statement.format_end]
-            request.insert_data = [sql[start:].encode()]
+            request.sql = utf8(full[:statement.format_end])
+            request.insert_data = [full[insert_data_start(full.decode("latin-1"), statement.format_end):]]
         else:
-            request.sql = sql
+            request.sql = utf8(full)
         return request
 
     def _server_headers(self, query_id: str) -> dict[str, str]:

@@ -295,6 +295,11 @@ def test_query_param_and_body_are_concatenated(server):
     table = fresh_table(server, "a UInt8, b String")
     answer = call(server, {}, f'INSERT INTO {table} FORMAT JSONEachRow\n{{"a":1,"b":"x"}}\n'.encode())
     assert answer.status == 200, answer.body
+    binary = fresh_table(server, "a UInt64, b String")
+    body = f"INSERT INTO {binary} FORMAT RowBinary \n".encode() + struct.pack("<Q", 0xE9FF) + rb_string("é")
+    answer = call(server, {}, body)
+    assert answer.status == 200, answer.body
+    assert sql(server, f"SELECT a, b FROM {binary}") == f"{0xE9FF}\té\n".encode()
     answer = call(server, {"query": f"INSERT INTO {table} VALUES"}, b"(2, 'y')")
     assert answer.status == 200, answer.body
     assert sql(server, f"SELECT a, b FROM {table} ORDER BY a FORMAT CSV") == b'1,"x"\n2,"y"\n'
