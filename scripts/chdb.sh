@@ -19,13 +19,19 @@ venv="${DNMA_CHDB_VENV:-$HOME/.cache/dnma-tools/chdb-venv}"
 # Versions known to work together; chdb-core 26.9 is ClickHouse 26.9.
 packages=(chdb-core==26.9.0 lz4==4.4.5 clickhouse-cityhash==1.0.2.6 pytest)
 python="$(command -v python3.11 || command -v python3)"
-if ! "$venv/bin/python" -c "import chdb, lz4.block, clickhouse_cityhash.cityhash, pytest" 2>/dev/null; then
+# (Re)built when the list of packages changed; a lock keeps two concurrent runs from both building.
+mkdir -p "$(dirname "$venv")"
+exec 9>"$venv.lock"
+command -v flock >/dev/null 2>&1 && flock 9
+if [ "$(cat "$venv/dnma-packages.txt" 2>/dev/null)" != "${packages[*]}" ] \
+  || ! "$venv/bin/python" -c "import chdb, lz4.block, clickhouse_cityhash.cityhash, pytest" 2>/dev/null; then
   echo "installing ${packages[*]} into $venv (once)" >&2
   rm -rf "$venv"
-  mkdir -p "$(dirname "$venv")"
   "$python" -m venv "$venv"
   "$venv/bin/pip" install -q --disable-pip-version-check "${packages[@]}" >&2
+  echo "${packages[*]}" > "$venv/dnma-packages.txt"
 fi
+exec 9>&-
 mkdir -p "$dir/data"
 dir="$(cd "$dir" && pwd)"
 "$venv/bin/python" "$here/chdb_http.py" --path "$dir/data" --port "$port" >"$dir/stdout.log" 2>"$dir/stderr.log" &
