@@ -9,25 +9,33 @@ chdb session, serialised by a lock.
 
 What it serves (the conventions of ClickHouse's HTTP handler):
 - `GET /ping`, `GET /` without a query, `GET /replicas_status`: `Ok.\\n`.
-- Queries by GET or POST: the text is the `query` URL parameter followed by the body.
-  `INSERT ... FORMAT F` followed by data (in the body, or after the format name) streams the data
-  into chdb's inserter; any other statement runs as a query, its result in `default_format`
-  (TabSeparated by default) unless the statement has a FORMAT clause.
+- Queries by GET or POST (Content-Length or chunked bodies, keep-alive): the text is the `query`
+  URL parameter followed by the body, or the fields of a `multipart/form-data` body (`query`,
+  `param_*`: how the `clickhouse` crate sends server-side parameters since 0.15.3).
+  `INSERT ... FORMAT F` followed by data (the whole body when the URL's query ends with the format
+  name, else what follows the name) goes to chdb's inserter; any other statement runs as a query,
+  its result in `default_format` (TabSeparated by default) unless the statement has a FORMAT clause.
 - `database`, `default_format` (or the headers X-ClickHouse-Database, X-ClickHouse-Format),
-  `query_id`; `param_NAME` binds `{NAME:Type}` placeholders; every
-  other URL parameter that is not one of ClickHouse's own handler parameters is a setting applied
-  to that query alone (unknown settings fail as on a server, code 115).
+  `query_id`; `param_NAME` binds `{NAME:Type}` placeholders; every other URL parameter that is not
+  one of ClickHouse's own handler parameters is a setting applied to that query alone, then reset
+  (unknown settings fail as on a server, code 115).
 - `decompress=1`: the body is a sequence of ClickHouse compressed blocks (CityHash128 checksum,
   method byte, sizes, LZ4 or uncompressed data), checked and decompressed. `compress=1`: the
   response body is sent in the same framing, in blocks of at most 1 MiB.
-- `Content-Encoding` of the request (gzip, deflate, lz4) and, with the setting
-  `enable_http_compression=1`, `Accept-Encoding` of the response (gzip, deflate, lz4).
+- `Content-Encoding` of the request (gzip, deflate, lz4) and `Accept-Encoding` of the response
+  (gzip, deflate, lz4 frames) under `enable_http_compression`, whose default is the engine's (1, as
+  on servers since 25.10).
 - Errors: the status ClickHouse gives the error code (500 unless it is a client's error), the
   header `X-ClickHouse-Exception-Code` and the body `Code: N. DB::Exception: ...`.
 - Headers of a server: X-ClickHouse-Summary, X-ClickHouse-Format, X-ClickHouse-Query-Id,
   X-ClickHouse-Timezone, X-ClickHouse-Server-Display-Name.
 
-Unlike a server, a `SET` statement sent as a query stays in force on the shared session.
+Unlike a server: one session serves every request (`session_id` is ignored, and a `SET` sent as a
+query stays in force); GET is not read-only; a result is computed whole before it is sent (no
+progress headers, no error in the middle of a stream); an insert's body is read whole before it is
+inserted; external tables, sessions and the zstd, br and xz encodings are not supported; and
+chdb's defaults of a few settings differ from a server's (`date_time_input_format` is
+`best_effort`).
 
     python3 chdb_http.py --path DATA_DIR --port PORT [--host 127.0.0.1]
 """
@@ -42,13 +50,11 @@ import re
 import struct
 import sys
 import threading
-import time
 import urllib.parse
 import uuid
 import zlib
 from dataclasses import dataclass, field
 
-import chdb
 import lz4.block
 import lz4.frame
 from chdb import session as chdb_session
