@@ -100,6 +100,34 @@ async fn hits_of_both_formats_reach_the_log_and_dead_letters() {
     }
 }
 
+#[tokio::test]
+async fn smarttag_hits_with_only_legacy_variables_are_completed_or_refused_with_the_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = Collector::start(dir.path());
+    let client = reqwest::Client::new();
+    for (user, platform) in [("legacy-1", "ONE"), ("legacy-2", "PLATEFORME_INCONNUE")] {
+        let pixel = client
+            .get(format!("{}/hit.xiti?s=612345&s2=0350122T&p=notes&at={user}&x1=3&x2=1&x3=ENT_35&x4={platform}", collector.url))
+            .header("user-agent", UA)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pixel.headers()["content-type"], "image/gif");
+    }
+    let hits = tail(dir.path(), false);
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    let hit = &hits[0]["record"];
+    let derived = (hit["service"].as_str(), hit["service_type"].as_str(), hit["uai"].as_str(), hit["exploitant"].as_str(), hit["profil"].as_str());
+    assert_eq!(derived, (Some("NOTES"), Some("NATIF"), Some("0350122T"), Some("ODE"), Some("ELEVE")), "{hit}");
+    let warnings = hit["warnings"].as_array().unwrap();
+    assert!(warnings.iter().filter(|w| w.as_str().is_some_and(|w| w.starts_with("legacy_code"))).count() >= 3, "{warnings:?}");
+    let dead = tail(dir.path(), true);
+    assert_eq!(dead.len(), 1);
+    let reason = &dead[0]["record"]["reasons"][0];
+    assert_eq!(reason["code"], "missing_exploitant");
+    assert!(reason["message"].as_str().unwrap().contains("no operator of the platform PLATEFORME_INCONNUE"), "{reason}");
+}
+
 fn grep_dir(dir: &Path, needle: &[u8]) -> bool {
     std::fs::read_dir(dir).unwrap().filter_map(Result::ok).any(|entry| {
         let path = entry.path();

@@ -186,8 +186,25 @@ impl Plan {
         for (name, nomenclature) in &file.nomenclatures {
             lookups.insert(name.clone(), index_nomenclature(name, nomenclature)?);
         }
+        file.operators = std::mem::take(&mut file.operators)
+            .into_iter()
+            .map(|(plateforme, exploitant)| {
+                let (plateforme, exploitant) = (normalize_code(&plateforme).into_owned(), normalize_code(&exploitant).into_owned());
+                if is_identifier(&plateforme) && is_identifier(&exploitant) {
+                    Ok((plateforme, exploitant))
+                } else {
+                    Err(invalid(format!("operators: {plateforme:?} = {exploitant:?} is not two identifiers (letters, digits, _ and -)")))
+                }
+            })
+            .collect::<Result<_, _>>()?;
         let territories = Territories::new(file.academies.clone()).map_err(invalid)?;
         Ok(Plan { file, territories, roles, lookups })
+    }
+
+    /// The known operator (EXPLOITANT) of a platform (its PLATEFORME code), from the plan's
+    /// `[operators]` table.
+    pub fn operator_of(&self, plateforme: &str) -> Option<&str> {
+        self.file.operators.get(normalize_code(plateforme).as_ref()).map(String::as_str)
     }
 
     /// Identity and version.
@@ -295,6 +312,17 @@ mod tests {
         assert_eq!(plan.resolve("profils", "4"), Some(Match::Legacy("ADMIN_VIE_SCOL_TECH")));
         assert_eq!(plan.resolve("profils", "5"), None);
         assert_eq!(plan.resolve("services", "MESSAGERIE_PRIVEE"), None);
+    }
+
+    #[test]
+    fn knows_the_operators_of_platforms_and_refuses_a_malformed_entry() {
+        let plan = Plan::shipped();
+        assert_eq!(plan.operator_of("ONE"), Some("ODE"));
+        assert_eq!(plan.operator_of("mbn"), Some("KOSMOS"), "looked up after normalization");
+        assert_eq!(plan.operator_of("INCONNUE"), None);
+        let bad = SHIPPED_PLAN.replace("ONE = \"ODE\"", "ONE = \"O D/E\"");
+        let error = Plan::from_toml(&bad).unwrap_err().to_string();
+        assert!(error.contains("operators") && error.contains("O_D/E"), "{error}");
     }
 
     #[test]

@@ -21,6 +21,10 @@ pub struct PlanFile {
     pub nomenclatures: BTreeMap<String, Nomenclature>,
     /// Académies with their départements, for all of France.
     pub academies: Vec<Academie>,
+    /// The known operator (EXPLOITANT code) of each platform (PLATEFORME code): what completes
+    /// a pre-2016 `SmartTag` hit that names its platform but not its operator.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operators: BTreeMap<String, String>,
 }
 
 /// Identity of a plan.

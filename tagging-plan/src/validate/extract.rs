@@ -42,6 +42,28 @@ impl<'a> Checker<'a> {
         self.warnings.push(Warning::new(code, field, message));
     }
 
+    /// A value the hit lacks, derived by the validator from elsewhere in the hit (`origin` says
+    /// where, for the `legacy_code` warning): the variable's `missing` refusal is replaced by
+    /// the value checked against its rule. `None`, and nothing changes, when the variable was
+    /// not refused as missing (present, or refused for another reason).
+    pub fn derive(&mut self, variable: &Variable, value: &str, origin: &str) -> Option<Checked> {
+        let field = variable.field.as_str();
+        let code = format!("missing_{field}");
+        let missing = self.rejections.iter().position(|r| r.code == code)?;
+        self.rejections.remove(missing);
+        self.warn("legacy_code", field, format!("{} is missing from a legacy tag: {origin}", variable.name));
+        let value = self.apply_rule(variable, field, value, true)?;
+        Some(Checked { value })
+    }
+
+    /// Says in a variable's `missing` refusal why the validator could not derive it either.
+    pub fn explain_missing(&mut self, variable: &Variable, why: &str) {
+        let code = format!("missing_{}", variable.field);
+        if let Some(missing) = self.rejections.iter_mut().find(|r| r.code == code) {
+            missing.message = format!("{} is required and missing, and {why}", variable.name);
+        }
+    }
+
     pub fn finish(self) -> (Vec<Rejection>, Vec<Warning>) {
         (self.rejections, self.warnings)
     }

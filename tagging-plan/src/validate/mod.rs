@@ -16,7 +16,7 @@ pub use outcome::{Rejection, Warning};
 use self::extract::{Checked, Checker};
 use crate::hit::Hit;
 use crate::plan::{Plan, Role};
-use crate::raw_hit::RawHit;
+use crate::raw_hit::{RawHit, WireFormat};
 use crate::referential::Referential;
 
 /// Applies a plan (and optionally a referential, for the `uai_not_in_referential` warning).
@@ -69,6 +69,14 @@ impl<'a> Validator<'a> {
             }
         }
 
+        let (service_type, uai, exploitant) = if is_legacy_tag(self.plan, raw) {
+            self.complete_legacy_tag(
+                &mut checker,
+                LegacyTag { service_type, outil: outil.as_ref(), uai, level2: level2.as_ref(), exploitant, plateforme: plateforme.as_ref() },
+            )
+        } else {
+            (service_type, uai, exploitant)
+        };
         check_type_outil(service_type.as_ref(), outil.as_ref(), &mut checker);
         let profil = Self::merge_profil(profil, category, &mut checker);
         if let (Some(uai), Some(level2)) = (&uai, &level2) {
@@ -123,6 +131,40 @@ impl<'a> Validator<'a> {
         }
     }
 
+    /// Completes a pre-2016 `SmartTag` hit ([`is_legacy_tag`]) where its variables are missing:
+    /// TYPE is NATIF (TIERS when it names an OUTIL), the UAI is its level 2 (`s2`), the
+    /// operator the plan's known operator of its platform. What cannot be derived stays refused
+    /// as missing, with the reason.
+    fn complete_legacy_tag(&self, checker: &mut Checker, tag: LegacyTag<'_>) -> (Option<Checked>, Option<Checked>, Option<Checked>) {
+        let variable = |role| self.plan.variable(role).expect("the plan defines every role (checked at load)");
+        let service_type = tag.service_type.or_else(|| match tag.outil {
+            None => checker.derive(variable(Role::Type), "NATIF", "NATIF, as every service of a tag without OUTIL"),
+            Some(outil) => checker.derive(variable(Role::Type), "TIERS", &format!("TIERS, as the tag names the tool {}", outil.value)),
+        });
+        let uai = tag.uai.or_else(|| {
+            if let Some(level2) = tag.level2 {
+                checker.derive(variable(Role::Uai), &level2.value, "taken from its level 2 (s2)")
+            } else {
+                checker.explain_missing(variable(Role::Uai), "the legacy tag has no level 2 (s2) to take it from");
+                None
+            }
+        });
+        let exploitant = tag.exploitant.or_else(|| match tag.plateforme.map(|p| (p, self.plan.operator_of(&p.value))) {
+            Some((plateforme, Some(operator))) => {
+                checker.derive(variable(Role::Exploitant), operator, &format!("{operator}, the plan's operator of the platform {}", plateforme.value))
+            }
+            Some((plateforme, None)) => {
+                checker.explain_missing(variable(Role::Exploitant), &format!("the plan knows no operator of the platform {}", plateforme.value));
+                None
+            }
+            None => {
+                checker.explain_missing(variable(Role::Exploitant), "the legacy tag names no platform (x4) to find its operator");
+                None
+            }
+        });
+        (service_type, uai, exploitant)
+    }
+
     fn check_event(&self, raw: &RawHit, checker: &mut Checker) {
         let events = self.plan.events();
         if raw.event.is_empty() {
@@ -158,6 +200,25 @@ impl<'a> Validator<'a> {
             (None, None) => None,
         }
     }
+}
+
+/// The values of a legacy tag that [`Validator::complete_legacy_tag`] completes or reads.
+struct LegacyTag<'c> {
+    service_type: Option<Checked>,
+    outil: Option<&'c Checked>,
+    uai: Option<Checked>,
+    level2: Option<&'c Checked>,
+    exploitant: Option<Checked>,
+    plateforme: Option<&'c Checked>,
+}
+
+/// Whether a hit is a pre-2016 `SmartTag` tag: SERVICE sent only in its legacy parameter (`x1`),
+/// none of its current names.
+fn is_legacy_tag(plan: &Plan, raw: &RawHit) -> bool {
+    raw.format == WireFormat::Xiti
+        && plan
+            .variable(Role::Service)
+            .is_some_and(|v| v.xiti.iter().all(|name| raw.get(name).is_none()) && v.legacy.as_deref().is_some_and(|l| raw.get(l).is_some()))
 }
 
 fn check_type_outil(service_type: Option<&Checked>, outil: Option<&Checked>, checker: &mut Checker) {
