@@ -3,6 +3,7 @@
 //! or to its dead-letter topic (refused hits with their reasons).
 //!
 //! - [`erasure`]: which stored records belong to a person whose erasure was asked;
+//! - [`freshness`]: how far the figures are behind the acknowledged hits;
 //! - [`http`]: the axum routes, CORS, limits, error answers, metrics;
 //! - [`log`]: the hit log trait, its embedded implementation and its conformance suite;
 //! - [`record`]: what is stored (never a raw user id, IP or User-Agent);
@@ -11,6 +12,7 @@
 //! - [`useragent`]: device/OS/browser classes and bot detection.
 
 pub mod erasure;
+pub mod freshness;
 pub mod http;
 pub mod log;
 pub mod pseudonym;

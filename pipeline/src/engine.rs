@@ -22,6 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::NaiveDate;
+use collector::freshness::Freshness;
 use collector::log::{position, HitLog, LogConsumer, Partition, Topic};
 use collector::record::{DeadLetter, StoredHit};
 use tagging_plan::{Plan, Referential};
@@ -119,12 +120,37 @@ pub struct Pipeline {
     /// Held by [`Pipeline::follow`] for each step: whoever else holds it (an erasure on a
     /// running server) knows no step reads the log or writes the store meanwhile.
     steps: Arc<tokio::sync::Mutex<()>>,
+    /// Receive times of the newest hits it staged and counted (shared with an in-process
+    /// collector, which adds the newest acknowledged).
+    freshness: Arc<Freshness>,
 }
 
 impl Pipeline {
     /// A pipeline reading `log` into `store`, placing hits with this plan and referential.
     pub fn new(log: Arc<dyn HitLog>, store: Arc<dyn RollupStore>, plan: Arc<Plan>, referential: Arc<Referential>, config: PipelineConfig) -> Self {
-        Pipeline { log, store, plan, referential, config, members: tokio::sync::Mutex::new([None, None]), steps: Arc::default() }
+        Pipeline {
+            log,
+            store,
+            plan,
+            referential,
+            config,
+            members: tokio::sync::Mutex::new([None, None]),
+            steps: Arc::default(),
+            freshness: Arc::default(),
+        }
+    }
+
+    /// The same pipeline recording what it stages and counts in `freshness` (an in-process
+    /// collector's, so that its `/metrics` shows the counting lag).
+    #[must_use]
+    pub fn with_freshness(mut self, freshness: Arc<Freshness>) -> Self {
+        self.freshness = freshness;
+        self
+    }
+
+    /// Receive times of the newest hits staged and counted by this pipeline.
+    pub fn freshness(&self) -> &Arc<Freshness> {
+        &self.freshness
     }
 
     /// The lock [`Pipeline::follow`] holds for each step: hold it to keep steps out.
@@ -233,6 +259,9 @@ impl Pipeline {
                 let fresh: Vec<HitRow> = rows.into_iter().filter(|r| through.is_none_or(|t| r.offset > t)).collect();
                 if !fresh.is_empty() {
                     staged.hits += fresh.len() as u64;
+                    if let Some(newest) = fresh.iter().map(|r| r.time_ms).max() {
+                        self.freshness.staged(newest);
+                    }
                     self.store.stage_hits(day, hits_batch(&fresh)).await?;
                 }
             }
@@ -343,7 +372,10 @@ impl Pipeline {
     /// Stages what the log holds, then computes the dirty days.
     pub async fn run_once(&self) -> Result<(Staged, Vec<NaiveDate>), PipelineError> {
         let staged = self.stage(|_| {}).await?;
+        // Every hit staged so far is read by the computation below, which begins after this.
+        let counted = self.freshness.newest_staged();
         let days = self.compute(|_, _, _| {}).await?;
+        self.freshness.counted_through(counted);
         Ok((staged, days))
     }
 
@@ -362,7 +394,8 @@ impl Pipeline {
             match self.run_once().await {
                 Ok((staged, days)) => {
                     if staged.records > 0 || !days.is_empty() {
-                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), "pipeline step");
+                        let lag = self.freshness.lag().map(|lag| lag.as_secs_f64());
+                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), lag_s = ?lag, "pipeline step");
                     }
                     // Caught up: one closed period's cells are kept (none whose days are dirty).
                     self.materialize_next().await;

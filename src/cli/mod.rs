@@ -39,7 +39,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 let (state, log) =
                     collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, &file, args.key_file.as_deref()).await?;
                 let pipeline = if with_pipeline {
-                    Some(in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log).await?)
+                    Some(in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log, &state).await?)
                 } else {
                     None
                 };
@@ -142,7 +142,7 @@ async fn demo(
     let file = config_file::ConfigFile::load(args.config.as_deref())?;
     let (state, log) = collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, &file, args.key_file.as_deref()).await?;
     let history = demo_history::backfill(&plan, &referential, &log.shared()).await?;
-    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log).await?;
+    let pipeline = in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log, &state).await?;
     let mut config = file.dashboards.clone();
     config.open_views = true;
     if config.editors.is_empty() {
@@ -215,9 +215,11 @@ async fn in_process_pipeline(
     data_dir: &std::path::Path,
     file: &config_file::ConfigFile,
     log: &log_file::OpenLog,
+    collector: &collector::http::CollectorState,
 ) -> anyhow::Result<pipeline_cmd::InProcessPipeline> {
     let config = file.pipeline_config()?;
-    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, data_dir, log.shared(), config, &file.store).await
+    let freshness = std::sync::Arc::clone(&collector.freshness);
+    pipeline_cmd::InProcessPipeline::spawn(std::sync::Arc::new(plan), referential, data_dir, log.shared(), config, &file.store, freshness).await
 }
 
 fn report(counts: &demo_traffic::TrafficCounts) {

@@ -436,10 +436,11 @@ impl InProcessPipeline {
         log: Arc<dyn HitLog>,
         config: PipelineConfig,
         store: &StoreFile,
+        freshness: Arc<collector::freshness::Freshness>,
     ) -> anyhow::Result<Self> {
         let store = open_store(data_dir, store).await?;
         let shared: Arc<dyn pipeline::RollupStore> = store.clone();
-        let pipeline = Pipeline::new(log, store, plan, referential, config);
+        let pipeline = Pipeline::new(log, store, plan, referential, config).with_freshness(freshness);
         let steps = pipeline.step_lock();
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {

@@ -128,6 +128,39 @@ async fn smarttag_hits_with_only_legacy_variables_are_completed_or_refused_with_
     assert!(reason["message"].as_str().unwrap().contains("no operator of the platform PLATEFORME_INCONNUE"), "{reason}");
 }
 
+/// The value of a sample of `GET /metrics` (`name{labels}` as written), if shown.
+fn metric(text: &str, sample: &str) -> Option<f64> {
+    text.lines().find_map(|l| l.strip_prefix(sample).and_then(|rest| rest.strip_prefix(' ')).and_then(|v| v.trim().parse().ok()))
+}
+
+#[tokio::test]
+async fn serve_shows_the_lag_from_acknowledged_to_counted_hits_in_its_metrics() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(&config, "[pipeline]\npoll_interval = \"300ms\"\n").unwrap();
+    let server =
+        Collector::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", dir.path().to_str().unwrap(), "--config", config.to_str().unwrap()]);
+    let client = reqwest::Client::new();
+    let metrics = || async { client.get(format!("{}/metrics", server.url)).send().await.unwrap().text().await.unwrap() };
+    assert_eq!(metric(&metrics().await, "dnma_counting_lag_seconds"), None, "no lag before any hit");
+    let body = format!(r#"{{"events":[{{"name":"page.display","data":{{{DNMA},"user_id":"eleve-lag"}}}}]}}"#);
+    let sent = client.post(format!("{}/event?s=612345", server.url)).header("user-agent", UA).body(body).send().await.unwrap();
+    assert_eq!(sent.status(), 200);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let text = metrics().await;
+        let acknowledged = metric(&text, "dnma_newest_hit_timestamp_seconds{stage=\"acknowledged\"}").expect("acknowledged shown");
+        let counted = metric(&text, "dnma_newest_hit_timestamp_seconds{stage=\"counted\"}");
+        if counted == Some(acknowledged) {
+            assert_eq!(metric(&text, "dnma_counting_lag_seconds"), Some(0.0), "{text}");
+            assert_eq!(metric(&text, "dnma_newest_hit_timestamp_seconds{stage=\"staged\"}"), Some(acknowledged));
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "the hit was not counted in 60 s:\n{text}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+}
+
 fn grep_dir(dir: &Path, needle: &[u8]) -> bool {
     std::fs::read_dir(dir).unwrap().filter_map(Result::ok).any(|entry| {
         let path = entry.path();

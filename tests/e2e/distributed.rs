@@ -1,4 +1,4 @@
-//! The distributed mode through the real binary, on real servers: Apache Kafka (KRaft mode,
+//! The distributed mode through the real binary, on real servers: Apache Kafka (`KRaft` mode,
 //! started by `.ci/run` with `scripts/kafka.sh`, at `DNMA_KAFKA_BROKERS`) and ClickHouse (at
 //! `DNMA_CLICKHOUSE_URL`).
 //!
@@ -245,7 +245,7 @@ async fn reach_reference(store: &ClickHouseRollupStore, kafka: &KafkaLogConfig, 
 /// The hit partitions the group last gave the pipeline of `data_dir`, from its log.
 fn last_assignment(data_dir: &Path) -> Option<Vec<u32>> {
     let text = std::fs::read_to_string(data_dir.join("pipeline.log")).unwrap_or_default();
-    let line = text.lines().filter(|l| l.contains("partitions assigned") && !l.contains("dead-letters")).last()?;
+    let line = text.lines().rev().find(|l| l.contains("partitions assigned") && !l.contains("dead-letters"))?;
     let list = &line[line.find("partitions=[")? + "partitions=[".len()..];
     Some(list[..list.find(']')?].split(", ").filter_map(|p| p.trim().parse().ok()).collect())
 }

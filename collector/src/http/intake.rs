@@ -36,12 +36,14 @@ pub async fn store_timed<'a>(
     let validator = Validator::new(&state.plan).with_referential(&state.referential);
     let mut hits = Vec::with_capacity(events.size_hint().0);
     let mut dead = Vec::new();
+    let mut newest_ms = None;
     for (raw, now) in events {
         let received_ms = now.timestamp_millis();
         match validator.validate(raw) {
             Ok(hit) => {
                 let visitor = state.keys.pseudonym(&hit.plateforme, &hit.visitor_id, now).map_err(key_error)?;
                 let stored = StoredHit::new(hit, visitor, client.clone(), received_ms);
+                newest_ms = newest_ms.max(Some(received_ms));
                 hits.push(LogRecord { key: visitor.0.to_vec(), payload: stored.encode() });
             }
             Err(reasons) => {
@@ -56,6 +58,9 @@ pub async fn store_timed<'a>(
     let counts = IntakeCounts { accepted: hits.len(), rejected: dead.len() };
     append_both(state, hits, dead).await?;
     state.metrics.accepted.fetch_add(counts.accepted as u64, std::sync::atomic::Ordering::Relaxed);
+    if let Some(ms) = newest_ms {
+        state.freshness.acknowledged(ms);
+    }
     Ok(counts)
 }
 

@@ -8,6 +8,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
+use crate::freshness::Freshness;
+
 /// Upper bounds of the append latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 10] = [0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.5, 1.0];
 
@@ -77,8 +79,9 @@ impl Metrics {
         self.rejected.lock().expect("metrics lock").values().sum()
     }
 
-    /// The Prometheus text exposition; `log_bytes` and `log_records` by topic come from the log.
-    pub fn render(&self, log: &[(&str, u64, u64)]) -> String {
+    /// The Prometheus text exposition; `log_bytes` and `log_records` by topic come from the log,
+    /// the receive times of the newest hits and the counting lag from `freshness`.
+    pub fn render(&self, log: &[(&str, u64, u64)], freshness: &Freshness) -> String {
         let mut out = String::new();
         let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
         let _ = writeln!(out, "# HELP dnma_requests_received_total Requests received, by wire format.\n# TYPE dnma_requests_received_total counter");
@@ -117,6 +120,23 @@ impl Metrics {
         let _ = writeln!(out, "# HELP dnma_log_records Records ever appended, by topic.\n# TYPE dnma_log_records gauge");
         for (topic, _, records) in log {
             let _ = writeln!(out, "dnma_log_records{{topic=\"{topic}\"}} {records}");
+        }
+        let _ = writeln!(out, "# HELP dnma_newest_hit_timestamp_seconds Receive time of the newest hit acknowledged, staged and counted in the facts.\n# TYPE dnma_newest_hit_timestamp_seconds gauge");
+        for (stage, ms) in
+            [("acknowledged", freshness.newest_acknowledged()), ("staged", freshness.newest_staged()), ("counted", freshness.newest_counted())]
+        {
+            if let Some(ms) = ms {
+                #[allow(clippy::cast_precision_loss)]
+                let seconds = ms as f64 / 1e3;
+                let _ = writeln!(out, "dnma_newest_hit_timestamp_seconds{{stage=\"{stage}\"}} {seconds}");
+            }
+        }
+        if let Some(lag) = freshness.lag() {
+            let _ = writeln!(
+                out,
+                "# HELP dnma_counting_lag_seconds Newest acknowledged hit minus newest counted hit (receive times).\n# TYPE dnma_counting_lag_seconds gauge\ndnma_counting_lag_seconds {}",
+                lag.as_secs_f64()
+            );
         }
         out
     }

@@ -79,7 +79,7 @@ async fn metrics_page(State(state): State<Arc<CollectorState>>) -> impl IntoResp
             topics.push((topic.name(), stats.bytes, stats.end_offset));
         }
     }
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&topics))
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render(&topics, &state.freshness))
 }
 
 /// The first value of a query parameter.

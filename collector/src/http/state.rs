@@ -10,6 +10,7 @@ use tagging_plan::{Plan, Referential};
 
 use super::dedupe::RecentBodies;
 use super::metrics::Metrics;
+use crate::freshness::Freshness;
 use crate::log::HitLog;
 use crate::pseudonym::KeyRing;
 use crate::useragent::UaClassifier;
@@ -64,6 +65,9 @@ pub struct CollectorState {
     pub recent: RecentBodies,
     /// Counters.
     pub metrics: Metrics,
+    /// Receive times of the newest hits acknowledged, staged and counted (the last two set by
+    /// an in-process pipeline that shares it).
+    pub freshness: Arc<Freshness>,
 }
 
 impl CollectorState {
@@ -80,6 +84,7 @@ impl CollectorState {
             multihits: Mutex::new(MultiHitAssembler::default()),
             recent,
             metrics: Metrics::default(),
+            freshness: Arc::default(),
         })
     }
 }
