@@ -116,8 +116,8 @@ pub fn time_series(title: &str, series: &[Series], holidays: &[Span], incomplete
     Ok(svg)
 }
 
-/// Horizontal bars, one per label; `None` bars (suppressed) read "< k".
-pub fn bars(title: &str, bars: &[(String, Option<f64>)], k: u64) -> Result<String, ChartError> {
+/// Horizontal bars, one per label; `None` bars (hidden) read [`crate::suppress::hidden`].
+pub fn bars(title: &str, bars: &[(String, Option<f64>)]) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let height = 60 + 26 * u32::try_from(bars.len().max(1)).unwrap_or(40);
@@ -157,7 +157,7 @@ pub fn bars(title: &str, bars: &[(String, Option<f64>)], k: u64) -> Result<Strin
                 None => {
                     chart
                         .draw_series(std::iter::once(Text::new(
-                            crate::suppress::hidden(k),
+                            crate::suppress::hidden(),
                             (top * 0.01, SegmentValue::CenterOf(i)),
                             ("sans-serif", 12),
                         )))
@@ -219,8 +219,8 @@ mod tests {
         let svg =
             time_series("Visiteurs", &series, &[Span { start: d("2026-09-12"), end: d("2026-09-14"), shade: 1 }], Some(d("2026-09-21"))).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("Visiteurs") && svg.contains("en cours"), "{svg}");
-        let svg = bars("Par profil", &[("ELEVE".into(), Some(3.0)), ("PARENT".into(), None)], 5).unwrap();
-        assert!(svg.contains("ELEVE") && svg.contains("&lt; 5"), "{svg}");
+        let svg = bars("Par profil", &[("ELEVE".into(), Some(3.0)), ("PARENT".into(), None)]).unwrap();
+        assert!(svg.contains("ELEVE") && svg.contains("secret"), "{svg}");
         let mut values = BTreeMap::new();
         values.insert("Rennes".to_owned(), Some(5.0));
         let svg = map("Carte", &crate::geo::outlines(), &values).unwrap();

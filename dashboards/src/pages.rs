@@ -1,6 +1,6 @@
 //! HTML pages (maud): server-rendered, no JavaScript, printable. Every figure is written with
 //! French formats and carries `data-field` / `data-code` attributes so that tests (and scrapers)
-//! can find it; a suppressed figure reads `< k`.
+//! can find it; a hidden figure reads `secret` (see `docs/PRIVACY.md`).
 
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
@@ -54,14 +54,14 @@ fn layout(title: &str, access: &Access, body: &Markup) -> Markup {
     }
 }
 
-/// A figure, or `< k` when suppressed.
-fn figure(value: Option<u64>, k: u64) -> String {
-    value.map_or_else(|| hidden(k), french::integer)
+/// A figure, or the mark of a hidden figure.
+fn figure(value: Option<u64>) -> String {
+    value.map_or_else(hidden, french::integer)
 }
 
-fn mean_duration(f: &Figures, k: u64) -> String {
+fn mean_duration(f: &Figures) -> String {
     if f.suppressed {
-        hidden(k)
+        hidden()
     } else {
         #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // whole seconds
         f.mean_duration_s.map_or_else(|| "–".to_owned(), |m| french::duration(m.round() as u64))
@@ -106,18 +106,18 @@ fn filters_form(d: &Dashboards, filters: &Filters, action: &str) -> Markup {
     }
 }
 
-fn cards(f: &Figures, k: u64, code: &str) -> Markup {
+fn cards(f: &Figures, code: &str) -> Markup {
     html! {
         div.cards {
-            div.card { div { "Visites" } div.value data-field="visits" data-code=(code) { (figure(f.visits, k)) } }
-            div.card { div { "Visiteurs uniques" } div.value data-field="visitors" data-code=(code) { (figure(f.visitors, k)) } }
-            div.card { div { "Pages vues" } div.value data-field="page_views" data-code=(code) { (figure(f.page_views, k)) } }
-            div.card { div { "Durée moyenne des visites" } div.value data-field="mean_duration" data-code=(code) { (mean_duration(f, k)) } }
+            div.card { div { "Visites" } div.value data-field="visits" data-code=(code) { (figure(f.visits)) } }
+            div.card { div { "Visiteurs uniques" } div.value data-field="visitors" data-code=(code) { (figure(f.visitors)) } }
+            div.card { div { "Pages vues" } div.value data-field="page_views" data-code=(code) { (figure(f.page_views)) } }
+            div.card { div { "Durée moyenne des visites" } div.value data-field="mean_duration" data-code=(code) { (mean_duration(f)) } }
         }
     }
 }
 
-fn territory_table(rows: &[TerritoryRow], k: u64, link: impl Fn(&TerritoryRow) -> Option<String>) -> Markup {
+fn territory_table(rows: &[TerritoryRow], link: impl Fn(&TerritoryRow) -> Option<String>) -> Markup {
     html! {
         table {
             thead { tr {
@@ -128,11 +128,11 @@ fn territory_table(rows: &[TerritoryRow], k: u64, link: impl Fn(&TerritoryRow) -
                 @for r in rows {
                     tr data-code=(r.code) {
                         td { @match link(r) { Some(href) => a href=(href) { (r.name) }, None => (r.name) } " " span.muted { (r.code) } }
-                        td.n data-field="visits" { (figure(r.figures.visits, k)) }
-                        td.n data-field="visitors" { (figure(r.figures.visitors, k)) }
-                        td.n data-field="page_views" { (figure(r.figures.page_views, k)) }
-                        td.n data-field="clicks" { (figure(r.figures.clicks, k)) }
-                        td.n { (mean_duration(&r.figures, k)) }
+                        td.n data-field="visits" { (figure(r.figures.visits)) }
+                        td.n data-field="visitors" { (figure(r.figures.visitors)) }
+                        td.n data-field="page_views" { (figure(r.figures.page_views)) }
+                        td.n data-field="clicks" { (figure(r.figures.clicks)) }
+                        td.n { (mean_duration(&r.figures)) }
                         td.n { (r.pupils.map_or_else(|| "inconnu".into(), french::integer)) }
                         td.n {
                             @match r.pupil_rate {
@@ -166,7 +166,7 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
         @if view.profil.is_some() || view.service.is_some() {
             p.muted { "Filtres : " @if let Some(p) = &view.profil { "profil " (p) " " } @if let Some(s) = &view.service { "service " (s) } }
         }
-        (cards(&view.territory.figures, k, &view.territory.code))
+        (cards(&view.territory.figures, &view.territory.code))
         p { "Élèves visiteurs par élève inscrit : " strong { @match view.territory.pupil_rate { Some(r) => (french::percent(r)), None => { "non calculable (effectifs connus pour " (french::percent(view.territory.enrolment_coverage)) " des établissements)" } } } }
         div.charts {
             img src={ "/graphiques/territoire.svg" (query) } alt="Visiteurs uniques par semaine, vacances scolaires en couleur, année précédente en rouge" width="900" height="340";
@@ -176,10 +176,10 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
         p.muted { "Bandes colorées : vacances scolaires " @if let Some(z) = &view.zone { "(" (z) ")" } @else { "(zones A, B et C)" } ". Zone grise : période en cours." }
         h2 { "Territoires rattachés" }
         p.no-print { a href={ "/territoires.csv" (query) } { "Télécharger le tableau (CSV)" } " · " a href={ "/api/v1/territoires" (query) } { "API JSON" } }
-        (territory_table(&view.children, k, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some(&r.level)), ("code", Some(&r.code))])))))
+        (territory_table(&view.children, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some(&r.level)), ("code", Some(&r.code))])))))
         h2 { "Académies" }
-        (territory_table(&view.academies, k, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some("academie")), ("code", Some(&r.code))])))))
-        p.muted { "Aucun chiffre calculé sur moins de " (k) " visiteurs uniques n'est affiché (« < " (k) " »)." }
+        (territory_table(&view.academies, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some("academie")), ("code", Some(&r.code))])))))
+        p.muted { "Aucun chiffre calculé sur moins de " (k) " visiteurs uniques n'est affiché ; pour qu'une soustraction ne le redonne pas, un second chiffre de son groupe (le plus petit) est masqué avec lui. Chiffre masqué : « " (hidden()) " »." }
     };
     layout(&title, access, &body)
 }
@@ -190,13 +190,12 @@ fn period_label_of(kind: &str) -> String {
 
 /// The project owner's page.
 pub fn project(d: &Dashboards, access: &Access, filters: &Filters, view: &ProjectView) -> Markup {
-    let k = d.config().k;
     let query = filters.with(&[]);
     let body = html! {
         (filters_form(d, filters, &format!("/projets/{}", view.projet)))
         (period_caption(view.period.start, view.period.end, &period_label_of(&view.period.kind), view.period.incomplete))
         p { "Plateformes : " (view.plateformes.join(", ")) " · " strong data-field="schools" { (french::integer(view.schools)) } " établissements (vus dans le trafic de l'année scolaire ou listés)" }
-        (cards(&view.figures, k, &view.projet))
+        (cards(&view.figures, &view.projet))
         p {
             "Évolution par rapport à la période précédente : visites "
             strong data-field="visits_change" { (view.visits_change.map_or_else(|| "–".to_owned(), french::change)) }
@@ -216,24 +215,24 @@ pub fn project(d: &Dashboards, access: &Access, filters: &Filters, view: &Projec
             } } }
         }
         h2 { "Usage par profil" }
-        (breakdown_table(&view.profiles, k))
+        (breakdown_table(&view.profiles))
         h2 { "Usage par service" }
-        (breakdown_table(&view.services, k))
+        (breakdown_table(&view.services))
         h2 { "Établissements les moins actifs" }
         p.no-print { a href={ "/projets/" (view.projet) "/ecoles.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/projets/" (view.projet) (query) } { "API JSON" } }
-        (territory_table(&view.least_active, k, |r| Some(format!("/territoires?niveau=ecole&code={}", r.code))))
+        (territory_table(&view.least_active, |r| Some(format!("/territoires?niveau=ecole&code={}", r.code))))
     };
     layout(&format!("Projet {}", view.projet), access, &body)
 }
 
-fn breakdown_table(rows: &[crate::views::BreakdownRow], k: u64) -> Markup {
+fn breakdown_table(rows: &[crate::views::BreakdownRow]) -> Markup {
     html! {
         table {
             thead { tr { th { "Valeur" } th { "Visites" } th { "Visiteurs uniques" } th { "Pages vues" } th { "Durée moyenne" } } }
             tbody { @for r in rows { tr data-code=(r.value) {
                 td { (r.label) " " span.muted { (r.value) } }
-                td.n data-field="visits" { (figure(r.figures.visits, k)) } td.n data-field="visitors" { (figure(r.figures.visitors, k)) }
-                td.n { (figure(r.figures.page_views, k)) } td.n { (mean_duration(&r.figures, k)) }
+                td.n data-field="visits" { (figure(r.figures.visits)) } td.n data-field="visitors" { (figure(r.figures.visitors)) }
+                td.n { (figure(r.figures.page_views)) } td.n { (mean_duration(&r.figures)) }
             } } }
         }
     }

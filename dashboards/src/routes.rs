@@ -196,9 +196,9 @@ async fn territories_page(State(d): State<Shared>, headers: HeaderMap, FilterQue
     )
 }
 
-/// A value of a CSV cell: the number, or `< k` when suppressed.
-fn cell(value: Option<u64>, k: u64) -> String {
-    value.map_or_else(|| suppress::hidden(k), |v| v.to_string())
+/// A value of a CSV cell: the number, or the mark of a hidden figure.
+fn cell(value: Option<u64>) -> String {
+    value.map_or_else(suppress::hidden, |v| v.to_string())
 }
 
 /// A `;`-separated CSV writer into memory (the layout of every download).
@@ -215,7 +215,7 @@ fn csv_text(out: csv::Writer<Vec<u8>>) -> Result<String, DashboardError> {
     String::from_utf8(out.into_inner().map_err(csv_error)?).map_err(csv_error)
 }
 
-fn territory_rows_csv(rows: &[TerritoryRow], k: u64) -> Result<String, DashboardError> {
+fn territory_rows_csv(rows: &[TerritoryRow]) -> Result<String, DashboardError> {
     let mut out = csv_writer();
     out.write_record([
         "niveau",
@@ -237,12 +237,12 @@ fn territory_rows_csv(rows: &[TerritoryRow], k: u64) -> Result<String, Dashboard
             r.level.clone(),
             r.code.clone(),
             r.name.clone(),
-            cell(f.visits, k),
-            cell(f.visitors, k),
-            cell(f.page_views, k),
-            cell(f.clicks, k),
-            cell(f.duration_s, k),
-            if f.suppressed { suppress::hidden(k) } else { f.mean_duration_s.map(|m| format!("{m:.0}")).unwrap_or_default() },
+            cell(f.visits),
+            cell(f.visitors),
+            cell(f.page_views),
+            cell(f.clicks),
+            cell(f.duration_s),
+            if f.suppressed { suppress::hidden() } else { f.mean_duration_s.map(|m| format!("{m:.0}")).unwrap_or_default() },
             r.pupils.map(|p| p.to_string()).unwrap_or_default(),
             r.pupil_rate.map(|x| format!("{x:.4}")).unwrap_or_default(),
         ])
@@ -259,7 +259,7 @@ async fn territories_csv(State(d): State<Shared>, headers: HeaderMap, FilterQuer
             let view = d.territory_view(&filters).await?;
             let mut rows = vec![view.territory];
             rows.extend(view.children);
-            territory_rows_csv(&rows, d.config().k)
+            territory_rows_csv(&rows)
         }
         .await,
     )
@@ -327,7 +327,7 @@ async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): 
         async {
             reader(&d, &headers)?;
             let view = d.project_view(&projet, &filters).await?;
-            territory_rows_csv(&view.least_active, d.config().k)
+            territory_rows_csv(&view.least_active)
         }
         .await,
     )
@@ -362,7 +362,7 @@ async fn project_services_chart(
         let view = d.project_view(&projet, &filters).await?;
         #[allow(clippy::cast_precision_loss)] // counts for drawing
         let bars: Vec<(String, Option<f64>)> = view.services.iter().map(|s| (s.label.clone(), s.figures.visits.map(|v| v as f64))).collect();
-        Ok(charts::bars("Visites par service", &bars, d.config().k)?)
+        Ok(charts::bars("Visites par service", &bars)?)
     }
     .await)
 }

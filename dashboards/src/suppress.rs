@@ -1,7 +1,10 @@
-//! Small-cell suppression: no figure computed from fewer than k unique visitors is shown,
-//! exported or returned (users are minors). A suppressed cell keeps its identity (territory,
-//! period, breakdown value) but none of its numbers; pages and CSV files print `< k`, the API
-//! returns `null` with `"suppressed": true`.
+//! Small-cell suppression as the dashboards show it: no figure computed from fewer than k unique
+//! visitors is shown, exported or returned (users are minors), nor a figure hidden with it so
+//! that no subtraction gives it back; which cells are hidden is decided once for all outputs by
+//! [`pipeline::suppression`]. A hidden cell keeps its identity (territory, period, breakdown
+//! value) but none of its numbers; pages and CSV files print [`pipeline::suppression::HIDDEN`],
+//! the API returns `null` with `"suppressed": true` (the same for a cell under k and for one
+//! hidden with it).
 
 use pipeline::IndicatorRow;
 use serde::Serialize;
@@ -10,7 +13,8 @@ use utoipa::ToSchema;
 /// The figures of one cell as they may be published.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, ToSchema)]
 pub struct Figures {
-    /// True when the cell had fewer than k unique visitors: every figure below is then `null`.
+    /// True when the cell is hidden (fewer than k unique visitors, or hidden with such a cell):
+    /// every figure below is then `null`.
     pub suppressed: bool,
     /// Visits.
     pub visits: Option<u64>,
@@ -27,11 +31,18 @@ pub struct Figures {
 }
 
 impl Figures {
-    /// The figures of a cell, suppressed when it has fewer than `k` unique visitors.
-    pub fn of(row: &IndicatorRow, k: u64) -> Figures {
-        if row.visitors < k {
-            return Figures::suppressed();
+    /// The figures of a cell as [`pipeline::suppression::Suppressed::shown`] gives it: hidden
+    /// (`Err`), without visit (`Ok(None)`: zeros) or shown.
+    pub fn from(cell: Result<Option<&IndicatorRow>, ()>) -> Figures {
+        match cell {
+            Err(()) => Figures::suppressed(),
+            Ok(None) => Figures::zero(),
+            Ok(Some(row)) => Figures::of(row),
         }
+    }
+
+    /// The figures of a cell that may be shown.
+    fn of(row: &IndicatorRow) -> Figures {
         #[allow(clippy::cast_precision_loss)] // a mean for display
         let mean = (row.visits > 0).then(|| row.duration_s as f64 / row.visits as f64);
         Figures {
@@ -64,9 +75,9 @@ impl Figures {
     }
 }
 
-/// How a suppressed figure reads in pages and CSV files.
-pub fn hidden(k: u64) -> String {
-    format!("< {k}")
+/// How a hidden figure reads in pages and CSV files.
+pub fn hidden() -> String {
+    pipeline::suppression::HIDDEN.to_owned()
 }
 
 #[cfg(test)]
@@ -90,14 +101,15 @@ mod tests {
     }
 
     #[test]
-    fn cells_under_k_visitors_lose_every_figure() {
-        let shown = Figures::of(&row(5), 5);
+    fn hidden_cells_lose_every_figure() {
+        let shown = Figures::from(Ok(Some(&row(5))));
         assert!(!shown.suppressed);
         assert_eq!((shown.visits, shown.visitors, shown.mean_duration_s), (Some(10), Some(5), Some(60.0)));
-        let hidden_cell = Figures::of(&row(4), 5);
+        let hidden_cell = Figures::from(Err(()));
         assert!(hidden_cell.suppressed);
         assert_eq!(hidden_cell, Figures::suppressed());
         assert_eq!(serde_json::to_value(hidden_cell).unwrap()["visits"], serde_json::Value::Null);
-        assert_eq!(hidden(5), "< 5");
+        assert_eq!(Figures::from(Ok(None)), Figures::zero());
+        assert_eq!(hidden(), "secret");
     }
 }

@@ -1,11 +1,13 @@
 //! The weekly open-data export, in the layout of the ministry's datasets: one row per school ×
 //! week, `;`-separated, the school's attributes, `debutSemaine` (the Monday), then for each value
 //! of the breakdown a triplet `visites_X;utilisateurs_X;duree_X` (total visit duration as
-//! `HH:MM:SS`). A triplet computed from fewer than `k` unique visitors is published as `< k`:
-//! the users are minors.
+//! `HH:MM:SS`). A triplet computed from fewer than `k` unique visitors, or hidden with one so
+//! that no subtraction gives it back ([`crate::suppression`]: the same cells the dashboards hide
+//! for that week), is published as [`crate::suppression::HIDDEN`]: the users are minors.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::BTreeSet;
 use std::io::Write;
+use std::sync::Arc;
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use tagging_plan::referential::Secteur;
@@ -13,8 +15,9 @@ use tagging_plan::{Plan, Referential};
 
 use crate::error::PipelineError;
 use crate::model::{Breakdown, Level, Period};
-use crate::query::{IndicatorQuery, IndicatorRow};
+use crate::query::IndicatorQuery;
 use crate::store::RollupStore;
+use crate::suppression::{self, CellId, Group};
 
 /// The school columns, before `debutSemaine`.
 pub const SCHOOL_COLUMNS: [&str; 10] =
@@ -67,16 +70,34 @@ pub async fn write_opendata<W: Write>(
         return Err(PipelineError::Query(format!("--week {week} is a {}: debutSemaine is a Monday", week.weekday())));
     }
     let values = published_values(plan, by)?;
-    let overall = store.query(&IndicatorQuery::new(Level::Ecole, Period::Week, week, week)).await?;
-    let broken_down = store.query(&IndicatorQuery::new(Level::Ecole, Period::Week, week, week).by(by)).await?;
-    let mut cells: HashMap<(&str, Option<&str>), &IndicatorRow> = HashMap::new();
-    for row in &overall {
-        cells.insert((row.code.as_str(), None), row);
-    }
-    for row in &broken_down {
-        cells.insert((row.code.as_str(), row.breakdown.as_ref().map(|(_, v)| v.as_str())), row);
-    }
-    let schools: BTreeSet<&str> = overall.iter().map(|r| r.code.as_str()).collect();
+    let base = Arc::new(suppression::base(store, plan, referential, Period::Week, week, None, k).await?);
+    let schools: BTreeSet<String> =
+        base.cells_of(Level::Ecole).filter(|id| *id == &CellId::new(Level::Ecole, &id.code)).map(|id| id.code.clone()).collect();
+    let value_id = |uai: &str, value: Option<&str>| {
+        let id = CellId::new(Level::Ecole, uai);
+        match (by, value) {
+            (_, None) => id,
+            (Breakdown::Profil, v) => id.profil(v),
+            (Breakdown::Service, v) => id.service(v),
+            (b, Some(v)) => CellId { breakdown: Some((b, v.to_owned())), ..id },
+        }
+    };
+    // Other breakdowns than the profiles: a layer over the base (each school's total and its
+    // values), decided without changing the base.
+    let cells = if by == Breakdown::Profil {
+        base
+    } else {
+        let query = IndicatorQuery::new(Level::Ecole, Period::Week, week, week).by(by);
+        let rows = store.query(&query).await?;
+        let groups = schools
+            .iter()
+            .map(|uai| Group {
+                total: value_id(uai, None),
+                parts: values.iter().filter_map(|(v, _)| v.as_deref()).map(|v| value_id(uai, Some(v))).collect(),
+            })
+            .collect();
+        Arc::new(base.layer(suppression::cells(&query, rows), groups))
+    };
 
     let mut csv = csv::WriterBuilder::new().delimiter(b';').from_writer(out);
     let mut header: Vec<String> = SCHOOL_COLUMNS.iter().map(|c| (*c).to_owned()).collect();
@@ -85,15 +106,14 @@ pub async fn write_opendata<W: Write>(
         header.extend(["visites", "utilisateurs", "duree"].map(|m| format!("{m}_{column}")));
     }
     csv.write_record(&header).map_err(csv_error)?;
-    let suppressed = format!("< {k}");
     for uai in &schools {
         let mut record = school_columns(plan, referential, uai);
         record.push(week.to_string());
         for (value, _) in &values {
-            match cells.get(&(*uai, value.as_deref())) {
-                Some(row) if row.visitors >= k => record.extend([row.visits.to_string(), row.visitors.to_string(), hms(row.duration_s)]),
-                Some(_) => record.extend(std::iter::repeat_n(suppressed.clone(), 3)),
-                None => record.extend(["0".to_owned(), "0".to_owned(), hms(0)]),
+            match cells.shown(&value_id(uai, value.as_deref())) {
+                Ok(Some(row)) => record.extend([row.visits.to_string(), row.visitors.to_string(), hms(row.duration_s)]),
+                Err(()) => record.extend(std::iter::repeat_n(suppression::HIDDEN.to_owned(), 3)),
+                Ok(None) => record.extend(["0".to_owned(), "0".to_owned(), hms(0)]),
             }
         }
         csv.write_record(&record).map_err(csv_error)?;

@@ -19,6 +19,7 @@ pub mod query;
 pub mod reference;
 pub mod sessionize;
 pub mod store;
+pub mod suppression;
 pub mod synthetic;
 pub mod tagging;
 pub mod visitor_slices;

@@ -259,7 +259,8 @@ pub(super) enum ClickhouseCommand {
 #[derive(Debug, Subcommand)]
 pub(super) enum ExportCommand {
     /// The weekly open-data file: one row per school, `;`-separated, `visites_X;utilisateurs_X;duree_X`
-    /// per value of the breakdown, as the ministry publishes it. Cells under k visitors read "< k".
+    /// per value of the breakdown, as the ministry publishes it. Cells under k visitors, and the
+    /// cells hidden with them so that no subtraction gives them back, read "secret".
     Opendata {
         /// Data directory.
         #[arg(long)]

@@ -407,7 +407,7 @@ pub async fn export_opendata(
     let file = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     let rows = pipeline::export::write_opendata(&store, plan, referential, week, by, k, std::io::BufWriter::new(file)).await?;
     std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
-    eprintln!("export: {rows} school(s) for the week of {week} by {by} in {} (figures under {k} visitors shown as \"< {k}\")", out.display());
+    eprintln!("export: {rows} school(s) for the week of {week} by {by} in {} (figures under {k} visitors, and those hidden with them, shown as \"{hidden}\")", out.display(), hidden = pipeline::suppression::HIDDEN);
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,6 +12,7 @@ mod pipeline;
 mod plan_cli;
 mod referential_cli;
 mod retention;
+mod suppression;
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -1,6 +1,7 @@
 //! The figures behind each page, computed once per request from the `RollupStore` and shared by
 //! the HTML page, its CSV download, its charts and the JSON API (so they always agree). Every
-//! figure goes through [`Figures::of`]: cells under k unique visitors carry no number.
+//! figure goes through [`Figures::from`] over one complete set of cells per period
+//! ([`pipeline::suppression`]): hidden cells carry no number.
 
 use std::collections::BTreeMap;
 
@@ -11,10 +12,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use crate::DashboardError;
 
+mod cells;
 mod conformance;
 mod project;
 mod territory;
 
+pub use cells::ProjectCells;
 pub use conformance::{ConformanceView, InvalidValue, RejectWeek, RejectedHit, ServiceTagging};
 pub use project::{BreakdownRow, DeploymentWeek, ProjectView};
 pub use territory::{TerritoryRow, TerritoryView, WeekPoint};

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use chrono::{Days, NaiveDate};
-use pipeline::{Breakdown, IndicatorRow, Level, Period};
+use pipeline::suppression::CellId;
+use pipeline::{IndicatorRow, Level, Period};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -19,7 +20,7 @@ pub struct BreakdownRow {
     pub value: String,
     /// Its label in the plan.
     pub label: String,
-    /// Indicators (none under k visitors).
+    /// Indicators (none when hidden: under k visitors, or hidden with such a cell).
     pub figures: Figures,
 }
 
@@ -78,7 +79,7 @@ impl Dashboards {
 
     /// The project owner's view of a project.
     pub async fn project_view(&self, projet: &str, filters: &Filters) -> Result<ProjectView, DashboardError> {
-        self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), self.compute_project_view(projet, filters)).await
+        self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), Box::pin(self.compute_project_view(projet, filters))).await
     }
 
     #[allow(clippy::too_many_lines)] // one view, read top to bottom
@@ -104,17 +105,8 @@ impl Dashboards {
         let (early_q, late_q) = (weekly_q(year_start, middle), weekly_q(middle + Days::new(7), shown.end));
         let mut plateformes_q = Self::query(Level::Plateforme, Period::SchoolYear, year_start, year_start, filters).without_unique_visitors();
         plateformes_q.within.clone_from(&within);
-        let project_cell = |start: NaiveDate| {
-            let mut q = Self::query(Level::Projet, period, start, start, filters);
-            q.within.clone_from(&within);
-            q
-        };
         let previous_start = period.start_of(shown.start - Days::new(1));
-        let (current_q, previous_q) = (project_cell(shown.start), project_cell(previous_start));
-        let (profiles_q, services_q) = (project_cell(shown.start).by(Breakdown::Profil), project_cell(shown.start).by(Breakdown::Service));
-        let mut schools_q = Self::query(Level::Ecole, period, shown.start, shown.start, filters);
-        schools_q.within.clone_from(&within);
-        let (early_weeks, late_weeks, plateformes, current, previous, profiles, services, period_cells) = tokio::try_join!(
+        let (early_weeks, late_weeks, plateformes, current, previous) = tokio::try_join!(
             self.spawned_query(early_q),
             async {
                 if middle + Days::new(7) > shown.end {
@@ -124,11 +116,8 @@ impl Dashboards {
                 }
             },
             self.spawned_query(plateformes_q),
-            self.spawned_query(current_q),
-            self.spawned_query(previous_q),
-            self.spawned_query(profiles_q),
-            self.spawned_query(services_q),
-            self.spawned_query(schools_q),
+            self.project_cells(projet, period, shown.start, filters),
+            self.project_cells(projet, period, previous_start, filters),
         )?;
 
         let weekly_schools: Vec<IndicatorRow> = early_weeks.into_iter().chain(late_weeks).collect();
@@ -165,9 +154,8 @@ impl Dashboards {
             });
         }
 
-        let k = self.config.k;
-        let figures = current.first().map_or_else(Figures::zero, |r| Figures::of(r, k));
-        let previous = previous.first().map_or_else(Figures::zero, |r| Figures::of(r, k));
+        let figures = Figures::from(current.layer.shown(&current.project));
+        let previous = Figures::from(previous.layer.shown(&previous.project));
         #[allow(clippy::cast_precision_loss)] // ratios for display
         let change = |a: Option<u64>, b: Option<u64>| match (a, b) {
             (Some(a), Some(b)) if b > 0 => Some(a as f64 / b as f64 - 1.0),
@@ -175,20 +163,25 @@ impl Dashboards {
         };
         let visits_change = change(figures.visits, previous.visits);
         let visitors_change = change(figures.visitors, previous.visitors);
-        let breakdown_rows = |rows: Vec<IndicatorRow>, labels: &str| -> Vec<BreakdownRow> {
-            rows.iter()
-                .map(|r| {
-                    let value = r.breakdown.clone().map(|b| b.1).unwrap_or_default();
-                    BreakdownRow { label: self.label(labels, &value), value, figures: Figures::of(r, k) }
+        let breakdown_rows = |cells: &[CellId], labels: &str, value: fn(&CellId) -> Option<&String>| -> Vec<BreakdownRow> {
+            cells
+                .iter()
+                .map(|id| {
+                    let value = value(id).cloned().unwrap_or_default();
+                    BreakdownRow { label: self.label(labels, &value), value, figures: Figures::from(current.layer.shown(id)) }
                 })
                 .collect()
         };
-        let profiles = breakdown_rows(profiles, "profils");
-        let services = breakdown_rows(services, "services");
-        let period_cells: BTreeMap<String, IndicatorRow> = period_cells.into_iter().map(|r| (r.code.clone(), r)).collect();
+        let profiles = breakdown_rows(&current.profiles, "profils", |id| id.profil.as_ref());
+        let services = breakdown_rows(&current.services, "services", |id| id.service.as_ref());
+        let period_cells: BTreeMap<&str, &CellId> = current.schools.iter().map(|(id, row)| (row.code.as_str(), id)).collect();
+        let visits = |uai: &str| period_cells.get(uai).and_then(|id| current.layer.row(id)).map_or(0, |r| r.visits);
         let mut least: Vec<(u64, TerritoryRow)> = schools
             .iter()
-            .map(|uai| (period_cells.get(*uai).map_or(0, |r| r.visits), self.row(Level::Ecole, uai, period_cells.get(*uai), None)))
+            .map(|uai| {
+                let figures = period_cells.get(*uai).map_or_else(Figures::zero, |id| Figures::from(current.layer.shown(id)));
+                (visits(uai), self.row(Level::Ecole, uai, figures, None))
+            })
             .collect();
         least.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
         let least_active = least.into_iter().take(20).map(|(_, row)| row).collect();

@@ -1,10 +1,11 @@
 //! The national analyst's view: a territory, its sub-territories and all académies ranked, its
 //! weekly series against the previous school year, and per-pupil rates.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
 use pipeline::model::NATION_CODE;
+use pipeline::suppression::{CellId, Suppressed};
 use pipeline::{IndicatorQuery, IndicatorRow, Level, Period};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -94,26 +95,13 @@ impl Dashboards {
         q
     }
 
-    /// A territory's line; `pupils` holds the pupil (ELEVE) cells of its level when a per-pupil
-    /// rate makes sense for the filters (`pupil_cells`: none under another profile filter).
-    pub(super) fn row(
-        &self,
-        level: Level,
-        code: &str,
-        cell: Option<&IndicatorRow>,
-        pupil_cells: Option<&BTreeMap<String, IndicatorRow>>,
-    ) -> TerritoryRow {
+    /// A territory's line from its figures and, when a per-pupil rate makes sense for the
+    /// filters and they are shown, its pupil visitors (none: no rate).
+    pub(super) fn row(&self, level: Level, code: &str, figures: Figures, pupil_visitors: Option<u64>) -> TerritoryRow {
         let node = self.territories.node(level, code);
         let name = node.map_or_else(|| pipeline::names::display_name(&self.plan, &self.referential, level, code), |n| n.name.clone());
-        let figures = cell.map_or_else(Figures::zero, |c| Figures::of(c, self.config.k));
         let coverage = node.map_or(0.0, crate::territory::Node::enrolment_coverage);
         let pupils = node.filter(|n| n.schools_with_enrolment > 0).map(|n| n.pupils);
-        let pupil_visitors = match pupil_cells.map(|p| p.get(code)) {
-            Some(None) => Some(0),
-            Some(Some(c)) if c.visitors >= self.config.k => Some(c.visitors),
-            // Not computed for these filters, or too few pupils to show.
-            None | Some(Some(_)) => None,
-        };
         #[allow(clippy::cast_precision_loss)] // a rate for display
         let pupil_rate = match (pupils, pupil_visitors) {
             (Some(p), Some(v)) if p > 0 && coverage >= RATE_COVERAGE => Some(v as f64 / p as f64),
@@ -122,28 +110,20 @@ impl Dashboards {
         TerritoryRow { level: level_param(level).to_owned(), code: code.to_owned(), name, figures, pupils, enrolment_coverage: coverage, pupil_rate }
     }
 
-    /// Cells of one level within a territory for one period, by code; and the same for pupils.
-    async fn cells(
-        &self,
-        level: Level,
-        within: Option<(Level, String)>,
-        shown: &PeriodShown,
-        period: Period,
-        filters: &Filters,
-    ) -> Result<(BTreeMap<String, IndicatorRow>, Option<BTreeMap<String, IndicatorRow>>), DashboardError> {
-        let mut q = Self::query(level, period, shown.start, shown.start, filters);
-        q.within = within.filter(|(l, _)| *l != Level::Nation);
-        let pupils_q = filters.profil.as_deref().is_none_or(|p| p == "ELEVE").then(|| IndicatorQuery { profil: Some("ELEVE".into()), ..q.clone() });
-        let all = self.spawned_query(q);
-        let pupils = async {
-            match pupils_q {
-                Some(q) => self.spawned_query(q).await.map(Some),
-                None => Ok(None),
-            }
+    /// A territory's line read from the base set of the period: its cell under the filters, and
+    /// its pupils' (profile ELEVE) when no other profile is asked.
+    fn base_row(&self, base: &Suppressed, level: Level, code: &str, filters: &Filters) -> TerritoryRow {
+        let service = filters.service.as_deref().filter(|s| !s.is_empty());
+        let profil = filters.profil.as_deref().filter(|s| !s.is_empty());
+        let cell = CellId::new(level, code).service(service);
+        let figures = Figures::from(base.shown(&cell.clone().profil(profil)));
+        // Hidden pupils' figures give no rate.
+        let pupils = if profil.is_none_or(|p| p == "ELEVE") {
+            base.shown(&cell.profil(Some("ELEVE"))).ok().map(|row| row.map_or(0, |r| r.visitors))
+        } else {
+            None
         };
-        let (all, pupils) = tokio::try_join!(all, pupils)?;
-        let by_code = |rows: Vec<IndicatorRow>| rows.into_iter().map(|r| (r.code.clone(), r)).collect();
-        Ok((by_code(all), pupils.map(by_code)))
+        self.row(level, code, figures, pupils)
     }
 
     /// The analyst's view of a territory (the nation by default).
@@ -166,35 +146,19 @@ impl Dashboards {
         let period = filters.period()?;
         let shown = self.period_shown(filters).await?;
         let children_keys = self.territories.children(level, &code);
-        let child_levels: BTreeSet<Level> = children_keys.iter().map(|(l, _)| *l).collect();
-        // The page's queries run at once (see `spawned_query`).
-        let children_cells = async {
-            let mut cells = Vec::new();
-            for child_level in child_levels {
-                cells.push((child_level, self.cells(child_level, Some((level, code.clone())), &shown, period, filters).await?));
-            }
-            Ok::<_, DashboardError>(cells)
-        };
-        let ((own, own_pupils), children_cells, (academy_cells, academy_pupils), weekly) = tokio::try_join!(
-            self.cells(level, Some((level, code.clone())), &shown, period, filters),
-            children_cells,
-            self.cells(Level::Academie, None, &shown, period, filters),
-            self.weekly(level, &code, shown.end, filters),
-        )?;
-        let territory = self.row(level, &code, own.get(&code), own_pupils.as_ref());
-        let mut children = Vec::new();
-        for (child_level, (cells, pupils)) in children_cells {
-            for (_, child_code) in children_keys.iter().filter(|(l, _)| *l == child_level) {
-                children.push(self.row(child_level, child_code, cells.get(child_code), pupils.as_ref()));
+        // Every figure of the period comes from its base set (computed once for all outputs).
+        let service = filters.service.as_deref().filter(|s| !s.is_empty());
+        let (base, mut weekly) = tokio::try_join!(self.suppression(period, shown.start, service), self.weekly(level, &code, shown.end, filters))?;
+        let territory = self.base_row(&base, level, &code, filters);
+        // The week shown reads as in its base set (the other weeks: see docs/PRIVACY.md).
+        if period == Period::Week {
+            for point in weekly.iter_mut().filter(|p| p.week == shown.start) {
+                point.visitors = territory.figures.visitors.or(Some(0).filter(|_| !territory.figures.suppressed));
             }
         }
+        let mut children: Vec<TerritoryRow> = children_keys.iter().map(|(l, c)| self.base_row(&base, *l, c, filters)).collect();
         children.sort_by(|a, b| b.figures.visitors.unwrap_or(0).cmp(&a.figures.visitors.unwrap_or(0)).then_with(|| a.name.cmp(&b.name)));
-
-        let academies = self
-            .territories
-            .of_level(Level::Academie)
-            .map(|(c, _)| self.row(Level::Academie, c, academy_cells.get(c), academy_pupils.as_ref()))
-            .collect();
+        let academies = self.territories.of_level(Level::Academie).map(|(c, _)| self.base_row(&base, Level::Academie, c, filters)).collect();
 
         let path = self
             .territories

@@ -8,29 +8,32 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 
-use super::{day_list, indicator_schema, ClickHouseRollupStore};
+use super::records::{DayCount, Hold, PeriodGeneration, Retired};
+use super::ClickHouseRollupStore;
 use crate::error::PipelineError;
 use crate::frozen;
 use crate::model::Period;
 use crate::query::{sql_literal, Dialect, IndicatorQuery, IndicatorRow};
-use crate::store::{sql, DoomedVisitors, ErasedFacts, HeldVisitors};
+use crate::store::{DoomedVisitors, ErasedFacts, HeldVisitors};
 
 impl ClickHouseRollupStore {
     /// The starts of the frozen periods of a kind: those whose latest generation of cells is
     /// above their latest thaw.
     pub(super) async fn frozen_period_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
-        let kind = sql_literal(period.name());
-        let rows = self
-            .select_json(&format!(
-                "SELECT toString(period_start) AS day FROM \
-                 (SELECT period_start, generation FROM {generations} FINAL WHERE period_kind = {kind}) \
-                 ANY LEFT JOIN (SELECT period_start, generation AS thawed FROM {thaws} FINAL WHERE period_kind = {kind}) USING period_start \
+        let query = self
+            .sql(&format!(
+                "SELECT period_start AS day FROM \
+                 (SELECT period_start, generation FROM {generations} FINAL WHERE period_kind = ?) AS kept \
+                 ANY LEFT JOIN (SELECT period_start, generation AS thawed FROM {thaws} FINAL WHERE period_kind = ?) AS thaws \
+                 USING period_start \
                  WHERE generation > thawed",
                 generations = self.table("frozen_generations"),
                 thaws = self.table("frozen_thaws"),
             ))
-            .await?;
-        Ok(day_list(&rows).into_iter().collect())
+            .await?
+            .bind(period.name())
+            .bind(period.name());
+        Ok(self.days_of(query).await?.into_iter().collect())
     }
 
     /// Marks stale the cells kept for the periods that a change to the facts of these days
@@ -42,10 +45,8 @@ impl ClickHouseRollupStore {
             return Ok(());
         }
         let generation = self.next_version();
-        let rows: Vec<String> = periods.iter().map(|(p, s)| format!("({}, toDate('{s}'), {generation})", sql_literal(p.name()))).collect();
-        self.execute(&format!("INSERT INTO {} (period_kind, period_start, generation) VALUES {}", self.table("frozen_thaws"), rows.join(", ")))
-            .await
-            .map(drop)
+        let rows = periods.iter().map(|&(p, s)| Ok(PeriodGeneration { period_kind: p.name(), period_start: s, generation }));
+        self.insert::<PeriodGeneration>("frozen_thaws", rows).await
     }
 
     /// The cells a query asks for from the current generation of the frozen cells.
@@ -63,8 +64,7 @@ impl ClickHouseRollupStore {
             generations = self.table("frozen_generations"),
         );
         let sql = frozen::lookup_sql(query, first, last, Dialect::ClickHouse, &|_| current.clone()).map_err(|e| PipelineError::Query(e.0))?;
-        let batch = self.select(&sql, &indicator_schema()).await?;
-        sql::indicator_rows_of(query, &[batch])
+        self.indicator_rows(query, &sql).await
     }
 
     /// Computes the cells of periods server-side (`INSERT … SELECT`) under a new generation,
@@ -76,38 +76,32 @@ impl ClickHouseRollupStore {
             let members = members.iter().map(|s| format!("toDate('{s}')")).collect::<Vec<_>>().join(", ");
             for set in frozen::cell_sets() {
                 let sql = frozen::freeze_sql(&set, period, first, last, Dialect::ClickHouse, &|table| self.current(table, first, last));
-                self.execute(&format!(
+                let insert = format!(
                     "INSERT INTO {} ({}, generation) SELECT *, {generation} FROM ({sql}) WHERE period_start IN ({members})",
                     self.table("frozen_cells"),
                     columns.join(", ")
-                ))
-                .await?;
+                );
+                self.execute(self.prebuilt(&insert).await?).await?;
             }
         }
-        let rows: Vec<String> = starts.iter().map(|s| format!("({}, toDate('{s}'), {generation})", sql_literal(period.name()))).collect();
-        if !rows.is_empty() {
-            self.execute(&format!(
-                "INSERT INTO {} (period_kind, period_start, generation) VALUES {}",
-                self.table("frozen_generations"),
-                rows.join(", ")
-            ))
-            .await?;
+        if !starts.is_empty() {
+            let rows = starts.iter().map(|&s| Ok(PeriodGeneration { period_kind: period.name(), period_start: s, generation }));
+            self.insert::<PeriodGeneration>("frozen_generations", rows).await?;
         }
-        self.count(&format!("SELECT count() AS n FROM {} WHERE generation = {generation}", self.table("frozen_cells"))).await
+        self.fetch_one(self.sql(&format!("SELECT count() FROM {} WHERE generation = ?", self.table("frozen_cells"))).await?.bind(generation)).await
     }
 
     /// The last day whose facts were retired.
     pub(super) async fn retired_through(&self) -> Result<Option<NaiveDate>, PipelineError> {
-        let rows =
-            self.select_json(&format!("SELECT toString(through) AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
-        Ok(day_list(&rows).first().copied())
+        let query = self.sql(&format!("SELECT through AS day FROM {} ORDER BY through DESC LIMIT 1", self.table("facts_retired"))).await?;
+        Ok(self.days_of(query).await?.first().copied())
     }
 
     /// Notes `through` as the last day retired (never moving it back). Returns the last day
     /// retired.
     pub(super) async fn note_retired(&self, through: NaiveDate) -> Result<NaiveDate, PipelineError> {
         let through = self.retired_through().await?.map_or(through, |t| t.max(through));
-        self.execute(&format!("INSERT INTO {} (through) VALUES (toDate('{through}'))", self.table("facts_retired"))).await?;
+        self.insert::<Retired>("facts_retired", [Ok(Retired { through })].into_iter()).await?;
         Ok(through)
     }
 
@@ -116,18 +110,19 @@ impl ClickHouseRollupStore {
         let through = self.note_retired(through).await?;
         let mut days = BTreeSet::new();
         for table in ["hits", "visits", "usages", "rejects", "dirty"] {
-            let rows = self.select_json(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate('{through}')", self.table(table))).await?;
+            let query = self.sql(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate(?)", self.table(table))).await?.bind(through);
+            let retired = self.days_of(query).await?;
             if table != "dirty" {
-                days.extend(day_list(&rows));
+                days.extend(retired.iter().copied());
             }
-            if !rows.is_empty() {
-                self.execute(&format!("ALTER TABLE {} DELETE WHERE day <= toDate('{through}')", self.table(table))).await?;
+            if !retired.is_empty() {
+                self.execute(self.sql(&format!("ALTER TABLE {} DELETE WHERE day <= toDate(?)", self.table(table))).await?.bind(through)).await?;
             }
         }
         // Year-to-date rows holding a retired day no longer stand (see `standing_year_to_date`);
         // their pseudonyms go with the facts.
         for table in ["ytd_visits", "ytd_usages"] {
-            self.execute(&format!("ALTER TABLE {} DELETE WHERE school_year <= toDate('{through}')", self.table(table))).await?;
+            self.execute(self.sql(&format!("ALTER TABLE {} DELETE WHERE school_year <= toDate(?)", self.table(table))).await?.bind(through)).await?;
         }
         self.await_mutations().await?;
         Ok(days.into_iter().collect())
@@ -150,13 +145,11 @@ impl ClickHouseRollupStore {
             ("usages", by_visitor.clone(), format!("{} WHERE {by_visitor} AND {current}", self.table("usages"))),
             ("rejects", by_properties.clone(), format!("{} WHERE {by_properties}", self.table("rejects"))),
         ] {
-            let rows = self.select_json(&format!("SELECT toString(day) AS d, count() AS n FROM {counted} GROUP BY d")).await?;
+            let rows: Vec<DayCount> = self.fetch_all(self.prebuilt(&format!("SELECT day, count() AS n FROM {counted} GROUP BY day")).await?).await?;
             let mut removed = 0;
             for row in rows {
-                removed += row.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0);
-                if let Some(day) = row.get("d").and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok()) {
-                    erased.days.insert(day);
-                }
+                removed += row.n;
+                erased.days.insert(row.day);
             }
             *match table {
                 "hits" => &mut erased.hits,
@@ -168,12 +161,12 @@ impl ClickHouseRollupStore {
                 // The cells kept for those days' periods would still count the visitors.
                 self.thaw(&erased.days).await?;
             }
-            self.execute(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?;
+            self.execute(self.prebuilt(&format!("ALTER TABLE {} DELETE WHERE {condition}", self.table(table))).await?).await?;
         }
         // The year-to-date rows hold the pseudonyms too (those of the days touched no longer
         // stand: they were thawed above).
         for table in ["ytd_visits", "ytd_usages"] {
-            self.execute(&format!("ALTER TABLE {} DELETE WHERE {by_visitor}", self.table(table))).await?;
+            self.execute(self.prebuilt(&format!("ALTER TABLE {} DELETE WHERE {by_visitor}", self.table(table))).await?).await?;
         }
         self.await_mutations().await?;
         // Again: a freeze elsewhere may have read the facts before the deletion.
@@ -187,25 +180,26 @@ impl ClickHouseRollupStore {
 
     /// Holds erased visitors out of staging until a day.
     pub(super) async fn hold(&self, visitors: &DoomedVisitors, until: NaiveDate) -> Result<(), PipelineError> {
-        let rows: Vec<String> = visitors.hold_digests().iter().map(|d| format!("('{}', toDate('{until}'))", hex::encode(d))).collect();
-        if rows.is_empty() {
+        let digests = visitors.hold_digests();
+        if digests.is_empty() {
             return Ok(());
         }
-        self.execute(&format!("INSERT INTO {} (digest, until) VALUES {}", self.table("erasure_holds"), rows.join(", "))).await.map(drop)
+        self.insert::<Hold>("erasure_holds", digests.iter().map(|d| Ok(Hold { digest: hex::encode(d), until }))).await
     }
 
     /// The visitors held out of staging on `today`.
     pub(super) async fn held(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
-        let rows = self.select_json(&format!("SELECT digest FROM {} FINAL WHERE until >= toDate('{today}')", self.table("erasure_holds"))).await?;
-        Ok(HeldVisitors::from_hex(rows.iter().filter_map(|r| r.get("digest").and_then(serde_json::Value::as_str))))
+        let query = self.sql(&format!("SELECT ?fields FROM {} FINAL WHERE until >= toDate(?)", self.table("erasure_holds"))).await?.bind(today);
+        let holds: Vec<Hold> = self.fetch_all(query).await?;
+        Ok(HeldVisitors::from_hex(holds.iter().map(|h| h.digest.as_str())))
     }
     /// Waits until every mutation (`ALTER … DELETE`) of the store's tables is applied: ClickHouse
     /// runs them in the background (18.16 has no `mutations_sync`).
     async fn await_mutations(&self) -> Result<(), PipelineError> {
-        let sql = format!("SELECT count() AS n FROM system.mutations WHERE database = {} AND is_done = 0", sql_literal(&self.config.database));
         let deadline = std::time::Instant::now() + MUTATION_WAIT;
         loop {
-            let pending = self.count(&sql).await?;
+            let query = self.sql("SELECT count() FROM system.mutations WHERE database = ? AND is_done = 0").await?.bind(&self.config.database);
+            let pending: u64 = self.fetch_one(query).await?;
             if pending == 0 {
                 return Ok(());
             }

@@ -1,6 +1,11 @@
 //! [`ClickHouseRollupStore`]: the distributed store, the same facts as the embedded one in
-//! ClickHouse tables, spoken to over ClickHouse's HTTP interface with `JSONEachRow` (which the
-//! ClickHouse 18.16 of Debian's packages reads and writes, like current servers).
+//! ClickHouse tables, spoken to with ClickHouse's official client (the `clickhouse` crate) over
+//! the HTTP interface: typed rows ([`rows`], and `records` for the bookkeeping tables) inserted
+//! as LZ4-compressed `RowBinary` and read back the same way, converted from and to the Arrow
+//! batches the rest of dnma uses. The crate checks every row against the server's column names
+//! and types where the server can say them (from ClickHouse 21.10 on, see `validates_rows`);
+//! the ClickHouse 18.16 of Debian's packages cannot, and gets plain `RowBinary`, whose rows the
+//! store's tests check on both kinds of server.
 //!
 //! ```text
 //! hits         staged hits          ReplacingMergeTree, by month, ordered by (day, offset): a hit staged twice is one hit
@@ -24,31 +29,39 @@
 //! query counts `count(DISTINCT visitor)` over the cells it asks for, as in the embedded store.
 
 mod lifecycle;
+mod records;
 pub mod rows;
 pub mod schema;
 mod year_to_date;
 
 use std::collections::BTreeSet;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use ::clickhouse::query::Query;
+use ::clickhouse::{Client, Compression, Row, RowOwned, RowRead, RowWrite};
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::compute::filter_record_batch;
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, UInt64Type};
+use datafusion::arrow::datatypes::UInt64Type;
 use serde::Deserialize;
+use tokio::sync::OnceCell;
 
 use collector::log::{partition_of, partition_positions, Partition};
 
-use self::rows::{from_json_each_row, to_json_each_row};
+use self::records::{Day, DayGeneration, DirtyMark, Highest, Migration};
+use self::rows::{
+    HitColumns, HitRow, IndicatorAnswer, IndicatorColumns, RejectCountAnswer, RejectCountColumns, RejectRow, RejectSampleColumns, RejectSampleRow,
+    RejectedEventsAnswer, RejectedEventsColumns, TaggingAnswer, TaggingAnswerColumns, TaggingFactRow, UsageRow, VisitRow,
+};
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::error::PipelineError;
-use crate::facts::hits_schema;
 use crate::model::Period;
 use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
-use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
+use crate::tagging::{tagging_rows, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
 /// Where the ClickHouse server is and which database holds dnma's tables (the
@@ -77,10 +90,53 @@ fn default_user() -> String {
     "default".to_owned()
 }
 
+/// Longest wait for one request to the server (a statement, an insert, a whole answer).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// Whether the `clickhouse` crate can check rows against the schema on a server of `version`
+/// (`SELECT version()`, e.g. `18.16.1` or `26.3.1.1`). Its checks read answers as
+/// `RowBinaryWithNamesAndTypes` (ClickHouse 19.1 on) and, before an insert, the table's columns
+/// by a `DESCRIBE TABLE` sent with the setting `describe_include_subcolumns` (21.10 on; an older
+/// server refuses the unknown setting) and send inserts as `RowBinaryWithNamesAndTypes` too. So
+/// rows are checked from 21.10 on; older servers, Debian's 18.16 among them, get plain
+/// `RowBinary`, where the row types alone must match the columns (the store's tests check that
+/// on both kinds of server).
+fn validates_rows(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    let (major, minor) = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+    (major, minor) >= (21, 10)
+}
+
+/// Reads an answer of row type `$row` into one batch with the builder `$columns`.
+macro_rules! read_batch {
+    ($store:expr, $query:expr, $row:ident, $columns:ident) => {{
+        let store = $store;
+        let query = $query;
+        store
+            .within(async {
+                let mut cursor = query.fetch::<$row<'_>>().map_err(|e| store.error(&e))?;
+                let mut columns = $columns::default();
+                while let Some(row) = cursor.next().await.map_err(|e| store.error(&e))? {
+                    columns.push(row)?;
+                }
+                columns.finish()
+            })
+            .await
+    }};
+}
+
+/// The crate's clients, made once the server's version is known.
+struct Clients {
+    /// Statements on the server (the database may not exist yet).
+    server: Client,
+    /// Inserts into the store's database.
+    database: Client,
+}
+
 /// The ClickHouse rollup store (see the module header for its tables).
 pub struct ClickHouseRollupStore {
-    http: reqwest::Client,
     config: ClickHouseConfig,
+    clients: OnceCell<Clients>,
     last_version: AtomicU64,
     /// Staged hits read back per request (a day is read in slices of offsets).
     day_hits_slice: usize,
@@ -88,15 +144,12 @@ pub struct ClickHouseRollupStore {
 
 impl ClickHouseRollupStore {
     /// A store on the server and database of `config`; run [`Self::migrate`] before first use.
+    /// Nothing is sent before the first operation, which asks the server's version.
     pub fn new(config: ClickHouseConfig) -> Result<Self, PipelineError> {
         if !config.database.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || config.database.is_empty() {
             return Err(PipelineError::Store(format!("ClickHouse database name {:?} is not letters, digits and _", config.database)));
         }
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(300))
-            .build()
-            .map_err(|e| PipelineError::Store(format!("ClickHouse client: {e}")))?;
-        Ok(ClickHouseRollupStore { http, config, last_version: AtomicU64::new(0), day_hits_slice: 100_000 })
+        Ok(ClickHouseRollupStore { config, clients: OnceCell::new(), last_version: AtomicU64::new(0), day_hits_slice: 100_000 })
     }
 
     /// The same store reading a day's staged hits `rows` at a time (default 100,000).
@@ -108,36 +161,29 @@ impl ClickHouseRollupStore {
 
     /// Creates the database and its tables where they are missing, and records the schema version.
     pub async fn migrate(&self) -> Result<u32, PipelineError> {
-        self.execute(&format!("CREATE DATABASE IF NOT EXISTS {}", self.config.database)).await?;
+        self.execute(self.sql(&format!("CREATE DATABASE IF NOT EXISTS {}", self.config.database)).await?).await?;
         for statement in schema::statements(&self.config.database)? {
-            self.execute(&statement).await?;
+            self.execute(self.sql(&statement).await?).await?;
         }
-        let applied = self.select_json(&format!("SELECT max(version) AS v FROM {}.migrations", self.config.database)).await?;
-        let current = applied.first().and_then(|r| r.get("v")).and_then(serde_json::Value::as_u64).unwrap_or(0);
-        if current < u64::from(schema::VERSION) {
-            self.execute(&format!("INSERT INTO {}.migrations (version) VALUES ({})", self.config.database, schema::VERSION)).await?;
+        let current: u32 = self.fetch_one(self.sql(&format!("SELECT max(version) FROM {}", self.table("migrations"))).await?).await?;
+        if current < schema::VERSION {
+            self.insert::<Migration>("migrations", [Ok(Migration { version: schema::VERSION })].into_iter()).await?;
         }
         Ok(schema::VERSION)
     }
 
     /// The schema version the database is at (0 before [`Self::migrate`]).
     pub async fn schema_version(&self) -> Result<u32, PipelineError> {
-        let exists = self
-            .select_json(&format!(
-                "SELECT count() AS n FROM system.tables WHERE database = {} AND name = 'migrations'",
-                crate::query::sql_literal(&self.config.database)
-            ))
-            .await?;
-        if exists.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64) != Some(1) {
+        let query = self.sql("SELECT count() FROM system.tables WHERE database = ? AND name = 'migrations'").await?;
+        if self.fetch_one::<u64>(query.bind(&self.config.database)).await? != 1 {
             return Ok(0);
         }
-        let applied = self.select_json(&format!("SELECT max(version) AS v FROM {}.migrations", self.config.database)).await?;
-        Ok(applied.first().and_then(|r| r.get("v")).and_then(serde_json::Value::as_u64).and_then(|v| u32::try_from(v).ok()).unwrap_or(0))
+        self.fetch_one(self.sql(&format!("SELECT max(version) FROM {}", self.table("migrations"))).await?).await
     }
 
     /// Drops the database and everything in it (tests and `dnma clickhouse migrate --reset`).
     pub async fn drop_database(&self) -> Result<(), PipelineError> {
-        self.execute(&format!("DROP DATABASE IF EXISTS {}", self.config.database)).await.map(drop)
+        self.execute(self.sql(&format!("DROP DATABASE IF EXISTS {}", self.config.database)).await?).await
     }
 
     fn table(&self, name: &str) -> String {
@@ -157,54 +203,85 @@ impl ClickHouseRollupStore {
         }
     }
 
-    async fn post(&self, query: Option<&str>, body: Vec<u8>) -> Result<String, PipelineError> {
-        let mut request = self
-            .http
-            .post(&self.config.url)
-            .query(&[("output_format_json_quote_64bit_integers", "0")])
-            .basic_auth(&self.config.user, self.config.password.as_ref().map(secrecy::ExposeSecret::expose_secret));
-        if let Some(query) = query {
-            request = request.query(&[("query", query)]);
-        }
-        let response = request.body(body).send().await.map_err(|e| PipelineError::Store(format!("ClickHouse at {}: {e}", self.config.url)))?;
-        let status = response.status();
-        let text = response.text().await.map_err(|e| PipelineError::Store(format!("ClickHouse answer: {e}")))?;
-        if !status.is_success() {
-            let first_line = text.lines().next().unwrap_or_default();
-            return Err(PipelineError::Store(format!("ClickHouse refused ({status}): {first_line}")));
-        }
-        Ok(text)
+    /// The clients, made on first use: the server's version decides whether rows are checked
+    /// against the schema (`validates_rows`).
+    async fn clients(&self) -> Result<&Clients, PipelineError> {
+        self.clients
+            .get_or_try_init(|| async {
+                let mut base = Client::default().with_url(&self.config.url).with_user(&self.config.user).with_compression(Compression::Lz4);
+                if let Some(password) = &self.config.password {
+                    base = base.with_password(secrecy::ExposeSecret::expose_secret(password));
+                }
+                // Asked without checks: an old server cannot answer with names and types.
+                let probe = base.clone().with_validation(false).query("SELECT version()");
+                let version: String = self.within(async { probe.fetch_one().await.map_err(|e| self.error(&e)) }).await?;
+                let validation = validates_rows(&version);
+                tracing::debug!(url = %self.config.url, %version, validation, "ClickHouse server");
+                let server = base.with_validation(validation);
+                Ok(Clients { database: server.clone().with_database(&self.config.database), server })
+            })
+            .await
+    }
+
+    fn error(&self, e: &::clickhouse::error::Error) -> PipelineError {
+        PipelineError::Store(format!("ClickHouse at {}: {e}", self.config.url))
+    }
+
+    /// Runs `work` (a request to the server) within [`REQUEST_TIMEOUT`].
+    async fn within<T>(&self, work: impl Future<Output = Result<T, PipelineError>>) -> Result<T, PipelineError> {
+        tokio::time::timeout(REQUEST_TIMEOUT, work)
+            .await
+            .map_err(|_| PipelineError::Store(format!("ClickHouse at {}: no answer within {REQUEST_TIMEOUT:?}", self.config.url)))?
+    }
+
+    /// A statement or query of the store's own text: each `?` takes a value (`.bind(…)`),
+    /// `?fields` the columns of the row type read.
+    async fn sql(&self, template: &str) -> Result<Query, PipelineError> {
+        Ok(self.clients().await?.server.query(template))
+    }
+
+    /// A query written elsewhere (SQL shared with the embedded store, with values written in):
+    /// its question marks are text, not places for values.
+    async fn prebuilt(&self, sql: &str) -> Result<Query, PipelineError> {
+        self.sql(&sql.replace('?', "??")).await
     }
 
     /// Runs a statement.
-    async fn execute(&self, sql: &str) -> Result<String, PipelineError> {
-        self.post(None, sql.as_bytes().to_vec()).await
+    async fn execute(&self, query: Query) -> Result<(), PipelineError> {
+        self.within(async { query.execute().await.map_err(|e| self.error(&e)) }).await
     }
 
-    async fn select_json(&self, sql: &str) -> Result<Vec<serde_json::Map<String, serde_json::Value>>, PipelineError> {
-        let text = self.execute(&format!("{sql} FORMAT JSONEachRow")).await?;
-        text.lines()
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_str(l).map_err(|e| PipelineError::Store(format!("ClickHouse JSON: {e}"))))
-            .collect()
+    /// Every row of an answer.
+    async fn fetch_all<T: RowOwned + RowRead>(&self, query: Query) -> Result<Vec<T>, PipelineError> {
+        self.within(async { query.fetch_all::<T>().await.map_err(|e| self.error(&e)) }).await
     }
 
-    /// The `n` of the first row a `SELECT count() AS n …` answers (0 when none).
-    async fn count(&self, sql: &str) -> Result<u64, PipelineError> {
-        Ok(self.select_json(sql).await?.first().and_then(|r| r.get("n")).and_then(serde_json::Value::as_u64).unwrap_or(0))
+    /// The one row of an answer (a count, a maximum).
+    async fn fetch_one<T: RowOwned + RowRead>(&self, query: Query) -> Result<T, PipelineError> {
+        self.within(async { query.fetch_one::<T>().await.map_err(|e| self.error(&e)) }).await
     }
 
-    async fn select(&self, sql: &str, schema: &SchemaRef) -> Result<RecordBatch, PipelineError> {
-        let text = self.execute(&format!("{sql} FORMAT JSONEachRow")).await?;
-        from_json_each_row(&text, schema)
+    /// The days an answer holds (a column `day`).
+    async fn days_of(&self, query: Query) -> Result<Vec<NaiveDate>, PipelineError> {
+        Ok(self.fetch_all::<Day>(query).await?.into_iter().map(|d| d.day).collect())
     }
 
-    async fn insert(&self, table: &str, batch: &RecordBatch, extra: &[(&str, u64)]) -> Result<(), PipelineError> {
-        if batch.num_rows() == 0 {
-            return Ok(());
-        }
-        let body = to_json_each_row(batch, extra)?;
-        self.post(Some(&format!("INSERT INTO {} FORMAT JSONEachRow", self.table(table))), body).await.map(drop)
+    /// Inserts rows into a table of the database as LZ4-compressed `RowBinary` (checked against
+    /// the table's columns where the server says them).
+    async fn insert<'r, R>(&self, table: &str, rows: impl Iterator<Item = Result<R::Value<'r>, PipelineError>> + Send) -> Result<(), PipelineError>
+    where
+        R: Row + RowWrite,
+        R::Value<'r>: Send + Sync,
+    {
+        let client = &self.clients().await?.database;
+        self.within(async {
+            let mut insert = client.insert::<R>(table).await.map_err(|e| self.error(&e))?;
+            for row in rows {
+                insert.write(&row?).await.map_err(|e| self.error(&e))?;
+            }
+            insert.end().await.map_err(|e| self.error(&e))
+        })
+        .await
     }
 
     async fn set_dirty(&self, days: &[NaiveDate], dirty: bool) -> Result<(), PipelineError> {
@@ -216,8 +293,7 @@ impl ClickHouseRollupStore {
         if days.is_empty() {
             return Ok(());
         }
-        let values: Vec<String> = days.iter().map(|d| format!("('{d}', {version}, {})", u8::from(dirty))).collect();
-        self.execute(&format!("INSERT INTO {} (day, version, dirty) VALUES {}", self.table("dirty"), values.join(", "))).await.map(drop)
+        self.insert::<DirtyMark>("dirty", days.iter().map(|&day| Ok(DirtyMark { day, version, dirty }))).await
     }
 
     /// The current facts of `name` (visits, usages or tagging) over `first..=last`, as a subquery.
@@ -234,92 +310,63 @@ impl ClickHouseRollupStore {
         format!("(SELECT * FROM {} FINAL WHERE day >= toDate('{first}') AND day <= toDate('{last}')) AS rejects", self.table("rejects"))
     }
 
+    /// The cells of an indicator query answered by `sql` (columns of [`IndicatorAnswer`]).
+    async fn indicator_rows(&self, query: &IndicatorQuery, sql: &str) -> Result<Vec<IndicatorRow>, PipelineError> {
+        let answer = self.prebuilt(&IndicatorAnswer::select_from(sql)).await?;
+        let batch = read_batch!(self, answer, IndicatorAnswer, IndicatorColumns)?;
+        sql::indicator_rows_of(query, &[batch])
+    }
+
+    /// The highest offset of the rows of `table` for a day within a log partition.
+    async fn highest_offset(&self, table: &str, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
+        let positions = partition_positions(partition);
+        let query = self
+            .sql(&format!(
+                "SELECT count() AS n, max(`offset`) AS m FROM {} WHERE day = toDate(?) AND `offset` >= ? AND `offset` < ?",
+                self.table(table)
+            ))
+            .await?
+            .bind(day)
+            .bind(positions.start)
+            .bind(positions.end);
+        Ok(self.fetch_one::<Highest>(query).await?.offset())
+    }
+
     /// Drops the partitions of a day's facts older than the generation before `current`.
     async fn drop_old_generations(&self, day: NaiveDate, current: u64) -> Result<(), PipelineError> {
         let kept = self
-            .select_json(&format!(
-                "SELECT generation FROM {} WHERE day = toDate('{day}') AND generation < {current} GROUP BY generation ORDER BY generation DESC LIMIT 1",
+            .sql(&format!(
+                "SELECT generation FROM {} WHERE day = toDate(?) AND generation < ? GROUP BY generation ORDER BY generation DESC LIMIT 1",
                 self.table("generations")
             ))
-            .await?;
-        let previous = kept.first().and_then(|r| r.get("generation")).and_then(serde_json::Value::as_u64).unwrap_or(current);
+            .await?
+            .bind(day)
+            .bind(current);
+        let previous = self.fetch_all::<u64>(kept).await?.first().copied().unwrap_or(current);
         let day_key = day.format("%Y%m%d").to_string();
         for table in ["visits", "usages", "tagging"] {
             let parts = self
-                .select_json(&format!(
-                    "SELECT DISTINCT partition FROM system.parts WHERE database = {} AND table = '{table}' AND active AND partition LIKE '({day_key},%'",
-                    crate::query::sql_literal(&self.config.database)
-                ))
-                .await?;
-            for part in parts {
-                let Some(partition) = part.get("partition").and_then(serde_json::Value::as_str) else { continue };
+                .sql("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active AND partition LIKE ?")
+                .await?
+                .bind(&self.config.database)
+                .bind(table)
+                .bind(format!("({day_key},%"));
+            for partition in self.fetch_all::<String>(parts).await? {
                 let Some((key, generation)) = partition.trim_matches(|c| c == '(' || c == ')').split_once(',') else { continue };
                 let Ok(generation) = generation.trim().parse::<u64>() else { continue };
                 if key == day_key && generation < previous {
-                    self.execute(&format!("ALTER TABLE {} DROP PARTITION ({day_key}, {generation})", self.table(table))).await?;
+                    self.execute(self.sql(&format!("ALTER TABLE {} DROP PARTITION ({day_key}, {generation})", self.table(table))).await?).await?;
                 }
             }
         }
-        self.execute(&format!("OPTIMIZE TABLE {} FINAL", self.table("generations"))).await.map(drop)
+        self.execute(self.sql(&format!("OPTIMIZE TABLE {} FINAL", self.table("generations"))).await?).await
     }
-}
-
-/// The rows of one day whose record positions lie in one log partition.
-fn in_partition(day: NaiveDate, partition: Partition) -> String {
-    let positions = partition_positions(partition);
-    format!("day = toDate('{day}') AND `offset` >= {} AND `offset` < {}", positions.start, positions.end)
-}
-
-fn day_list(rows: &[serde_json::Map<String, serde_json::Value>]) -> Vec<NaiveDate> {
-    rows.iter().filter_map(|r| day_at(r, "day")).collect()
-}
-
-/// The day a row holds as text under `key`.
-fn day_at(row: &serde_json::Map<String, serde_json::Value>, key: &str) -> Option<NaiveDate> {
-    row.get(key).and_then(serde_json::Value::as_str).and_then(|d| d.parse().ok())
-}
-
-/// Columns of an indicator query answer.
-fn indicator_schema() -> SchemaRef {
-    let count = |name: &str| Field::new(name, DataType::Int64, false);
-    std::sync::Arc::new(Schema::new(vec![
-        Field::new("code", DataType::Utf8, false),
-        Field::new("start", DataType::Date32, false),
-        Field::new("cell_value", DataType::Utf8, true),
-        count("visits"),
-        count("visitors"),
-        count("page_views"),
-        count("clicks"),
-        count("duration_s"),
-    ]))
-}
-
-/// Columns of the refusals' layout ([`rejects_schema`]) in the order given, then an `events`
-/// count when asked.
-fn refusal_columns(names: &[&str], with_events: bool) -> SchemaRef {
-    let rejects = rejects_schema();
-    let mut fields: Vec<Field> = names.iter().map(|name| rejects.field_with_name(name).expect("a refusals column").clone()).collect();
-    if with_events {
-        fields.push(Field::new("events", DataType::Int64, false));
-    }
-    std::sync::Arc::new(Schema::new(fields))
-}
-
-fn highest_offset(rows: &[serde_json::Map<String, serde_json::Value>]) -> Option<u64> {
-    let row = rows.first()?;
-    if row.get("n").and_then(serde_json::Value::as_u64).unwrap_or(0) == 0 {
-        return None;
-    }
-    row.get("m").and_then(serde_json::Value::as_u64)
 }
 
 #[async_trait]
 impl RollupStore for ClickHouseRollupStore {
     async fn staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
-        let rows = self
-            .select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE {}", self.table("hits"), in_partition(day, partition)))
-            .await?;
-        Ok(highest_offset(&rows))
+        self.highest_offset("hits", day, partition).await
     }
 
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError> {
@@ -331,12 +378,12 @@ impl RollupStore for ClickHouseRollupStore {
         // read the day's hits between the first mark and the insert, and its clean mark (stamped
         // with the time of its reading) must lose to this one.
         self.set_dirty(&[day], true).await?;
-        self.insert("hits", &hits, &[]).await?;
+        self.insert::<HitRow<'_>>("hits", HitRow::rows(&hits)?).await?;
         self.set_dirty(&[day], true).await
     }
 
     async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
-        self.count(&format!("SELECT count() AS n FROM {} WHERE day = toDate('{day}')", self.table("hits"))).await
+        self.fetch_one(self.sql(&format!("SELECT count() FROM {} WHERE day = toDate(?)", self.table("hits"))).await?.bind(day)).await
     }
 
     async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
@@ -346,24 +393,20 @@ impl RollupStore for ClickHouseRollupStore {
         } else {
             format!(" AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {} AND {}", slices.first, slices.last)
         };
-        let schema = hits_schema();
-        let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
-        // In slices of offsets, so a large day never sits in memory as one JSON answer.
+        // In slices of offsets, so a large day never sits in memory as one answer.
         let mut batches = Vec::new();
         let mut after: Option<u64> = None;
         loop {
             let from = after.map_or_else(String::new, |o| format!(" AND `offset` > {o}"));
-            let batch = self
-                .select(
-                    &format!(
-                        "SELECT {} FROM {} FINAL WHERE day = toDate('{day}'){in_slices}{from} ORDER BY `offset` LIMIT {}",
-                        columns.join(", "),
-                        self.table("hits"),
-                        self.day_hits_slice
-                    ),
-                    &schema,
-                )
-                .await?;
+            let query = self
+                .sql(&format!(
+                    "SELECT ?fields FROM {} FINAL WHERE day = toDate(?){in_slices}{from} ORDER BY `offset` LIMIT {}",
+                    self.table("hits"),
+                    self.day_hits_slice
+                ))
+                .await?
+                .bind(day);
+            let batch = read_batch!(self, query, HitRow, HitColumns)?;
             let rows = batch.num_rows();
             if rows == 0 {
                 break;
@@ -378,11 +421,11 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
-        Ok(day_list(&self.select_json(&format!("SELECT DISTINCT day FROM {} ORDER BY day", self.table("hits"))).await?))
+        self.days_of(self.sql(&format!("SELECT DISTINCT day FROM {} ORDER BY day", self.table("hits"))).await?).await
     }
 
     async fn dirty_days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
-        Ok(day_list(&self.select_json(&format!("SELECT day FROM {} FINAL WHERE dirty = 1 ORDER BY day", self.table("dirty"))).await?))
+        self.days_of(self.sql(&format!("SELECT day FROM {} FINAL WHERE dirty = 1 ORDER BY day", self.table("dirty"))).await?).await
     }
 
     async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError> {
@@ -405,8 +448,7 @@ impl RollupStore for ClickHouseRollupStore {
         }
         let (first, last) = query.days();
         let sql = indicator_sql_in(query, Dialect::ClickHouse, &|table| self.current(table, first, last)).map_err(|e| PipelineError::Query(e.0))?;
-        let batch = self.select(&sql, &indicator_schema()).await?;
-        sql::indicator_rows_of(query, &[batch])
+        self.indicator_rows(query, &sql).await
     }
 
     async fn frozen_starts(&self, period: Period) -> Result<BTreeSet<NaiveDate>, PipelineError> {
@@ -443,10 +485,7 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
-        let rows = self
-            .select_json(&format!("SELECT count() AS n, max(`offset`) AS m FROM {} WHERE {}", self.table("rejects"), in_partition(day, partition)))
-            .await?;
-        Ok(highest_offset(&rows))
+        self.highest_offset("rejects", day, partition).await
     }
 
     async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError> {
@@ -463,30 +502,33 @@ impl RollupStore for ClickHouseRollupStore {
             })
             .collect();
         let fresh = filter_record_batch(&rejects, &fresh)?;
-        self.insert("rejects", &fresh, &[]).await
+        if fresh.num_rows() == 0 {
+            return Ok(());
+        }
+        let rows = RejectRow::rows(&fresh)?;
+        self.insert::<RejectRow<'_>>("rejects", rows).await
     }
 
     async fn tagging(&self, from: NaiveDate, to: NaiveDate, plateforme: Option<&str>) -> Result<Vec<TaggingRow>, PipelineError> {
-        let batch = self.select(&sql::tagging(&self.current("tagging", from, to), plateforme), &tagging_schema()).await?;
-        Ok(tagging_rows(&[batch]))
+        let query = self.prebuilt(&TaggingAnswer::select_from(&sql::tagging(&self.current("tagging", from, to), plateforme))).await?;
+        Ok(tagging_rows(&[read_batch!(self, query, TaggingAnswer, TaggingAnswerColumns)?]))
     }
 
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
-        let schema = refusal_columns(&["day", "plateforme", "code", "field", "value"], true);
-        let batch = self.select(&sql::reject_counts(&self.rejects_within(from, to)), &schema).await?;
-        sql::reject_counts_of(&[batch])
+        let query = self.prebuilt(&RejectCountAnswer::select_from(&sql::reject_counts(&self.rejects_within(from, to)))).await?;
+        sql::reject_counts_of(&[read_batch!(self, query, RejectCountAnswer, RejectCountColumns)?])
     }
 
     async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
-        let schema = refusal_columns(&["day", "plateforme"], true);
-        let batch = self.select(&sql::rejected_events(&self.rejects_within(from, to)), &schema).await?;
-        sql::rejected_events_of(&[batch])
+        let query = self.prebuilt(&RejectedEventsAnswer::select_from(&sql::rejected_events(&self.rejects_within(from, to)))).await?;
+        sql::rejected_events_of(&[read_batch!(self, query, RejectedEventsAnswer, RejectedEventsColumns)?])
     }
 
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {
-        let schema = refusal_columns(&sql::REJECT_SAMPLE_COLUMNS, false);
-        let batch = self.select(&sql::reject_sample(&self.rejects_within(from, to), plateforme, limit), &schema).await?;
-        Ok(sql::reject_samples_of(&[batch], limit))
+        // Not cast in a subquery, which could lose the answer's order: its columns are the
+        // table's, of the row's types already.
+        let query = self.prebuilt(&sql::reject_sample(&self.rejects_within(from, to), plateforme, limit)).await?;
+        Ok(sql::reject_samples_of(&[read_batch!(self, query, RejectSampleRow, RejectSampleColumns)?], limit))
     }
 
     async fn erase_visitors(&self, visitors: &DoomedVisitors) -> Result<ErasedFacts, PipelineError> {
@@ -516,10 +558,17 @@ struct ClickHouseDayWriter<'a> {
 #[async_trait]
 impl DayFactsWriter for ClickHouseDayWriter<'_> {
     async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
-        let tag = [("generation", self.generation)];
-        self.store.insert("visits", &facts.visits, &tag).await?;
-        self.store.insert("usages", &facts.usages, &tag).await?;
-        self.store.insert("tagging", &facts.tagging, &tag).await
+        let (store, generation) = (self.store, self.generation);
+        if facts.visits.num_rows() > 0 {
+            store.insert::<VisitRow<'_>>("visits", VisitRow::rows(&facts.visits, generation)?).await?;
+        }
+        if facts.usages.num_rows() > 0 {
+            store.insert::<UsageRow<'_>>("usages", UsageRow::rows(&facts.usages, generation)?).await?;
+        }
+        if facts.tagging.num_rows() > 0 {
+            store.insert::<TaggingFactRow<'_>>("tagging", TaggingFactRow::rows(&facts.tagging, generation)?).await?;
+        }
+        Ok(())
     }
 
     async fn commit(self: Box<Self>) -> Result<(), PipelineError> {
@@ -528,7 +577,7 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
         // two leaves the day dirty and no stale cell) and again after (a freeze elsewhere that
         // read the old facts meanwhile gets a generation below this second thaw).
         store.thaw(&BTreeSet::from([day])).await?;
-        store.execute(&format!("INSERT INTO {} (day, generation) VALUES ('{day}', {generation})", store.table("generations"))).await?;
+        store.insert::<DayGeneration>("generations", [Ok(DayGeneration { day, generation })].into_iter()).await?;
         store.set_dirty_at(&[day], false, generation).await?;
         store.thaw(&BTreeSet::from([day])).await?;
         if let Err(e) = store.drop_old_generations(day, generation).await {

@@ -1,8 +1,12 @@
-//! The store against a real ClickHouse server: the `RollupStore` conformance suite, and a day
-//! replaced while it is read. The server is the one at `DNMA_CLICKHOUSE_URL` (`.ci/run` starts
-//! Debian's `clickhouse-server` with `scripts/clickhouse.sh`); without it the tests say so and
-//! pass, except under `CI=true` where a missing server is a failure.
+//! The store against real ClickHouse servers: the `RollupStore` conformance suite, and a day
+//! replaced while it is read, on every server given: the one at `DNMA_CLICKHOUSE_URL` (`.ci/run`
+//! starts Debian's `clickhouse-server` 18.16 with `scripts/clickhouse.sh`: rows unchecked, plain
+//! `RowBinary`) and, when set, the one at `DNMA_CHDB_URL` (the current ClickHouse engine, 26.x,
+//! behind a test HTTP adapter: rows checked against the schema). Without a server the tests say
+//! so and pass, except under `CI=true`, where `DNMA_CLICKHOUSE_URL` is required, and
+//! `DNMA_CHDB_URL` too when `DNMA_CHDB_REQUIRED=1`. A failure names the server.
 
+use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -11,23 +15,54 @@ use crate::store::conformance;
 
 static DATABASES: AtomicU32 = AtomicU32::new(0);
 
-fn server() -> Option<String> {
-    match std::env::var("DNMA_CLICKHOUSE_URL") {
-        Ok(url) if !url.is_empty() => Some(url),
-        _ => {
-            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run the ClickHouse tests: DNMA_CLICKHOUSE_URL is not set");
-            eprintln!("skipped: set DNMA_CLICKHOUSE_URL to a ClickHouse server (scripts/clickhouse.sh DIR PORT starts one)");
-            None
+/// A server to test against: what it is (its variable and URL) and its URL.
+struct Server {
+    name: String,
+    url: String,
+}
+
+/// The servers given in the environment (see the module header).
+fn servers() -> Vec<Server> {
+    let ci = std::env::var("CI").as_deref() == Ok("true");
+    let mut servers = Vec::new();
+    for (variable, required, how) in [
+        ("DNMA_CLICKHOUSE_URL", ci, "scripts/clickhouse.sh DIR PORT starts ClickHouse 18.16"),
+        ("DNMA_CHDB_URL", ci && std::env::var("DNMA_CHDB_REQUIRED").as_deref() == Ok("1"), "the chDB test adapter serves ClickHouse 26.x"),
+    ] {
+        match std::env::var(variable) {
+            Ok(url) if !url.is_empty() => servers.push(Server { name: format!("{variable}={url}"), url }),
+            _ => {
+                assert!(!required, "CI must run the ClickHouse tests on this server: {variable} is not set");
+                eprintln!("not tested on {variable}: set it to a ClickHouse server ({how})");
+            }
+        }
+    }
+    servers
+}
+
+/// Runs `test` on every server, one after the other; a failure names the server.
+async fn on_every_server<F, T>(test: F)
+where
+    F: Fn(String) -> T,
+    T: Future<Output = ()> + Send + 'static,
+{
+    for server in servers() {
+        if let Err(e) = tokio::spawn(test(server.url)).await {
+            let panic = e.into_panic();
+            let message = panic.downcast_ref::<String>().cloned().or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()));
+            panic!("on {}: {}", server.name, message.unwrap_or_default());
         }
     }
 }
 
-/// A migrated store in a database of its own, dropped by [`drop_all`].
+fn config(url: &str, database: String) -> ClickHouseConfig {
+    ClickHouseConfig { url: url.to_owned(), database, user: "default".into(), password: None }
+}
+
+/// A migrated store in a database of its own, dropped by the test.
 async fn fresh_store(url: &str) -> ClickHouseRollupStore {
     let n = DATABASES.fetch_add(1, Ordering::Relaxed);
-    let config =
-        ClickHouseConfig { url: url.to_owned(), database: format!("dnma_test_{}_{n}", std::process::id()), user: "default".into(), password: None };
-    let store = ClickHouseRollupStore::new(config).unwrap();
+    let store = ClickHouseRollupStore::new(config(url, format!("dnma_test_{}_{n}", std::process::id()))).unwrap();
     store.drop_database().await.unwrap();
     assert_eq!(store.schema_version().await.unwrap(), 0);
     assert_eq!(store.migrate().await.unwrap(), schema::VERSION);
@@ -38,45 +73,57 @@ async fn fresh_store(url: &str) -> ClickHouseRollupStore {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn passes_the_rollup_store_conformance_suite() {
-    let Some(url) = server() else { return };
-    let mut stores = Vec::new();
-    for _ in 0..conformance::STORES_NEEDED {
-        stores.push(fresh_store(&url).await);
-    }
-    let databases: Vec<String> = stores.iter().map(|s| s.config.database.clone()).collect();
-    let stores = Mutex::new(stores);
-    conformance::run(|| stores.lock().unwrap().pop().expect("enough stores prepared")).await;
-    for database in databases {
-        let config = ClickHouseConfig { url: url.clone(), database, user: "default".into(), password: None };
-        ClickHouseRollupStore::new(config).unwrap().drop_database().await.unwrap();
-    }
+    on_every_server(|url| async move {
+        let mut stores = Vec::new();
+        for _ in 0..conformance::STORES_NEEDED {
+            stores.push(fresh_store(&url).await);
+        }
+        let databases: Vec<String> = stores.iter().map(|s| s.config.database.clone()).collect();
+        let stores = Mutex::new(stores);
+        conformance::run(|| stores.lock().unwrap().pop().expect("enough stores prepared")).await;
+        for database in databases {
+            ClickHouseRollupStore::new(config(&url, database)).unwrap().drop_database().await.unwrap();
+        }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_day_replaced_while_it_is_read_shows_old_or_new_facts_and_old_generations_go() {
-    let Some(url) = server() else { return };
-    let store = Arc::new(fresh_store(&url).await.with_day_hits_slice(700));
-    let rows = conformance::one_day_of_hits(2_000);
-    conformance::replaced_day_reads_old_or_new(Arc::clone(&store), &rows, 8).await;
-    let slices = store.day_hits(rows[0].day).await.unwrap();
-    assert!(slices.len() >= 2, "read back in slices of 700");
-    let offsets: Vec<u64> = slices.iter().flat_map(|b| b.column(0).as_primitive::<UInt64Type>().values().to_vec()).collect();
-    let expected: Vec<u64> = rows.iter().map(|r| r.offset).collect();
-    assert_eq!(offsets, expected, "every staged hit once, in offset order");
-    let generations = store.select_json(&format!("SELECT count(DISTINCT generation) AS n FROM {}", store.table("visits"))).await.unwrap();
-    assert!(generations[0]["n"].as_u64().unwrap() <= 2, "at most the current and the previous generation are kept: {generations:?}");
-    store.drop_database().await.unwrap();
+    on_every_server(|url| async move {
+        let store = Arc::new(fresh_store(&url).await.with_day_hits_slice(700));
+        let rows = conformance::one_day_of_hits(2_000);
+        conformance::replaced_day_reads_old_or_new(Arc::clone(&store), &rows, 8).await;
+        let slices = store.day_hits(rows[0].day).await.unwrap();
+        assert!(slices.len() >= 2, "read back in slices of 700");
+        let offsets: Vec<u64> = slices.iter().flat_map(|b| b.column(0).as_primitive::<UInt64Type>().values().to_vec()).collect();
+        let expected: Vec<u64> = rows.iter().map(|r| r.offset).collect();
+        assert_eq!(offsets, expected, "every staged hit once, in offset order");
+        assert_eq!(slices.iter().map(RecordBatch::num_rows).sum::<usize>(), rows.len());
+        assert_eq!(slices[0], crate::facts::hits_batch(&rows[..700]), "hits read back as they were staged");
+        let generations = store.sql(&format!("SELECT count(DISTINCT generation) FROM {}", store.table("visits"))).await.unwrap();
+        let generations: u64 = store.fetch_one(generations).await.unwrap();
+        assert!(generations <= 2, "at most the current and the previous generation are kept: {generations}");
+        store.drop_database().await.unwrap();
+    })
+    .await;
 }
 
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error() {
-    let config = ClickHouseConfig { url: "http://127.0.0.1:9".into(), database: "dnma".into(), user: "default".into(), password: None };
-    let err = ClickHouseRollupStore::new(config).unwrap().migrate().await.unwrap_err().to_string();
+    let store = ClickHouseRollupStore::new(config("http://127.0.0.1:9", "dnma".into())).unwrap();
+    let err = store.migrate().await.unwrap_err().to_string();
     assert!(err.contains("ClickHouse at http://127.0.0.1:9"), "{err}");
 }
 
 #[test]
 fn database_names_are_checked() {
-    let config = ClickHouseConfig { url: "http://127.0.0.1:8123".into(), database: "dnma; DROP".into(), user: "default".into(), password: None };
-    assert!(ClickHouseRollupStore::new(config).is_err());
+    assert!(ClickHouseRollupStore::new(config("http://127.0.0.1:8123", "dnma; DROP".into())).is_err());
+}
+
+#[test]
+fn rows_are_checked_from_clickhouse_21_10_on() {
+    for (version, checked) in [("18.16.1", false), ("21.9.6.24", false), ("21.10.1.8013", true), ("26.3.1.1", true), ("", false), ("x", false)] {
+        assert_eq!(validates_rows(version), checked, "{version}");
+    }
 }

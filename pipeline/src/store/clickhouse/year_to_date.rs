@@ -6,11 +6,11 @@
 
 use chrono::NaiveDate;
 
-use super::{day_at, indicator_schema, ClickHouseRollupStore};
+use super::records::YearToDate;
+use super::ClickHouseRollupStore;
 use crate::error::PipelineError;
 use crate::model::Period;
-use crate::query::{indicator_sql_counting, sql_literal, Dialect, IndicatorQuery, IndicatorRow};
-use crate::store::sql;
+use crate::query::{indicator_sql_counting, Dialect, IndicatorQuery, IndicatorRow};
 use crate::year_to_date::{keep_sql, schema, union_source, TABLES, VISIT_COUNT};
 
 /// The year-to-date rows that stand.
@@ -26,29 +26,24 @@ pub(super) struct Standing {
 impl ClickHouseRollupStore {
     /// The latest year-to-date rows kept, if they stand.
     pub(super) async fn standing_year_to_date(&self) -> Result<Option<Standing>, PipelineError> {
-        let rows = self
-            .select_json(&format!(
-                "SELECT toString(school_year) AS year, toString(through) AS through, generation FROM {} FINAL ORDER BY through DESC LIMIT 1",
-                self.table("years_to_date")
-            ))
-            .await?;
-        let Some(row) = rows.first() else { return Ok(None) };
-        let (Some(year), Some(through), Some(generation)) =
-            (day_at(row, "year"), day_at(row, "through"), row.get("generation").and_then(serde_json::Value::as_u64))
-        else {
-            return Err(PipelineError::Store(format!("unexpected years_to_date row {row:?}")));
+        let latest = self.sql(&format!("SELECT ?fields FROM {} FINAL ORDER BY through DESC LIMIT 1", self.table("years_to_date"))).await?;
+        let Some(YearToDate { school_year: year, through, generation }) = self.fetch_all::<YearToDate>(latest).await?.into_iter().next() else {
+            return Ok(None);
         };
         if self.retired_through().await?.is_some_and(|r| year <= r) {
             return Ok(None);
         }
-        let thawed = self
-            .count(&format!(
-                "SELECT count() AS n FROM {} FINAL WHERE period_kind = {} AND period_start >= toDate('{year}') AND period_start <= toDate('{through}') \
-                 AND generation > {generation}",
+        let thaws = self
+            .sql(&format!(
+                "SELECT count() FROM {} FINAL WHERE period_kind = ? AND period_start >= toDate(?) AND period_start <= toDate(?) AND generation > ?",
                 self.table("frozen_thaws"),
-                sql_literal(Period::Day.name()),
             ))
-            .await?;
+            .await?
+            .bind(Period::Day.name())
+            .bind(year)
+            .bind(through)
+            .bind(generation);
+        let thawed: u64 = self.fetch_one(thaws).await?;
         Ok((thawed == 0).then_some(Standing { year, through, generation }))
     }
 
@@ -61,23 +56,19 @@ impl ClickHouseRollupStore {
         for table in TABLES {
             let columns: Vec<String> = schema(table).fields().iter().map(|f| format!("`{}`", f.name())).collect();
             let select = keep_sql(table, year, through, Dialect::ClickHouse, &|t| self.current(t, year, through));
-            self.execute(&format!(
+            let insert = format!(
                 "INSERT INTO {} ({}, generation) SELECT *, {generation} FROM ({select})",
                 self.table(&format!("ytd_{table}")),
                 columns.join(", ")
-            ))
-            .await?;
+            );
+            self.execute(self.prebuilt(&insert).await?).await?;
         }
-        self.execute(&format!(
-            "INSERT INTO {} (school_year, through, generation) VALUES (toDate('{year}'), toDate('{through}'), {generation})",
-            self.table("years_to_date")
-        ))
-        .await?;
+        self.insert::<YearToDate>("years_to_date", [Ok(YearToDate { school_year: year, through, generation })].into_iter()).await?;
         let mut kept = 0;
         for table in TABLES {
             let ytd = self.table(&format!("ytd_{table}"));
-            kept += self.count(&format!("SELECT count() AS n FROM {ytd} WHERE generation = {generation}")).await?;
-            self.execute(&format!("ALTER TABLE {ytd} DELETE WHERE generation < {generation}")).await?;
+            kept += self.fetch_one::<u64>(self.sql(&format!("SELECT count() FROM {ytd} WHERE generation = ?")).await?.bind(generation)).await?;
+            self.execute(self.sql(&format!("ALTER TABLE {ytd} DELETE WHERE generation < ?")).await?.bind(generation)).await?;
         }
         Ok(kept)
     }
@@ -93,7 +84,6 @@ impl ClickHouseRollupStore {
         };
         let sql =
             indicator_sql_counting(query, Dialect::ClickHouse, &source, &format!("sum({VISIT_COUNT})")).map_err(|e| PipelineError::Query(e.0))?;
-        let batch = self.select(&sql, &indicator_schema()).await?;
-        sql::indicator_rows_of(query, &[batch])
+        self.indicator_rows(query, &sql).await
     }
 }
