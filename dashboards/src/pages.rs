@@ -5,6 +5,7 @@
 use maud::{html, Markup, PreEscaped, DOCTYPE};
 
 use crate::access::Access;
+use crate::charts::MAP_SIZE;
 use crate::french;
 use crate::suppress::{hidden, Figures};
 use crate::views::{level_label, period_label, ConformanceView, Filters, ProjectView, TerritoryRow, TerritoryView};
@@ -153,6 +154,11 @@ fn territory_table(rows: &[TerritoryRow], link: impl Fn(&TerritoryRow) -> Option
 pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &TerritoryView) -> Markup {
     let k = d.config().k;
     let title = format!("Territoires — {}", view.territory.name);
+    let departements_alt = if view.path.len() > 1 {
+        format!("Carte des visiteurs uniques par département : {}", view.territory.name)
+    } else {
+        "Carte des départements colorés selon les visiteurs uniques, outre-mer en encadrés".to_owned()
+    };
     let query = filters.with(&[]);
     let body = html! {
         p.breadcrumb {
@@ -170,9 +176,14 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
         p { "Élèves visiteurs par élève inscrit : " strong { @match view.territory.pupil_rate { Some(r) => (french::percent(r)), None => { "non calculable (effectifs connus pour " (french::percent(view.territory.enrolment_coverage)) " des établissements)" } } } }
         div.charts {
             img src={ "/graphiques/territoire.svg" (query) } alt="Visiteurs uniques par semaine, vacances scolaires en couleur, année précédente en rouge" width="900" height="340";
-            img src={ "/graphiques/carte.svg" (query) } alt="Carte des académies colorées selon les visiteurs uniques" width="620" height="640";
+            img src={ "/graphiques/carte.svg" (query) } alt="Carte des académies colorées selon les visiteurs uniques, outre-mer en encadrés" width=(MAP_SIZE.0) height=(MAP_SIZE.1);
+            img src={ "/graphiques/carte-departements.svg" (query) } alt=(departements_alt) width=(MAP_SIZE.0) height=(MAP_SIZE.1);
         }
-        p.no-print { "Images : " a href={ "/graphiques/territoire.png" (query) } { "courbe (PNG)" } " · " a href={ "/graphiques/carte.png" (query) } { "carte (PNG)" } }
+        p.no-print {
+            "Images : " a href={ "/graphiques/territoire.png" (query) } { "courbe (PNG)" }
+            " · " a href={ "/graphiques/carte.png" (query) } { "carte des académies (PNG)" }
+            " · " a href={ "/graphiques/carte-departements.png" (query) } { "carte des départements (PNG)" }
+        }
         p.muted { "Bandes colorées : vacances scolaires " @if let Some(z) = &view.zone { "(" (z) ")" } @else { "(zones A, B et C)" } ". Zone grise : période en cours." }
         h2 { "Territoires rattachés" }
         p.no-print { a href={ "/territoires.csv" (query) } { "Télécharger le tableau (CSV)" } " · " a href={ "/api/v1/territoires" (query) } { "API JSON" } }

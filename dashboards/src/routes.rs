@@ -15,14 +15,15 @@ use chrono::NaiveDate;
 use tower::ServiceExt;
 
 use crate::access::{self, Access};
-use crate::charts::{self, Series, Span};
+use crate::charts::{self, AreaKey, Choropleth, Series, Span};
 use crate::views::{Filters, TerritoryRow, WeekPoint};
-use crate::{api, pages, suppress, DashboardError, Dashboards, Shared};
+use crate::{api, geo, pages, suppress, DashboardError, Dashboards, Shared};
 
 /// The chart images, as SVG. Each is also served as PNG at the same path ending in `.png`.
-const CHARTS: [&str; 5] = [
+const CHARTS: [&str; 6] = [
     "/graphiques/territoire.svg",
     "/graphiques/carte.svg",
+    "/graphiques/carte-departements.svg",
     "/graphiques/projets/{projet}/deploiement.svg",
     "/graphiques/projets/{projet}/services.svg",
     "/graphiques/conformite/{plateforme}/rejets.svg",
@@ -36,9 +37,10 @@ fn chart_routes() -> Router<Shared> {
     Router::new()
         .route(CHARTS[0], get(territory_chart))
         .route(CHARTS[1], get(map_chart))
-        .route(CHARTS[2], get(project_chart))
-        .route(CHARTS[3], get(project_services_chart))
-        .route(CHARTS[4], get(conformance_chart))
+        .route(CHARTS[2], get(departement_map_chart))
+        .route(CHARTS[3], get(project_chart))
+        .route(CHARTS[4], get(project_services_chart))
+        .route(CHARTS[5], get(conformance_chart))
 }
 
 /// The dashboards' routes.
@@ -299,13 +301,53 @@ async fn territory_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuer
     .await)
 }
 
+/// The unique visitors of some territories as a map colours them, by `key`: `None` when hidden.
+fn map_values(rows: &[TerritoryRow], key: impl Fn(&TerritoryRow) -> String) -> BTreeMap<String, Option<f64>> {
+    #[allow(clippy::cast_precision_loss)] // counts for colouring
+    rows.iter().map(|r| (key(r), r.figures.visitors.map(|v| v as f64))).collect()
+}
+
+/// The map of every académie (whatever the territory: it places it in France).
 async fn map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let view = d.territory_view(&filters).await?;
-        #[allow(clippy::cast_precision_loss)] // counts for colouring
-        let values: BTreeMap<String, Option<f64>> = view.academies.iter().map(|a| (a.name.clone(), a.figures.visitors.map(|v| v as f64))).collect();
-        Ok(charts::map("Visiteurs uniques par académie", &d.outlines, &values)?)
+        let values = map_values(&view.academies, |a| a.name.clone());
+        Ok(charts::map(&Choropleth {
+            title: "Visiteurs uniques par académie",
+            measure: "Visiteurs uniques",
+            outlines: d.outlines,
+            key: AreaKey::Name,
+            values: &values,
+            crop: false,
+            source: geo::ACADEMIE_CREDIT,
+        })?)
+    }
+    .await)
+}
+
+/// The map of the territory's départements: all of France at the nation level, else the
+/// territory's (or the one holding it) framed alone.
+async fn departement_map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
+    svg(async {
+        reader(&d, &headers)?;
+        let view = d.territory_view(&filters).await?;
+        let values = map_values(&view.departements, |r| r.code.clone());
+        let level = |l: pipeline::Level| view.territory.level == crate::views::level_param(l);
+        let nation = level(pipeline::Level::Nation);
+        // Below the département, the map shows the one holding the territory.
+        let below = level(pipeline::Level::Circonscription) || level(pipeline::Level::Ecole);
+        let name = view.departements.first().filter(|_| below).map_or(&view.territory.name, |d| &d.name);
+        let title = if nation { "Visiteurs uniques par département".to_owned() } else { format!("Visiteurs uniques par département — {name}") };
+        Ok(charts::map(&Choropleth {
+            title: &title,
+            measure: "Visiteurs uniques",
+            outlines: d.departement_outlines,
+            key: AreaKey::Code,
+            values: &values,
+            crop: !nation,
+            source: geo::DEPARTEMENT_CREDIT,
+        })?)
     }
     .await)
 }

@@ -148,6 +148,18 @@ impl TerritoryIndex {
     pub fn of_level(&self, level: Level) -> impl Iterator<Item = (&str, &Node)> {
         self.nodes.iter().filter(move |((l, _), _)| *l == level).map(|((_, code), node)| (code.as_str(), node))
     }
+
+    /// The départements a territory's département map shows, by code: those in it (every one
+    /// for the nation), or the one it lies in (a circonscription, a school).
+    pub fn departements_of(&self, level: Level, code: &str) -> Vec<String> {
+        let at = (level, code.to_owned());
+        let above = self.path(level, code);
+        self.of_level(Level::Departement)
+            .map(|(d, _)| d)
+            .filter(|d| above.iter().any(|(l, c)| *l == Level::Departement && c == d) || self.path(Level::Departement, d).contains(&at))
+            .map(str::to_owned)
+            .collect()
+    }
 }
 
 #[cfg(test)]
@@ -172,5 +184,10 @@ mod tests {
         assert!(ille_et_vilaine.enrolment_coverage() > 0.5, "{ille_et_vilaine:?}");
         assert!(index.children(Level::Academie, "Rennes").contains(&(Level::Departement, "35".into())));
         assert!(index.children(Level::Nation, NATION_CODE).iter().all(|(l, _)| *l == Level::Region));
+        assert_eq!(index.departements_of(Level::Nation, NATION_CODE).len(), index.of_level(Level::Departement).count());
+        assert!(index.departements_of(Level::Nation, NATION_CODE).len() >= 101);
+        assert_eq!(index.departements_of(Level::Academie, "Rennes"), ["22", "29", "35", "56"]);
+        assert_eq!(index.departements_of(Level::Departement, "35"), ["35"]);
+        assert_eq!(index.departements_of(Level::Ecole, "0350122T"), ["35"]);
     }
 }

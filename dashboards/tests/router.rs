@@ -199,6 +199,14 @@ async fn small_cells_are_suppressed_in_every_output() {
     let (_, content_type, svg) = get(&app, &format!("/graphiques/projets/TOUTATICE/services.svg{query}"), Some(READER)).await;
     assert!(content_type.starts_with("image/svg+xml"));
     assert!(svg.contains("secret"), "hidden bars read secret");
+    // The maps: hidden areas hatched, and no figure of theirs in the legend (only zeros are shown).
+    for map in ["carte", "carte-departements"] {
+        let (status, _, svg) = get(&app, &format!("/graphiques/{map}.svg{query}"), Some(READER)).await;
+        assert_eq!(status, StatusCode::OK, "{svg}");
+        assert!(svg.contains("fill=\"#606060\"") || svg.contains("stroke=\"#606060\""), "{map}: hidden areas hatched");
+        assert!(svg.contains("secret (chiffre masqué)"), "{map}");
+        assert!(!svg.contains(" à "), "{map}: one class at most (zero), no figure of a hidden area");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -259,8 +267,12 @@ async fn the_api_is_described_and_charts_are_svg() {
     for path in ["/api/v1/territoires", "/api/v1/projets/{projet}", "/api/v1/conformite/{plateforme}"] {
         assert!(doc["paths"][path]["get"].is_object(), "{path} documented");
     }
-    for uri in ["/graphiques/territoire.svg?periode=annee&debut=2026-09-07", "/graphiques/carte.svg", "/graphiques/projets/TOUTATICE/deploiement.svg"]
-    {
+    for uri in [
+        "/graphiques/territoire.svg?periode=annee&debut=2026-09-07",
+        "/graphiques/carte.svg",
+        "/graphiques/carte-departements.svg",
+        "/graphiques/projets/TOUTATICE/deploiement.svg",
+    ] {
         let (status, content_type, svg) = get(&app, uri, Some(READER)).await;
         assert_eq!(status, StatusCode::OK, "{uri}: {svg}");
         assert!(content_type.starts_with("image/svg+xml") && svg.starts_with("<svg"), "{uri}");
@@ -271,11 +283,60 @@ async fn the_api_is_described_and_charts_are_svg() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_maps_have_a_legend_overseas_insets_and_the_departements_of_the_territory() {
+    let (app, _dir) = app(5).await;
+    let query = "?periode=annee&debut=2026-09-07";
+    let (_, _, page) = get(&app, &format!("/territoires{query}"), Some(READER)).await;
+    assert!(page.contains("/graphiques/carte.svg?") && page.contains("/graphiques/carte-departements.svg?"), "both maps on the page");
+    let (_, _, api) = get(&app, &format!("/api/v1/territoires{query}"), Some(READER)).await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    let departements = api["departements"].as_array().unwrap();
+    assert!(departements.len() >= 101, "every département at the nation level");
+    let (_, _, svg) = get(&app, &format!("/graphiques/carte-departements.svg{query}"), Some(READER)).await;
+    for text in [
+        "Visiteurs uniques par département",
+        "Guadeloupe",
+        "Martinique",
+        "Guyane",
+        "La Réunion",
+        "Mayotte",
+        "secret (chiffre masqué)",
+        "Admin Express",
+    ] {
+        assert!(svg.contains(text), "{text}");
+    }
+    // The legend's classes run from the smallest figure shown to the largest.
+    let drawn: Vec<&str> = dashboards::geo::departements().iter().map(|o| o.code.as_str()).collect();
+    let shown: Vec<u64> =
+        departements.iter().filter(|d| drawn.contains(&d["code"].as_str().unwrap())).filter_map(|d| d["figures"]["visitors"].as_u64()).collect();
+    let (min, max) = (*shown.iter().min().unwrap(), *shown.iter().max().unwrap());
+    let texts: Vec<&str> = svg.split("<text").skip(1).filter_map(|t| t.split_once('>')?.1.split("</text>").next()).map(str::trim).collect();
+    let from = texts.iter().position(|t| *t == "Visiteurs uniques").unwrap() + 1;
+    let classes = &texts[from..texts.iter().position(|t| t.starts_with("secret")).unwrap()];
+    assert!(classes.len() >= 2 && classes.len() <= 5, "{classes:?}");
+    assert!(classes[0].starts_with(&dashboards::french::integer(min)), "{classes:?} from {min}");
+    assert!(classes.last().unwrap().ends_with(&dashboards::french::integer(max)), "{classes:?} to {max}");
+    let (_, _, svg) = get(&app, &format!("/graphiques/carte.svg{query}"), Some(READER)).await;
+    assert!(svg.contains("Visiteurs uniques par académie") && svg.contains("Mayotte") && svg.contains("Paris et petite couronne"));
+
+    // Below the nation: the territory's départements framed alone.
+    let rennes = format!("{query}&niveau=academie&code=Rennes");
+    let (_, _, api) = get(&app, &format!("/api/v1/territoires{rennes}"), Some(READER)).await;
+    let api: Value = serde_json::from_str(&api).unwrap();
+    let codes: Vec<&str> = api["departements"].as_array().unwrap().iter().map(|d| d["code"].as_str().unwrap()).collect();
+    assert_eq!(codes, ["22", "29", "35", "56"]);
+    let (status, _, svg) = get(&app, &format!("/graphiques/carte-departements.svg{rennes}"), Some(READER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(svg.contains("Visiteurs uniques par département — Rennes") && svg.contains("hors du territoire") && !svg.contains("Mayotte"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn charts_are_also_png_on_request_behind_the_same_access_rules() {
     let (app, _dir) = app(5).await;
     for (uri, token) in [
         ("/graphiques/territoire.png?periode=annee&debut=2026-09-07", READER),
         ("/graphiques/carte.png", READER),
+        ("/graphiques/carte-departements.png?niveau=departement&code=35", READER),
         ("/graphiques/projets/TOUTATICE/services.png", READER),
         ("/graphiques/conformite/ENT-BZH/rejets.png", EDITOR),
     ] {

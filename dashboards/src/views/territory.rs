@@ -54,6 +54,9 @@ pub struct TerritoryView {
     pub weekly: Vec<WeekPoint>,
     /// Unique visitors per académie over the period (for the map).
     pub academies: Vec<TerritoryRow>,
+    /// The départements of the territory (every one at the nation level; below the
+    /// département, the one holding it), by code, over the period (for the département map).
+    pub departements: Vec<TerritoryRow>,
     /// The holiday zone of the territory, when it lies in one.
     pub zone: Option<String>,
 }
@@ -159,6 +162,8 @@ impl Dashboards {
         let mut children: Vec<TerritoryRow> = children_keys.iter().map(|(l, c)| self.base_row(&base, *l, c, filters)).collect();
         children.sort_by(|a, b| b.figures.visitors.unwrap_or(0).cmp(&a.figures.visitors.unwrap_or(0)).then_with(|| a.name.cmp(&b.name)));
         let academies = self.territories.of_level(Level::Academie).map(|(c, _)| self.base_row(&base, Level::Academie, c, filters)).collect();
+        let departements =
+            self.territories.departements_of(level, &code).iter().map(|c| self.base_row(&base, Level::Departement, c, filters)).collect();
 
         let path = self
             .territories
@@ -178,6 +183,7 @@ impl Dashboards {
             children,
             weekly,
             academies,
+            departements,
             zone: node.zone.clone(),
         })
     }

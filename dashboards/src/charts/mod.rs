@@ -1,14 +1,18 @@
-//! Charts and the map, drawn with `plotters` into SVG strings: weekly time series with school
+//! Charts and maps, drawn with `plotters` into SVG strings: weekly time series with school
 //! holidays shaded and the current (incomplete) period marked, horizontal bar charts, and the
-//! choropleth map of the académies.
-
-use std::collections::BTreeMap;
+//! choropleth maps of the académies and départements ([`map`], its legend in [`legend`]).
 
 use chrono::NaiveDate;
 use plotters::prelude::*;
 
 use crate::french;
-use crate::geo::{fold, Outline};
+
+mod legend;
+mod map;
+mod projection;
+
+pub use legend::Scale;
+pub use map::{map, AreaKey, Choropleth, SIZE as MAP_SIZE};
 
 /// Why a chart could not be drawn.
 #[derive(Debug, thiserror::Error)]
@@ -170,41 +174,6 @@ pub fn bars(title: &str, bars: &[(String, Option<f64>)]) -> Result<String, Chart
     Ok(svg)
 }
 
-/// The choropleth map of metropolitan académies; `values` by académie name (any spelling the
-/// plan uses). Académies without a value are hatched grey.
-pub fn map(title: &str, outlines: &[Outline], values: &BTreeMap<String, Option<f64>>) -> Result<String, ChartError> {
-    let folded: BTreeMap<String, Option<f64>> = values.iter().map(|(k, v)| (fold(k), *v)).collect();
-    let max = folded.values().filter_map(|v| *v).fold(0.0_f64, f64::max);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (620, 640)).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart =
-            ChartBuilder::on(&root).caption(title, ("sans-serif", 16)).margin(6).build_cartesian_2d(-5.3..9.8, 41.2..51.2).map_err(err)?;
-        // Equirectangular projection corrected at 46.5° N.
-        let scale = 46.5_f64.to_radians().cos();
-        let project = |(lon, lat): (f64, f64)| (2.25 + (lon - 2.25) * scale / 0.72, lat);
-        for outline in outlines.iter().filter(|o| o.metropolitan) {
-            let value = folded.get(&fold(&outline.name)).copied().flatten();
-            let fill = match value {
-                Some(v) if max > 0.0 => {
-                    let t = v / max;
-                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // t in 0..=1
-                    RGBColor((230.0 - 200.0 * t) as u8, (236.0 - 170.0 * t) as u8, (250.0 - 60.0 * t) as u8)
-                }
-                _ => RGBColor(225, 225, 225),
-            };
-            for ring in &outline.rings {
-                let points: Vec<(f64, f64)> = ring.iter().copied().map(project).collect();
-                chart.draw_series(std::iter::once(Polygon::new(points.clone(), fill.filled()))).map_err(err)?;
-                chart.draw_series(std::iter::once(PathElement::new(points, WHITE.stroke_width(1)))).map_err(err)?;
-            }
-        }
-        root.present().map_err(err)?;
-    }
-    Ok(svg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,9 +190,5 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("Visiteurs") && svg.contains("en cours"), "{svg}");
         let svg = bars("Par profil", &[("ELEVE".into(), Some(3.0)), ("PARENT".into(), None)]).unwrap();
         assert!(svg.contains("ELEVE") && svg.contains("secret"), "{svg}");
-        let mut values = BTreeMap::new();
-        values.insert("Rennes".to_owned(), Some(5.0));
-        let svg = map("Carte", &crate::geo::outlines(), &values).unwrap();
-        assert!(svg.matches("<polygon").count() >= 24);
     }
 }
