@@ -10,8 +10,8 @@ use utoipa::OpenApi;
 
 use crate::routes::{editor, reader, FilterQuery};
 use crate::views::{
-    BreakdownRow, ConformanceView, DeploymentWeek, Filters, InvalidValue, PeriodShown, ProjectView, RejectWeek, RejectedHit, ServiceTagging,
-    TerritoryRow, TerritoryView, WeekPoint,
+    BreakdownRow, ConformanceView, DeploymentWeek, Filters, InvalidValue, PerimeterSummary, PeriodShown, ProjectView, RejectWeek, RejectedHit,
+    ServiceTagging, TerritoryRow, TerritoryView, WeekPoint,
 };
 use crate::{DashboardError, Shared};
 
@@ -21,8 +21,9 @@ use crate::{DashboardError, Shared};
     info(title = "dnma — API des tableaux de bord", description = "Indicateurs d'audience des ENT. Aucune valeur calculée sur moins de k visiteurs uniques n'est renvoyée : elle vaut null et `suppressed` vaut true."),
     paths(territories, project, conformance),
     components(schemas(
-        TerritoryView, TerritoryRow, PeriodShown, WeekPoint, ProjectView, DeploymentWeek, BreakdownRow, ConformanceView, RejectWeek,
-        InvalidValue, ServiceTagging, RejectedHit, crate::suppress::Figures, ApiError
+        TerritoryView, TerritoryRow, PeriodShown, WeekPoint, ProjectView, DeploymentWeek, PerimeterSummary, BreakdownRow, ConformanceView,
+        RejectWeek, InvalidValue, ServiceTagging, RejectedHit, crate::suppress::Figures, crate::perimeter::PerimeterCounts,
+        crate::perimeter::Target, crate::perimeter::Annotation, ApiError
     )),
     modifiers(&BearerAuth)
 )]
@@ -88,7 +89,8 @@ pub async fn territories(State(d): State<Shared>, headers: HeaderMap, FilterQuer
     )
 }
 
-/// A project's deployment.
+/// A project's deployment: with a perimeter, its deployment rate per week and cumulative
+/// (`deployment[].deployment_rate`, `cumulative_rate`), the perimeter and its target; the notes.
 #[utoipa::path(get, path = "/api/v1/projets/{projet}", params(("projet" = String, Path, description = "Code du projet ENT"), Filters), responses(
     (status = 200, body = ProjectView), (status = 401, body = ApiError), (status = 404, body = ApiError)
 ))]

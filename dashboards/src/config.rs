@@ -1,9 +1,11 @@
 //! Dashboard settings, the `[dashboards]` table of the configuration file: the small-cell
-//! threshold k, who may read the analyst and project views, and each ENT editor's token and
-//! platforms.
+//! threshold k, who may read the analyst and project views, each ENT editor's token and
+//! platforms, and the project owners' perimeters, targets and annotations ([`crate::perimeter`]).
 
 use secrecy::SecretString;
 use serde::Deserialize;
+
+use crate::perimeter::{Annotation, PerimeterConfig};
 
 /// What the dashboards need to know from the configuration.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,8 +20,14 @@ pub struct DashboardConfig {
     pub open_views: bool,
     /// ENT editors: each sees the conformance page of its own platforms only.
     pub editors: Vec<EditorAccess>,
-    /// Schools listed for a project (besides those seen in its traffic), by project code.
+    /// Schools listed for a project (besides those seen in its traffic), by project code. Where
+    /// the project has a perimeter, they are added to it (as its `uai`).
     pub project_schools: std::collections::BTreeMap<String, Vec<String>>,
+    /// Each project's perimeter (`[dashboards.perimeters.ONE]`): the schools its deployment rate
+    /// is measured against, and its target.
+    pub perimeters: std::collections::BTreeMap<String, PerimeterConfig>,
+    /// Dated notes on the project curves (`[[dashboards.annotations]]`).
+    pub annotations: Vec<Annotation>,
     /// How long a computed view is reused by the page, its CSV, charts and API (default 10 s;
     /// 0 computes every request afresh).
     pub cache_seconds: u64,
@@ -33,6 +41,8 @@ impl Default for DashboardConfig {
             open_views: false,
             editors: Vec::new(),
             project_schools: std::collections::BTreeMap::new(),
+            perimeters: std::collections::BTreeMap::new(),
+            annotations: Vec::new(),
             cache_seconds: 10,
         }
     }
@@ -48,4 +58,15 @@ pub struct EditorAccess {
     pub token: SecretString,
     /// The platforms (`plateforme` codes) whose conformance it may see.
     pub plateformes: Vec<String>,
+}
+
+impl DashboardConfig {
+    /// Checks what needs neither the plan nor the referential (the perimeters' targets and UAIs,
+    /// the annotations); [`crate::perimeter::resolve_all`] does the rest.
+    pub fn check(&self) -> Result<(), String> {
+        for (projet, perimeter) in &self.perimeters {
+            perimeter.check(projet).map_err(|e| e.to_string())?;
+        }
+        crate::perimeter::check_annotations(&self.annotations)
+    }
 }

@@ -3,7 +3,8 @@
 //! - national analysts, `/territoires`: territories compared, map, drill-down, per-pupil rates,
 //!   weekly series with school holidays and the previous year;
 //! - project owners, `/projets/{projet}`: deployment steering (active schools, adoption,
-//!   profiles, services, least active schools, week-over-week change);
+//!   profiles, services, least active schools, week-over-week change) and, where a perimeter is
+//!   configured ([`perimeter`]), the deployment rate against it, its target and dated notes;
 //! - ENT editors, `/conformite/{plateforme}`: tagging conformance from the dead letters.
 //!
 //! Every number goes through small-cell suppression ([`suppress`]); the API under `/api/v1`
@@ -17,6 +18,7 @@ pub mod french;
 pub mod geo;
 pub mod holidays;
 pub mod pages;
+pub mod perimeter;
 pub mod png;
 pub mod routes;
 pub mod suppress;
@@ -85,13 +87,49 @@ pub struct Dashboards {
     outlines: &'static [geo::Outline],
     departement_outlines: &'static [geo::Outline],
     config: DashboardConfig,
+    /// The projects' perimeters, resolved against the referential.
+    perimeters: std::collections::BTreeMap<String, perimeter::Perimeter>,
     today: Option<NaiveDate>,
     cache: view_cache::ViewCache,
 }
 
 impl Dashboards {
-    /// Dashboards over a store.
-    pub fn new(store: Arc<dyn RollupStore>, plan: Arc<Plan>, referential: Arc<Referential>, config: DashboardConfig) -> Self {
+    /// Dashboards over a store. A perimeter that does not resolve is left out with an error in
+    /// the log: [`Self::try_new`] refuses it instead (what the command line uses).
+    pub fn new(store: Arc<dyn RollupStore>, plan: Arc<Plan>, referential: Arc<Referential>, mut config: DashboardConfig) -> Self {
+        let mut perimeters = std::collections::BTreeMap::new();
+        for (projet, p) in &config.perimeters {
+            let listed = config.project_schools.get(projet).map_or(&[][..], Vec::as_slice);
+            match p.resolve(projet, &plan, &referential, listed) {
+                Ok(p) => {
+                    perimeters.insert(projet.clone(), p);
+                }
+                Err(e) => tracing::error!(error = %e, "perimeter left out"),
+            }
+        }
+        config.perimeters.retain(|projet, _| perimeters.contains_key(projet));
+        Self::build(store, plan, referential, config, perimeters)
+    }
+
+    /// Dashboards over a store; fails on a perimeter that names an unknown territory or
+    /// matches no school (the error names its key).
+    pub fn try_new(
+        store: Arc<dyn RollupStore>,
+        plan: Arc<Plan>,
+        referential: Arc<Referential>,
+        config: DashboardConfig,
+    ) -> Result<Self, perimeter::PerimeterError> {
+        let perimeters = perimeter::resolve_all(&config.perimeters, &config.project_schools, &plan, &referential)?;
+        Ok(Self::build(store, plan, referential, config, perimeters))
+    }
+
+    fn build(
+        store: Arc<dyn RollupStore>,
+        plan: Arc<Plan>,
+        referential: Arc<Referential>,
+        config: DashboardConfig,
+        perimeters: std::collections::BTreeMap<String, perimeter::Perimeter>,
+    ) -> Self {
         let territories = territory::TerritoryIndex::build(&plan, &referential);
         let cache = view_cache::ViewCache::new(std::time::Duration::from_secs(config.cache_seconds));
         Dashboards {
@@ -103,6 +141,7 @@ impl Dashboards {
             outlines: geo::academies(),
             departement_outlines: geo::departements(),
             config,
+            perimeters,
             today: None,
             cache,
         }
@@ -123,6 +162,11 @@ impl Dashboards {
     /// The configuration.
     pub fn config(&self) -> &DashboardConfig {
         &self.config
+    }
+
+    /// A project's perimeter, when one is configured.
+    pub fn perimeter(&self, projet: &str) -> Option<&perimeter::Perimeter> {
+        self.perimeters.get(projet)
     }
 
     /// Runs a store query on a task of its own, so that the independent queries of one page

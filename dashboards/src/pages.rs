@@ -128,7 +128,10 @@ fn territory_table(rows: &[TerritoryRow], link: impl Fn(&TerritoryRow) -> Option
             tbody {
                 @for r in rows {
                     tr data-code=(r.code) {
-                        td { @match link(r) { Some(href) => a href=(href) { (r.name) }, None => (r.name) } " " span.muted { (r.code) } }
+                        td {
+                            @match link(r) { Some(href) => a href=(href) { (r.name) }, None => (r.name) } " " span.muted { (r.code) }
+                            @if r.in_perimeter == Some(false) { " " span.badge data-field="outside_perimeter" { "hors périmètre" } }
+                        }
                         td.n data-field="visits" { (figure(r.figures.visits)) }
                         td.n data-field="visitors" { (figure(r.figures.visitors)) }
                         td.n data-field="page_views" { (figure(r.figures.page_views)) }
@@ -200,12 +203,14 @@ fn period_label_of(kind: &str) -> String {
 }
 
 /// The project owner's page.
+#[allow(clippy::too_many_lines)] // one page, read top to bottom
 pub fn project(d: &Dashboards, access: &Access, filters: &Filters, view: &ProjectView) -> Markup {
     let query = filters.with(&[]);
+    let latest = view.deployment.last();
     let body = html! {
         (filters_form(d, filters, &format!("/projets/{}", view.projet)))
         (period_caption(view.period.start, view.period.end, &period_label_of(&view.period.kind), view.period.incomplete))
-        p { "Plateformes : " (view.plateformes.join(", ")) " · " strong data-field="schools" { (french::integer(view.schools)) } " établissements (vus dans le trafic de l'année scolaire ou listés)" }
+        p { "Plateformes : " (view.plateformes.join(", ")) " · " strong data-field="schools" { (french::integer(view.schools)) } " établissements vus dans le trafic de l'année scolaire ou listés" }
         (cards(&view.figures, &view.projet))
         p {
             "Évolution par rapport à la période précédente : visites "
@@ -213,16 +218,82 @@ pub fn project(d: &Dashboards, access: &Access, filters: &Filters, view: &Projec
             ", visiteurs uniques "
             strong data-field="visitors_change" { (view.visitors_change.map_or_else(|| "–".to_owned(), french::change)) }
         }
+        @match &view.perimeter {
+            Some(p) => {
+                h2 { "Taux de déploiement" }
+                p data-field="perimeter" {
+                    "Périmètre : " strong data-field="perimeter_description" { (p.description) } " : "
+                    strong data-field="perimeter_schools" { (french::integer(p.schools)) } " établissements"
+                    " (" (perimeter_counts(&p.counts)) ")."
+                    @if p.active_outside > 0 {
+                        " " span.muted { (french::integer(p.active_outside)) " établissements hors périmètre ont aussi du trafic cette année." }
+                    }
+                }
+                @if let Some(w) = latest {
+                    div.cards {
+                        div.card {
+                            div { "Taux de déploiement, semaine du " (french::short_date(w.week)) @if w.incomplete { " " span.badge { "en cours" } } }
+                            div.value data-field="deployment_rate" { (w.deployment_rate.map_or_else(|| "–".to_owned(), french::percent)) }
+                            div.muted { (french::integer(w.perimeter_active.unwrap_or(0))) " établissements actifs sur " (french::integer(p.schools)) }
+                        }
+                        div.card {
+                            div { "Taux de déploiement cumulé depuis la rentrée" }
+                            div.value data-field="cumulative_rate" { (w.cumulative_rate.map_or_else(|| "–".to_owned(), french::percent)) }
+                            div.muted { (french::integer(w.perimeter_adopted.unwrap_or(0))) " établissements au moins une fois actifs" }
+                        }
+                        @if let Some(t) = &p.target {
+                            div.card {
+                                div { "Objectif" }
+                                div.value data-field="target" { (french::percent(t.rate)) }
+                                div.muted { "au " (french::long_date(t.by)) }
+                            }
+                        }
+                    }
+                }
+            }
+            None => {
+                h2 { "Établissements actifs" }
+                p.muted data-field="perimeter" {
+                    "Aucun périmètre n'est configuré pour ce projet : les parts ci-dessous sont calculées sur les établissements vus dans son trafic (ou listés), "
+                    strong { "ce n'est pas un taux de déploiement" } ". Un périmètre se déclare dans la configuration ("
+                    code { "[dashboards.perimeters." (view.projet) "]" } ")."
+                }
+            }
+        }
         div.charts {
-            img src={ "/graphiques/projets/" (view.projet) "/deploiement.svg" (query) } alt="Établissements actifs par semaine et adoption cumulée" width="900" height="340";
+            img src={ "/graphiques/projets/" (view.projet) "/deploiement.svg" (query) }
+                alt=(if view.perimeter.is_some() { "Taux de déploiement par semaine et cumulé, avec l'objectif et les notes" } else { "Établissements actifs par semaine et adoption cumulée" })
+                width="900" height="340";
             img src={ "/graphiques/projets/" (view.projet) "/services.svg" (query) } alt="Visites par service" width="700";
+        }
+        @if !view.annotations.is_empty() {
+            h3 { "Notes" }
+            ul data-field="annotations" { @for a in &view.annotations {
+                li { strong { (french::long_date(a.date)) } " : " (a.text) @if a.projet.is_none() { " " span.muted { "(tous les projets)" } } }
+            } }
         }
         h2 { "Établissements actifs par semaine" }
         table {
-            thead { tr { th { "Semaine du" } th { "Actifs" } th { "Part des établissements" } th { "Adoption (cumul)" } } }
-            tbody { @for w in &view.deployment { tr {
+            thead { tr {
+                th { "Semaine du" } th { "Actifs" }
+                @if view.perimeter.is_some() {
+                    th { "Actifs du périmètre" } th { "Taux de déploiement" } th { "Taux cumulé" }
+                } @else {
+                    th { "Part des établissements vus" }
+                }
+                th { "Adoption (cumul)" }
+            } }
+            tbody { @for w in &view.deployment { tr data-week=(w.week) {
                 td { (french::short_date(w.week)) @if w.incomplete { " " span.badge { "en cours" } } }
-                td.n { (french::integer(w.active_schools)) } td.n { (french::percent(w.active_share)) } td.n { (french::integer(w.adopted_schools)) }
+                td.n { (french::integer(w.active_schools)) }
+                @if view.perimeter.is_some() {
+                    td.n { (french::integer(w.perimeter_active.unwrap_or(0))) }
+                    td.n data-field="deployment_rate" { (w.deployment_rate.map_or_else(|| "–".to_owned(), french::percent)) }
+                    td.n data-field="cumulative_rate" { (w.cumulative_rate.map_or_else(|| "–".to_owned(), french::percent)) }
+                } @else {
+                    td.n { (french::percent(w.active_share)) }
+                }
+                td.n { (french::integer(w.adopted_schools)) }
             } } }
         }
         h2 { "Usage par profil" }
@@ -230,10 +301,28 @@ pub fn project(d: &Dashboards, access: &Access, filters: &Filters, view: &Projec
         h2 { "Usage par service" }
         (breakdown_table(&view.services))
         h2 { "Établissements les moins actifs" }
+        @if view.perimeter.is_some() { p.muted { "Y compris les établissements du périmètre sans aucune visite ; « hors périmètre » marque ceux qui n'en font pas partie." } }
         p.no-print { a href={ "/projets/" (view.projet) "/ecoles.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/projets/" (view.projet) (query) } { "API JSON" } }
         (territory_table(&view.least_active, |r| Some(format!("/territoires?niveau=ecole&code={}", r.code))))
     };
     layout(&format!("Projet {}", view.projet), access, &body)
+}
+
+/// `1 234 premier degré, 12 second degré ; 1 200 publics, 46 privés`.
+fn perimeter_counts(c: &crate::perimeter::PerimeterCounts) -> String {
+    let mut parts = Vec::new();
+    for (n, label) in [(c.premier, "premier degré"), (c.second, "second degré"), (c.autre, "autres")] {
+        if n > 0 {
+            parts.push(format!("{} {label}", french::integer(n)));
+        }
+    }
+    let mut sectors = Vec::new();
+    for (n, label) in [(c.public, "publics"), (c.prive, "privés"), (c.unknown, "absents du référentiel")] {
+        if n > 0 {
+            sectors.push(format!("{} {label}", french::integer(n)));
+        }
+    }
+    format!("{} ; {}", parts.join(", "), sectors.join(", "))
 }
 
 fn breakdown_table(rows: &[crate::views::BreakdownRow]) -> Markup {

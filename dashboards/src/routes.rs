@@ -15,9 +15,9 @@ use chrono::NaiveDate;
 use tower::ServiceExt;
 
 use crate::access::{self, Access};
-use crate::charts::{self, AreaKey, Choropleth, Series, Span};
-use crate::views::{Filters, TerritoryRow, WeekPoint};
-use crate::{api, geo, pages, suppress, DashboardError, Dashboards, Shared};
+use crate::charts::{self, AreaKey, Choropleth, Marks, Series, Span};
+use crate::views::{Filters, ProjectView, TerritoryRow, WeekPoint};
+use crate::{api, french, geo, pages, suppress, DashboardError, Dashboards, Shared};
 
 /// The chart images, as SVG. Each is also served as PNG at the same path ending in `.png`.
 const CHARTS: [&str; 6] = [
@@ -218,8 +218,13 @@ fn csv_text(out: csv::Writer<Vec<u8>>) -> Result<String, DashboardError> {
 }
 
 fn territory_rows_csv(rows: &[TerritoryRow]) -> Result<String, DashboardError> {
+    territory_rows_csv_with(rows, None)
+}
+
+/// The rows as CSV, with a last column `in_perimeter` (named so) when given: `oui` or `non`.
+fn territory_rows_csv_with(rows: &[TerritoryRow], in_perimeter: Option<&str>) -> Result<String, DashboardError> {
     let mut out = csv_writer();
-    out.write_record([
+    let mut header = vec![
         "niveau",
         "code",
         "nom",
@@ -231,11 +236,12 @@ fn territory_rows_csv(rows: &[TerritoryRow]) -> Result<String, DashboardError> {
         "duree_moyenne_s",
         "eleves_inscrits",
         "taux_eleves_visiteurs",
-    ])
-    .map_err(csv_error)?;
+    ];
+    header.extend(in_perimeter);
+    out.write_record(header).map_err(csv_error)?;
     for r in rows {
         let f = &r.figures;
-        out.write_record([
+        let mut record = vec![
             r.level.clone(),
             r.code.clone(),
             r.name.clone(),
@@ -247,8 +253,11 @@ fn territory_rows_csv(rows: &[TerritoryRow]) -> Result<String, DashboardError> {
             if f.suppressed { suppress::hidden() } else { f.mean_duration_s.map(|m| format!("{m:.0}")).unwrap_or_default() },
             r.pupils.map(|p| p.to_string()).unwrap_or_default(),
             r.pupil_rate.map(|x| format!("{x:.4}")).unwrap_or_default(),
-        ])
-        .map_err(csv_error)?;
+        ];
+        if in_perimeter.is_some() {
+            record.push(if r.in_perimeter == Some(true) { "oui" } else { "non" }.to_owned());
+        }
+        out.write_record(record).map_err(csv_error)?;
     }
     csv_text(out)
 }
@@ -369,7 +378,8 @@ async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): 
         async {
             reader(&d, &headers)?;
             let view = d.project_view(&projet, &filters).await?;
-            territory_rows_csv(&view.least_active)
+            let in_perimeter = view.perimeter.is_some().then_some("dans_le_perimetre");
+            territory_rows_csv_with(&view.least_active, in_perimeter)
         }
         .await,
     )
@@ -379,18 +389,35 @@ async fn project_chart(State(d): State<Shared>, headers: HeaderMap, Path(projet)
     svg(async {
         reader(&d, &headers)?;
         let view = d.project_view(&projet, &filters).await?;
-        let incomplete = view.deployment.iter().find(|w| w.incomplete).map(|w| w.week);
-        #[allow(clippy::cast_precision_loss)] // counts for drawing
-        let series = vec![
-            Series {
-                label: "établissements actifs".into(),
-                points: view.deployment.iter().map(|w| (w.week, Some(w.active_schools as f64))).collect(),
-            },
-            Series { label: "adoption (cumul)".into(), points: view.deployment.iter().map(|w| (w.week, Some(w.adopted_schools as f64))).collect() },
-        ];
-        Ok(charts::time_series(&format!("Déploiement — {projet} ({} établissements)", view.schools), &series, &[], incomplete)?)
+        Ok(project_deployment_chart(&view)?)
     }
     .await)
+}
+
+/// The deployment curves of a project: with a perimeter, its weekly and cumulative deployment
+/// rates (%) with the target; without, the counts of active and adopted schools. The notes
+/// mark both.
+fn project_deployment_chart(view: &ProjectView) -> Result<String, charts::ChartError> {
+    let incomplete = view.deployment.iter().find(|w| w.incomplete).map(|w| w.week);
+    let notes = view.annotations.iter().map(|a| (a.date, a.text.clone())).collect();
+    let projet = &view.projet;
+    if let Some(p) = &view.perimeter {
+        let percent = |rate: Option<f64>| rate.map(|r| r * 100.0);
+        let series = vec![
+            Series { label: "taux hebdomadaire".into(), points: view.deployment.iter().map(|w| (w.week, percent(w.deployment_rate))).collect() },
+            Series { label: "taux cumulé".into(), points: view.deployment.iter().map(|w| (w.week, percent(w.cumulative_rate))).collect() },
+        ];
+        let target = p.target.map(|t| (t.rate * 100.0, t.by, format!("objectif {} au {}", french::percent(t.rate), french::long_date(t.by))));
+        let title = format!("Taux de déploiement — {projet} ({} établissements du périmètre)", french::integer(p.schools));
+        return charts::time_series_marked(&title, &series, &[], incomplete, &Marks { target, notes, percent: true });
+    }
+    #[allow(clippy::cast_precision_loss)] // counts for drawing
+    let series = vec![
+        Series { label: "établissements actifs".into(), points: view.deployment.iter().map(|w| (w.week, Some(w.active_schools as f64))).collect() },
+        Series { label: "adoption (cumul)".into(), points: view.deployment.iter().map(|w| (w.week, Some(w.adopted_schools as f64))).collect() },
+    ];
+    let title = format!("Établissements actifs — {projet} ({} vus dans le trafic ou listés)", french::integer(view.schools));
+    charts::time_series_marked(&title, &series, &[], incomplete, &Marks { target: None, notes, percent: false })
 }
 
 async fn project_services_chart(

@@ -372,3 +372,100 @@ async fn empty_form_fields_mean_no_filter_and_bad_ones_are_clear_400s() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert!(content_type.starts_with("text/html") && body.contains("debut"), "{body}");
 }
+
+/// A project with a perimeter: its deployment rate per week and cumulative, its target and
+/// notes, on the page, in the API, on the chart and in the CSV; without one, the page says its
+/// shares are not a deployment rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn project_owners_see_the_deployment_rate_against_their_perimeter() {
+    use dashboards::perimeter::{Annotation, DegreeName, PerimeterConfig, SecteurName, Target};
+    let dir = tempfile::tempdir().unwrap();
+    let store = filled_store(dir.path()).await;
+    let open = |config: DashboardConfig| {
+        let config = DashboardConfig { open_views: true, cache_seconds: 0, ..config };
+        let store: Arc<dyn RollupStore> = Arc::clone(&store) as _;
+        router(Arc::new(
+            Dashboards::try_new(store, Arc::new(Plan::shipped()), Arc::new(Referential::shipped().clone()), config)
+                .unwrap()
+                .with_today(day("2026-09-24")),
+        ))
+    };
+    // Without a perimeter: the schools seen, and a label saying it is not a deployment rate.
+    let plain = open(DashboardConfig::default());
+    let (_, _, before) = get(&plain, "/api/v1/projets/TOUTATICE?debut=2026-09-14", None).await;
+    let before: Value = serde_json::from_str(&before).unwrap();
+    assert!(before["perimeter"].is_null() && before["deployment"][1].get("deployment_rate").is_none(), "{before}");
+    let (_, _, page) = get(&plain, "/projets/TOUTATICE?debut=2026-09-14", None).await;
+    assert!(page.contains("ce n'est pas un taux de déploiement") && page.contains("Part des établissements vus"));
+    let seen: Vec<String> = before["least_active"].as_array().unwrap().iter().rev().map(|r| r["code"].as_str().unwrap().to_owned()).collect();
+
+    // The public collèges of the académie of Rennes, and a school seen in the traffic.
+    let perimeter = PerimeterConfig {
+        academies: vec!["Rennes".into()],
+        degre: vec![DegreeName::Second],
+        secteur: Some(SecteurName::Public),
+        uai: vec![seen[0].clone()],
+        target: Some(Target { rate: 0.6, by: day("2027-06-30") }),
+        ..PerimeterConfig::default()
+    };
+    let notes = vec![
+        Annotation { projet: Some("TOUTATICE".into()), date: day("2026-09-09"), text: "Formation des principaux".into() },
+        Annotation { projet: Some("ONE".into()), date: day("2026-09-10"), text: "Pas pour TOUTATICE".into() },
+        Annotation { projet: None, date: day("2026-09-16"), text: "Lancement".into() },
+    ];
+    let app = open(DashboardConfig {
+        perimeters: [("TOUTATICE".to_owned(), perimeter)].into_iter().collect(),
+        annotations: notes,
+        ..DashboardConfig::default()
+    });
+    let (status, _, api) = get(&app, "/api/v1/projets/TOUTATICE?debut=2026-09-14", None).await;
+    assert_eq!(status, StatusCode::OK, "{api}");
+    let api: Value = serde_json::from_str(&api).unwrap();
+    let p = &api["perimeter"];
+    let size = p["schools"].as_u64().unwrap();
+    assert!(size > 100, "{p}");
+    assert!(p["description"].as_str().unwrap().starts_with("établissements publics du second degré de l'académie de Rennes"), "{p}");
+    assert_eq!((p["target"]["rate"].as_f64(), p["target"]["by"].as_str()), (Some(0.6), Some("2027-06-30")));
+    let weeks = api["deployment"].as_array().unwrap();
+    #[allow(clippy::cast_precision_loss)] // small counts
+    let ratio = |n: u64| n as f64 / size as f64;
+    for w in weeks {
+        let (active, adopted) = (w["perimeter_active"].as_u64().unwrap(), w["perimeter_adopted"].as_u64().unwrap());
+        assert!(active <= w["active_schools"].as_u64().unwrap() && active <= adopted, "{w}");
+        assert!((w["deployment_rate"].as_f64().unwrap() - ratio(active)).abs() < 1e-12, "{w}");
+        assert!((w["cumulative_rate"].as_f64().unwrap() - ratio(adopted)).abs() < 1e-12, "{w}");
+    }
+    assert_eq!(weeks[0]["perimeter_active"], 0, "no traffic before 7 September");
+    assert!(weeks.last().unwrap()["perimeter_adopted"].as_u64().unwrap() >= 1, "the listed school seen in the traffic counts");
+    assert!(weeks.windows(2).all(|w| w[0]["cumulative_rate"].as_f64() <= w[1]["cumulative_rate"].as_f64()), "the cumulative rate never falls");
+    let texts: Vec<&str> = api["annotations"].as_array().unwrap().iter().map(|a| a["text"].as_str().unwrap()).collect();
+    assert_eq!(texts, ["Formation des principaux", "Lancement"], "the project's notes and the global ones, by date");
+    let least = api["least_active"].as_array().unwrap();
+    assert!(least.iter().all(|r| r["in_perimeter"].is_boolean()) && least.iter().any(|r| r["in_perimeter"] == true));
+
+    let (_, _, page) = get(&app, "/projets/TOUTATICE?debut=2026-09-14", None).await;
+    assert!(page.contains("Taux de déploiement") && page.contains(&dashboards::french::integer(size)), "{page}");
+    let latest = weeks.last().unwrap();
+    let rate = |field: &str| dashboards::french::percent(latest[field].as_f64().unwrap());
+    assert!(page.contains(&format!("data-field=\"deployment_rate\">{}", rate("deployment_rate"))), "{page}");
+    assert!(page.contains(&format!("data-field=\"cumulative_rate\">{}", rate("cumulative_rate"))), "{page}");
+    assert!(page.contains("data-field=\"target\">60,0\u{a0}%") && page.contains("30 juin 2027"), "{page}");
+    assert!(page.contains("Formation des principaux") && page.contains("(tous les projets)") && !page.contains("Pas pour TOUTATICE"));
+    let (_, _, svg) = get(&app, "/graphiques/projets/TOUTATICE/deploiement.svg?debut=2026-09-14", None).await;
+    assert!(svg.contains("Taux de déploiement") && svg.contains("objectif 60,0") && svg.contains("Formation des principaux"), "{svg}");
+    let (_, _, csv) = get(&app, "/projets/TOUTATICE/ecoles.csv?debut=2026-09-14", None).await;
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().ends_with(";dans_le_perimetre"), "{csv}");
+    assert!(lines.all(|l| l.ends_with(";oui") || l.ends_with(";non")), "{csv}");
+    let (_, _, openapi) = get(&app, "/api/v1/openapi.json", None).await;
+    assert!(openapi.contains("deployment_rate") && openapi.contains("PerimeterSummary") && openapi.contains("Annotation"));
+
+    // A perimeter that matches nothing is refused with its key.
+    let bad = DashboardConfig {
+        perimeters: [("ONE".to_owned(), PerimeterConfig { departements: vec!["98".into()], ..PerimeterConfig::default() })].into_iter().collect(),
+        ..DashboardConfig::default()
+    };
+    let store: Arc<dyn RollupStore> = Arc::clone(&store) as _;
+    let error = Dashboards::try_new(store, Arc::new(Plan::shipped()), Arc::new(Referential::shipped().clone()), bad).err().unwrap();
+    assert!(error.to_string().starts_with("[dashboards.perimeters.ONE] departements"), "{error}");
+}

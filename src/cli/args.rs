@@ -243,6 +243,16 @@ pub(super) enum ConfigCommand {
         /// The TOML file.
         file: PathBuf,
     },
+    /// Lists the schools a project's perimeter (`[dashboards.perimeters.PROJET]`) matches in
+    /// the referential, as CSV (`;`) on stdout: UAI, name, commune, département, degree,
+    /// sector, nature; the perimeter's description and count go to stderr.
+    Perimeter {
+        /// The TOML file.
+        file: PathBuf,
+        /// The project code (`ONE`, `TOUTATICE`…).
+        #[arg(long)]
+        projet: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]

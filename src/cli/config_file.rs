@@ -142,6 +142,7 @@ impl ConfigFile {
         self.retention.validate()?;
         self.server.limits()?;
         anyhow::ensure!(self.dashboards.k >= 1, "[dashboards] k must be at least 1");
+        self.dashboards.check().map_err(anyhow::Error::msg)?;
         for editor in &self.dashboards.editors {
             anyhow::ensure!(
                 !secrecy::ExposeSecret::expose_secret(&editor.token).is_empty(),
@@ -191,10 +192,22 @@ fn apply_env(table: &mut toml::Table, env: impl IntoIterator<Item = (String, Str
     Ok(applied)
 }
 
+/// The projects' perimeters resolved against the plan and the referential; the error names the
+/// key of the first that names an unknown territory or matches no school.
+pub fn perimeters(
+    file: &ConfigFile,
+    plan: &tagging_plan::Plan,
+    referential: &tagging_plan::Referential,
+) -> anyhow::Result<std::collections::BTreeMap<String, dashboards::perimeter::Perimeter>> {
+    Ok(dashboards::perimeter::resolve_all(&file.dashboards.perimeters, &file.dashboards.project_schools, plan, referential)?)
+}
+
 /// `dnma config check`: loads and validates a config file with the environment, then prints a
-/// summary of what it sets (secrets are counted, never shown).
-pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
+/// summary of what it sets (secrets are counted, never shown) and, per project, the schools its
+/// perimeter matched in the referential.
+pub fn check(path: &Path, plan: &tagging_plan::Plan, referential: &tagging_plan::Referential) -> anyhow::Result<ExitCode> {
     let file = ConfigFile::load(Some(path))?;
+    let perimeters = perimeters(&file, plan, referential).with_context(|| format!("config {}", path.display()))?;
     let store = match &file.store {
         super::pipeline_cmd::StoreFile::Parquet => "parquet (DATA_DIR/rollups)".to_owned(),
         super::pipeline_cmd::StoreFile::Clickhouse(c) => {
@@ -226,10 +239,69 @@ pub fn check(path: &Path) -> anyhow::Result<ExitCode> {
         file.dashboards.editors.len(),
         if file.dashboards.open_views { ", analyst and project views open to anyone" } else { "" }
     );
+    for (projet, p) in &perimeters {
+        let c = &p.counts;
+        println!(
+            "  perimeter {projet}: {} schools matched: {} ({} premier degré, {} second degré, {} other; {} public, {} private{}){}",
+            p.len(),
+            p.description,
+            c.premier,
+            c.second,
+            c.autre,
+            c.public,
+            c.prive,
+            if c.unknown > 0 { format!("; {} listed UAI(s) not in the referential", c.unknown) } else { String::new() },
+            p.target.map_or_else(String::new, |t| format!(", target {} % by {}", t.rate * 100.0, t.by)),
+        );
+    }
+    if perimeters.is_empty() {
+        println!("  perimeters: none (project pages count the schools seen in their traffic)");
+    }
+    if !file.dashboards.annotations.is_empty() {
+        println!("  annotations: {}", file.dashboards.annotations.len());
+    }
     println!(
         "  pseudonymization keys: {}",
         file.collector_key_file().map_or_else(|| "generated in DATA_DIR/keys".to_owned(), |p| format!("key file {}", p.display()))
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `dnma config perimeter`: the schools of a project's perimeter, one CSV line each (`;`),
+/// sorted by UAI: what the project page's deployment rate is measured against.
+pub fn list_perimeter(path: &Path, projet: &str, plan: &tagging_plan::Plan, referential: &tagging_plan::Referential) -> anyhow::Result<ExitCode> {
+    let file = ConfigFile::load(Some(path))?;
+    let perimeters = perimeters(&file, plan, referential).with_context(|| format!("config {}", path.display()))?;
+    let Some(perimeter) = perimeters.get(projet) else {
+        let known: Vec<&str> = perimeters.keys().map(String::as_str).collect();
+        anyhow::bail!(
+            "config {}: no [dashboards.perimeters.{projet}] (perimeters: {})",
+            path.display(),
+            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+        );
+    };
+    eprintln!("perimeter {projet}: {} ({} schools)", perimeter.description, perimeter.len());
+    let mut out = csv::WriterBuilder::new().delimiter(b';').from_writer(std::io::stdout().lock());
+    out.write_record(["uai", "nom", "commune", "departement", "degre", "secteur", "nature"])?;
+    for uai in perimeter.sorted() {
+        match referential.school(uai) {
+            Some(s) => {
+                let degre = match s.degre {
+                    tagging_plan::referential::Degree::Premier => "premier",
+                    tagging_plan::referential::Degree::Second => "second",
+                    tagging_plan::referential::Degree::Autre => "autre",
+                };
+                let secteur = match s.secteur {
+                    Some(tagging_plan::referential::Secteur::Public) => "public",
+                    Some(tagging_plan::referential::Secteur::Prive) => "prive",
+                    None => "",
+                };
+                out.write_record([uai, &s.nom, &s.commune, &s.departement_code, degre, secteur, &s.nature])?;
+            }
+            None => out.write_record([uai, "(absent du référentiel)", "", "", "", "", ""])?,
+        }
+    }
+    out.flush()?;
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,7 +15,7 @@ use super::config_file::ConfigFile;
 /// Serves the dashboards until SIGINT/SIGTERM.
 pub async fn run(plan: Plan, referential: Arc<Referential>, data_dir: &Path, file: &ConfigFile, listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let store = super::pipeline_cmd::open_store_for_reading(data_dir, &file.store).await?;
-    let pages = dashboards::Dashboards::new(store, Arc::new(plan), referential, file.dashboards.clone());
+    let pages = dashboards::Dashboards::try_new(store, Arc::new(plan), referential, file.dashboards.clone())?;
     let (listener, _) = super::collector_cmd::bind(listen).await?;
     collector::http::serve(listener, dashboards::router(Arc::new(pages)), &file.server.limits()?, super::collector_cmd::shutdown_signal())
         .await

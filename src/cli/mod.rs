@@ -27,6 +27,7 @@ pub use args::Cli;
 use args::{ClickhouseCommand, Command, ConfigCommand, ExportCommand, LogCommand, PipelineCommand, PlanCommand, ReferentialCommand, ServeArgs};
 
 /// Runs a parsed command line; the exit code is the command's.
+#[allow(clippy::too_many_lines)] // one arm per command
 pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
     let plan = cli.plan()?;
     let runtime = || tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime");
@@ -35,6 +36,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let with_pipeline = matches!(cli.command, Command::Serve(_));
             let referential = std::sync::Arc::new(cli.referential()?.into_owned());
             let file = config_file::ConfigFile::load(args.config.as_deref())?;
+            config_file::perimeters(&file, &plan, &referential)?;
             runtime()?.block_on(async {
                 let (state, log) =
                     collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, &file, args.key_file.as_deref()).await?;
@@ -110,7 +112,8 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let args = erase_cmd::EraseArgs { data_dir, plateforme, user_id, key_file, reference, wait_seconds: *wait_seconds };
             runtime()?.block_on(erase_cmd::run(&args, &file))
         }
-        Command::Config(ConfigCommand::Check { file }) => config_file::check(file),
+        Command::Config(ConfigCommand::Check { file }) => config_file::check(file, &plan, &*cli.referential()?),
+        Command::Config(ConfigCommand::Perimeter { file, projet }) => config_file::list_perimeter(file, projet, &plan, &*cli.referential()?),
         Command::Retention { data_dir, config, dry_run } => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
             runtime()?.block_on(retention_cmd::run_all(data_dir, &file, *dry_run))
@@ -148,6 +151,13 @@ async fn demo(
     if config.editors.is_empty() {
         config.editors = demo_history::demo_editors();
     }
+    if config.perimeters.is_empty() {
+        config.perimeters = demo_history::demo_perimeters();
+    }
+    if config.annotations.is_empty() {
+        config.annotations = demo_history::demo_annotations(chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive());
+    }
+    dashboards::perimeter::resolve_all(&config.perimeters, &config.project_schools, &plan, &referential)?;
     let pages = dashboards_router(&pipeline, plan, referential, config);
     let (listener, url) = collector_cmd::bind(args.listen).await?;
     eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());

@@ -1,9 +1,11 @@
 //! Charts and maps, drawn with `plotters` into SVG strings: weekly time series with school
-//! holidays shaded and the current (incomplete) period marked, horizontal bar charts, and the
+//! holidays shaded and the current (incomplete) period marked, a target line and dated notes
+//! ([`Marks`]), horizontal bar charts, and the
 //! choropleth maps of the académies and départements ([`map`], its legend in [`legend`]).
 
 use chrono::NaiveDate;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::french;
 
@@ -45,6 +47,18 @@ pub struct Span {
     pub shade: usize,
 }
 
+/// What a time series may carry besides its lines: a target (dashed horizontal line with its
+/// label, up to its date) and dated notes (vertical markers with their text).
+#[derive(Debug, Clone, Default)]
+pub struct Marks {
+    /// (value, date, label).
+    pub target: Option<(f64, NaiveDate, String)>,
+    /// (date, text).
+    pub notes: Vec<(NaiveDate, String)>,
+    /// The y axis reads percentages (`60 %`).
+    pub percent: bool,
+}
+
 fn day_number(day: NaiveDate) -> i32 {
     i32::try_from((day - NaiveDate::default()).num_days()).unwrap_or(0)
 }
@@ -56,14 +70,35 @@ fn from_day_number(n: i32) -> NaiveDate {
 /// A line chart over dates, SVG. Points from `incomplete_from` on are drawn hollow and the span
 /// labelled "en cours".
 pub fn time_series(title: &str, series: &[Series], holidays: &[Span], incomplete_from: Option<NaiveDate>) -> Result<String, ChartError> {
+    time_series_marked(title, series, holidays, incomplete_from, &Marks::default())
+}
+
+/// [`time_series`] with a target line and dated notes. The x axis reaches the target's date
+/// when it lies within a year of the first point; notes outside the axis are not drawn.
+#[allow(clippy::too_many_lines)] // one chart, drawn layer by layer
+pub fn time_series_marked(
+    title: &str,
+    series: &[Series],
+    holidays: &[Span],
+    incomplete_from: Option<NaiveDate>,
+    marks: &Marks,
+) -> Result<String, ChartError> {
     let mut svg = String::new();
     {
         let root = SVGBackend::with_string(&mut svg, (900, 340)).into_drawing_area();
         root.fill(&WHITE).map_err(err)?;
         let days: Vec<i32> = series.iter().flat_map(|s| s.points.iter().map(|(d, _)| day_number(*d))).collect();
-        let (first, last) =
+        let (first, mut last) =
             (days.iter().copied().min().unwrap_or(0), days.iter().copied().max().unwrap_or(1).max(days.iter().copied().min().unwrap_or(0) + 1));
-        let top = series.iter().flat_map(|s| s.points.iter().filter_map(|p| p.1)).fold(0.0_f64, f64::max).max(1.0) * 1.1;
+        let data_last = last;
+        if let Some((_, by, _)) = &marks.target {
+            let by = day_number(*by) - 7;
+            if by > last && by - first <= 366 {
+                last = by;
+            }
+        }
+        let highest = series.iter().flat_map(|s| s.points.iter().filter_map(|p| p.1)).fold(0.0_f64, f64::max);
+        let top = highest.max(marks.target.as_ref().map_or(0.0, |t| t.0)).max(1.0) * 1.15;
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
@@ -81,7 +116,7 @@ pub fn time_series(title: &str, series: &[Series], holidays: &[Span], incomplete
         if let Some(from) = incomplete_from {
             let a = day_number(from).max(first);
             chart
-                .draw_series(std::iter::once(Rectangle::new([(a, 0.0), (last + 7, top)], RGBColor(120, 120, 120).mix(0.15).filled())))
+                .draw_series(std::iter::once(Rectangle::new([(a, 0.0), (data_last + 7, top)], RGBColor(120, 120, 120).mix(0.15).filled())))
                 .map_err(err)?;
             chart.draw_series(std::iter::once(Text::new("en cours", (a, top * 0.97), ("sans-serif", 12)))).map_err(err)?;
         }
@@ -90,10 +125,42 @@ pub fn time_series(title: &str, series: &[Series], holidays: &[Span], incomplete
             .x_labels(8)
             .y_labels(6)
             .x_label_formatter(&|n| french::short_date(from_day_number(*n)))
-            .y_label_formatter(&|v| french::decimal(*v, 0))
+            .y_label_formatter(&|v| if marks.percent { format!("{}\u{a0}%", french::decimal(*v, 0)) } else { french::decimal(*v, 0) })
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
+        let grey = RGBColor(90, 90, 90);
+        for (i, (day, text)) in marks.notes.iter().enumerate() {
+            let x = day_number(*day);
+            if x < first || x > last + 7 {
+                continue;
+            }
+            chart.draw_series(DashedLineSeries::new([(x, 0.0), (x, top)], 3, 3, grey.stroke_width(1))).map_err(err)?;
+            // Notes a few weeks apart would overlap: their labels step down, clear of a high
+            // target line.
+            let band = if marks.target.as_ref().is_some_and(|t| t.0 > top * 0.6) { 0.5 } else { 0.9 };
+            #[allow(clippy::cast_precision_loss)] // a small index
+            let height = top * (band - 0.07 * (i % 4) as f64);
+            chart
+                .draw_series(std::iter::once(Text::new(
+                    format!("{} {text}", french::short_date(*day)),
+                    (x + 1, height),
+                    ("sans-serif", 11).into_font().color(&grey),
+                )))
+                .map_err(err)?;
+        }
+        if let Some((value, by, label)) = &marks.target {
+            let end = day_number(*by).clamp(first, last + 7);
+            let target = RGBColor(0, 130, 90);
+            chart
+                .draw_series(DashedLineSeries::new([(first, *value), (end, *value)], 8, 5, target.stroke_width(2)))
+                .map_err(err)?
+                .label(label.clone())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], target.stroke_width(2)));
+            let anchor = Pos::new(HPos::Right, VPos::Bottom);
+            let style = ("sans-serif", 12).into_font().color(&target).pos(anchor);
+            chart.draw_series(std::iter::once(Text::new(label.clone(), (end, value + top * 0.01), style))).map_err(err)?;
+        }
         for (i, s) in series.iter().enumerate() {
             let color = PALETTE[i % PALETTE.len()];
             let complete: Vec<(i32, f64)> =
@@ -112,7 +179,7 @@ pub fn time_series(title: &str, series: &[Series], holidays: &[Span], incomplete
                 .collect();
             chart.draw_series(current.iter().map(|&(x, y)| Circle::new((x, y), 4, color.stroke_width(2)))).map_err(err)?;
         }
-        if series.len() > 1 {
+        if series.len() > 1 || marks.target.is_some() {
             chart.configure_series_labels().background_style(WHITE.mix(0.8)).border_style(BLACK).draw().map_err(err)?;
         }
         root.present().map_err(err)?;
@@ -190,5 +257,19 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("Visiteurs") && svg.contains("en cours"), "{svg}");
         let svg = bars("Par profil", &[("ELEVE".into(), Some(3.0)), ("PARENT".into(), None)]).unwrap();
         assert!(svg.contains("ELEVE") && svg.contains("secret"), "{svg}");
+    }
+
+    #[test]
+    fn a_target_and_notes_are_drawn_with_their_labels() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let series = vec![Series { label: "taux cumulé".into(), points: vec![(d("2026-09-07"), Some(10.0)), (d("2026-09-14"), Some(20.0))] }];
+        let marks = Marks {
+            target: Some((60.0, d("2027-06-30"), "objectif 60 % au 30 juin 2027".into())),
+            notes: vec![(d("2026-09-10"), "Formation des directeurs".into()), (d("2030-01-01"), "hors de l'axe".into())],
+            percent: true,
+        };
+        let svg = time_series_marked("Taux de déploiement", &series, &[], None, &marks).unwrap();
+        assert!(svg.contains("objectif 60 % au 30 juin 2027") && svg.contains("Formation des directeurs"), "{svg}");
+        assert!(!svg.contains("hors de l&apos;axe") && !svg.contains("hors de l'axe"), "a note outside the axis is left out");
     }
 }

@@ -19,7 +19,7 @@ mod territory;
 
 pub use cells::ProjectCells;
 pub use conformance::{ConformanceView, InvalidValue, RejectWeek, RejectedHit, ServiceTagging};
-pub use project::{BreakdownRow, DeploymentWeek, ProjectView};
+pub use project::{BreakdownRow, DeploymentWeek, PerimeterSummary, ProjectView};
 pub use territory::{TerritoryRow, TerritoryView, WeekPoint};
 
 /// Filters shared by every view; each lives in the URL.

@@ -1,5 +1,9 @@
 //! The project owner's view: deployment week by week, adoption, usage by profile and service,
-//! the least active schools.
+//! the least active schools. Where the project has a perimeter ([`crate::perimeter`]), each week
+//! also gives its deployment rate (perimeter schools with at least one visit that week / perimeter
+//! schools) and its cumulative rate (perimeter schools with a visit since the start of the school
+//! year / perimeter schools), from the same weekly school lists: no query more. These are counts
+//! of schools, never of visitors; a school's own figures stay under suppression.
 
 use std::collections::{BTreeMap, HashSet};
 
@@ -10,6 +14,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{mondays, Filters, PeriodShown, TerritoryRow};
+use crate::perimeter::{Annotation, PerimeterCounts, Target};
 use crate::suppress::Figures;
 use crate::{DashboardError, Dashboards};
 
@@ -37,6 +42,33 @@ pub struct DeploymentWeek {
     pub adopted_schools: u64,
     /// Whether the week is still running.
     pub incomplete: bool,
+    /// Perimeter schools with at least one visit that week (with a perimeter).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perimeter_active: Option<u64>,
+    /// Deployment rate: `perimeter_active` / perimeter schools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment_rate: Option<f64>,
+    /// Perimeter schools with a visit since the start of the school year.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub perimeter_adopted: Option<u64>,
+    /// Cumulative deployment rate: `perimeter_adopted` / perimeter schools.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cumulative_rate: Option<f64>,
+}
+
+/// A project's perimeter as the page and the API show it.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct PerimeterSummary {
+    /// In French: `écoles publiques du département 35 (Ille-et-Vilaine)`.
+    pub description: String,
+    /// Its schools.
+    pub schools: u64,
+    /// By degree and sector.
+    pub counts: PerimeterCounts,
+    /// Schools seen in the project's traffic this school year outside the perimeter.
+    pub active_outside: u64,
+    /// The target, if any.
+    pub target: Option<Target>,
 }
 
 /// The project owner's view.
@@ -50,6 +82,10 @@ pub struct ProjectView {
     pub period: PeriodShown,
     /// The project's schools: seen in its traffic this school year or listed in the configuration.
     pub schools: u64,
+    /// Its perimeter, when configured (else the shares are over `schools`, not a deployment rate).
+    pub perimeter: Option<PerimeterSummary>,
+    /// Dated notes of the project (and of every project), by date.
+    pub annotations: Vec<Annotation>,
     /// The project's figures over the period.
     pub figures: Figures,
     /// The same over the previous period of the same kind.
@@ -127,7 +163,8 @@ impl Dashboards {
         schools.sort_unstable();
         schools.dedup();
         let plateformes: Vec<String> = plateformes.into_iter().map(|r| r.code).collect();
-        if schools.is_empty() && plateformes.is_empty() {
+        let perimeter = self.perimeter(projet);
+        if schools.is_empty() && plateformes.is_empty() && perimeter.is_none() {
             return Err(DashboardError::NotFound(format!("aucun trafic ni établissement connu pour le projet « {projet} »")));
         }
 
@@ -137,21 +174,50 @@ impl Dashboards {
             by_week.entry(r.start).or_default().push(r.code.as_str());
         }
         let mut adopted: HashSet<&str> = HashSet::with_capacity(schools.len());
+        let mut adopted_inside: HashSet<&str> = HashSet::new();
         let mut deployment = Vec::new();
+        #[allow(clippy::cast_precision_loss)] // shares for display
+        let share = |n: usize, of: usize| if of == 0 { 0.0 } else { n as f64 / of as f64 };
         for (week, incomplete) in mondays(Period::Week.start_of(year_start), shown.end, today) {
-            let active = by_week.get(&week).map_or(0, |active| {
-                adopted.extend(active.iter().copied());
-                active.len()
-            });
-            #[allow(clippy::cast_precision_loss)] // a share for display
-            let share = if schools.is_empty() { 0.0 } else { active as f64 / schools.len() as f64 };
-            deployment.push(DeploymentWeek {
+            let active: &[&str] = by_week.get(&week).map_or(&[], Vec::as_slice);
+            adopted.extend(active.iter().copied());
+            let mut week_row = DeploymentWeek {
                 week,
-                active_schools: active as u64,
-                active_share: share,
+                active_schools: active.len() as u64,
+                active_share: share(active.len(), schools.len()),
                 adopted_schools: adopted.len() as u64,
                 incomplete,
-            });
+                perimeter_active: None,
+                deployment_rate: None,
+                perimeter_adopted: None,
+                cumulative_rate: None,
+            };
+            if let Some(p) = perimeter {
+                let inside = active.iter().filter(|uai| p.contains(uai)).count();
+                adopted_inside.extend(active.iter().copied().filter(|uai| p.contains(uai)));
+                week_row.perimeter_active = Some(inside as u64);
+                week_row.deployment_rate = Some(share(inside, p.len()));
+                week_row.perimeter_adopted = Some(adopted_inside.len() as u64);
+                week_row.cumulative_rate = Some(share(adopted_inside.len(), p.len()));
+            }
+            deployment.push(week_row);
+        }
+        let project_schools = schools.len() as u64;
+        let perimeter_summary = perimeter.map(|p| PerimeterSummary {
+            description: p.description.clone(),
+            schools: p.len() as u64,
+            counts: p.counts.clone(),
+            active_outside: adopted.iter().filter(|uai| !p.contains(uai)).count() as u64,
+            target: p.target,
+        });
+        let mut annotations: Vec<Annotation> =
+            self.config.annotations.iter().filter(|a| a.projet.as_deref().is_none_or(|p| p == projet)).cloned().collect();
+        annotations.sort_by_key(|a| a.date);
+        // With a perimeter, its schools not yet seen are candidates for the least active.
+        if let Some(p) = perimeter {
+            schools.extend(p.schools.iter().map(String::as_str));
+            schools.sort_unstable();
+            schools.dedup();
         }
 
         let figures = Figures::from(current.layer.shown(&current.project));
@@ -180,7 +246,9 @@ impl Dashboards {
             .iter()
             .map(|uai| {
                 let figures = period_cells.get(*uai).map_or_else(Figures::zero, |id| Figures::from(current.layer.shown(id)));
-                (visits(uai), self.row(Level::Ecole, uai, figures, None))
+                let mut row = self.row(Level::Ecole, uai, figures, None);
+                row.in_perimeter = perimeter.map(|p| p.contains(uai));
+                (visits(uai), row)
             })
             .collect();
         least.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.name.cmp(&b.1.name)));
@@ -190,7 +258,9 @@ impl Dashboards {
             projet: projet.to_owned(),
             plateformes,
             period: shown,
-            schools: schools.len() as u64,
+            schools: project_schools,
+            perimeter: perimeter_summary,
+            annotations,
             figures,
             previous,
             visits_change,

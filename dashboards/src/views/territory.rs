@@ -32,6 +32,9 @@ pub struct TerritoryRow {
     /// Pupil visitors (profile ELEVE) per enrolled pupil, when enrolment is known for at least
     /// 90 % of its schools and the pupil figure is not suppressed.
     pub pupil_rate: Option<f64>,
+    /// On a project's page with a perimeter: whether the school is in it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub in_perimeter: Option<bool>,
 }
 
 /// The analyst's view of one territory.
@@ -110,7 +113,16 @@ impl Dashboards {
             (Some(p), Some(v)) if p > 0 && coverage >= RATE_COVERAGE => Some(v as f64 / p as f64),
             _ => None,
         };
-        TerritoryRow { level: level_param(level).to_owned(), code: code.to_owned(), name, figures, pupils, enrolment_coverage: coverage, pupil_rate }
+        TerritoryRow {
+            level: level_param(level).to_owned(),
+            code: code.to_owned(),
+            name,
+            figures,
+            pupils,
+            enrolment_coverage: coverage,
+            pupil_rate,
+            in_perimeter: None,
+        }
     }
 
     /// A territory's line read from the base set of the period: its cell under the filters, and
