@@ -12,8 +12,8 @@ use std::borrow::Cow;
 use std::sync::Arc;
 
 use datafusion::arrow::array::{
-    Array, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Int64Array, Int64Builder, RecordBatch,
-    StringArray, StringBuilder, UInt64Array, UInt64Builder,
+    Array, ArrayBuilder, ArrayRef, BinaryArray, BinaryBuilder, BooleanArray, BooleanBuilder, Date32Array, Date32Builder, Int64Array, Int64Builder,
+    RecordBatch, StringArray, StringBuilder, UInt64Array, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 
@@ -38,7 +38,7 @@ pub(super) trait Kind {
     /// The Arrow array of the column.
     type Array: Array + 'static;
     /// The builder of the column read back.
-    type Builder: Default;
+    type Builder: Default + ArrayBuilder;
     /// The value a row holds (borrowed from the array or the answer where it can be).
     type Value<'a>;
     /// The Arrow type of the column.
@@ -52,7 +52,9 @@ pub(super) trait Kind {
     /// Appends a value read from ClickHouse.
     fn push(builder: &mut Self::Builder, value: Self::Value<'_>) -> Result<(), PipelineError>;
     /// The column built.
-    fn finish(builder: Self::Builder) -> ArrayRef;
+    fn finish(mut builder: Self::Builder) -> ArrayRef {
+        ArrayBuilder::finish(&mut builder)
+    }
 }
 
 /// `UInt64`.
@@ -70,41 +72,29 @@ pub(super) struct Hex;
 /// A flag: `Boolean`, `UInt8`.
 pub(super) struct Flag;
 
-impl Kind for UInt64 {
-    type Array = UInt64Array;
-    type Builder = UInt64Builder;
-    type Value<'a> = u64;
-    const DATA_TYPE: DataType = DataType::UInt64;
-    const CLICKHOUSE: &'static str = "UInt64";
-    fn value(array: &UInt64Array, row: usize) -> Result<u64, PipelineError> {
-        Ok(array.value(row))
-    }
-    fn push(builder: &mut UInt64Builder, value: u64) -> Result<(), PipelineError> {
-        builder.append_value(value);
-        Ok(())
-    }
-    fn finish(mut builder: UInt64Builder) -> ArrayRef {
-        Arc::new(builder.finish())
-    }
+/// A kind whose Arrow and ClickHouse values are the same plain value.
+macro_rules! plain_kind {
+    ($kind:ident, $array:ty, $builder:ty, $value:ty, $data_type:expr, $clickhouse:literal) => {
+        impl Kind for $kind {
+            type Array = $array;
+            type Builder = $builder;
+            type Value<'a> = $value;
+            const DATA_TYPE: DataType = $data_type;
+            const CLICKHOUSE: &'static str = $clickhouse;
+            fn value(array: &$array, row: usize) -> Result<$value, PipelineError> {
+                Ok(array.value(row))
+            }
+            fn push(builder: &mut $builder, value: $value) -> Result<(), PipelineError> {
+                builder.append_value(value);
+                Ok(())
+            }
+        }
+    };
 }
 
-impl Kind for Int64 {
-    type Array = Int64Array;
-    type Builder = Int64Builder;
-    type Value<'a> = i64;
-    const DATA_TYPE: DataType = DataType::Int64;
-    const CLICKHOUSE: &'static str = "Int64";
-    fn value(array: &Int64Array, row: usize) -> Result<i64, PipelineError> {
-        Ok(array.value(row))
-    }
-    fn push(builder: &mut Int64Builder, value: i64) -> Result<(), PipelineError> {
-        builder.append_value(value);
-        Ok(())
-    }
-    fn finish(mut builder: Int64Builder) -> ArrayRef {
-        Arc::new(builder.finish())
-    }
-}
+plain_kind!(UInt64, UInt64Array, UInt64Builder, u64, DataType::UInt64, "UInt64");
+
+plain_kind!(Int64, Int64Array, Int64Builder, i64, DataType::Int64, "Int64");
 
 impl Kind for Date {
     type Array = Date32Array;
@@ -121,9 +111,6 @@ impl Kind for Date {
         builder.append_value(i32::from(value));
         Ok(())
     }
-    fn finish(mut builder: Date32Builder) -> ArrayRef {
-        Arc::new(builder.finish())
-    }
 }
 
 impl Kind for Text {
@@ -138,9 +125,6 @@ impl Kind for Text {
     fn push(builder: &mut StringBuilder, value: &str) -> Result<(), PipelineError> {
         builder.append_value(value);
         Ok(())
-    }
-    fn finish(mut builder: StringBuilder) -> ArrayRef {
-        Arc::new(builder.finish())
     }
 }
 
@@ -157,9 +141,6 @@ impl Kind for NullableText {
     fn push(builder: &mut StringBuilder, value: Option<&str>) -> Result<(), PipelineError> {
         builder.append_option(value);
         Ok(())
-    }
-    fn finish(mut builder: StringBuilder) -> ArrayRef {
-        Arc::new(builder.finish())
     }
 }
 
@@ -178,28 +159,9 @@ impl Kind for Hex {
         builder.append_value(bytes);
         Ok(())
     }
-    fn finish(mut builder: BinaryBuilder) -> ArrayRef {
-        Arc::new(builder.finish())
-    }
 }
 
-impl Kind for Flag {
-    type Array = BooleanArray;
-    type Builder = BooleanBuilder;
-    type Value<'a> = bool;
-    const DATA_TYPE: DataType = DataType::Boolean;
-    const CLICKHOUSE: &'static str = "UInt8";
-    fn value(array: &BooleanArray, row: usize) -> Result<bool, PipelineError> {
-        Ok(array.value(row))
-    }
-    fn push(builder: &mut BooleanBuilder, value: bool) -> Result<(), PipelineError> {
-        builder.append_value(value);
-        Ok(())
-    }
-    fn finish(mut builder: BooleanBuilder) -> ArrayRef {
-        Arc::new(builder.finish())
-    }
-}
+plain_kind!(Flag, BooleanArray, BooleanBuilder, bool, DataType::Boolean, "UInt8");
 
 /// The column `name` of a batch as the array of kind `K`.
 fn column<'a, K: Kind>(batch: &'a RecordBatch, name: &str) -> Result<&'a K::Array, PipelineError> {
