@@ -23,11 +23,12 @@ use std::time::Duration;
 
 use chrono::NaiveDate;
 use collector::freshness::Freshness;
-use collector::log::{position, HitLog, LogConsumer, Partition, Topic};
+use collector::log::{partition_of, position, HitLog, LogConsumer, Partition, Topic};
 use collector::record::{DeadLetter, StoredHit};
 use tagging_plan::{Plan, Referential};
 use tracing::{info, warn};
 
+use crate::day_changes::filter_positions;
 use crate::error::PipelineError;
 use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
@@ -411,16 +412,54 @@ impl Pipeline {
     }
 }
 
-/// Recomputes one day's facts from its staged hits, at most about `most` hits in memory at once:
-/// the day is read and sessionized a range of visitor slices at a time, each range's facts
-/// appended to the day's new facts, which replace the old ones in one commit.
-pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, day: NaiveDate, most: u64) -> Result<(), PipelineError> {
+/// What computing one day did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct DayComputed {
+    /// Whether only the visitors with new hits were re-cut (the others' facts kept).
+    pub partial: bool,
+    /// Staged hits sessionized.
+    pub hits: u64,
+}
+
+/// Computes one day's facts from its staged hits, at most about `most` hits in memory at once.
+///
+/// When the store can tell what the day received since its facts were computed and that is a
+/// small share of the day ([`crate::day_changes`]), only the visitors with new hits are re-cut,
+/// from all their hits of the day, and the other visitors' facts stay. Otherwise the whole day
+/// is read and sessionized a range of visitor slices at a time, each range's facts appended to
+/// the day's new facts, which replace the old ones in one commit.
+pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, day: NaiveDate, most: u64) -> Result<DayComputed, PipelineError> {
     let planned = store.day_hit_count(day).await?;
     // Begun before any reading: hits staged from now on leave the day dirty.
-    let mut writer = store.begin_day(day).await?;
+    let mut writer = store.begin_day(day, &sessionizer.definition()).await?;
+    let visitors = match writer.changes() {
+        Some(changes) if changes.worth_it(planned) => Some(changes.visitors.clone()),
+        _ => None,
+    };
+    if visitors.is_some() {
+        writer.keep_unchanged_visitors()?;
+    }
+    let through = writer.through().cloned();
+    let mut computed = DayComputed { partial: visitors.is_some(), hits: 0 };
     for slices in VisitorSlices::plan(planned, most) {
-        let hits = store.day_hits_in(day, slices).await?;
+        let read = match &visitors {
+            Some(visitors) => store.day_hits_of(day, slices, visitors).await?,
+            None => store.day_hits_in(day, slices).await?,
+        };
+        let mut hits = Vec::new();
+        for batch in read {
+            // Hits staged after the computation began are the next one's.
+            let batch = match &through {
+                Some(through) => filter_positions(&batch, |p| through.get(&partition_of(p)).is_some_and(|t| p <= *t))?,
+                None => batch,
+            };
+            if batch.num_rows() > 0 {
+                computed.hits += batch.num_rows() as u64;
+                hits.push(batch);
+            }
+        }
         writer.append(sessionizer.run(hits).await?).await?;
     }
-    writer.commit().await
+    writer.commit().await?;
+    Ok(computed)
 }

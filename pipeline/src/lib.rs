@@ -5,6 +5,7 @@
 //! platform, operator), period (day, ISO week, month, school year) and breakdown (profile,
 //! service, tool, device, OS, browser). Definitions: `docs/INDICATORS.md`.
 
+pub mod day_changes;
 pub mod engine;
 pub mod error;
 pub mod export;

@@ -311,11 +311,16 @@ pub(super) struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 pub(super) enum LogCommand {
-    /// Counts as JSON: `{"hits", "dead_letters", "segments", "bytes"}`.
+    /// Counts as JSON: `{"hits", "dead_letters", "segments", "bytes", "pipeline"}`; `pipeline`
+    /// says how far the pipeline is behind: records not staged yet, the receive times of the
+    /// newest hit acknowledged, staged and counted, and the counting lag in seconds.
     Stats {
         /// Data directory of the collector.
         #[arg(long)]
         data_dir: PathBuf,
+        /// The pipeline's consumer name (`[pipeline] consumer`).
+        #[arg(long, default_value = "pipeline")]
+        consumer: String,
     },
     /// The last records as JSON lines (pseudonymized, as stored).
     Tail {

@@ -1,5 +1,6 @@
 //! `dnma log stats` and `dnma log tail`: look inside the embedded log (read-only, safe beside a
-//! running collector). Records are printed pseudonymized, as stored.
+//! running collector), and how far the pipeline is behind it. Records are printed pseudonymized,
+//! as stored.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -7,13 +8,14 @@ use std::process::ExitCode;
 use anyhow::Context;
 use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog, Topic};
 use collector::record::{DeadLetter, StoredHit};
+use pipeline::RollupStore;
 
 fn open(data_dir: &Path) -> anyhow::Result<EmbeddedHitLog> {
     EmbeddedHitLog::open(&data_dir.join("log"), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() })
         .with_context(|| format!("no readable log in {}", data_dir.display()))
 }
 
-pub async fn stats(data_dir: &Path) -> anyhow::Result<ExitCode> {
+pub async fn stats(data_dir: &Path, consumer: &str) -> anyhow::Result<ExitCode> {
     let log = open(data_dir)?;
     let hits = log.stats(Topic::Hits).await?;
     let dead = log.stats(Topic::DeadLetters).await?;
@@ -24,9 +26,46 @@ pub async fn stats(data_dir: &Path) -> anyhow::Result<ExitCode> {
         "bytes": hits.bytes + dead.bytes,
         "topics": { "hits": hits, "dead_letters": dead },
         "damage": log.damage(),
+        "pipeline": freshness(data_dir, &log, consumer, hits.end_offset).await?,
     });
     println!("{out}");
     Ok(ExitCode::SUCCESS)
+}
+
+/// How far the pipeline `consumer` is behind the log: records not staged yet, the receive
+/// times of the newest hit acknowledged (the log's last), staged (the last the consumer
+/// committed) and counted (the newest staged once no day waits to be computed), and the
+/// counting lag between the first and the last.
+async fn freshness(data_dir: &Path, log: &EmbeddedHitLog, consumer: &str, end: u64) -> anyhow::Result<serde_json::Value> {
+    let committed = log.committed(consumer, Topic::Hits, 0).await?;
+    let received = |offset: u64| async move {
+        let records = log.read(Topic::Hits, 0, offset, 1).await?;
+        anyhow::Ok(match records.first().filter(|r| r.offset == offset) {
+            Some(record) => Some(StoredHit::decode(&record.payload)?.received_ms),
+            None => None,
+        })
+    };
+    let acknowledged = if end > 0 { received(end - 1).await? } else { None };
+    let staged = if committed > 0 { received(committed - 1).await? } else { None };
+    let rollups = data_dir.join("rollups");
+    let dirty_days =
+        if rollups.join("dirty").is_dir() { Some(pipeline::ParquetRollupStore::open_read_only(&rollups)?.dirty_days().await?.len()) } else { None };
+    let counted = if dirty_days == Some(0) { staged } else { None };
+    let lag_s = match (acknowledged, counted) {
+        (Some(a), Some(c)) => Some(((a - c).max(0)) as f64 / 1000.0),
+        _ => None,
+    };
+    let time = |ms: Option<i64>| ms.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());
+    Ok(serde_json::json!({
+        "consumer": consumer,
+        "committed_offset": committed,
+        "records_behind": end.saturating_sub(committed),
+        "newest_acknowledged": time(acknowledged),
+        "newest_staged": time(staged),
+        "days_to_compute": dirty_days,
+        "newest_counted": time(counted),
+        "counting_lag_s": lag_s,
+    }))
 }
 
 pub async fn tail(data_dir: &Path, dead_letters: bool, count: usize) -> anyhow::Result<ExitCode> {

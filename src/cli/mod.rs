@@ -118,7 +118,7 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let file = config_file::ConfigFile::load(config.as_deref())?;
             runtime()?.block_on(retention_cmd::run_all(data_dir, &file, *dry_run))
         }
-        Command::Log(LogCommand::Stats { data_dir }) => runtime()?.block_on(log_cmd::stats(data_dir)),
+        Command::Log(LogCommand::Stats { data_dir, consumer }) => runtime()?.block_on(log_cmd::stats(data_dir, consumer)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),
         Command::Plan(PlanCommand::Validate { format, input }) => {
             let referential = cli.referential()?;

@@ -80,6 +80,13 @@ impl Default for Sessionizer {
 }
 
 impl Sessionizer {
+    /// What the cut of a visit depends on, as text: facts cut with another definition are not
+    /// kept when a day is computed again ([`crate::day_changes`]). Both methods give the same
+    /// facts, so only the timeout counts.
+    pub fn definition(&self) -> String {
+        format!("visit_timeout_ms={}", self.timeout.as_millis())
+    }
+
     /// Visits and usages of some staged hits, with their period columns.
     pub async fn run(&self, hits: Vec<RecordBatch>) -> Result<Sessionized, PipelineError> {
         let timeout_ms = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX);

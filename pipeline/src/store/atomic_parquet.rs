@@ -4,14 +4,19 @@
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
 use datafusion::arrow::datatypes::SchemaRef;
-use datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use datafusion::arrow::error::ArrowError;
+use datafusion::parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 use datafusion::parquet::arrow::ArrowWriter;
+use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::basic::Compression;
+use datafusion::parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
 
+use crate::day_changes::VisitorSet;
 use crate::error::PipelineError;
 use crate::visitor_slices::{range_of_statistics, rows, sorted_by_slice, VisitorSlices};
 
@@ -60,6 +65,11 @@ impl AtomicParquet {
     pub(crate) fn end_row_group(&mut self) -> Result<(), PipelineError> {
         self.writer.flush()?;
         Ok(())
+    }
+
+    /// Adds a key-value entry to the file's metadata (written with its footer).
+    pub(crate) fn note(&mut self, key: &str, value: String) {
+        self.writer.append_key_value_metadata(KeyValue::new(key.to_owned(), value));
     }
 
     /// Where the file is being written.
@@ -128,18 +138,7 @@ pub(crate) fn read_slices(path: &Path, slices: VisitorSlices) -> Result<Vec<Reco
     let mut builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);
     if !slices.is_all() {
         let visitor = builder.schema().index_of("visitor").map_err(|_| PipelineError::Store(format!("{} has no visitor column", path.display())))?;
-        let groups: Vec<usize> = builder
-            .metadata()
-            .row_groups()
-            .iter()
-            .enumerate()
-            .filter(|(_, group)| {
-                let stats = group.column(visitor).statistics();
-                let (lo, hi) = range_of_statistics(stats.and_then(|s| s.min_bytes_opt()), stats.and_then(|s| s.max_bytes_opt()));
-                slices.overlaps(lo, hi)
-            })
-            .map(|(i, _)| i)
-            .collect();
+        let groups = groups_of_slices(builder.metadata().row_groups(), visitor, slices);
         builder = builder.with_row_groups(groups);
     }
     let reader = builder.build()?;
@@ -153,6 +152,46 @@ pub(crate) fn read_slices(path: &Path, slices: VisitorSlices) -> Result<Vec<Reco
     Ok(batches)
 }
 
+/// The rows of a staged-hits file whose visitor lies in `slices` and in `visitors`: the row
+/// groups are chosen by slice as in [`read_slices`] (a row group may hold the edges of the
+/// neighbouring slices), then the visitor column is decoded first and the other columns only
+/// for the rows it selects.
+pub(crate) fn read_visitors(path: &Path, slices: VisitorSlices, visitors: Arc<VisitorSet>) -> Result<Vec<RecordBatch>, PipelineError> {
+    let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);
+    let visitor = builder.schema().index_of("visitor").map_err(|_| PipelineError::Store(format!("{} has no visitor column", path.display())))?;
+    let groups = groups_of_slices(builder.metadata().row_groups(), visitor, slices);
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [visitor]);
+    let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+        let column = batch.column(0).as_binary_opt::<i32>().ok_or_else(|| ArrowError::SchemaError("the visitor column is not binary".into()))?;
+        let wanted = |v: &[u8]| slices.contains(VisitorSlices::of(v)) && <[u8; 16]>::try_from(v).is_ok_and(|v| visitors.contains(&v));
+        Ok(column.iter().map(|v| Some(v.is_some_and(wanted))).collect::<BooleanArray>())
+    });
+    let reader = builder.with_row_groups(groups).with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        if batch.num_rows() > 0 {
+            batches.push(batch);
+        }
+    }
+    Ok(batches)
+}
+
+/// The row groups whose visitor statistics (column `visitor`) overlap `slices`.
+fn groups_of_slices(groups: &[RowGroupMetaData], visitor: usize, slices: VisitorSlices) -> Vec<usize> {
+    groups
+        .iter()
+        .enumerate()
+        .filter(|(_, group)| {
+            let stats = group.column(visitor).statistics();
+            let (lo, hi) = range_of_statistics(stats.and_then(|s| s.min_bytes_opt()), stats.and_then(|s| s.max_bytes_opt()));
+            slices.overlaps(lo, hi)
+        })
+        .map(|(i, _)| i)
+        .collect()
+}
+
 /// The rows of some row groups of a Parquet file (none for no row group).
 pub(crate) fn read_row_groups(path: &Path, groups: Vec<usize>) -> Result<Vec<RecordBatch>, PipelineError> {
     if groups.is_empty() {
@@ -161,6 +200,18 @@ pub(crate) fn read_row_groups(path: &Path, groups: Vec<usize>) -> Result<Vec<Rec
     let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).with_row_groups(groups).build()?;
     Ok(reader.collect::<Result<Vec<_>, _>>()?)
+}
+
+/// A key-value entry of a Parquet file's metadata; `None` when the file or the entry is missing.
+pub(crate) fn noted(path: &Path, key: &str) -> Result<Option<String>, PipelineError> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(PipelineError::io(format!("opening {}", path.display()), e)),
+    };
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?;
+    let entries = builder.metadata().file_metadata().key_value_metadata();
+    Ok(entries.and_then(|entries| entries.iter().find(|e| e.key == key)).and_then(|e| e.value.clone()))
 }
 
 /// How many rows a Parquet file holds (from its footer).

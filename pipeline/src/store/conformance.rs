@@ -78,6 +78,7 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     }
     staging_is_guarded_and_dirty_days_tracked(&open()).await;
     a_day_computed_in_slices_has_the_same_figures(&open()).await;
+    steps::a_day_computed_in_steps_has_the_figures_of_one_step(&open(), &open()).await;
     empty_store_answers_nothing(&open()).await;
     tagging_facts_count_hits_and_refusals(&open()).await;
     erased_visitors_leave_no_fact(&open()).await;
@@ -236,7 +237,7 @@ async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
     ];
     assert!(store.stage_hits(d, hits_batch(&spanning)).await.is_err(), "a batch spanning partitions is refused");
     // A hit staged while the day was being computed (by another instance) keeps it dirty.
-    let mut writer = store.begin_day(d).await.unwrap();
+    let mut writer = store.begin_day(d, "").await.unwrap();
     let read = store.day_hits(d).await.unwrap();
     store.stage_hits(d, hits_batch(&spanning[..1])).await.unwrap();
     writer.append(Sessionizer::default().run(read).await.unwrap()).await.unwrap();
@@ -406,4 +407,6 @@ pub async fn replaced_day_reads_old_or_new<S: RollupStore>(store: Arc<S>, rows: 
 
 #[path = "conformance_kept_cells.rs"]
 mod kept_cells;
+#[path = "conformance_steps.rs"]
+pub mod steps;
 use kept_cells::{materialized_periods_follow_their_facts, retired_facts_leave_the_figures_of_closed_periods, year_to_date_rows_follow_their_facts};

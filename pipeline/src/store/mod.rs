@@ -29,6 +29,7 @@ pub use self::clickhouse::{ClickHouseConfig, ClickHouseRollupStore};
 pub use self::erase::{DoomedVisitors, ErasedFacts};
 pub use self::erasure_hold::HeldVisitors;
 pub use self::parquet::ParquetRollupStore;
+use crate::day_changes::{DayChanges, Positions, VisitorSet};
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{IndicatorQuery, IndicatorRow};
@@ -54,6 +55,19 @@ pub trait RollupStore: Send + Sync + 'static {
     /// The staged hits of a day whose visitors lie in `slices`.
     async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError>;
 
+    /// The staged hits of a day whose visitors lie in `slices` and in `visitors` (a step that
+    /// re-cuts some visitors only, [`crate::day_changes`]).
+    async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+        let mut hits = Vec::new();
+        for batch in self.day_hits_in(day, slices).await? {
+            let batch = crate::day_changes::filter_visitors(&batch, |v| <[u8; 16]>::try_from(v).is_ok_and(|v| visitors.contains(&v)))?;
+            if batch.num_rows() > 0 {
+                hits.push(batch);
+            }
+        }
+        Ok(hits)
+    }
+
     /// Every staged hit of a day.
     async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
         self.day_hits_in(day, VisitorSlices::ALL).await
@@ -68,15 +82,17 @@ pub trait RollupStore: Send + Sync + 'static {
     /// Marks days dirty (to recompute them, e.g. after a change of definitions).
     async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError>;
 
-    /// Starts replacing a day's facts. Call it **before** reading the hits they come from: when
-    /// hits are staged to the day after this call, the commit leaves the day dirty, so they are
-    /// computed next time.
-    async fn begin_day<'a>(&'a self, day: NaiveDate) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError>;
+    /// Starts replacing a day's facts, cut with visits of this `definition`
+    /// ([`crate::sessionize::Sessionizer::definition`]). Call it **before** reading the hits they
+    /// come from: when hits are staged to the day after this call, the commit leaves the day
+    /// dirty, so they are computed next time. The writer replaces the whole day unless told to
+    /// keep the visitors without new hits ([`DayFactsWriter::changes`]).
+    async fn begin_day<'a>(&'a self, day: NaiveDate, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError>;
 
     /// Durably replaces a day's visits and usages (layouts [`crate::facts::visits_schema`] and
     /// [`crate::facts::usages_schema`]) and clears its dirty mark, in one piece.
     async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
-        let mut writer = self.begin_day(day).await?;
+        let mut writer = self.begin_day(day, "").await?;
         writer.append(facts).await?;
         writer.commit().await
     }
@@ -202,6 +218,22 @@ pub trait RollupStore: Send + Sync + 'static {
 /// and visible to queries only once committed, all at once.
 #[async_trait]
 pub trait DayFactsWriter: Send {
+    /// The staged positions this computation covers, read when it began: the facts are to be
+    /// cut from the hits at or below them (later ones are the next step's). `None` when the
+    /// store bounds its readings otherwise (ClickHouse: by the time of the reading).
+    fn through(&self) -> Option<&Positions>;
+
+    /// What the day received since its facts were computed, when the store can replace the
+    /// facts of some visitors only and the day's facts allow it (computed with the same
+    /// definition, and stamped with the positions they cover): [`crate::day_changes`].
+    fn changes(&self) -> Option<&DayChanges>;
+
+    /// From now on, the commit replaces only the facts of the [`Self::changes`] visitors (whose
+    /// facts, cut from all their hits of the day, are what is appended), keeps the other
+    /// visitors' facts, and adds the new hits' tagging counts to the day's (the tagging counts
+    /// of appended facts are then ignored). An error when there are no changes.
+    fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError>;
+
     /// Adds the visits, usages and tagging counts of some of the day's visitors.
     async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError>;
 

@@ -3,9 +3,9 @@
 //!
 //! ```text
 //! ROOT/hits/YYYY-MM-DD/part-<first offset>-<last offset>.parquet   staged hits, appended
-//! ROOT/visits/YYYY-MM-DD.parquet                                    one file per day, replaced
-//! ROOT/usages/YYYY-MM-DD.parquet                                    one file per day, replaced
-//! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced
+//! ROOT/visits/YYYY-MM-DD.parquet                                    one file per day, replaced (stamped)
+//! ROOT/usages/YYYY-MM-DD.parquet                                    one file per day, replaced (stamped)
+//! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced (stamped)
 //! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
 //! ROOT/frozen/<kind>/YYYY-MM-DD.parquet                             cells of a closed period (facts retired, or kept for speed)
@@ -24,6 +24,12 @@
 //! fewest hits, a range of slices at a time, so memory stays bounded however large the day); a
 //! part whose offsets another part covers is ignored, so a crash during compaction cannot count
 //! a hit twice.
+//!
+//! A day's three fact files carry, in their metadata, the stamp of what they were computed from
+//! ([`crate::day_changes::FactsStamp`]: the staged position of each log partition, the
+//! definition of visits). A step then re-cuts only the visitors of the hits staged above it:
+//! their facts replace theirs, the other visitors' rows are copied over, and the new hits'
+//! tagging counts are added (`parquet_day_writer.rs`).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -45,9 +51,10 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use collector::log::{partition_of, Partition};
 
-use super::atomic_parquet::{read_all, read_slices, row_count, sync_dir, AtomicParquet};
+use super::atomic_parquet::{read_all, read_slices, read_visitors, row_count, sync_dir, AtomicParquet};
 use super::day_moments::DayMoments;
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
+use crate::day_changes::VisitorSet;
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::frozen;
@@ -336,6 +343,18 @@ impl RollupStore for ParquetRollupStore {
         .await
     }
 
+    async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+        let (parts, visitors) = (self.files.parts(day)?, Arc::new(visitors.clone()));
+        blocking(move || {
+            let mut batches = Vec::new();
+            for part in parts {
+                batches.extend(read_visitors(&part.path, slices, Arc::clone(&visitors))?);
+            }
+            Ok(batches)
+        })
+        .await
+    }
+
     async fn days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
         Ok(self.files.listed_days("hits")?.into_iter().collect())
     }
@@ -355,12 +374,8 @@ impl RollupStore for ParquetRollupStore {
         sync_dir(&self.files.root.join("dirty"))
     }
 
-    async fn begin_day<'a>(&'a self, day: NaiveDate) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
-        self.files.writable()?;
-        let begun = self.moments.begin();
-        let this = self.files.clone();
-        let files = blocking(move || Ok([this.create(&visits_schema())?, this.create(&usages_schema())?, this.create(&tagging_schema())?])).await?;
-        Ok(Box::new(day_writer::ParquetDayWriter { store: self, day, begun, files: Some(files) }))
+    async fn begin_day<'a>(&'a self, day: NaiveDate, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
+        Ok(Box::new(self.begin_day_writer(day, definition).await?))
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {

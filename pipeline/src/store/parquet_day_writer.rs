@@ -1,16 +1,27 @@
 //! [`ParquetDayWriter`]: a day's new facts in the embedded store, written in `tmp/` a piece at a
-//! time and renamed into place on commit.
+//! time and renamed into place on commit; either the whole day's, or those of the visitors with
+//! new hits, the other visitors' facts copied over from the day's current files
+//! ([`crate::day_changes`]). Each file carries the [`FactsStamp`] of what it was computed from.
 
 use std::fs;
+use std::path::{Path, PathBuf};
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
+use collector::log::partition_of;
+use datafusion::arrow::datatypes::SchemaRef;
 
-use super::{blocking, ParquetRollupStore};
+use super::{blocking, Files, ParquetRollupStore};
+use crate::day_changes::{filter_positions, filter_visitors, is_between, DayChanges, FactsStamp, Positions, VisitorSet, STAMP_KEY};
 use crate::error::PipelineError;
+use crate::facts::{usages_schema, visits_schema};
 use crate::sessionize::Sessionized;
-use crate::store::atomic_parquet::{sync_dir, AtomicParquet};
+use crate::store::atomic_parquet::{noted, read_all, sync_dir, AtomicParquet};
 use crate::store::DayFactsWriter;
+use crate::tagging::tagging_schema;
+
+/// The fact tables of a day, in the order the writer holds their files.
+const TABLES: [&str; 3] = ["visits", "usages", "tagging"];
 
 /// A day's new facts being written in `tmp/` (visits, usages, tagging counts), one row group
 /// per appended piece; renamed into place on commit.
@@ -20,12 +31,121 @@ pub(super) struct ParquetDayWriter<'a> {
     pub(super) begun: u64,
     /// Visits, usages, tagging counts; `None` once committed.
     pub(super) files: Option<[AtomicParquet; 3]>,
+    /// The staged positions when the computation began, and how visits are cut.
+    pub(super) stamp: FactsStamp,
+    /// What changed since the day's facts were computed, when they allow a partial step.
+    pub(super) changes: Option<DayChanges>,
+    /// Whether the commit keeps the facts of the visitors without new hits.
+    pub(super) partial: bool,
+}
+
+impl Files {
+    fn fact_path(&self, table: &str, day: NaiveDate) -> PathBuf {
+        self.root.join(table).join(format!("{day}.parquet"))
+    }
+
+    /// The stamp the day's fact files agree on; `None` when one lacks it (never computed,
+    /// written before stamps, rewritten by an erasure) or they disagree (a crash between their
+    /// renames): the day is then computed whole.
+    fn facts_stamp(&self, day: NaiveDate) -> Result<Option<FactsStamp>, PipelineError> {
+        let mut agreed: Option<String> = None;
+        for table in TABLES {
+            let Some(stamp) = noted(&self.fact_path(table, day), STAMP_KEY)? else { return Ok(None) };
+            if agreed.as_ref().is_some_and(|a| *a != stamp) {
+                return Ok(None);
+            }
+            agreed = Some(stamp);
+        }
+        Ok(agreed.as_deref().and_then(FactsStamp::decode))
+    }
+
+    /// Everything a computation of the day starts from: the staged positions now, and the
+    /// changes since the day's facts, when they were cut with the same `definition`.
+    pub(super) fn day_reading(&self, day: NaiveDate, definition: &str) -> Result<(FactsStamp, Option<DayChanges>), PipelineError> {
+        let parts = self.parts(day)?;
+        let mut through = Positions::new();
+        for part in &parts {
+            let at = through.entry(partition_of(part.first)).or_insert(part.last);
+            *at = (*at).max(part.last);
+        }
+        let now = FactsStamp { through, definition: definition.to_owned() };
+        let Some(stamp) = self.facts_stamp(day)?.filter(|s| s.definition == definition) else { return Ok((now, None)) };
+        let mut new_hits = Vec::new();
+        for part in parts.iter().filter(|p| stamp.through.get(&partition_of(p.first)).is_none_or(|t| p.last > *t)) {
+            for batch in read_all(&part.path)? {
+                let batch = filter_positions(&batch, |p| is_between(p, &stamp.through, &now.through))?;
+                if batch.num_rows() > 0 {
+                    new_hits.push(batch);
+                }
+            }
+        }
+        let changes = DayChanges::from_new_hits(stamp, now.through.clone(), &new_hits)?;
+        Ok((now, Some(changes)))
+    }
+
+    /// Copies the rows of the day's current `table` file whose visitor is not in `replaced`
+    /// into `into`, a batch at a time (memory stays bounded whatever the day's size).
+    fn copy_other_visitors(&self, table: &str, day: NaiveDate, replaced: &VisitorSet, into: &mut AtomicParquet) -> Result<(), PipelineError> {
+        let path = self.fact_path(table, day);
+        if !path.exists() {
+            return Ok(());
+        }
+        for batch in read_all_streaming(&path)? {
+            let kept = filter_visitors(&batch?, |v| !<[u8; 16]>::try_from(v).is_ok_and(|v| replaced.contains(&v)))?;
+            into.write(&kept)?;
+        }
+        into.end_row_group()
+    }
+
+    /// Copies the day's current tagging counts into `into`.
+    fn copy_tagging(&self, day: NaiveDate, into: &mut AtomicParquet) -> Result<(), PipelineError> {
+        let path = self.fact_path("tagging", day);
+        if path.exists() {
+            for batch in read_all(&path)? {
+                into.write_row_group(&batch)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The batches of a Parquet file, read as they are decoded.
+fn read_all_streaming(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError>>, PipelineError> {
+    let file = fs::File::open(path).map_err(|e| PipelineError::io(format!("opening {}", path.display()), e))?;
+    Ok(datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?)
+}
+
+/// The schemas of the writer's files, in [`TABLES`] order.
+fn schemas() -> [SchemaRef; 3] {
+    [visits_schema(), usages_schema(), tagging_schema()]
 }
 
 #[async_trait]
 impl DayFactsWriter for ParquetDayWriter<'_> {
-    async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
+    fn through(&self) -> Option<&Positions> {
+        Some(&self.stamp.through)
+    }
+
+    fn changes(&self) -> Option<&DayChanges> {
+        self.changes.as_ref()
+    }
+
+    fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
+        if self.changes.is_none() {
+            return Err(PipelineError::Store(format!("{}: its facts cannot be updated visitor by visitor; compute it whole", self.day)));
+        }
+        self.partial = true;
+        Ok(())
+    }
+
+    async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
         let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts appended after commit".into()))?;
+        if self.partial {
+            // The hits counted are the new ones: their counts are added at commit.
+            facts.tagging = datafusion::arrow::array::RecordBatch::new_empty(tagging_schema());
+        }
         let files = blocking(move || {
             files[0].write_row_group(&facts.visits)?;
             files[1].write_row_group(&facts.usages)?;
@@ -38,17 +158,29 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
     }
 
     async fn commit(mut self: Box<Self>) -> Result<(), PipelineError> {
-        let [visits, usages, tagging] = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
+        let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
         let (this, day) = (self.store.files.clone(), self.day);
+        let changes = if self.partial { self.changes.take() } else { None };
+        let stamp = changes.as_ref().map_or_else(|| self.stamp.encode(), |c| c.next_stamp().encode());
         let store = self.store;
         // The cells kept for the day's periods are dropped first: a crash between the two
         // leaves the day dirty and no stale cell.
         let _cells = store.cells.lock().await;
         blocking(move || {
+            if let Some(changes) = &changes {
+                this.copy_other_visitors("visits", day, &changes.visitors, &mut files[0])?;
+                this.copy_other_visitors("usages", day, &changes.visitors, &mut files[1])?;
+                this.copy_tagging(day, &mut files[2])?;
+                files[2].write_row_group(&changes.tagging)?;
+            }
             this.thaw(&std::collections::BTreeSet::from([day]))?;
-            usages.finish(&this.root.join("usages").join(format!("{day}.parquet")))?;
-            tagging.finish(&this.root.join("tagging").join(format!("{day}.parquet")))?;
-            visits.finish(&this.root.join("visits").join(format!("{day}.parquet")))
+            let [visits, usages, tagging] = files.map(|mut file| {
+                file.note(STAMP_KEY, stamp.clone());
+                file
+            });
+            usages.finish(&this.fact_path("usages", day))?;
+            tagging.finish(&this.fact_path("tagging", day))?;
+            visits.finish(&this.fact_path("visits", day))
         })
         .await?;
         // Hits staged since the computation began may not be in these facts: the day stays
@@ -63,6 +195,22 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
             Err(e) => Err(PipelineError::io(format!("removing {}", marker.display()), e)),
         }
+    }
+}
+
+impl ParquetRollupStore {
+    /// Starts a day's computation (see [`crate::store::RollupStore::begin_day`]).
+    pub(super) async fn begin_day_writer(&self, day: NaiveDate, definition: &str) -> Result<ParquetDayWriter<'_>, PipelineError> {
+        self.files.writable()?;
+        let begun = self.moments.begin();
+        let (this, definition) = (self.files.clone(), definition.to_owned());
+        let (files, stamp, changes) = blocking(move || {
+            let (stamp, changes) = this.day_reading(day, &definition)?;
+            let [visits, usages, tagging] = schemas();
+            Ok(([this.create(&visits)?, this.create(&usages)?, this.create(&tagging)?], stamp, changes))
+        })
+        .await?;
+        Ok(ParquetDayWriter { store: self, day, begun, files: Some(files), stamp, changes, partial: false })
     }
 }
 

@@ -78,3 +78,77 @@ async fn parts_are_compacted_and_covered_parts_ignored() {
     assert_eq!(store.day_hit_count(day).await.unwrap(), staged);
     assert_eq!(store.staged_through(day, 0).await.unwrap(), Some(staged - 1));
 }
+
+/// A step after a few new hits re-cuts only their visitors: its facts are those of the day
+/// computed at once, and it read a fraction of the day's hits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_few_new_hits_recompute_only_their_visitors() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (stepwise, at_once) = (ParquetRollupStore::open(a.path()).unwrap(), ParquetRollupStore::open(b.path()).unwrap());
+    let rows = conformance::one_day_of_hits(4_000);
+    let order: Vec<usize> = (0..rows.len()).collect();
+    let steps = conformance::steps::arrivals(&rows, &order, &[rows.len() - 40]);
+    let computed = conformance::steps::steps_give_the_figures_of_one(&stepwise, &at_once, &steps, u64::MAX).await;
+    assert!(!computed[0].partial, "the first step computes the day whole");
+    assert!(computed[1].partial, "40 new hits re-cut only their visitors");
+    assert!(computed[1].hits < 1_000, "the second step read {} of {} hits", computed[1].hits, rows.len());
+}
+
+/// A day whose facts were rewritten by an erasure, or cut with another visit timeout, is
+/// computed whole at its next step, with the figures of one step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn facts_without_a_matching_stamp_are_computed_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ParquetRollupStore::open(dir.path()).unwrap();
+    let rows = conformance::one_day_of_hits(2_000);
+    let d = rows[0].day;
+    let steps = conformance::steps::arrivals(&rows, &(0..rows.len()).collect::<Vec<_>>(), &[rows.len() - 100, rows.len() - 50]);
+    store.stage_hits(d, hits_batch(&steps[0])).await.unwrap();
+    crate::engine::compute_day(&store, crate::sessionize::Sessionizer::default(), d, u64::MAX).await.unwrap();
+    store.stage_hits(d, hits_batch(&steps[1])).await.unwrap();
+    let longer = crate::sessionize::Sessionizer { timeout: std::time::Duration::from_secs(3600), ..Default::default() };
+    let computed = crate::engine::compute_day(&store, longer, d, u64::MAX).await.unwrap();
+    assert!(!computed.partial, "facts cut with another timeout are not kept");
+    let visitor = rows[0].visitor;
+    store.erase_visitors(&DoomedVisitors::new(&[visitor])).await.unwrap();
+    store.stage_hits(d, hits_batch(&steps[2])).await.unwrap();
+    let computed = crate::engine::compute_day(&store, longer, d, u64::MAX).await.unwrap();
+    assert!(!computed.partial, "facts rewritten by an erasure are computed whole");
+}
+
+mod steps_property {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 10, ..ProptestConfig::default() })]
+        /// Any split of the same hits into steps, in any arrival order, computed with any bound
+        /// on the hits in memory, gives the figures of one step.
+        #[test]
+        fn any_split_in_any_order_gives_the_figures_of_one_step(
+            seed in any::<u64>(),
+            cuts in proptest::collection::vec(0usize..1_500, 0..8),
+            most in prop_oneof![Just(u64::MAX), 50u64..400],
+        ) {
+            let rows = conformance::one_day_of_hits(1_500);
+            let mut order: Vec<usize> = (0..rows.len()).collect();
+            // A permutation from the seed (Fisher-Yates on a small xorshift).
+            let mut state = seed | 1;
+            for i in (1..order.len()).rev() {
+                state ^= state << 13;
+                state ^= state >> 7;
+                state ^= state << 17;
+                order.swap(i, (state % (i as u64 + 1)) as usize);
+            }
+            let mut cuts = cuts;
+            cuts.sort_unstable();
+            let steps = conformance::steps::arrivals(&rows, &order, &cuts);
+            let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+            runtime.block_on(async {
+                let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+                let (stepwise, at_once) = (ParquetRollupStore::open(a.path()).unwrap(), ParquetRollupStore::open(b.path()).unwrap());
+                conformance::steps::steps_give_the_figures_of_one(&stepwise, &at_once, &steps, most).await;
+            });
+        }
+    }
+}

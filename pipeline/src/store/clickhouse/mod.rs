@@ -451,7 +451,7 @@ impl RollupStore for ClickHouseRollupStore {
         self.set_dirty(days, true).await
     }
 
-    async fn begin_day<'a>(&'a self, day: NaiveDate) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
+    async fn begin_day<'a>(&'a self, day: NaiveDate, _definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
         // The generation is the time the computation began, before it read any hit: of two
         // instances computing a day at once, the one that began later (and so saw every hit
         // the other saw) wins, and a dirty mark given after that beginning outlives the clean
@@ -576,6 +576,20 @@ struct ClickHouseDayWriter<'a> {
 
 #[async_trait]
 impl DayFactsWriter for ClickHouseDayWriter<'_> {
+    fn through(&self) -> Option<&crate::day_changes::Positions> {
+        // Readings are bounded by their time: the generation.
+        None
+    }
+
+    fn changes(&self) -> Option<&crate::day_changes::DayChanges> {
+        // This store replaces whole days: a day's facts carry no stamp of the hits they cover.
+        None
+    }
+
+    fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
+        Err(PipelineError::Store("the ClickHouse store replaces whole days only".into()))
+    }
+
     async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
         let (store, generation) = (self.store, self.generation);
         if facts.visits.num_rows() > 0 {
