@@ -68,7 +68,7 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
 }
 
 /// How many times [`run`] calls `open`.
-pub const STORES_NEEDED: usize = 10;
+pub const STORES_NEEDED: usize = 12;
 
 /// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
 /// all, each time for a new, empty store).
