@@ -72,4 +72,6 @@ pub(super) async fn a_day_computed_in_steps_has_the_figures_of_one_step<S: Rollu
     let cuts = [n - 1_000, n - 600, n - 400, n - 300, n - 250, n - 10];
     let computed = steps_give_the_figures_of_one(stepwise, at_once, &arrivals(&rows, &order, &cuts), 700).await;
     assert_eq!(computed.len(), 7);
+    assert!(computed[1..].iter().all(|c| c.partial), "each later step re-cuts only its visitors: {computed:?}");
+    assert!(computed[6].hits < computed[1].hits, "ten new hits read fewer hits than 400: {computed:?}");
 }

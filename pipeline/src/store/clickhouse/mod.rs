@@ -13,6 +13,8 @@
 //! usages       usage facts          same
 //! tagging      tagging counts       same
 //! generations  current generation   ReplacingMergeTree(generation) by day: which generation of a day is read
+//! facts_stamps  what each generation of a day was computed from (staged positions, visit definition)
+//! changed_visitors  the visitors a step re-cuts, one partition per step, dropped after it
 //! dirty        days to recompute    ReplacingMergeTree(version) by day: the latest mark wins
 //! rejects      refusals             ReplacingMergeTree, by month, ordered by (day, offset, code, field)
 //! erasure_holds  erased visitors held out of staging (digests, until a day)
@@ -25,7 +27,9 @@
 //! Replacing a day writes its facts under a new generation, then switches the day's generation
 //! in one insert: a reader sees the old facts or the new ones, never half of each. The
 //! generation before the current one is kept for readers still on it; older ones are dropped as
-//! whole partitions. Unique visitors stay exact: visits keep their pseudonymous visitor and every
+//! whole partitions. A step with few new hits copies the other visitors' rows of the current
+//! generation into the new one on the server and inserts the changed visitors' new facts
+//! (`steps.rs`, [`crate::day_changes`]). Unique visitors stay exact: visits keep their pseudonymous visitor and every
 //! query counts `count(DISTINCT visitor)` over the cells it asks for, as in the embedded store.
 
 mod lifecycle;
@@ -60,6 +64,7 @@ use self::rows::{
     RejectedEventsAnswer, RejectedEventsColumns, TaggingAnswer, TaggingAnswerColumns, TaggingFactRow, UsageRow, VisitRow,
 };
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
+use crate::day_changes::{DayChanges, FactsStamp, Positions, VisitorSet};
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
@@ -451,12 +456,23 @@ impl RollupStore for ClickHouseRollupStore {
         self.set_dirty(days, true).await
     }
 
-    async fn begin_day<'a>(&'a self, day: NaiveDate, _definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
+    async fn begin_day<'a>(&'a self, day: NaiveDate, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
         // The generation is the time the computation began, before it read any hit: of two
         // instances computing a day at once, the one that began later (and so saw every hit
         // the other saw) wins, and a dirty mark given after that beginning outlives the clean
         // mark.
-        Ok(Box::new(ClickHouseDayWriter { store: self, day, generation: self.next_version() }))
+        let generation = self.next_version();
+        let through = self.staged_positions(day).await?;
+        let (previous, changes) = match self.day_changes(day, definition, &through).await? {
+            Some((current, changes)) => (Some(current), Some(changes)),
+            None => (None, None),
+        };
+        let stamp = FactsStamp { through, definition: definition.to_owned() };
+        Ok(Box::new(ClickHouseDayWriter { store: self, day, generation, stamp, previous, changes, partial: false }))
+    }
+
+    async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+        self.hits_of_visitors(day, slices, visitors).await
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
@@ -563,6 +579,8 @@ impl RollupStore for ClickHouseRollupStore {
     }
 }
 
+mod steps;
+
 #[cfg(test)]
 mod tests;
 
@@ -572,25 +590,40 @@ struct ClickHouseDayWriter<'a> {
     store: &'a ClickHouseRollupStore,
     day: NaiveDate,
     generation: u64,
+    /// The staged positions when the computation began, and how visits are cut.
+    stamp: FactsStamp,
+    /// The generation readers read when the computation began, when its facts allow a partial
+    /// step.
+    previous: Option<u64>,
+    /// What changed since that generation was computed.
+    changes: Option<DayChanges>,
+    /// Whether the commit keeps the facts of the visitors without new hits.
+    partial: bool,
 }
 
 #[async_trait]
 impl DayFactsWriter for ClickHouseDayWriter<'_> {
-    fn through(&self) -> Option<&crate::day_changes::Positions> {
-        // Readings are bounded by their time: the generation.
-        None
+    fn through(&self) -> Option<&Positions> {
+        Some(&self.stamp.through)
     }
 
-    fn changes(&self) -> Option<&crate::day_changes::DayChanges> {
-        // This store replaces whole days: a day's facts carry no stamp of the hits they cover.
-        None
+    fn changes(&self) -> Option<&DayChanges> {
+        self.changes.as_ref()
     }
 
     fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
-        Err(PipelineError::Store("the ClickHouse store replaces whole days only".into()))
+        if self.changes.is_none() {
+            return Err(PipelineError::Store(format!("{}: its facts cannot be updated visitor by visitor; compute it whole", self.day)));
+        }
+        self.partial = true;
+        Ok(())
     }
 
-    async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError> {
+    async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
+        if self.partial {
+            // The hits counted are the new ones: their counts are added at commit.
+            facts.tagging = RecordBatch::new_empty(crate::tagging::tagging_schema());
+        }
         let (store, generation) = (self.store, self.generation);
         if facts.visits.num_rows() > 0 {
             store.insert::<VisitRow<'_>>("visits", VisitRow::rows(&facts.visits, generation)?).await?;
@@ -606,6 +639,18 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
 
     async fn commit(self: Box<Self>) -> Result<(), PipelineError> {
         let (store, day, generation) = (self.store, self.day, self.generation);
+        let mut stamp = self.stamp;
+        if let (true, Some(changes), Some(previous)) = (self.partial, &self.changes, self.previous) {
+            store.note_changed_visitors(generation, &changes.visitors).await?;
+            store.copy_unchanged(day, previous, generation).await?;
+            store.forget_changed_visitors(generation).await?;
+            if changes.tagging.num_rows() > 0 {
+                store.insert::<TaggingFactRow<'_>>("tagging", TaggingFactRow::rows(&changes.tagging, generation)?).await?;
+            }
+            stamp = changes.next_stamp();
+        }
+        // Stamped before the switch: a crash between the two leaves a stamp no reader uses.
+        store.note_stamp(day, generation, &stamp).await?;
         // The cells kept for the day's periods go before the facts change (a crash between the
         // two leaves the day dirty and no stale cell) and again after (a freeze elsewhere that
         // read the old facts meanwhile gets a generation below this second thaw).

@@ -11,7 +11,7 @@ use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 5;
+pub const VERSION: u32 = 6;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -72,6 +72,13 @@ pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
             "CREATE TABLE IF NOT EXISTS {database}.years_to_date (school_year Date, through Date, generation UInt64) \
              ENGINE = ReplacingMergeTree(generation) ORDER BY school_year"
         ),
+        // Version 6: what each generation of a day's facts was computed from (staged positions,
+        // visit definition), and the visitors a step re-cuts (one partition per step, dropped
+        // after it): a step re-cuts only the visitors with new hits.
+        format!("CREATE TABLE IF NOT EXISTS {database}.facts_stamps (day Date, generation UInt64, stamp String) ENGINE = MergeTree ORDER BY (day, generation)"),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.changed_visitors (generation UInt64, visitor String) ENGINE = MergeTree PARTITION BY generation ORDER BY visitor"
+        ),
         format!("CREATE TABLE IF NOT EXISTS {database}.facts_retired (through Date, at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY through"),
         format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
     ])
@@ -84,7 +91,7 @@ mod tests {
     #[test]
     fn every_fact_layout_has_a_clickhouse_table() {
         let statements = statements("dnma").unwrap();
-        assert_eq!(statements.len(), 16);
+        assert_eq!(statements.len(), 18);
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));
