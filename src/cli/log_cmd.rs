@@ -52,7 +52,7 @@ async fn freshness(data_dir: &Path, log: &EmbeddedHitLog, consumer: &str, end: u
         if rollups.join("dirty").is_dir() { Some(pipeline::ParquetRollupStore::open_read_only(&rollups)?.dirty_days().await?.len()) } else { None };
     let counted = if dirty_days == Some(0) { staged } else { None };
     let lag_s = match (acknowledged, counted) {
-        (Some(a), Some(c)) => Some(((a - c).max(0)) as f64 / 1000.0),
+        (Some(a), Some(c)) => Some(std::time::Duration::from_millis(u64::try_from(a - c).unwrap_or(0)).as_secs_f64()),
         _ => None,
     };
     let time = |ms: Option<i64>| ms.and_then(chrono::DateTime::from_timestamp_millis).map(|t| t.to_rfc3339());

@@ -17,6 +17,23 @@ fn sdk_event(service: &str, user: &str) -> String {
     )
 }
 
+/// Runs `dnma pipeline run --once` on a log of `records` hits, checking with `dnma log stats`
+/// that all were behind before and that the newest acknowledged one is counted after.
+fn run_pipeline_watching_its_lag(data_dir: &str, records: u64) -> std::process::Output {
+    let behind = json_lines(&dnma(&["log", "stats", "--data-dir", data_dir], None)).remove(0);
+    assert_eq!(behind["pipeline"]["records_behind"], records, "{behind}");
+    assert!(behind["pipeline"]["newest_acknowledged"].is_string() && behind["pipeline"]["newest_counted"].is_null(), "{behind}");
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let caught_up = json_lines(&dnma(&["log", "stats", "--data-dir", data_dir], None)).remove(0);
+    let freshness = &caught_up["pipeline"];
+    assert_eq!(freshness["records_behind"], 0, "{caught_up}");
+    assert_eq!(freshness["days_to_compute"], 0, "{caught_up}");
+    assert_eq!(freshness["newest_counted"], freshness["newest_acknowledged"], "{caught_up}");
+    assert_eq!(freshness["counting_lag_s"], 0.0, "{caught_up}");
+    run
+}
+
 #[tokio::test]
 async fn hits_sent_over_http_come_out_of_query_and_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -49,21 +66,9 @@ async fn hits_sent_over_http_come_out_of_query_and_export() {
         .unwrap();
     assert_eq!(pixel.status(), 200);
 
-    // Before the pipeline: every record is behind, nothing is counted.
-    let behind = json_lines(&dnma(&["log", "stats", "--data-dir", data_dir], None)).remove(0);
-    assert_eq!(behind["pipeline"]["records_behind"], 4, "{behind}");
-    assert!(behind["pipeline"]["newest_acknowledged"].is_string() && behind["pipeline"]["newest_counted"].is_null(), "{behind}");
     // The pipeline runs beside the live collector (it reads the log read-only).
-    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None);
-    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
+    let run = run_pipeline_watching_its_lag(data_dir, 4);
     assert!(String::from_utf8_lossy(&run.stderr).contains("4 hits staged"), "{}", String::from_utf8_lossy(&run.stderr));
-    // After it: nothing behind, the newest acknowledged hit is counted.
-    let caught_up = json_lines(&dnma(&["log", "stats", "--data-dir", data_dir], None)).remove(0);
-    let freshness = &caught_up["pipeline"];
-    assert_eq!(freshness["records_behind"], 0, "{caught_up}");
-    assert_eq!(freshness["days_to_compute"], 0, "{caught_up}");
-    assert_eq!(freshness["newest_counted"], freshness["newest_acknowledged"], "{caught_up}");
-    assert_eq!(freshness["counting_lag_s"], 0.0, "{caught_up}");
 
     let today = Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive().to_string();
     let query = dnma(

@@ -138,7 +138,7 @@ mod steps_property {
                 state ^= state << 13;
                 state ^= state >> 7;
                 state ^= state << 17;
-                order.swap(i, (state % (i as u64 + 1)) as usize);
+                order.swap(i, usize::try_from(state % (i as u64 + 1)).expect("an index"));
             }
             let mut cuts = cuts;
             cuts.sort_unstable();
