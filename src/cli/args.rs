@@ -15,8 +15,8 @@ pub struct Cli {
     /// Tagging plan file to apply instead of the shipped one (dnma-v1.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub(super) plan: Option<PathBuf>,
-    /// Directory of open-data CSV files (annuaire, collèges, effectifs) to use as the school
-    /// referential instead of the shipped extracts.
+    /// Directory of open-data CSV files, plain or gzip-compressed (`.csv.gz`): annuaire,
+    /// collèges, effectifs; the school referential instead of the shipped extracts.
     #[arg(long, global = true, value_name = "DIR")]
     pub(super) referential_dir: Option<PathBuf>,
     #[command(subcommand)]

@@ -51,6 +51,14 @@ pub enum ReferentialError {
         /// The first columns of its header.
         header: String,
     },
+    /// A gzip-compressed file could not be decompressed, or a file is not UTF-8.
+    #[error("{file}: {message}")]
+    Encoding {
+        /// The file name.
+        file: String,
+        /// What is wrong.
+        message: String,
+    },
     /// A column the layout needs is missing.
     #[error("{file}: missing column {column:?}")]
     MissingColumn {

@@ -3,13 +3,15 @@
 //! holiday zone and time zone.
 //!
 //! It is loaded from open-data CSV files in their published layouts (`;`-separated, UTF-8 with a
-//! BOM): the Annuaire de l'éducation (the national file has the same columns as the
-//! départemental extracts), the collèges file, and the enrolment files of écoles and of the
-//! second degree. [`Referential::shipped`] holds the extracts shipped with dnma (Licence
-//! Ouverte 2.0); [`Referential::load_dir`] reads a directory of such files, e.g. the national
-//! annuaire. A UAI missing from every file still [`locate`](Referential::locate)s by its prefix.
+//! BOM), plain or gzip-compressed (`.csv.gz`): the Annuaire de l'éducation (the national file has
+//! the same columns as the regional and départemental extracts), the collèges file, and the
+//! enrolment files of écoles and of the second degree. [`Referential::shipped`] holds the extracts
+//! shipped with dnma (Licence Ouverte 2.0, credited in `tagging-plan/data/SOURCES.md`);
+//! [`Referential::load_dir`] reads a directory of such files, e.g. the national annuaire. A UAI
+//! missing from every file still [`locate`](Referential::locate)s by its prefix.
 
 mod csv_files;
+mod encoding;
 mod school;
 
 use std::collections::HashMap;
@@ -24,13 +26,15 @@ use crate::error::ReferentialError;
 use crate::plan::{Plan, Territory};
 use crate::uai::{Uai, UaiError};
 
-/// The open-data files shipped with dnma, by name.
-pub const SHIPPED_FILES: [(&str, &str); 5] = [
-    ("annuaire-education-ille-et-vilaine.csv", include_str!("../../data/annuaire-education-ille-et-vilaine.csv")),
-    ("annuaire-education-val-de-marne-ecoles.csv", include_str!("../../data/annuaire-education-val-de-marne-ecoles.csv")),
-    ("etablissements-colleges-france.csv", include_str!("../../data/etablissements-colleges-france.csv")),
-    ("effectifs-ecoles-ille-et-vilaine.csv", include_str!("../../data/effectifs-ecoles-ille-et-vilaine.csv")),
-    ("effectifs-second-degre-ille-et-vilaine.csv", include_str!("../../data/effectifs-second-degre-ille-et-vilaine.csv")),
+/// The open-data files shipped with dnma, by name, as embedded: a name ending in `.gz` is
+/// gzip-compressed.
+pub const SHIPPED_FILES: [(&str, &[u8]); 6] = [
+    ("annuaire-education-ille-et-vilaine.csv", include_bytes!("../../data/annuaire-education-ille-et-vilaine.csv")),
+    ("annuaire-education-val-de-marne-ecoles.csv", include_bytes!("../../data/annuaire-education-val-de-marne-ecoles.csv")),
+    ("annuaire-education-occitanie.csv.gz", include_bytes!("../../data/annuaire-education-occitanie.csv.gz")),
+    ("etablissements-colleges-france.csv", include_bytes!("../../data/etablissements-colleges-france.csv")),
+    ("effectifs-ecoles-ille-et-vilaine.csv", include_bytes!("../../data/effectifs-ecoles-ille-et-vilaine.csv")),
+    ("effectifs-second-degre-ille-et-vilaine.csv", include_bytes!("../../data/effectifs-second-degre-ille-et-vilaine.csv")),
 ];
 
 /// Schools by UAI.
@@ -88,28 +92,29 @@ impl Referential {
         static SHIPPED: OnceLock<Referential> = OnceLock::new();
         SHIPPED.get_or_init(|| {
             let mut referential = Referential::default();
-            for (name, text) in SHIPPED_FILES {
-                referential.add_csv(name, text).expect("the shipped files parse (checked by tests)");
+            for (name, bytes) in SHIPPED_FILES {
+                let text = encoding::text(name, bytes.to_vec()).expect("the shipped files decode (checked by tests)");
+                referential.add_csv(name, &text).expect("the shipped files parse (checked by tests)");
             }
             referential
         })
     }
 
-    /// Loads every `*.csv` file of a directory, whatever its layout among the known ones.
+    /// Loads every `*.csv` and `*.csv.gz` (gzip-compressed) file of a directory, in name order,
+    /// whatever its layout among the known ones.
     pub fn load_dir(dir: &Path) -> Result<Referential, ReferentialError> {
         let io = |source| ReferentialError::Io { path: dir.to_owned(), source };
-        let mut paths: Vec<_> = std::fs::read_dir(dir)
+        let mut files: Vec<(String, std::path::PathBuf)> = std::fs::read_dir(dir)
             .map_err(io)?
             .filter_map(Result::ok)
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")))
+            .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+            .filter(|(name, _)| encoding::is_data_file(name))
             .collect();
-        paths.sort();
+        files.sort();
         let mut referential = Referential::default();
-        for path in paths {
-            let text = std::fs::read_to_string(&path).map_err(|source| ReferentialError::Io { path: path.clone(), source })?;
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-            referential.add_csv(&name, &text)?;
+        for (name, path) in files {
+            let bytes = std::fs::read(&path).map_err(|source| ReferentialError::Io { path: path.clone(), source })?;
+            referential.add_csv(&name, &encoding::text(&name, bytes)?)?;
         }
         Ok(referential)
     }
