@@ -8,6 +8,7 @@
 //! - [`log`]: the hit log trait, its embedded implementation and its conformance suite;
 //! - [`record`]: what is stored (never a raw user id, IP or User-Agent);
 //! - [`pseudonym`]: keyed hashing of user ids with per-school-year keys;
+//! - [`replay`]: dead letters validated again and the valid ones appended, once;
 //! - [`retention`]: deleting log segments past their retention;
 //! - [`useragent`]: device/OS/browser classes and bot detection.
 
@@ -17,5 +18,6 @@ pub mod http;
 pub mod log;
 pub mod pseudonym;
 pub mod record;
+pub mod replay;
 pub mod retention;
 pub mod useragent;

@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::NaiveDate;
 use collector::freshness::Freshness;
 use collector::log::{partition_of, position, HitLog, LogConsumer, Partition, Topic};
-use collector::record::{DeadLetter, StoredHit};
+use collector::record::{DeadLetter, DeadLetterRecord, StoredHit};
 use tagging_plan::{Plan, Referential};
 use tracing::{info, warn};
 
@@ -295,7 +295,9 @@ impl Pipeline {
                 let (partition, offset) = (record.partition, record.offset);
                 let at = read.entry(partition).or_default();
                 *at = (*at).max(offset + 1);
-                let letter = DeadLetter::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
+                // Replay marks share the topic with the letters; they are not refusals.
+                let decoded = DeadLetterRecord::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
+                let Some(letter) = decoded.into_letter() else { continue };
                 if held.holds_letter(&letter) {
                     skipped += 1;
                     continue;

@@ -97,6 +97,9 @@ pub(super) enum Command {
     /// Looks inside the embedded log (read-only).
     #[command(subcommand)]
     Log(LogCommand),
+    /// The refused hits (dead letters).
+    #[command(subcommand)]
+    DeadLetters(DeadLettersCommand),
     /// Erases one person's records on request (RGPD art. 17): their hits and dead letters in the
     /// log, their facts in the store, found by their pseudonyms under every key. Works at rest or
     /// beside a running server (the collector, `dnma serve`, a following pipeline): then the
@@ -333,6 +336,39 @@ pub(super) enum LogCommand {
         /// How many records.
         #[arg(short = 'n', default_value_t = 10)]
         count: usize,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub(super) enum DeadLettersCommand {
+    /// Validates again the dead letters of a platform received between two days (Europe/Paris),
+    /// against the plan: the shipped one, or a new one with `--plan FILE`. Those now valid go
+    /// into the hit log with their original receive time (the pipeline counts them on their
+    /// day), once: a replay run again adds nothing. Prints a summary per reason code: how many
+    /// were replayed, how many are still refused and why. Works at rest, beside a running
+    /// collector or `dnma serve` (it then replays in the log it holds), and on a Kafka log.
+    Replay {
+        /// Data directory (its embedded log).
+        #[arg(long, default_value = "dnma-data")]
+        data_dir: PathBuf,
+        /// TOML config file (`[log]`: embedded or Kafka).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The platform whose dead letters are replayed (`ONE`, `MBN`…).
+        #[arg(long)]
+        plateforme: String,
+        /// First day of receipt, YYYY-MM-DD.
+        #[arg(long)]
+        from: chrono::NaiveDate,
+        /// Last day of receipt, included, YYYY-MM-DD.
+        #[arg(long)]
+        to: chrono::NaiveDate,
+        /// Print the summary as one JSON object.
+        #[arg(long)]
+        json: bool,
+        /// How long to wait for a running server to replay, in seconds.
+        #[arg(long, default_value_t = 900)]
+        wait_seconds: u64,
     },
 }
 

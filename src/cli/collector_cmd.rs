@@ -47,6 +47,11 @@ impl CollectorFile {
         self.key_file.as_deref()
     }
 
+    /// The segment size of the embedded log, if set.
+    pub fn segment_bytes(&self) -> Option<u64> {
+        self.segment_bytes
+    }
+
     /// Checks the values; the error names the key.
     pub fn validate(&self) -> anyhow::Result<()> {
         for (key, value) in [("max_body_bytes", self.max_body_bytes), ("max_events_per_body", self.max_events_per_body)] {
@@ -123,6 +128,9 @@ pub async fn run_until(
     if let Some(pipeline) = &pipeline {
         erasures.push(super::erasure_spool::spawn_store_worker(&upkeep.data_dir, pipeline.store(), pipeline.step_lock()));
     }
+    // Replays of dead letters asked while running (`dnma dead-letters replay`), in the log this
+    // process holds.
+    erasures.extend(log.embedded().map(|log| super::replay_spool::spawn_worker(&upkeep.data_dir, Arc::clone(log), Arc::clone(&state.referential))));
     let app = match dashboards {
         Some(pages) => router(state).merge(pages),
         None => router(state),

@@ -84,7 +84,7 @@ fn result_path(spool: &Path, id: &str, part: Part) -> PathBuf {
 }
 
 /// Writes a file whole or not at all (written beside it, synced, renamed).
-fn write_atomically(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
+pub(super) fn write_atomically(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
     let fresh = path.with_extension("tmp");
     let bytes = serde_json::to_vec(value)?;
     std::fs::write(&fresh, bytes).with_context(|| format!("writing {}", fresh.display()))?;
@@ -93,7 +93,7 @@ fn write_atomically(path: &Path, value: &impl Serialize) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Option<T>> {
+pub(super) fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> anyhow::Result<Option<T>> {
     match std::fs::read(path) {
         Ok(bytes) => Ok(Some(serde_json::from_slice(&bytes).with_context(|| format!("reading {}", path.display()))?)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),

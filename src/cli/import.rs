@@ -36,7 +36,7 @@ pub async fn run(state: &CollectorState, input: &Path) -> anyhow::Result<ExitCod
         Box::new(BufReader::new(File::open(input).with_context(|| format!("cannot read {}", input.display()))?))
     };
     // Imported lines carry no User-Agent.
-    let client = ClientClass { device: "autre".into(), os: "autre".into(), browser: "autre".into() };
+    let client = ClientClass::unknown();
     let mut counts = Counts::default();
     let mut batch: Vec<(RawHit<'static>, DateTime<Utc>)> = Vec::with_capacity(BATCH);
     let mut multihits = MultiHitAssembler::default();

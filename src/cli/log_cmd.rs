@@ -1,13 +1,14 @@
 //! `dnma log stats` and `dnma log tail`: look inside the embedded log (read-only, safe beside a
 //! running collector), and how far the pipeline is behind it. Records are printed pseudonymized,
-//! as stored.
+//! as stored: a dead letter with the client class of its request when it was kept, a replay mark
+//! as `replay_mark`, a replayed hit with the position of its dead letter (`replayed_from`).
 
 use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog, Topic};
-use collector::record::{DeadLetter, StoredHit};
+use collector::record::{DeadLetterRecord, HitTrailer, StoredHit};
 use pipeline::RollupStore;
 
 fn open(data_dir: &Path) -> anyhow::Result<EmbeddedHitLog> {
@@ -74,12 +75,18 @@ pub async fn tail(data_dir: &Path, dead_letters: bool, count: usize) -> anyhow::
     let end = log.stats(topic).await?.end_offset;
     let records = log.read(topic, 0, end.saturating_sub(count as u64), count).await?;
     for record in records {
-        let json = if dead_letters {
-            serde_json::to_value(DeadLetter::decode(&record.payload)?)?
+        let line = if dead_letters {
+            match DeadLetterRecord::decode(&record.payload)? {
+                DeadLetterRecord::Letter { letter, client } => serde_json::json!({ "offset": record.offset, "record": letter, "client": client }),
+                DeadLetterRecord::Mark(mark) => serde_json::json!({ "offset": record.offset, "replay_mark": mark }),
+            }
         } else {
-            serde_json::to_value(StoredHit::decode(&record.payload)?)?
+            match StoredHit::decode_with_trailer(&record.payload)? {
+                (hit, Some(HitTrailer::Replayed(from))) => serde_json::json!({ "offset": record.offset, "record": hit, "replayed_from": from }),
+                (hit, None) => serde_json::json!({ "offset": record.offset, "record": hit }),
+            }
         };
-        println!("{}", serde_json::json!({ "offset": record.offset, "record": json }));
+        println!("{line}");
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -15,6 +15,8 @@ mod pipeline_cmd;
 mod plan_show;
 mod plan_validate;
 mod referential_lookup;
+mod replay_cmd;
+mod replay_spool;
 mod retention_cmd;
 mod sample;
 
@@ -24,7 +26,10 @@ use anyhow::Context;
 use tagging_plan::{Plan, Referential};
 
 pub use args::Cli;
-use args::{ClickhouseCommand, Command, ConfigCommand, ExportCommand, LogCommand, PipelineCommand, PlanCommand, ReferentialCommand, ServeArgs};
+use args::{
+    ClickhouseCommand, Command, ConfigCommand, DeadLettersCommand, ExportCommand, LogCommand, PipelineCommand, PlanCommand, ReferentialCommand,
+    ServeArgs,
+};
 
 /// Runs a parsed command line; the exit code is the command's.
 #[allow(clippy::too_many_lines)] // one arm per command
@@ -117,6 +122,20 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
         Command::Retention { data_dir, config, dry_run } => {
             let file = config_file::ConfigFile::load(config.as_deref())?;
             runtime()?.block_on(retention_cmd::run_all(data_dir, &file, *dry_run))
+        }
+        Command::DeadLetters(DeadLettersCommand::Replay { data_dir, config, plateforme, from, to, json, wait_seconds }) => {
+            let file = config_file::ConfigFile::load(config.as_deref())?;
+            let referential = cli.referential()?;
+            let args = replay_cmd::ReplayArgs {
+                data_dir,
+                plateforme,
+                from: *from,
+                to: *to,
+                plan_file: cli.plan.as_deref(),
+                json: *json,
+                wait_seconds: *wait_seconds,
+            };
+            runtime()?.block_on(replay_cmd::run(&args, &plan, &referential, &file))
         }
         Command::Log(LogCommand::Stats { data_dir, consumer }) => runtime()?.block_on(log_cmd::stats(data_dir, consumer)),
         Command::Log(LogCommand::Tail { data_dir, dead_letters, count }) => runtime()?.block_on(log_cmd::tail(data_dir, *dead_letters, *count)),

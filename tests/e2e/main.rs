@@ -12,6 +12,7 @@ mod perimeter_cli;
 mod pipeline;
 mod plan_cli;
 mod referential_cli;
+mod replay;
 mod retention;
 mod suppression;
 

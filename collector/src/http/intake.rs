@@ -51,7 +51,7 @@ pub async fn store_timed<'a>(
                     state.metrics.rejected(&reason.code);
                 }
                 let letter = dead_letter(state, raw, reasons, now)?;
-                dead.push(LogRecord { key: Vec::new(), payload: letter.encode() });
+                dead.push(LogRecord { key: Vec::new(), payload: letter.encode_with_client(client) });
             }
         }
     }

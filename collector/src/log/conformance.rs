@@ -72,6 +72,10 @@ async fn appends_get_dense_offsets_and_read_back(log: Arc<dyn HitLog>) {
     assert_eq!((middle.len(), text(&middle[0])), (1, "b".to_owned()), "read honours from and max");
     assert!(log.read(Topic::Hits, partition, first + 3, 10).await.unwrap().is_empty(), "nothing past the end");
     assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, end + 3);
+    let ends = log.end_offsets(Topic::Hits).await.unwrap();
+    assert_eq!(ends.len(), log.partitions(Topic::Hits).await.unwrap() as usize, "one end per partition");
+    assert_eq!(ends[partition as usize], first + 3, "a partition ends after its last record");
+    assert_eq!(ends.iter().sum::<u64>(), end + 3);
 }
 
 async fn concurrent_appends_lose_nothing(log: Arc<dyn HitLog>) {

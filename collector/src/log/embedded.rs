@@ -487,6 +487,10 @@ impl HitLog for EmbeddedHitLog {
         })
     }
 
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
+        Ok(vec![self.topic(topic).segments.read().expect("segment lock").last().map_or(0, Segment::end)])
+    }
+
     async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {
         Ok(Box::new(SoleConsumer::start(self, group, topic).await?))
     }

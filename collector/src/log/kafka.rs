@@ -383,6 +383,22 @@ impl HitLog for KafkaHitLog {
         .map_err(|_| LogError::Closed)?
     }
 
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
+        let (config, name, partitions) = (self.config.clone(), self.config.topic(topic), self.partitions[Self::index(topic)]);
+        tokio::task::spawn_blocking(move || {
+            let consumer = config.plain_consumer("dnma-metadata")?;
+            (0..partitions)
+                .map(|partition| {
+                    let (_, high) =
+                        consumer.fetch_watermarks(&name, partition_id(partition)?, Duration::from_secs(10)).map_err(|e| unavailable(&e))?;
+                    Ok(u64::try_from(high).unwrap_or(0))
+                })
+                .collect()
+        })
+        .await
+        .map_err(|_| LogError::Closed)?
+    }
+
     async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {
         let name = self.config.topic(topic);
         let group = group_of(group, topic);

@@ -178,6 +178,9 @@ pub trait HitLog: Send + Sync + 'static {
     /// Extent and size of a topic.
     async fn stats(&self, topic: Topic) -> Result<TopicStats, LogError>;
 
+    /// The offset the next record of each partition of a topic gets, partition by partition.
+    async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError>;
+
     /// Joins the consumer group `group` on `topic`: the returned consumer reads the partitions
     /// the group gives it (all of them when it is alone) from their committed offsets.
     async fn subscribe(self: std::sync::Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError>;
