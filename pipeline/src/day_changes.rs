@@ -149,6 +149,60 @@ impl DayChanges {
     }
 }
 
+/// A day's computation as a store's writer follows it: the positions it covers, what changed
+/// since the day's facts were computed, and whether only the changed visitors' facts are
+/// replaced ([`crate::store::DayFactsWriter`]).
+#[derive(Debug, Clone)]
+pub struct DayStep {
+    stamp: FactsStamp,
+    changes: Option<DayChanges>,
+    partial: bool,
+}
+
+impl DayStep {
+    /// A computation covering `stamp`, with the day's `changes` when its facts allow a partial
+    /// step.
+    pub fn new(stamp: FactsStamp, changes: Option<DayChanges>) -> DayStep {
+        DayStep { stamp, changes, partial: false }
+    }
+
+    /// The staged positions the computation covers.
+    pub fn through(&self) -> &Positions {
+        &self.stamp.through
+    }
+
+    /// What changed since the day's facts were computed, if known.
+    pub fn changes(&self) -> Option<&DayChanges> {
+        self.changes.as_ref()
+    }
+
+    /// Replaces only the changed visitors' facts from now on; an error when there are no
+    /// changes to go by.
+    pub fn keep_unchanged_visitors(&mut self, day: chrono::NaiveDate) -> Result<(), PipelineError> {
+        if self.changes.is_none() {
+            return Err(PipelineError::Store(format!("{day}: its facts cannot be updated visitor by visitor; compute it whole")));
+        }
+        self.partial = true;
+        Ok(())
+    }
+
+    /// Readies appended facts: in a partial step the hits sessionized include old ones, so their
+    /// tagging counts are dropped (the new hits' counts are added at commit).
+    pub fn prepare(&self, facts: &mut crate::sessionize::Sessionized) {
+        if self.partial {
+            facts.tagging = RecordBatch::new_empty(crate::tagging::tagging_schema());
+        }
+    }
+
+    /// What the commit applies: the changes of a partial step (`None`: the whole day is
+    /// replaced), and the stamp of the facts once committed.
+    pub fn commit(&mut self) -> (Option<DayChanges>, FactsStamp) {
+        let changes = if self.partial { self.changes.take() } else { None };
+        let stamp = changes.as_ref().map_or_else(|| self.stamp.clone(), DayChanges::next_stamp);
+        (changes, stamp)
+    }
+}
+
 /// A day whose new hits are at most one in this many of its hits is computed for its changed
 /// visitors only.
 const INCREMENTAL_SHARE: u64 = 4;

@@ -12,7 +12,7 @@ use collector::log::partition_of;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::{blocking, Files, ParquetRollupStore};
-use crate::day_changes::{filter_positions, filter_visitors, is_between, DayChanges, FactsStamp, Positions, VisitorSet, STAMP_KEY};
+use crate::day_changes::{filter_positions, filter_visitors, is_between, DayChanges, DayStep, FactsStamp, Positions, VisitorSet, STAMP_KEY};
 use crate::error::PipelineError;
 use crate::facts::{usages_schema, visits_schema};
 use crate::sessionize::Sessionized;
@@ -31,12 +31,8 @@ pub(super) struct ParquetDayWriter<'a> {
     pub(super) begun: u64,
     /// Visits, usages, tagging counts; `None` once committed.
     pub(super) files: Option<[AtomicParquet; 3]>,
-    /// The staged positions when the computation began, and how visits are cut.
-    pub(super) stamp: FactsStamp,
-    /// What changed since the day's facts were computed, when they allow a partial step.
-    pub(super) changes: Option<DayChanges>,
-    /// Whether the commit keeps the facts of the visitors without new hits.
-    pub(super) partial: bool,
+    /// What the computation covers, what changed, whether only the changed visitors go.
+    pub(super) step: DayStep,
 }
 
 impl Files {
@@ -125,27 +121,20 @@ fn schemas() -> [SchemaRef; 3] {
 #[async_trait]
 impl DayFactsWriter for ParquetDayWriter<'_> {
     fn through(&self) -> Option<&Positions> {
-        Some(&self.stamp.through)
+        Some(self.step.through())
     }
 
     fn changes(&self) -> Option<&DayChanges> {
-        self.changes.as_ref()
+        self.step.changes()
     }
 
     fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
-        if self.changes.is_none() {
-            return Err(PipelineError::Store(format!("{}: its facts cannot be updated visitor by visitor; compute it whole", self.day)));
-        }
-        self.partial = true;
-        Ok(())
+        self.step.keep_unchanged_visitors(self.day)
     }
 
     async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
         let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts appended after commit".into()))?;
-        if self.partial {
-            // The hits counted are the new ones: their counts are added at commit.
-            facts.tagging = datafusion::arrow::array::RecordBatch::new_empty(tagging_schema());
-        }
+        self.step.prepare(&mut facts);
         let files = blocking(move || {
             files[0].write_row_group(&facts.visits)?;
             files[1].write_row_group(&facts.usages)?;
@@ -160,8 +149,8 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
     async fn commit(mut self: Box<Self>) -> Result<(), PipelineError> {
         let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
         let (this, day) = (self.store.files.clone(), self.day);
-        let changes = if self.partial { self.changes.take() } else { None };
-        let stamp = changes.as_ref().map_or_else(|| self.stamp.encode(), |c| c.next_stamp().encode());
+        let (changes, stamp) = self.step.commit();
+        let stamp = stamp.encode();
         let store = self.store;
         // The cells kept for the day's periods are dropped first: a crash between the two
         // leaves the day dirty and no stale cell.
@@ -210,7 +199,7 @@ impl ParquetRollupStore {
             Ok(([this.create(&visits)?, this.create(&usages)?, this.create(&tagging)?], stamp, changes))
         })
         .await?;
-        Ok(ParquetDayWriter { store: self, day, begun, files: Some(files), stamp, changes, partial: false })
+        Ok(ParquetDayWriter { store: self, day, begun, files: Some(files), step: DayStep::new(stamp, changes) })
     }
 }
 

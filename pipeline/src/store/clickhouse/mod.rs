@@ -64,7 +64,7 @@ use self::rows::{
     RejectedEventsAnswer, RejectedEventsColumns, TaggingAnswer, TaggingAnswerColumns, TaggingFactRow, UsageRow, VisitRow,
 };
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
-use crate::day_changes::{DayChanges, FactsStamp, Positions, VisitorSet};
+use crate::day_changes::{DayChanges, DayStep, FactsStamp, Positions, VisitorSet};
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
@@ -467,8 +467,8 @@ impl RollupStore for ClickHouseRollupStore {
             Some((current, changes)) => (Some(current), Some(changes)),
             None => (None, None),
         };
-        let stamp = FactsStamp { through, definition: definition.to_owned() };
-        Ok(Box::new(ClickHouseDayWriter { store: self, day, generation, stamp, previous, changes, partial: false }))
+        let step = DayStep::new(FactsStamp { through, definition: definition.to_owned() }, changes);
+        Ok(Box::new(ClickHouseDayWriter { store: self, day, generation, previous, step }))
     }
 
     async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
@@ -590,40 +590,30 @@ struct ClickHouseDayWriter<'a> {
     store: &'a ClickHouseRollupStore,
     day: NaiveDate,
     generation: u64,
-    /// The staged positions when the computation began, and how visits are cut.
-    stamp: FactsStamp,
     /// The generation readers read when the computation began, when its facts allow a partial
     /// step.
     previous: Option<u64>,
-    /// What changed since that generation was computed.
-    changes: Option<DayChanges>,
-    /// Whether the commit keeps the facts of the visitors without new hits.
-    partial: bool,
+    /// What the computation covers, what changed since `previous`, whether only the changed
+    /// visitors go.
+    step: DayStep,
 }
 
 #[async_trait]
 impl DayFactsWriter for ClickHouseDayWriter<'_> {
     fn through(&self) -> Option<&Positions> {
-        Some(&self.stamp.through)
+        Some(self.step.through())
     }
 
     fn changes(&self) -> Option<&DayChanges> {
-        self.changes.as_ref()
+        self.step.changes()
     }
 
     fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
-        if self.changes.is_none() {
-            return Err(PipelineError::Store(format!("{}: its facts cannot be updated visitor by visitor; compute it whole", self.day)));
-        }
-        self.partial = true;
-        Ok(())
+        self.step.keep_unchanged_visitors(self.day)
     }
 
     async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
-        if self.partial {
-            // The hits counted are the new ones: their counts are added at commit.
-            facts.tagging = RecordBatch::new_empty(crate::tagging::tagging_schema());
-        }
+        self.step.prepare(&mut facts);
         let (store, generation) = (self.store, self.generation);
         if facts.visits.num_rows() > 0 {
             store.insert::<VisitRow<'_>>("visits", VisitRow::rows(&facts.visits, generation)?).await?;
@@ -639,15 +629,15 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
 
     async fn commit(self: Box<Self>) -> Result<(), PipelineError> {
         let (store, day, generation) = (self.store, self.day, self.generation);
-        let mut stamp = self.stamp;
-        if let (true, Some(changes), Some(previous)) = (self.partial, &self.changes, self.previous) {
+        let mut step = self.step;
+        let (changes, stamp) = step.commit();
+        if let (Some(changes), Some(previous)) = (&changes, self.previous) {
             store.note_changed_visitors(generation, &changes.visitors).await?;
             store.copy_unchanged(day, previous, generation).await?;
             store.forget_changed_visitors(generation).await?;
             if changes.tagging.num_rows() > 0 {
                 store.insert::<TaggingFactRow<'_>>("tagging", TaggingFactRow::rows(&changes.tagging, generation)?).await?;
             }
-            stamp = changes.next_stamp();
         }
         // Stamped before the switch: a crash between the two leaves a stamp no reader uses.
         store.note_stamp(day, generation, &stamp).await?;
