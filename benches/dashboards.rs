@@ -131,6 +131,8 @@ fn main() {
         format!("/territoires?niveau=departement&code=35&periode=annee&debut={debut}"),
         format!("/territoires?niveau=academie&code=Rennes&periode=mois&profil=ELEVE&debut={debut}"),
         format!("/api/v1/territoires?debut={debut}"),
+        format!("/territoires?degre=college&debut={debut}"),
+        format!("/api/v1/territoires?niveau=academie&code=Rennes&periode=annee&secteur=prive&debut={debut}"),
         format!("/territoires.csv?niveau=region&code=Bretagne&debut={debut}"),
         format!("/graphiques/territoire.svg?debut={debut}"),
         format!("/graphiques/carte.svg?debut={debut}"),

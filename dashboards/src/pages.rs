@@ -102,6 +102,18 @@ fn filters_form(d: &Dashboards, filters: &Filters, action: &str) -> Markup {
                     option value=(v.code) selected[filters.service.as_deref() == Some(v.code.as_str())] { (v.label) }
                 }
             } }
+            @if action == "/territoires" {
+                label title="Un seul de ces filtres à la fois, sans filtre de profil" { "Degré " select name="degre" {
+                    @for (value, label) in [("", "Tous"), ("ecole", "Écoles (1er degré)"), ("college", "Collèges"), ("lycee", "Lycées"), ("autre", "Autres établissements")] {
+                        option value=(value) selected[filters.degre.as_deref().unwrap_or("") == value] { (label) }
+                    }
+                } }
+                label { "Secteur " select name="secteur" {
+                    @for (value, label) in [("", "Tous"), ("public", "Public"), ("prive", "Privé")] {
+                        option value=(value) selected[filters.secteur.as_deref().unwrap_or("") == value] { (label) }
+                    }
+                } }
+            }
             button type="submit" { "Appliquer" }
         }
     }
@@ -172,8 +184,11 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
         }
         (filters_form(d, filters, "/territoires"))
         (period_caption(view.period.start, view.period.end, &period_label_of(&view.period.kind), view.period.incomplete))
-        @if view.profil.is_some() || view.service.is_some() {
-            p.muted { "Filtres : " @if let Some(p) = &view.profil { "profil " (p) " " } @if let Some(s) = &view.service { "service " (s) } }
+        @if view.profil.is_some() || view.service.is_some() || view.degre.is_some() || view.secteur.is_some() {
+            p.muted {
+                "Filtres : " @if let Some(p) = &view.profil { "profil " (p) " " } @if let Some(s) = &view.service { "service " (s) " " }
+                @if let Some(k) = &view.degre { "degré " (k) " " } @if let Some(s) = &view.secteur { "secteur " (s) }
+            }
         }
         (cards(&view.territory.figures, &view.territory.code))
         p { "Élèves visiteurs par élève inscrit : " strong { @match view.territory.pupil_rate { Some(r) => (french::percent(r)), None => { "non calculable (effectifs connus pour " (french::percent(view.territory.enrolment_coverage)) " des établissements)" } } } }

@@ -373,6 +373,45 @@ async fn empty_form_fields_mean_no_filter_and_bad_ones_are_clear_400s() {
     assert!(content_type.starts_with("text/html") && body.contains("debut"), "{body}");
 }
 
+/// The kind-of-school and sector filters split the visits of every territory (their parts add
+/// up to the total), live in the URL and the form, and refuse what the protected cells do not
+/// hold.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn school_filters_split_every_territory_and_refuse_combinations() {
+    let (app, _dir) = app(5).await;
+    let visits = |body: &str| serde_json::from_str::<Value>(body).unwrap()["territory"]["figures"]["visits"].as_u64();
+    let api = |filter: &str| format!("/api/v1/territoires?periode=annee&debut=2026-09-07{filter}");
+    let (_, _, all) = get(&app, &api(""), Some(READER)).await;
+    let total = visits(&all).unwrap();
+    for (dimension, values) in [("degre", &["ecole", "college", "lycee", "autre"][..]), ("secteur", &["public", "prive"][..])] {
+        let mut sum = 0;
+        let mut non_empty = 0;
+        for value in values {
+            let (status, _, body) = get(&app, &api(&format!("&{dimension}={value}")), Some(READER)).await;
+            assert_eq!(status, StatusCode::OK, "{body}");
+            let part: Value = serde_json::from_str(&body).unwrap();
+            assert_eq!(part[dimension], *value);
+            assert!(part["territory"]["pupil_rate"].is_null(), "no per-pupil rate for one kind of school");
+            let v = visits(&body).unwrap_or(0);
+            sum += v;
+            non_empty += usize::from(v > 0);
+        }
+        assert_eq!(sum, total, "the {dimension} parts add up to all visits");
+        assert!(non_empty >= 2, "the synthetic schools have several values of {dimension}");
+    }
+    let (status, _, page) = get(&app, "/territoires?periode=annee&debut=2026-09-07&degre=college", Some(READER)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(page.contains(r#"<option value="college" selected>"#) && page.contains("degré college"), "{page}");
+    for refused in ["&degre=ecole&profil=ELEVE", "&degre=ecole&secteur=public", "&degre=lyc%C3%A9e"] {
+        let (status, _, body) = get(&app, &api(refused), Some(READER)).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{refused}: {body}");
+        assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"], "bad_request");
+    }
+    let (status, _, body) = get(&app, "/api/v1/conformite/ENT-BZH?degre=ecole", Some(EDITOR)).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("territoires"), "{body}");
+}
+
 /// A project with a perimeter: its deployment rate per week and cumulative, its target and
 /// notes, on the page, in the API, on the chart and in the CSV; without one, the page says its
 /// shares are not a deployment rate.

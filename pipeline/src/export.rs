@@ -48,6 +48,9 @@ pub fn published_values(plan: &Plan, by: Breakdown) -> Result<Vec<(Option<String
         Breakdown::Os => classes(&SYSTEMS),
         Breakdown::Navigateur => classes(&BROWSERS),
         Breakdown::Outil => return Err(PipelineError::Query("the open data has no breakdown by tool (outil)".into())),
+        Breakdown::Degre | Breakdown::Secteur => {
+            return Err(PipelineError::Query(format!("the open data is one row per school: its kind and sector are columns, not a `{by}` breakdown")))
+        }
     })
 }
 

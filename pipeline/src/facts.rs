@@ -20,7 +20,7 @@ use crate::hit_row::HitRow;
 use crate::model::Period;
 
 /// The attribute columns a visit takes from its first hit, after `day`, in order.
-pub const VISIT_ATTRIBUTES: [&str; 13] = [
+pub const VISIT_ATTRIBUTES: [&str; 15] = [
     "visitor",
     "plateforme",
     "projet",
@@ -30,6 +30,8 @@ pub const VISIT_ATTRIBUTES: [&str; 13] = [
     "departement",
     "academie",
     "region",
+    "degre",
+    "secteur",
     "profil",
     "device",
     "os",
@@ -41,7 +43,9 @@ fn attribute_fields() -> Vec<Field> {
         .iter()
         .map(|&name| match name {
             "visitor" => Field::new(name, DataType::Binary, false),
-            "circonscription" => Field::new(name, DataType::Utf8, true),
+            // Unknown to the referential (or computed before the school's kind and sector
+            // were kept, in files written earlier): NULL.
+            "circonscription" | "degre" | "secteur" => Field::new(name, DataType::Utf8, true),
             _ => Field::new(name, DataType::Utf8, false),
         })
         .collect()
@@ -145,6 +149,23 @@ pub fn with_periods(core: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(with_period_fields(&core.schema()), columns)
 }
 
+/// A batch read from a file written before the facts kept the school's kind and sector
+/// (`degre`, `secteur`): the same with those two columns added, NULL, after `region`, as the
+/// current layouts have them. Any other batch is returned as it is.
+pub fn with_school_columns(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let schema = batch.schema();
+    let (Ok(region), Err(_)) = (schema.index_of("region"), schema.index_of("degre")) else {
+        return Ok(batch);
+    };
+    let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut columns = batch.columns().to_vec();
+    for (i, name) in ["degre", "secteur"].into_iter().enumerate() {
+        fields.insert(region + 1 + i, Field::new(name, DataType::Utf8, true));
+        columns.insert(region + 1 + i, datafusion::arrow::array::new_null_array(&DataType::Utf8, batch.num_rows()));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns)
+}
+
 /// The staged-hits batch of some rows.
 pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
     let n = rows.len();
@@ -153,7 +174,7 @@ pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
     let mut time = Int64Builder::with_capacity(n);
     let mut day = Date32Builder::with_capacity(n);
     let mut visitor = BinaryBuilder::with_capacity(n, n * 16);
-    let [mut plateforme, mut projet, mut exploitant, mut uai, mut circonscription, mut departement, mut academie, mut region, mut profil] =
+    let [mut plateforme, mut projet, mut exploitant, mut uai, mut circonscription, mut departement, mut academie, mut region, mut degre, mut secteur, mut profil] =
         std::array::from_fn(|_| strings());
     let [mut service, mut outil, mut device, mut os, mut browser, mut plan_version] = std::array::from_fn(|_| strings());
     let mut page_view = BooleanBuilder::with_capacity(n);
@@ -171,6 +192,8 @@ pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
         departement.append_value(&row.place.departement);
         academie.append_value(&row.place.academie);
         region.append_value(&row.place.region);
+        degre.append_option(row.place.degre);
+        secteur.append_option(row.place.secteur);
         profil.append_value(&row.profil);
         service.append_value(&row.service);
         outil.append_option(row.outil.as_deref());
@@ -194,6 +217,8 @@ pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
         Arc::new(departement.finish()),
         Arc::new(academie.finish()),
         Arc::new(region.finish()),
+        Arc::new(degre.finish()),
+        Arc::new(secteur.finish()),
         Arc::new(profil.finish()),
         Arc::new(service.finish()),
         Arc::new(outil.finish()),
@@ -222,6 +247,19 @@ mod tests {
         for name in VISIT_ATTRIBUTES {
             assert_eq!(hits_schema().field_with_name(name).unwrap().data_type(), visits.field_with_name(name).unwrap().data_type());
         }
+    }
+
+    #[test]
+    fn batches_written_before_the_school_columns_read_in_the_current_layout() {
+        let schema = visits_schema();
+        let current = RecordBatch::new_empty(schema.clone());
+        let keep: Vec<usize> = (0..schema.fields().len()).filter(|&i| !matches!(schema.field(i).name().as_str(), "degre" | "secteur")).collect();
+        let old = current.project(&keep).unwrap();
+        assert_eq!(with_school_columns(old).unwrap().schema(), schema);
+        assert_eq!(with_school_columns(current.clone()).unwrap(), current, "a current batch is unchanged");
+        let hits = hits_batch(&[]);
+        let keep: Vec<usize> = (0..hits.num_columns()).filter(|&i| !matches!(hits.schema().field(i).name().as_str(), "degre" | "secteur")).collect();
+        assert_eq!(with_school_columns(hits.project(&keep).unwrap()).unwrap().schema(), hits_schema());
     }
 
     #[test]

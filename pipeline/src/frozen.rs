@@ -138,12 +138,12 @@ pub fn freeze_sql(set: &CellSet, period: Period, first: NaiveDate, last: NaiveDa
         conditions.push(format!("dim = {}", sql_literal(dim)));
     }
     let value = match set.breakdown {
-        Some(b) if b.is_usage() => "value",
-        Some(b) => b.column(),
-        None => "",
+        Some(b) if b.is_usage() => "value".to_owned(),
+        Some(b) => b.value_sql(),
+        None => String::new(),
     };
     let mut shown = |expr: &str| if expr.is_empty() { null.to_owned() } else { text(&grouped(expr)) };
-    let breakdown_value = shown(value);
+    let breakdown_value = shown(&value);
     let in_profil = shown(if set.by_profil { "profil" } else { "" });
     let in_service = shown(if set.by_service { "value" } else { "" });
     let in_projet = shown(if set.by_projet { "projet" } else { "" });
@@ -252,17 +252,29 @@ pub fn lookup_sql(
         format!("period_start >= {}", dialect.date(first)),
         format!("period_start <= {}", dialect.date(last)),
     ];
-    // Which set holds the cells, and which of its values are asked.
-    let (set_breakdown, value, in_profil, in_service) = match (query.breakdown, profil, service) {
-        (Some(b), _, Some(_)) if b.is_usage() => return Err(InvalidQuery(format!("a service filter cannot be combined with the `{b}` breakdown"))),
-        (None, None, None) => (None, None, None, None),
-        (None | Some(Breakdown::Profil), Some(p), None) => (Some(Breakdown::Profil), Some(p), None, None),
-        (None, None, Some(s)) => (Some(Breakdown::Service), Some(s), None, None),
-        (None | Some(Breakdown::Profil), Some(p), Some(s)) => (Some(Breakdown::Profil), Some(p), None, Some(s)),
-        (Some(b), None, None) => (Some(b), None, None, None),
-        (Some(b), Some(p), None) => (Some(b), None, Some(p), None),
-        (Some(b), None, Some(s)) => (Some(b), None, None, Some(s)),
-        (Some(_), Some(_), Some(_)) => return Err(not_kept("a breakdown under both a profile and a service filter")),
+    // Which set holds the cells, and which of its values are asked. A school filter (kind or
+    // sector) is the value of its breakdown's set, under the profile or service filter.
+    let school: Vec<(Breakdown, &str)> = query.school_filters().collect();
+    let (set_breakdown, value, in_profil, in_service) = match (query.breakdown, profil, service, school.as_slice()) {
+        (_, _, _, []) => match (query.breakdown, profil, service) {
+            (Some(b), _, Some(_)) if b.is_usage() => {
+                return Err(InvalidQuery(format!("a service filter cannot be combined with the `{b}` breakdown")))
+            }
+            (None, None, None) => (None, None, None, None),
+            (None | Some(Breakdown::Profil), Some(p), None) => (Some(Breakdown::Profil), Some(p), None, None),
+            (None, None, Some(s)) => (Some(Breakdown::Service), Some(s), None, None),
+            (None | Some(Breakdown::Profil), Some(p), Some(s)) => (Some(Breakdown::Profil), Some(p), None, Some(s)),
+            (Some(b), None, None) => (Some(b), None, None, None),
+            (Some(b), Some(p), None) => (Some(b), None, Some(p), None),
+            (Some(b), None, Some(s)) => (Some(b), None, None, Some(s)),
+            (Some(_), Some(_), Some(_)) => return Err(not_kept("a breakdown under both a profile and a service filter")),
+        },
+        (None, _, Some(_), _) if profil.is_some() => return Err(not_kept("a school filter under both a profile and a service filter")),
+        (None, _, _, [(dimension, v)]) => {
+            let v = dimension.school_value(v).map_err(|e| InvalidQuery(e.to_string()))?;
+            (Some(*dimension), Some(v), profil, service)
+        }
+        _ => return Err(not_kept("a breakdown or a second school filter under a school filter")),
     };
     conditions.push(set_breakdown.map_or_else(|| is_null("breakdown"), |b| eq("breakdown", b.name())));
     if let Some(v) = value {
@@ -337,7 +349,10 @@ mod tests {
     #[test]
     fn every_level_and_breakdown_is_kept_with_one_filter_at_a_time() {
         let sets = cell_sets();
-        assert_eq!(sets.len(), 9 * (1 + 6 + 5 + 4) + 6);
+        // Per level: all visits, each of 8 breakdowns, each but the profile under a profile
+        // filter, each first-hit one (profile, device, OS, browser, kind, sector) under a
+        // service filter; then schools and platforms within their project.
+        assert_eq!(sets.len(), 9 * (1 + 8 + 7 + 6) + 6);
         for level in Level::ALL {
             assert!(sets.contains(&CellSet::plain(level, None)));
         }

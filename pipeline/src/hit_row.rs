@@ -21,6 +21,11 @@ pub struct Place {
     pub academie: String,
     /// Région académique name.
     pub region: String,
+    /// The school's kind (`ecole`, `college`, `lycee`, `autre`: see
+    /// [`tagging_plan::referential::SchoolKind`]), when the referential knows the school.
+    pub degre: Option<&'static str>,
+    /// The school's sector (`public`, `prive`), when the referential knows it.
+    pub secteur: Option<&'static str>,
     /// Time zone of the académie.
     pub tz: Tz,
 }
@@ -115,6 +120,8 @@ impl<'a> Placer<'a> {
             departement: location.departement_code.to_owned(),
             academie: location.academie.to_owned(),
             region: location.region.to_owned(),
+            degre: location.school.map(|s| s.kind().name()),
+            secteur: location.school.and_then(|s| s.secteur).map(|s| s.name()),
             tz,
         });
         self.places.insert(uai.to_owned(), place.clone());
@@ -179,6 +186,9 @@ mod tests {
         assert_eq!(place.academie, "Rennes");
         assert_eq!(place.tz, chrono_tz::Europe::Paris);
         assert_eq!(place.circonscription, school.circonscription);
+        assert_eq!((place.degre, place.secteur), (Some("ecole"), school.secteur.map(|s| s.name())));
+        let college = Referential::shipped().schools().find(|s| s.nature_code == "340" && s.secteur.is_some()).unwrap();
+        assert_eq!(placer.place(1, &college.uai).unwrap().degre, Some("college"));
         assert!(placer.place(7, "not-a-uai").unwrap_err().to_string().contains("offset 7"));
     }
 }

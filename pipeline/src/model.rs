@@ -148,12 +148,25 @@ pub enum Breakdown {
     Os,
     /// Browser of the visit's first hit.
     Navigateur,
+    /// Kind of the visit's school: `ecole` (first degree), `college`, `lycee` (second degree),
+    /// `autre`, or `inconnu` when the referential does not know the school.
+    Degre,
+    /// Sector of the visit's school: `public`, `prive`, or `inconnu`.
+    Secteur,
 }
 
 impl Breakdown {
     /// Every breakdown.
-    pub const ALL: [Breakdown; 6] =
-        [Breakdown::Profil, Breakdown::Service, Breakdown::Outil, Breakdown::Appareil, Breakdown::Os, Breakdown::Navigateur];
+    pub const ALL: [Breakdown; 8] = [
+        Breakdown::Profil,
+        Breakdown::Service,
+        Breakdown::Outil,
+        Breakdown::Appareil,
+        Breakdown::Os,
+        Breakdown::Navigateur,
+        Breakdown::Degre,
+        Breakdown::Secteur,
+    ];
 
     /// Its name on the command line and in JSON.
     pub fn name(self) -> &'static str {
@@ -164,7 +177,42 @@ impl Breakdown {
             Breakdown::Appareil => "appareil",
             Breakdown::Os => "os",
             Breakdown::Navigateur => "navigateur",
+            Breakdown::Degre => "degre",
+            Breakdown::Secteur => "secteur",
         }
+    }
+
+    /// Whether it is a property of the visit's school (a population filter can select it).
+    pub fn is_school(self) -> bool {
+        matches!(self, Breakdown::Degre | Breakdown::Secteur)
+    }
+
+    /// The SQL expression of its value over the visit (or usage) facts: its column, where a
+    /// school unknown to the referential reads [`UNKNOWN_SCHOOL_VALUE`].
+    pub fn value_sql(self) -> String {
+        if self.is_school() {
+            format!("coalesce({}, '{UNKNOWN_SCHOOL_VALUE}')", self.column())
+        } else {
+            self.column().to_owned()
+        }
+    }
+
+    /// The values a filter on this school dimension may take.
+    pub fn school_values(self) -> &'static [&'static str] {
+        match self {
+            Breakdown::Degre => &["ecole", "college", "lycee", "autre", UNKNOWN_SCHOOL_VALUE],
+            Breakdown::Secteur => &["public", "prive", UNKNOWN_SCHOOL_VALUE],
+            _ => &[],
+        }
+    }
+
+    /// A filter value of this school dimension, checked (`Err` says which values it takes).
+    pub fn school_value(self, value: &str) -> Result<&'static str, UnknownName> {
+        self.school_values().iter().copied().find(|v| *v == value).ok_or_else(|| UnknownName {
+            kind: self.name(),
+            value: value.to_owned(),
+            expected: self.school_values().join(", "),
+        })
     }
 
     /// Whether a visit can have several values (then the value lives in the usage facts).
@@ -181,9 +229,15 @@ impl Breakdown {
             Breakdown::Appareil => "device",
             Breakdown::Os => "os",
             Breakdown::Navigateur => "browser",
+            Breakdown::Degre => "degre",
+            Breakdown::Secteur => "secteur",
         }
     }
 }
+
+/// The value of the school dimensions ([`Breakdown::is_school`]) for a school the referential
+/// does not know.
+pub const UNKNOWN_SCHOOL_VALUE: &str = "inconnu";
 
 /// A name that is not one of the values of an enum.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -245,6 +299,9 @@ mod tests {
         for period in Period::ALL {
             assert_eq!(period.to_string().parse::<Period>().unwrap(), period);
         }
+        assert_eq!(Breakdown::Degre.school_value("college").unwrap(), "college");
+        let err = Breakdown::Secteur.school_value("sous contrat").unwrap_err().to_string();
+        assert!(err.contains("secteur") && err.contains("public, prive, inconnu"), "{err}");
         let err = "canton".parse::<Level>().unwrap_err().to_string();
         assert!(err.contains("canton") && err.contains("academie"), "{err}");
     }

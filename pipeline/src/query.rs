@@ -27,6 +27,11 @@ pub struct IndicatorQuery {
     pub profil: Option<String>,
     /// Only visits that used this service (page views and clicks are then those of the service).
     pub service: Option<String>,
+    /// Only visits to schools of this kind (`ecole`, `college`, `lycee`, `autre`, `inconnu`:
+    /// [`Breakdown::school_values`]).
+    pub degre: Option<String>,
+    /// Only visits to schools of this sector (`public`, `prive`, `inconnu`).
+    pub secteur: Option<String>,
     /// Whether unique visitors are counted (the costly part of a query over many cells and a
     /// long period). Without, each row's `visitors` is 0: for views that need only the visits,
     /// such as which schools were active each week.
@@ -36,7 +41,19 @@ pub struct IndicatorQuery {
 impl IndicatorQuery {
     /// A query for every cell of `level` × `period` over `from..=to`.
     pub fn new(level: Level, period: Period, from: NaiveDate, to: NaiveDate) -> Self {
-        IndicatorQuery { level, period, from, to, breakdown: None, within: None, profil: None, service: None, unique_visitors: true }
+        IndicatorQuery {
+            level,
+            period,
+            from,
+            to,
+            breakdown: None,
+            within: None,
+            profil: None,
+            service: None,
+            degre: None,
+            secteur: None,
+            unique_visitors: true,
+        }
     }
 
     /// The same without counting unique visitors (see [`Self::unique_visitors`]).
@@ -51,6 +68,11 @@ impl IndicatorQuery {
     pub fn by(mut self, breakdown: Breakdown) -> Self {
         self.breakdown = Some(breakdown);
         self
+    }
+
+    /// The school filters asked, each with its dimension: `degre`, then `secteur`.
+    pub fn school_filters(&self) -> impl Iterator<Item = (Breakdown, &str)> {
+        [(Breakdown::Degre, &self.degre), (Breakdown::Secteur, &self.secteur)].into_iter().filter_map(|(b, v)| v.as_deref().map(|v| (b, v)))
     }
 
     /// The days whose facts the query reads: `from` and `to` widened to whole periods.
@@ -177,9 +199,13 @@ pub fn indicator_sql_counting(
     if let Some(profil) = &query.profil {
         conditions.push(format!("profil = {}", sql_literal(profil)));
     }
+    for (dimension, value) in query.school_filters() {
+        let value = dimension.school_value(value).map_err(|e| InvalidQuery(e.to_string()))?;
+        conditions.push(format!("{} = {}", dimension.value_sql(), sql_literal(value)));
+    }
     let value = match query.breakdown {
         Some(b) if b.is_usage() => "value".to_owned(),
-        Some(b) => b.column().to_owned(),
+        Some(b) => b.value_sql(),
         None => dialect.null_string().to_owned(),
     };
     let period = query.period.column();
@@ -245,6 +271,16 @@ mod tests {
             let sql = indicator_sql(&q).unwrap();
             assert!(!sql.contains("visitor,") && !sql.contains("DISTINCT") && sql.contains("0 AS visitors"), "{sql}");
         }
+    }
+
+    #[test]
+    fn school_filters_and_breakdowns_read_unknown_schools_as_inconnu() {
+        let mut q = query().by(Breakdown::Secteur);
+        q.degre = Some("college".into());
+        let sql = indicator_sql(&q).unwrap();
+        assert!(sql.contains("coalesce(degre, 'inconnu') = 'college'") && sql.contains("coalesce(secteur, 'inconnu') AS cell_value"), "{sql}");
+        q.secteur = Some("privé".into());
+        assert!(indicator_sql(&q).unwrap_err().to_string().contains("public, prive, inconnu"));
     }
 
     #[test]

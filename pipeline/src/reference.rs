@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use chrono::{Datelike, NaiveDate};
 
 use crate::hit_row::HitRow;
-use crate::model::{Breakdown, Level, Period, NATION_CODE};
+use crate::model::{Breakdown, Level, Period, NATION_CODE, UNKNOWN_SCHOOL_VALUE};
 use crate::query::{IndicatorQuery, IndicatorRow};
 
 /// One visit, as the reference sees it.
@@ -105,8 +105,17 @@ struct Cell<'a> {
     duration_s: u64,
 }
 
-/// Answers a query over visits the way the stores must (filters `within`, `profil` and `service`
-/// included).
+/// The value of a school dimension (kind or sector) for a hit's school.
+fn school_value(dimension: Breakdown, hit: &HitRow) -> &'static str {
+    let value = match dimension {
+        Breakdown::Degre => hit.place.degre,
+        _ => hit.place.secteur,
+    };
+    value.unwrap_or(UNKNOWN_SCHOOL_VALUE)
+}
+
+/// Answers a query over visits the way the stores must (filters `within`, `profil`, `service`,
+/// `degre` and `secteur` included).
 pub fn answer(visits: &[RefVisit<'_>], query: &IndicatorQuery) -> Vec<IndicatorRow> {
     let first_day = period_start(query.period, query.from);
     let mut cells: BTreeMap<(String, NaiveDate, Option<String>), Cell<'_>> = BTreeMap::new();
@@ -125,12 +134,16 @@ pub fn answer(visits: &[RefVisit<'_>], query: &IndicatorQuery) -> Vec<IndicatorR
         if query.profil.as_ref().is_some_and(|p| *p != hit.profil) {
             continue;
         }
+        if query.school_filters().any(|(dimension, value)| school_value(dimension, hit) != value) {
+            continue;
+        }
         // The value of a first-hit breakdown (profile, device…), if that is the one asked.
         let first_hit_value = match query.breakdown {
             Some(Breakdown::Profil) => Some(hit.profil.clone()),
             Some(Breakdown::Appareil) => Some(hit.device.clone()),
             Some(Breakdown::Os) => Some(hit.os.clone()),
             Some(Breakdown::Navigateur) => Some(hit.browser.clone()),
+            Some(b) if b.is_school() => Some(school_value(b, hit).to_owned()),
             _ => None,
         };
         // (breakdown value, page views, clicks) this visit contributes.

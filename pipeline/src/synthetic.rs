@@ -93,6 +93,24 @@ pub struct Population {
 struct School {
     uai: String,
     ent: (&'static str, &'static str, &'static str),
+    /// The first day its ENT is used (none: from the first day of traffic).
+    since: Option<NaiveDate>,
+}
+
+/// A school that opened an ENT to its users on a day: what a deployment that ramps up over the
+/// school year is made of ([`Population::deployed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Deployment {
+    /// The school's UAI.
+    pub uai: String,
+    /// ENT project.
+    pub projet: &'static str,
+    /// ENT platform.
+    pub plateforme: &'static str,
+    /// ENT operator.
+    pub exploitant: &'static str,
+    /// The first day its users visit.
+    pub since: NaiveDate,
 }
 
 impl Population {
@@ -106,8 +124,20 @@ impl Population {
             .into_iter()
             .step_by(step)
             .take(spec.schools)
-            .map(|s| School { uai: s.uai.clone(), ent: PROJECTS[s.uai.bytes().map(usize::from).sum::<usize>() % PROJECTS.len()] })
+            .map(|s| School { uai: s.uai.clone(), ent: PROJECTS[s.uai.bytes().map(usize::from).sum::<usize>() % PROJECTS.len()], since: None })
             .collect();
+        Self::of_schools(spec, plan, schools, &mut rng)
+    }
+
+    /// The visitors of schools that each opened an ENT on a day: a school sends no hit before.
+    pub fn deployed(spec: &TrafficSpec, plan: &Plan, deployments: Vec<Deployment>) -> Self {
+        let mut rng = StdRng::seed_from_u64(spec.seed);
+        let schools =
+            deployments.into_iter().map(|d| School { uai: d.uai, ent: (d.projet, d.plateforme, d.exploitant), since: Some(d.since) }).collect();
+        Self::of_schools(spec, plan, schools, &mut rng)
+    }
+
+    fn of_schools(spec: &TrafficSpec, plan: &Plan, schools: Vec<School>, rng: &mut StdRng) -> Self {
         let services = plan.nomenclatures()["services"].values.iter().map(|v| (v.code.clone(), v.code.starts_with("RESSOURCE"))).collect();
         let mut visitors = Vec::with_capacity(schools.len() * spec.visitors_per_school);
         for school in 0..schools.len() {
@@ -122,7 +152,7 @@ impl Population {
                 visitors.push(Visitor {
                     id: Pseudonym(id),
                     schools: in_schools,
-                    profil: weighted(&mut rng, &PROFILES),
+                    profil: weighted(rng, &PROFILES),
                     client: ClientClass { device: device.into(), os: os.into(), browser: browser.into() },
                 });
             }
@@ -136,11 +166,18 @@ impl Population {
         let mut rng = StdRng::seed_from_u64(seed);
         let midnight_ms = first_day.and_hms_opt(0, 0, 0).expect("midnight").and_utc().timestamp_millis();
         let mut out: Vec<StoredHit> = Vec::with_capacity(hits + 32);
-        while out.len() < hits {
+        // Draws that fall before a school's ENT opened are dropped; give up on days when (almost)
+        // no school is open yet.
+        let mut draws_left = hits.saturating_mul(50).max(1_000);
+        while out.len() < hits && draws_left > 0 {
+            draws_left -= 1;
             let visitor = &self.visitors[rng.random_range(0..self.visitors.len())];
             let school = &self.schools[visitor.schools[rng.random_range(0..visitor.schools.len())]];
             let (projet, plateforme, exploitant) = school.ent;
             let day = i64::from(rng.random_range(0..days.max(1)));
+            if school.since.is_some_and(|since| first_day + chrono::Days::new(day.unsigned_abs()) < since) {
+                continue;
+            }
             // Mostly daytime; some sessions start just before midnight.
             let minute = if rng.random_ratio(1, 25) { rng.random_range(23 * 60 + 30..24 * 60) } else { rng.random_range(6 * 60..22 * 60) };
             let mut t = midnight_ms + day * 86_400_000 + minute * 60_000 + rng.random_range(0..60_000);

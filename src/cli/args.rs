@@ -170,9 +170,12 @@ pub(super) enum Command {
         /// Last day (widened to the end of its period), YYYY-MM-DD.
         #[arg(long)]
         to: chrono::NaiveDate,
-        /// profil, service, outil, appareil, os or navigateur.
+        /// profil, service, outil, appareil, os, navigateur, degre (kind of school) or secteur.
         #[arg(long)]
         breakdown: Option<pipeline::Breakdown>,
+        /// Only these visits.
+        #[command(flatten)]
+        filters: super::pipeline_cmd::QueryFilters,
         /// Output format.
         #[arg(long, value_enum, default_value_t = super::pipeline_cmd::QueryFormat::Table)]
         format: super::pipeline_cmd::QueryFormat,

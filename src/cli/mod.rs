@@ -97,9 +97,9 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             let file = config_file::ConfigFile::load(config.as_deref())?;
             runtime()?.block_on(pipeline_cmd::materialize(data_dir, &file, *today))
         }
-        Command::Query { data_dir, level, period, from, to, breakdown, format, config } => {
+        Command::Query { data_dir, level, period, from, to, breakdown, filters, format, config } => {
             let referential = cli.referential()?;
-            let query = pipeline_cmd::indicator_query(*level, *period, *from, *to, *breakdown)?;
+            let query = pipeline_cmd::indicator_query(*level, *period, *from, *to, *breakdown, filters)?;
             let store = config_file::ConfigFile::load(config.as_deref())?.store;
             runtime()?.block_on(pipeline_cmd::query(&plan, &referential, pipeline_cmd::QueryArgs { data_dir, query, format: *format, store: &store }))
         }

@@ -412,11 +412,44 @@ pub async fn export_opendata(
 }
 
 /// Parses the query flags into a query.
-pub fn indicator_query(level: Level, period: Period, from: NaiveDate, to: NaiveDate, breakdown: Option<Breakdown>) -> anyhow::Result<IndicatorQuery> {
+pub fn indicator_query(
+    level: Level,
+    period: Period,
+    from: NaiveDate,
+    to: NaiveDate,
+    breakdown: Option<Breakdown>,
+    filters: &QueryFilters,
+) -> anyhow::Result<IndicatorQuery> {
     anyhow::ensure!(from <= to, "--from {from} is after --to {to}");
     let mut query = IndicatorQuery::new(level, period, from, to);
     query.breakdown = breakdown;
+    query.profil.clone_from(&filters.profil);
+    query.service.clone_from(&filters.service);
+    for (dimension, value, slot) in [(Breakdown::Degre, &filters.degre, &mut query.degre), (Breakdown::Secteur, &filters.secteur, &mut query.secteur)]
+    {
+        if let Some(value) = value {
+            let known = dimension.school_value(value).map_err(|e| anyhow::anyhow!("--{dimension} {value}: {e}"))?;
+            *slot = Some(known.to_owned());
+        }
+    }
     Ok(query)
+}
+
+/// The filters of `dnma query`.
+#[derive(Debug, Default, clap::Args)]
+pub struct QueryFilters {
+    /// Only visits whose first hit has this profile (ELEVE, ENSEIGNANT, PARENT…).
+    #[arg(long)]
+    pub profil: Option<String>,
+    /// Only visits that used this service.
+    #[arg(long)]
+    pub service: Option<String>,
+    /// Only visits to schools of this kind: ecole (first degree), college, lycee, autre, inconnu.
+    #[arg(long)]
+    pub degre: Option<String>,
+    /// Only visits to schools of this sector: public, prive, inconnu.
+    #[arg(long)]
+    pub secteur: Option<String>,
 }
 
 /// The pipeline running inside `dnma serve` / `dnma demo`, on the collector's own log.

@@ -103,6 +103,7 @@ impl Dashboards {
 
     #[allow(clippy::too_many_lines)] // one view, read top to bottom
     async fn compute_conformance_view(&self, plateforme: &str, filters: &Filters) -> Result<ConformanceView, DashboardError> {
+        filters.without_school("la conformité d'une plateforme")?;
         let day = match filters.debut {
             Some(d) => d,
             None => self

@@ -6,7 +6,7 @@
 use std::collections::BTreeMap;
 
 use chrono::{Days, NaiveDate};
-use pipeline::{Level, Period};
+use pipeline::{Breakdown, Level, Period};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -44,6 +44,14 @@ pub struct Filters {
     /// Territory code (académie name, département code, UAI…).
     #[serde(default, deserialize_with = "empty_is_none")]
     pub code: Option<String>,
+    /// Only visits to schools of this kind: `ecole` (1er degré), `college`, `lycee`, `autre`
+    /// (territory views; not combined with a profile or sector filter).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub degre: Option<String>,
+    /// Only visits to schools of this sector: `public` or `prive` (territory views; not combined
+    /// with a profile or kind filter).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub secteur: Option<String>,
 }
 
 /// An empty field (`debut=`, as a browser sends every field of the filter form) means no filter.
@@ -71,6 +79,35 @@ impl Filters {
         }
     }
 
+    /// The school filter asked (kind or sector), checked: at most one, not with a profile
+    /// filter (the cells kept and protected for every output are per profile, per kind and
+    /// per sector, not per pair of them).
+    pub fn school(&self) -> Result<Option<(Breakdown, &'static str)>, DashboardError> {
+        let asked: Vec<(Breakdown, &str)> = [(Breakdown::Degre, &self.degre), (Breakdown::Secteur, &self.secteur)]
+            .into_iter()
+            .filter_map(|(b, v)| v.as_deref().map(|v| (b, v)))
+            .collect();
+        match asked.as_slice() {
+            [] => Ok(None),
+            [_] if self.profil.is_some() => {
+                Err(DashboardError::BadRequest("un filtre de degré ou de secteur ne se combine pas avec un filtre de profil".into()))
+            }
+            [(dimension, value)] => {
+                let value = dimension.school_value(value).map_err(|e| DashboardError::BadRequest(format!("filtre {dimension} : {e}")))?;
+                Ok(Some((*dimension, value)))
+            }
+            _ => Err(DashboardError::BadRequest("un seul filtre à la fois : degré ou secteur".into())),
+        }
+    }
+
+    /// Refuses a school filter on a view that does not take one.
+    pub fn without_school(&self, view: &str) -> Result<(), DashboardError> {
+        if self.degre.is_some() || self.secteur.is_some() {
+            return Err(DashboardError::BadRequest(format!("les filtres degre et secteur valent pour les territoires, pas pour {view}")));
+        }
+        Ok(())
+    }
+
     /// The URL query of these filters with some of them replaced (empty values dropped).
     pub fn with(&self, changes: &[(&str, Option<&str>)]) -> String {
         let mut pairs: BTreeMap<&str, String> = BTreeMap::new();
@@ -82,6 +119,8 @@ impl Filters {
             ("service", self.service.as_deref()),
             ("niveau", self.niveau.as_deref()),
             ("code", self.code.as_deref()),
+            ("degre", self.degre.as_deref()),
+            ("secteur", self.secteur.as_deref()),
         ] {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 pairs.insert(name, v.to_owned());

@@ -120,6 +120,7 @@ impl Dashboards {
 
     #[allow(clippy::too_many_lines)] // one view, read top to bottom
     async fn compute_project_view(&self, projet: &str, filters: &Filters) -> Result<ProjectView, DashboardError> {
+        filters.without_school("la page d'un projet (son périmètre dit ses écoles et établissements)")?;
         let period = filters.period()?;
         let shown = self.period_shown(filters).await?;
         let within = Some((Level::Projet, projet.to_owned()));

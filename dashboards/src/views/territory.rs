@@ -50,6 +50,10 @@ pub struct TerritoryView {
     pub profil: Option<String>,
     /// Service filter.
     pub service: Option<String>,
+    /// Kind-of-school filter (`ecole`, `college`, `lycee`, `autre`).
+    pub degre: Option<String>,
+    /// Sector filter (`public`, `prive`).
+    pub secteur: Option<String>,
     /// The territories under it, most visitors first.
     pub children: Vec<TerritoryRow>,
     /// Unique visitors per school week of the school year (current, and the previous year
@@ -98,6 +102,8 @@ impl Dashboards {
         let mut q = IndicatorQuery::new(level, period, from, to);
         q.profil = filters.profil.clone().filter(|s| !s.is_empty());
         q.service = filters.service.clone().filter(|s| !s.is_empty());
+        q.degre = filters.degre.clone();
+        q.secteur = filters.secteur.clone();
         q
     }
 
@@ -130,10 +136,15 @@ impl Dashboards {
     fn base_row(&self, base: &Suppressed, level: Level, code: &str, filters: &Filters) -> TerritoryRow {
         let service = filters.service.as_deref().filter(|s| !s.is_empty());
         let profil = filters.profil.as_deref().filter(|s| !s.is_empty());
-        let cell = CellId::new(level, code).service(service);
+        let school = filters.school().ok().flatten();
+        let mut cell = CellId::new(level, code).service(service);
+        if let Some((dimension, value)) = school {
+            cell = cell.school(dimension, Some(value));
+        }
         let figures = Figures::from(base.shown(&cell.clone().profil(profil)));
-        // Hidden pupils' figures give no rate.
-        let pupils = if profil.is_none_or(|p| p == "ELEVE") {
+        // Hidden pupils' figures give no rate; nor does a school filter (enrolment is per
+        // territory, and the pupils of one kind of school are not a cell of the base set).
+        let pupils = if school.is_none() && profil.is_none_or(|p| p == "ELEVE") {
             base.shown(&cell.profil(Some("ELEVE"))).ok().map(|row| row.map_or(0, |r| r.visitors))
         } else {
             None
@@ -159,6 +170,7 @@ impl Dashboards {
             return Err(DashboardError::NotFound(format!("territoire inconnu : {} « {code} »", level.name())));
         };
         let period = filters.period()?;
+        filters.school()?;
         let shown = self.period_shown(filters).await?;
         let children_keys = self.territories.children(level, &code);
         // Every figure of the period comes from its base set (computed once for all outputs).
@@ -192,6 +204,8 @@ impl Dashboards {
             period: shown,
             profil: filters.profil.clone(),
             service: filters.service.clone(),
+            degre: filters.degre.clone(),
+            secteur: filters.secteur.clone(),
             children,
             weekly,
             academies,

@@ -18,6 +18,7 @@ use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties}
 
 use crate::day_changes::VisitorSet;
 use crate::error::PipelineError;
+use crate::facts::with_school_columns;
 use crate::visitor_slices::{range_of_statistics, rows, sorted_by_slice, VisitorSlices};
 
 fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineError {
@@ -146,7 +147,7 @@ pub(crate) fn read_slices(path: &Path, slices: VisitorSlices) -> Result<Vec<Reco
     for batch in reader {
         let batch = slices.filter(&batch?)?;
         if batch.num_rows() > 0 {
-            batches.push(batch);
+            batches.push(with_school_columns(batch)?);
         }
     }
     Ok(batches)
@@ -172,7 +173,7 @@ pub(crate) fn read_visitors(path: &Path, slices: VisitorSlices, visitors: Arc<Vi
     for batch in reader {
         let batch = batch?;
         if batch.num_rows() > 0 {
-            batches.push(batch);
+            batches.push(with_school_columns(batch)?);
         }
     }
     Ok(batches)
@@ -199,7 +200,7 @@ pub(crate) fn read_row_groups(path: &Path, groups: Vec<usize>) -> Result<Vec<Rec
     }
     let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
     let reader = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).with_row_groups(groups).build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    Ok(reader.map(|batch| with_school_columns(batch?)).collect::<Result<Vec<_>, _>>()?)
 }
 
 /// A key-value entry of a Parquet file's metadata; `None` when the file or the entry is missing.

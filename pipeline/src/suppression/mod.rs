@@ -5,9 +5,11 @@
 //!
 //! The base set of cells ([`Suppressed::territorial`]) is, for one period and one service filter
 //! (or none), every territory of every level (nation, régions académiques, académies,
-//! départements, circonscriptions, schools) for all visits and for each profile; its groups are
-//! each territory with the territories directly under it (in every profile column), and each
-//! territory's total with its profiles. Outputs that show more cells (an ENT project and its
+//! départements, circonscriptions, schools) for all visits, for each profile, for each kind of
+//! school (école, collège, lycée…) and for each sector; its groups are each territory with the
+//! territories directly under it (in every column), and each territory's total with its
+//! profiles, with its kinds of school and with its sectors (three partitions of its visits, so
+//! that no difference between a total and the shown parts gives a hidden one back). Outputs that show more cells (an ENT project and its
 //! schools, a school by device in the open data) add a layer ([`Suppressed::layer`]) whose
 //! groups may hide their own cells but never change the base: the base stays the same for every
 //! output. A hidden cell loses every figure (visits, visitors, page views, clicks, durations).
@@ -51,6 +53,10 @@ pub struct CellId {
     pub profil: Option<String>,
     /// Service, by filter or breakdown.
     pub service: Option<String>,
+    /// The kind of the schools (`ecole`, `college`…), by filter or breakdown.
+    pub degre: Option<String>,
+    /// The sector of the schools (`public`, `prive`…), by filter or breakdown.
+    pub secteur: Option<String>,
     /// Another breakdown (tool, device, OS, browser) and its value.
     pub breakdown: Option<(Breakdown, String)>,
 }
@@ -58,7 +64,7 @@ pub struct CellId {
 impl CellId {
     /// A cell of all visits.
     pub fn new(level: Level, code: &str) -> CellId {
-        CellId { level, code: code.to_owned(), within: None, profil: None, service: None, breakdown: None }
+        CellId { level, code: code.to_owned(), within: None, profil: None, service: None, degre: None, secteur: None, breakdown: None }
     }
 
     /// The same under a profile (none: all profiles).
@@ -75,13 +81,30 @@ impl CellId {
         self
     }
 
+    /// The same within schools of a kind or sector ([`Breakdown::Degre`] or
+    /// [`Breakdown::Secteur`]; none: all schools).
+    #[must_use]
+    pub fn school(mut self, dimension: Breakdown, value: Option<&str>) -> CellId {
+        let value = value.map(str::to_owned);
+        match dimension {
+            Breakdown::Degre => self.degre = value,
+            Breakdown::Secteur => self.secteur = value,
+            _ => {}
+        }
+        self
+    }
+
     /// The cell of a row answered to a query.
     pub fn of(query: &IndicatorQuery, row: &IndicatorRow) -> CellId {
         let mut id = CellId::new(row.level, &row.code).profil(query.profil.as_deref()).service(query.service.as_deref());
+        for (dimension, value) in query.school_filters() {
+            id = id.school(dimension, Some(value));
+        }
         id.within = query.within.clone().filter(|(l, _)| matches!(l, Level::Projet | Level::Plateforme | Level::Exploitant) && *l != row.level);
         match &row.breakdown {
             Some((Breakdown::Profil, v)) => id.profil = Some(v.clone()),
             Some((Breakdown::Service, v)) => id.service = Some(v.clone()),
+            Some((b, v)) if b.is_school() => id = id.school(*b, Some(v)),
             Some((b, v)) => id.breakdown = Some((*b, v.clone())),
             None => {}
         }
@@ -89,14 +112,15 @@ impl CellId {
     }
 }
 
-/// The queries of the base set of one period (its first day `start`) under a service filter.
+/// The queries of the base set of one period (its first day `start`) under a service filter:
+/// every territory for all visits, per profile, per kind of school and per sector.
 pub fn territorial_queries(period: Period, start: NaiveDate, service: Option<&str>) -> Vec<IndicatorQuery> {
     TERRITORIAL
         .iter()
         .flat_map(|level| {
             let mut q = IndicatorQuery::new(*level, period, start, start);
             q.service = service.map(str::to_owned);
-            [q.clone().by(Breakdown::Profil), q]
+            [q.clone().by(Breakdown::Profil), q.clone().by(Breakdown::Degre), q.clone().by(Breakdown::Secteur), q]
         })
         .collect()
 }
@@ -129,6 +153,14 @@ pub fn cells(query: &IndicatorQuery, rows: Vec<IndicatorRow>) -> impl Iterator<I
 /// The same measures (a school's cell within its only project is its cell).
 fn same_figures(a: &IndicatorRow, b: &IndicatorRow) -> bool {
     (a.visits, a.visitors, a.page_views, a.clicks, a.duration_s) == (b.visits, b.visitors, b.page_views, b.clicks, b.duration_s)
+}
+
+/// A column of the base set: all visits, one profile, one kind of school or one sector.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
+struct Column {
+    profil: Option<String>,
+    degre: Option<String>,
+    secteur: Option<String>,
 }
 
 /// A set of cells with the ones hidden by primary and secondary suppression.
@@ -171,12 +203,13 @@ impl Suppressed {
             parents.insert((Level::Ecole, id.code.clone()), parent);
         }
         let mut table = Table::new();
-        let mut profiles: BTreeSet<Option<String>> = BTreeSet::from([None]);
+        // The columns of the table: all visits, each profile, each kind of school, each sector.
+        let mut columns: BTreeSet<Column> = BTreeSet::from([Column::default()]);
         let mut services: BTreeSet<Option<String>> = BTreeSet::new();
         let mut territories: BTreeSet<(Level, String)> = BTreeSet::new();
         for (id, row) in &rows {
             table.cell(id.clone(), row.visitors);
-            profiles.insert(id.profil.clone());
+            columns.insert(Column { profil: id.profil.clone(), degre: id.degre.clone(), secteur: id.secteur.clone() });
             services.insert(id.service.clone());
             territories.insert((id.level, id.code.clone()));
         }
@@ -186,18 +219,31 @@ impl Suppressed {
                 children.entry(parent).or_default().push(territory);
             }
         }
-        let at = |(level, code): &(Level, String), profil: &Option<String>, service: &Option<String>| {
-            CellId::new(*level, code).profil(profil.as_deref()).service(service.as_deref())
+        let at = |(level, code): &(Level, String), column: &Column, service: &Option<String>| {
+            CellId::new(*level, code)
+                .profil(column.profil.as_deref())
+                .service(service.as_deref())
+                .school(Breakdown::Degre, column.degre.as_deref())
+                .school(Breakdown::Secteur, column.secteur.as_deref())
         };
+        let all = Column::default();
         for service in &services {
-            for profil in &profiles {
+            for column in &columns {
                 for (parent, under) in &children {
-                    table.group(at(parent, profil, service), under.iter().map(|c| at(c, profil, service)).collect());
+                    table.group(at(parent, column, service), under.iter().map(|c| at(c, column, service)).collect());
                 }
             }
-            let named: Vec<&Option<String>> = profiles.iter().filter(|p| p.is_some()).collect();
+            // Each territory's total with its profiles, with its kinds of school, with its
+            // sectors: each a partition of its visits.
+            let partitions: [Vec<&Column>; 3] = [
+                columns.iter().filter(|c| c.profil.is_some()).collect(),
+                columns.iter().filter(|c| c.degre.is_some()).collect(),
+                columns.iter().filter(|c| c.secteur.is_some()).collect(),
+            ];
             for territory in &territories {
-                table.group(at(territory, &None, service), named.iter().map(|p| at(territory, p, service)).collect());
+                for parts in partitions.iter().filter(|p| !p.is_empty()) {
+                    table.group(at(territory, &all, service), parts.iter().map(|c| at(territory, c, service)).collect());
+                }
             }
         }
         Self::decided(&table, rows, k, None)
@@ -316,7 +362,34 @@ mod tests {
         let mut in_project = IndicatorQuery::new(Level::Ecole, Period::Week, start, start);
         in_project.within = Some((Level::Projet, "TOUTATICE".into()));
         assert_eq!(CellId::of(&in_project, &r).within, Some((Level::Projet, "TOUTATICE".into())));
-        assert_eq!(territorial_queries(Period::Week, start, None).len(), 12);
+        assert_eq!(territorial_queries(Period::Week, start, None).len(), 24, "6 levels × (all, by profile, by kind, by sector)");
+        let mut college = IndicatorQuery::new(Level::Departement, Period::Week, start, start);
+        college.degre = Some("college".into());
+        let by_kind = IndicatorQuery::new(Level::Departement, Period::Week, start, start).by(Breakdown::Degre);
+        let kind_row = IndicatorRow { breakdown: Some((Breakdown::Degre, "college".into())), ..row(Level::Departement, "35", 9) };
+        assert_eq!(CellId::of(&by_kind, &kind_row), CellId::of(&college, &row(Level::Departement, "35", 9)));
+        assert_eq!(CellId::of(&college, &row(Level::Departement, "35", 9)).degre.as_deref(), Some("college"));
+    }
+
+    #[test]
+    fn a_small_kind_of_school_is_hidden_with_another_so_no_difference_gives_it_back() {
+        let plan = Plan::shipped();
+        let dep = |kind: Option<&str>, sector: Option<&str>| {
+            CellId::new(Level::Departement, "35").school(Breakdown::Degre, kind).school(Breakdown::Secteur, sector)
+        };
+        // 35 has 100 visitors: 60 in écoles, 37 in collèges, 3 elsewhere; 97 public, 3 private.
+        let cells = vec![
+            (dep(None, None), row(Level::Departement, "35", 100)),
+            (dep(Some("ecole"), None), row(Level::Departement, "35", 60)),
+            (dep(Some("college"), None), row(Level::Departement, "35", 37)),
+            (dep(Some("autre"), None), row(Level::Departement, "35", 3)),
+            (dep(None, Some("public")), row(Level::Departement, "35", 97)),
+            (dep(None, Some("prive")), row(Level::Departement, "35", 3)),
+        ];
+        let s = Suppressed::territorial(&plan, Referential::shipped(), cells, 5);
+        assert!(s.is_hidden(&dep(Some("autre"), None)) && s.is_hidden(&dep(Some("college"), None)), "the smallest other part goes with it");
+        assert!(!s.is_hidden(&dep(Some("ecole"), None)) && !s.is_hidden(&dep(None, None)));
+        assert!(s.is_hidden(&dep(None, Some("prive"))) && s.is_hidden(&dep(None, Some("public"))), "two sectors: both go");
     }
 
     #[test]

@@ -20,7 +20,7 @@ use std::sync::OnceLock;
 
 use serde::Serialize;
 
-pub use school::{Degree, School, Secteur};
+pub use school::{Degree, School, SchoolKind, Secteur};
 
 use crate::error::ReferentialError;
 use crate::plan::{Plan, Territory};

@@ -187,6 +187,14 @@ impl ClickHouseRollupStore {
         for statement in schema::statements(&self.config.database)? {
             self.execute(self.sql(&statement).await?).await?;
         }
+        for (table, layout) in schema::layout_columns()? {
+            let query = self.sql("SELECT name FROM system.columns WHERE database = ? AND table = ?").await?;
+            let present: Vec<String> = self.fetch_all(query.bind(&self.config.database).bind(table)).await?;
+            if let Some(statement) = schema::missing_columns_statement(&self.config.database, table, &layout, &present) {
+                tracing::info!(table, %statement, "adding the columns of a newer schema");
+                self.execute(self.sql(&statement).await?).await?;
+            }
+        }
         let current: u32 = self.fetch_one(self.sql(&format!("SELECT max(version) FROM {}", self.table("migrations"))).await?).await?;
         if current < schema::VERSION {
             self.insert::<Migration>("migrations", [Ok(Migration { version: schema::VERSION })].into_iter()).await?;

@@ -264,6 +264,10 @@ batch_rows! {
         departement: &'a str as Text,
         academie: &'a str as Text,
         region: &'a str as Text,
+        #[serde(borrow)]
+        degre: Option<&'a str> as NullableText,
+        #[serde(borrow)]
+        secteur: Option<&'a str> as NullableText,
         profil: &'a str as Text,
         service: &'a str as Text,
         #[serde(borrow)]
@@ -293,6 +297,10 @@ batch_rows! {
         departement: &'a str as Text,
         academie: &'a str as Text,
         region: &'a str as Text,
+        #[serde(borrow)]
+        degre: Option<&'a str> as NullableText,
+        #[serde(borrow)]
+        secteur: Option<&'a str> as NullableText,
         profil: &'a str as Text,
         device: &'a str as Text,
         os: &'a str as Text,
@@ -321,6 +329,10 @@ batch_rows! {
         departement: &'a str as Text,
         academie: &'a str as Text,
         region: &'a str as Text,
+        #[serde(borrow)]
+        degre: Option<&'a str> as NullableText,
+        #[serde(borrow)]
+        secteur: Option<&'a str> as NullableText,
         profil: &'a str as Text,
         device: &'a str as Text,
         os: &'a str as Text,

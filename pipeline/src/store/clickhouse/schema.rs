@@ -11,12 +11,44 @@ use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 6;
+pub const VERSION: u32 = 7;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
     columns.extend(extra.iter().map(|c| (*c).to_owned()));
     Ok(columns.join(", "))
+}
+
+/// The tables whose columns come from an Arrow layout, each with those columns in order and
+/// their ClickHouse types. A table created by an older version lacks the columns added since
+/// (version 7: the school's kind and sector, `degre` and `secteur`, after `region`):
+/// [`super::ClickHouseRollupStore::migrate`] adds them, each after the column before it.
+pub fn layout_columns() -> Result<Vec<(&'static str, Vec<(String, String)>)>, PipelineError> {
+    let named = |schema: SchemaRef| -> Result<Vec<(String, String)>, PipelineError> {
+        schema.fields().iter().map(|f| Ok((f.name().clone(), column_type(f)?))).collect()
+    };
+    Ok(vec![
+        ("hits", named(hits_schema())?),
+        ("visits", named(visits_schema())?),
+        ("usages", named(usages_schema())?),
+        ("ytd_visits", named(crate::year_to_date::schema("visits"))?),
+        ("ytd_usages", named(crate::year_to_date::schema("usages"))?),
+    ])
+}
+
+/// The `ALTER TABLE` adding to `table` (in `database`) the columns of its layout it lacks,
+/// given the columns it has; `None` when it lacks none.
+pub fn missing_columns_statement(database: &str, table: &str, layout: &[(String, String)], present: &[String]) -> Option<String> {
+    let additions: Vec<String> = layout
+        .iter()
+        .enumerate()
+        .filter(|(_, (name, _))| !present.contains(name))
+        .map(|(i, (name, kind))| match i {
+            0 => format!("ADD COLUMN `{name}` {kind} FIRST"),
+            _ => format!("ADD COLUMN `{name}` {kind} AFTER `{}`", layout[i - 1].0),
+        })
+        .collect();
+    (!additions.is_empty()).then(|| format!("ALTER TABLE {database}.{table} {}", additions.join(", ")))
 }
 
 /// The `CREATE TABLE` statements of the store in `database`.
@@ -95,5 +127,18 @@ mod tests {
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));
+    }
+
+    #[test]
+    fn a_table_of_an_older_version_gains_the_columns_it_lacks_in_place() {
+        let layouts = layout_columns().unwrap();
+        let (_, visits) = layouts.iter().find(|(t, _)| *t == "visits").unwrap();
+        let present: Vec<String> = visits.iter().map(|(n, _)| n.clone()).filter(|n| n != "degre" && n != "secteur").collect();
+        assert_eq!(
+            missing_columns_statement("dnma", "visits", visits, &present).unwrap(),
+            "ALTER TABLE dnma.visits ADD COLUMN `degre` Nullable(String) AFTER `region`, ADD COLUMN `secteur` Nullable(String) AFTER `degre`"
+        );
+        let all: Vec<String> = visits.iter().map(|(n, _)| n.clone()).collect();
+        assert_eq!(missing_columns_statement("dnma", "visits", visits, &all), None);
     }
 }
