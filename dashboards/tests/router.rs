@@ -383,7 +383,7 @@ async fn school_filters_split_every_territory_and_refuse_combinations() {
     let api = |filter: &str| format!("/api/v1/territoires?periode=annee&debut=2026-09-07{filter}");
     let (_, _, all) = get(&app, &api(""), Some(READER)).await;
     let total = visits(&all).unwrap();
-    for (dimension, values) in [("degre", &["ecole", "college", "lycee", "autre"][..]), ("secteur", &["public", "prive"][..])] {
+    for (dimension, values) in [("degre", &["ecole", "college", "lycee", "autre"][..]), ("secteur", &["public", "prive", "inconnu"][..])] {
         let mut sum = 0;
         let mut non_empty = 0;
         for value in values {

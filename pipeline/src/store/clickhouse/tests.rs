@@ -109,6 +109,39 @@ async fn a_day_replaced_while_it_is_read_shows_old_or_new_facts_and_old_generati
     .await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_of_schema_6_gain_the_school_columns_and_keep_their_rows() {
+    on_every_server(|url| async move {
+        let store = fresh_store(&url).await;
+        let rows = conformance::one_day_of_hits(300);
+        let day = rows[0].day;
+        // Version 6 had no kind of school or sector: stage and compute a day in that layout.
+        for table in ["hits", "visits", "usages", "ytd_visits", "ytd_usages"] {
+            let drop = format!("ALTER TABLE {} DROP COLUMN degre, DROP COLUMN secteur", store.table(table));
+            store.execute(store.sql(&drop).await.unwrap()).await.unwrap();
+        }
+        let old =
+            |t: &str| format!("SELECT count() FROM system.columns WHERE database = '{}' AND table = '{t}' AND name = 'degre'", store.config.database);
+        let missing: u64 = store.fetch_one(store.sql(&old("visits")).await.unwrap()).await.unwrap();
+        assert_eq!(missing, 0);
+        assert_eq!(store.migrate().await.unwrap(), schema::VERSION);
+        for table in ["hits", "visits", "usages", "ytd_visits", "ytd_usages"] {
+            let present: u64 = store.fetch_one(store.sql(&old(table)).await.unwrap()).await.unwrap();
+            assert_eq!(present, 1, "{table} has degre again");
+        }
+        // Staged and computed in the new layout, read by kind of school.
+        store.stage_hits(day, crate::facts::hits_batch(&rows)).await.unwrap();
+        let facts = crate::sessionize::Sessionizer::default().run(store.day_hits(day).await.unwrap()).await.unwrap();
+        store.replace_day(day, facts).await.unwrap();
+        let query = crate::IndicatorQuery::new(crate::Level::Nation, crate::Period::Day, day, day).by(crate::Breakdown::Degre);
+        let got = store.query(&query).await.unwrap();
+        let visits = crate::reference::visits(&rows, 30 * 60 * 1000);
+        assert_eq!(got, crate::reference::answer(&visits, &query));
+        store.drop_database().await.unwrap();
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn an_unreachable_server_is_a_clear_error() {
     let store = ClickHouseRollupStore::new(config("http://127.0.0.1:9", "dnma".into())).unwrap();
