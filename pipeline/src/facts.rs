@@ -38,15 +38,19 @@ pub const VISIT_ATTRIBUTES: [&str; 15] = [
     "browser",
 ];
 
+/// Whether a visit attribute may be NULL: a school without a circonscription, a school unknown
+/// to the referential (or facts written before its kind and sector were kept) for `degre` and
+/// `secteur`.
+pub fn nullable_attribute(name: &str) -> bool {
+    matches!(name, "circonscription" | "degre" | "secteur")
+}
+
 fn attribute_fields() -> Vec<Field> {
     VISIT_ATTRIBUTES
         .iter()
         .map(|&name| match name {
             "visitor" => Field::new(name, DataType::Binary, false),
-            // Unknown to the referential (or computed before the school's kind and sector
-            // were kept, in files written earlier): NULL.
-            "circonscription" | "degre" | "secteur" => Field::new(name, DataType::Utf8, true),
-            _ => Field::new(name, DataType::Utf8, false),
+            _ => Field::new(name, DataType::Utf8, nullable_attribute(name)),
         })
         .collect()
 }

@@ -65,9 +65,8 @@ fn build_schema(table: &str) -> SchemaRef {
         .map(|name| match name {
             "day" | "week" | "month" | "school_year" => Field::new(name, DataType::Date32, false),
             "visitor" => Field::new(name, DataType::Binary, false),
-            "circonscription" => Field::new(name, DataType::Utf8, true),
             VISIT_COUNT | "page_views" | "clicks" | "duration_s" => Field::new(name, DataType::Int64, false),
-            _ => Field::new(name, DataType::Utf8, false),
+            _ => Field::new(name, DataType::Utf8, crate::facts::nullable_attribute(name)),
         })
         .collect();
     Arc::new(Schema::new(fields))

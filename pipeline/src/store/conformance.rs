@@ -18,6 +18,8 @@ use crate::sessionize::{Method, Sessionizer};
 /// Two schools of Ille-et-Vilaine (académie de Rennes) from the shipped referential.
 const SCHOOL_A: &str = "0350122T";
 const SCHOOL_B: &str = "0350165P";
+/// A circonscription office of Ille-et-Vilaine: in the annuaire, without a sector.
+const SCHOOL_WITHOUT_SECTOR: &str = "0350741R";
 
 fn hit(placer: &mut Placer<'_>, offset: u64, at: &str, visitor: u8, uai: &str, service: &str, profil: &str) -> HitRow {
     let place = placer.place(offset, uai).expect("shipped UAI");

@@ -2,7 +2,7 @@
 //! retired ([`crate::fact_retention`]) and materialized while the facts are there
 //! ([`crate::materialize`]), and the open school year's rows to date ([`crate::year_to_date`]).
 
-use super::{day, hit, only, stage_and_compute, RollupStore, SCHOOL_A, SCHOOL_B};
+use super::{day, hit, only, stage_and_compute, RollupStore, SCHOOL_A, SCHOOL_B, SCHOOL_WITHOUT_SECTOR};
 use crate::hit_row::Placer;
 use crate::model::{Breakdown, Level, Period};
 use crate::query::IndicatorQuery;
@@ -271,7 +271,8 @@ pub(super) async fn year_to_date_rows_follow_their_facts<S: RollupStore>(store: 
         ("2024-09-02T17:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
         ("2024-09-03T10:00:00+02:00", 2, SCHOOL_B, "MESSAGERIE", "ENSEIGNANT"),
         ("2024-09-30T09:00:00+02:00", 2, SCHOOL_A, "MESSAGERIE", "ENSEIGNANT"),
-        ("2024-10-01T21:00:00+02:00", 3, SCHOOL_B, "RESSOURCE_DOCUMENTAIRE", "PARENT"),
+        // A circonscription office: no sector in the annuaire (its `secteur` is NULL).
+        ("2024-10-01T21:00:00+02:00", 3, SCHOOL_WITHOUT_SECTOR, "RESSOURCE_DOCUMENTAIRE", "PARENT"),
         // After the settled days: read from the facts, visitor 1 again (counted once).
         ("2024-10-04T08:00:00+02:00", 1, SCHOOL_A, "MESSAGERIE", "ELEVE"),
         ("2024-10-04T09:00:00+02:00", 4, SCHOOL_B, "CAHIER_TEXTES", "ELEVE"),
@@ -281,9 +282,12 @@ pub(super) async fn year_to_date_rows_follow_their_facts<S: RollupStore>(store: 
     let mut queries = Vec::new();
     for level in [Level::Nation, Level::Academie, Level::Departement, Level::Ecole, Level::Projet] {
         queries.push(IndicatorQuery::new(level, Period::SchoolYear, from, to));
-        for breakdown in [Breakdown::Service, Breakdown::Profil, Breakdown::Appareil, Breakdown::Outil] {
+        for breakdown in [Breakdown::Service, Breakdown::Profil, Breakdown::Appareil, Breakdown::Outil, Breakdown::Degre, Breakdown::Secteur] {
             queries.push(IndicatorQuery::new(level, Period::SchoolYear, from, to).by(breakdown));
         }
+        let mut unknown_sector = IndicatorQuery::new(level, Period::SchoolYear, from, to).by(Breakdown::Degre);
+        unknown_sector.secteur = Some("inconnu".into());
+        queries.push(unknown_sector);
         let mut pupils = IndicatorQuery::new(level, Period::SchoolYear, from, to).by(Breakdown::Service);
         pupils.profil = Some("ELEVE".into());
         queries.push(pupils);
