@@ -144,7 +144,79 @@ fn inspector(access: &Access, plateforme: &str, available: bool) -> Markup {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
+    use axum::body::Body;
+    use axum::http::{Request, StatusCode};
+    use collector::log::{EmbeddedHitLog, EmbeddedLogConfig, HitLog, LogRecord, Topic};
+    use http_body_util::BodyExt;
+    use tagging_plan::{Plan, Referential};
+    use tower::ServiceExt;
+
     use super::*;
+    use crate::{DashboardConfig, Dashboards, EditorAccess};
+
+    fn dashboards(dir: &std::path::Path) -> Dashboards {
+        let store = Arc::new(pipeline::ParquetRollupStore::open(&dir.join("rollups")).unwrap());
+        let config = DashboardConfig {
+            editors: vec![EditorAccess { name: "Éditeur".into(), token: "jeton-one".into(), plateformes: vec!["ONE".into()] }],
+            ..DashboardConfig::default()
+        };
+        Dashboards::new(store, Arc::new(Plan::shipped()), Arc::new(Referential::shipped().clone()), config)
+    }
+
+    fn request(uri: &str, token: Option<&str>) -> Request<Body> {
+        let mut request = Request::get(uri);
+        if let Some(token) = token {
+            request = request.header("authorization", format!("Bearer {token}"));
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    #[tokio::test]
+    async fn the_stream_is_the_platforms_editors_and_says_when_there_is_no_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = crate::router(Arc::new(dashboards(dir.path())));
+        let status = |uri: &'static str, token: Option<&'static str>| {
+            let app = app.clone();
+            async move { app.oneshot(request(uri, token)).await.unwrap().status() }
+        };
+        assert_eq!(status("/conformite/ONE/direct/flux", None).await, StatusCode::UNAUTHORIZED);
+        assert_eq!(status("/conformite/MBN/direct/flux", Some("jeton-one")).await, StatusCode::FORBIDDEN);
+        assert_eq!(status("/conformite/MBN/direct", Some("jeton-one")).await, StatusCode::FORBIDDEN);
+        let response = app.clone().oneshot(request("/conformite/ONE/direct/flux", Some("jeton-one"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["error"], "unavailable");
+        let page = app.oneshot(request("/conformite/ONE/direct", Some("jeton-one"))).await.unwrap();
+        assert_eq!(page.status(), StatusCode::OK);
+        let html = String::from_utf8(page.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+        assert!(html.contains(r#"data-etat="indisponible""#));
+    }
+
+    #[tokio::test]
+    async fn the_stream_sends_ready_then_the_platforms_hits_as_json_events() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = Arc::new(EmbeddedHitLog::open(&dir.path().join("log"), EmbeddedLogConfig::default()).unwrap());
+        let app = crate::router(Arc::new(dashboards(dir.path()).with_live(log.clone() as Arc<dyn HitLog>)));
+        let response = app.oneshot(request("/conformite/ONE/direct/flux", Some("jeton-one"))).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        assert_eq!(response.headers()["content-type"], "text/event-stream");
+        let mut body = response.into_body();
+        let mut text = String::new();
+        let mut next = async || {
+            let frame = tokio::time::timeout(Duration::from_secs(3), body.frame()).await.expect("an event in time").unwrap().unwrap();
+            String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
+        };
+        text.push_str(&next().await);
+        assert!(text.starts_with("event: pret\ndata: {\"plateforme\":\"ONE\"}"), "{text}");
+        let hit = crate::live::event::tests::hit("ONE").encode();
+        log.append(Topic::Hits, vec![LogRecord { key: vec![1], payload: hit }]).await.unwrap();
+        let event = next().await;
+        assert!(event.starts_with("event: hit\ndata: {"), "{event}");
+        let json: serde_json::Value = serde_json::from_str(event.lines().nth(1).unwrap().strip_prefix("data: ").unwrap()).unwrap();
+        assert_eq!((json["status"].as_str(), json["service"].as_str()), (Some("accepted"), Some("COURRIER_ELECTRONIQUE")));
+    }
 
     #[test]
     fn the_page_streams_from_its_platforms_flux_or_says_it_cannot() {
