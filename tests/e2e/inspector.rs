@@ -130,7 +130,10 @@ async fn the_editors_stream_brings_its_platforms_hits_accepted_and_refused_withi
 
     let accepted = hits.iter().find(|h| h["status"] == "accepted").expect("the accepted hit");
     assert_eq!((accepted["plateforme"].as_str(), accepted["service"].as_str()), (Some("ONE"), Some("COURRIER_ELECTRONIQUE")));
-    assert_eq!((accepted["uai"].as_str(), accepted["profil"].as_str(), accepted["projet"].as_str()), (Some("0350122T"), Some("ELEVE"), Some("ENT_35")));
+    assert_eq!(
+        (accepted["uai"].as_str(), accepted["profil"].as_str(), accepted["projet"].as_str()),
+        (Some("0350122T"), Some("ELEVE"), Some("ENT_35"))
+    );
     assert!(accepted["plan_version"].as_str().is_some_and(|v| !v.is_empty()));
     let pseudonym = accepted["pseudonym"].as_str().unwrap();
     assert!(pseudonym.len() == 32 && pseudonym.chars().all(|c| c.is_ascii_hexdigit()), "{pseudonym}");

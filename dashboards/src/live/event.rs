@@ -150,7 +150,9 @@ pub fn decode(topic: Topic, record: &StoredRecord) -> Option<Decoded> {
     let decoded = match topic {
         // The only hit trailer says the hit was replayed from a dead letter.
         Topic::Hits => StoredHit::decode_with_trailer(&record.payload).map(|(hit, trailer)| Some(Decoded::Hit(hit, trailer.is_some()))),
-        Topic::DeadLetters => DeadLetterRecord::decode(&record.payload).map(|r| r.into_letter().filter(|l| l.plateforme.is_some()).map(Decoded::Letter)),
+        Topic::DeadLetters => {
+            DeadLetterRecord::decode(&record.payload).map(|r| r.into_letter().filter(|l| l.plateforme.is_some()).map(Decoded::Letter))
+        }
     };
     decoded.unwrap_or_else(|e| {
         tracing::warn!(topic = topic.name(), partition = record.partition, offset = record.offset, error = %e, "live view: record skipped");
@@ -225,7 +227,12 @@ pub(crate) mod tests {
             site: Some("612345".into()),
             plateforme: plateforme.map(Into::into),
             event: "page.display".into(),
-            reasons: vec![StoredReason { code: "unknown_profile".into(), field: "profil".into(), value: Some("DIRECTEUR".into()), message: "…".into() }],
+            reasons: vec![StoredReason {
+                code: "unknown_profile".into(),
+                field: "profil".into(),
+                value: Some("DIRECTEUR".into()),
+                message: "…".into(),
+            }],
             properties: vec![("profil".into(), "DIRECTEUR".into()), ("user_id".into(), pseudonym_property(&Pseudonym([0xcd; 16])))],
         }
     }

@@ -49,11 +49,15 @@ pub async fn flux(State(d): State<Shared>, headers: HeaderMap, Path(plateforme):
         return api::json_error(&e);
     }
     let Some(feed) = d.live() else {
-        return api::json_error(&DashboardError::Unavailable("la vue en direct n'est pas disponible dans ce déploiement (pas d'accès au journal des hits)".into()));
+        return api::json_error(&DashboardError::Unavailable(
+            "la vue en direct n'est pas disponible dans ce déploiement (pas d'accès au journal des hits)".into(),
+        ));
     };
     let receiver = match feed.subscribe(&plateforme).await {
         Ok(receiver) => receiver,
-        Err(SubscribeError::Full) => return api::json_error(&DashboardError::Unavailable("trop de vues en direct ouvertes sur cette plateforme".into())),
+        Err(SubscribeError::Full) => {
+            return api::json_error(&DashboardError::Unavailable("trop de vues en direct ouvertes sur cette plateforme".into()))
+        }
         Err(SubscribeError::Log(e)) => return api::json_error(&DashboardError::Unavailable(format!("journal des hits : {e}"))),
     };
     let ready = Event::default().event("pret").data(serde_json::json!({ "plateforme": plateforme }).to_string());
