@@ -42,7 +42,7 @@ impl Events {
                 let (mut name, mut data) = (String::from("message"), String::new());
                 for line in block.lines() {
                     if let Some(v) = line.strip_prefix("event:") {
-                        name = v.trim().to_owned();
+                        v.trim().clone_into(&mut name);
                     } else if let Some(v) = line.strip_prefix("data:") {
                         data.push_str(v.trim_start());
                     }

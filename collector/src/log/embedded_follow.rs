@@ -26,7 +26,7 @@ fn scan_more(segment: &mut Segment) -> Result<(), LogError> {
     file.seek(SeekFrom::Start(segment.bytes)).map_err(io)?;
     let mut reader = BufReader::with_capacity(256 << 10, file);
     while let Next::Record(payload) = frame::read_next(&mut reader).map_err(io)? {
-        if segment.count % INDEX_EVERY == 0 {
+        if segment.count.is_multiple_of(INDEX_EVERY) {
             segment.index.push((segment.base + segment.count, segment.bytes));
         }
         segment.bytes += frame::HEADER + payload.len() as u64;

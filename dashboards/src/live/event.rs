@@ -149,7 +149,7 @@ impl LiveEvent {
 pub fn decode(topic: Topic, record: &StoredRecord) -> Option<Decoded> {
     let decoded = match topic {
         // The only hit trailer says the hit was replayed from a dead letter.
-        Topic::Hits => StoredHit::decode_with_trailer(&record.payload).map(|(hit, trailer)| Some(Decoded::Hit(hit, trailer.is_some()))),
+        Topic::Hits => StoredHit::decode_with_trailer(&record.payload).map(|(hit, trailer)| Some(Decoded::Hit(Box::new(hit), trailer.is_some()))),
         Topic::DeadLetters => {
             DeadLetterRecord::decode(&record.payload).map(|r| r.into_letter().filter(|l| l.plateforme.is_some()).map(Decoded::Letter))
         }
@@ -164,7 +164,7 @@ pub fn decode(topic: Topic, record: &StoredRecord) -> Option<Decoded> {
 #[derive(Debug)]
 pub enum Decoded {
     /// An accepted hit; whether it was replayed.
-    Hit(StoredHit, bool),
+    Hit(Box<StoredHit>, bool),
     /// A dead letter with a platform.
     Letter(DeadLetter),
 }
@@ -181,7 +181,7 @@ impl Decoded {
     /// Its event.
     pub fn into_event(self) -> Option<LiveEvent> {
         match self {
-            Decoded::Hit(hit, replayed) => Some(LiveEvent::accepted(hit, replayed)),
+            Decoded::Hit(hit, replayed) => Some(LiveEvent::accepted(*hit, replayed)),
             Decoded::Letter(letter) => LiveEvent::refused(letter),
         }
     }

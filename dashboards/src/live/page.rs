@@ -81,7 +81,7 @@ fn hit_event(event: &LiveEvent) -> Event {
     Event::default().event("hit").data(json)
 }
 
-const SCRIPT: &str = r#"
+const SCRIPT: &str = r"
 (function () {
   const table = document.getElementById('direct'), body = table.tBodies[0], state = document.getElementById('etat');
   const keep = Number(table.dataset.lignes);
@@ -123,7 +123,7 @@ const SCRIPT: &str = r#"
   });
   source.onerror = function () { state.textContent = 'Connexion interrompue ; nouvelle tentative…'; state.dataset.etat = 'interrompu'; };
 })();
-"#;
+";
 
 /// The inspector page.
 fn inspector(access: &Access, plateforme: &str, available: bool) -> Markup {
