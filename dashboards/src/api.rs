@@ -19,11 +19,12 @@ use crate::{DashboardError, Shared};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "dnma — API des tableaux de bord", description = "Indicateurs d'audience des ENT. Aucune valeur calculée sur moins de k visiteurs uniques n'est renvoyée : elle vaut null et `suppressed` vaut true."),
-    paths(territories, project, conformance),
+    paths(territories, project, conformance, crate::live::page::flux),
     components(schemas(
         TerritoryView, TerritoryRow, PeriodShown, WeekPoint, ProjectView, DeploymentWeek, PerimeterSummary, BreakdownRow, ConformanceView,
         RejectWeek, InvalidValue, ServiceTagging, RejectedHit, crate::suppress::Figures, crate::perimeter::PerimeterCounts,
-        crate::perimeter::Target, crate::perimeter::Annotation, ApiError
+        crate::perimeter::Target, crate::perimeter::Annotation, ApiError, crate::live::LiveEvent, crate::live::event::Outcome,
+        crate::live::event::Tagging, crate::live::event::Reason
     )),
     modifiers(&BearerAuth)
 )]
@@ -43,7 +44,7 @@ impl utoipa::Modify for BearerAuth {
 /// An API error.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiError {
-    /// Stable code: `bad_request`, `not_found`, `token_required`, `forbidden`, `store_error`.
+    /// Stable code: `bad_request`, `not_found`, `token_required`, `forbidden`, `unavailable`, `store_error`.
     pub error: String,
     /// What went wrong, in French.
     pub message: String,
@@ -56,6 +57,7 @@ pub fn status(e: &DashboardError) -> StatusCode {
         DashboardError::NotFound(_) => StatusCode::NOT_FOUND,
         DashboardError::Denied { authenticated: false, .. } => StatusCode::UNAUTHORIZED,
         DashboardError::Denied { authenticated: true, .. } => StatusCode::FORBIDDEN,
+        DashboardError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         DashboardError::Store(_) | DashboardError::Chart(_) | DashboardError::Png(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

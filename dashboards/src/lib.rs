@@ -5,7 +5,8 @@
 //! - project owners, `/projets/{projet}`: deployment steering (active schools, adoption,
 //!   profiles, services, least active schools, week-over-week change) and, where a perimeter is
 //!   configured ([`perimeter`]), the deployment rate against it, its target and dated notes;
-//! - ENT editors, `/conformite/{plateforme}`: tagging conformance from the dead letters.
+//! - ENT editors, `/conformite/{plateforme}`: tagging conformance from the dead letters, and
+//!   their hits live at `/conformite/{plateforme}/direct` ([`live`]).
 //!
 //! Every number goes through small-cell suppression ([`suppress`]); the API under `/api/v1`
 //! returns the same views as the pages ([`views`]), described at `/api/v1/openapi.json`.
@@ -17,6 +18,7 @@ pub mod config;
 pub mod french;
 pub mod geo;
 pub mod holidays;
+pub mod live;
 pub mod pages;
 pub mod perimeter;
 pub mod png;
@@ -52,6 +54,9 @@ pub enum DashboardError {
         /// Why.
         message: String,
     },
+    /// What this deployment cannot serve now (503): the live view without access to the log.
+    #[error("{0}")]
+    Unavailable(String),
     /// The store failed (500).
     #[error("rollup store: {0}")]
     Store(#[from] PipelineError),
@@ -71,6 +76,7 @@ impl DashboardError {
             DashboardError::NotFound(_) => "not_found",
             DashboardError::Denied { authenticated: false, .. } => "token_required",
             DashboardError::Denied { authenticated: true, .. } => "forbidden",
+            DashboardError::Unavailable(_) => "unavailable",
             DashboardError::Store(_) => "store_error",
             DashboardError::Chart(_) | DashboardError::Png(_) => "chart_error",
         }
@@ -91,6 +97,8 @@ pub struct Dashboards {
     perimeters: std::collections::BTreeMap<String, perimeter::Perimeter>,
     today: Option<NaiveDate>,
     cache: view_cache::ViewCache,
+    /// The live feed of the hit log, when the dashboards can read it.
+    live: Option<live::LiveFeed>,
 }
 
 impl Dashboards {
@@ -144,6 +152,7 @@ impl Dashboards {
             perimeters,
             today: None,
             cache,
+            live: None,
         }
     }
 
@@ -152,6 +161,19 @@ impl Dashboards {
     pub fn with_today(mut self, today: NaiveDate) -> Self {
         self.today = Some(today);
         self
+    }
+
+    /// The same, with the live inspector over a hit log (without one, its page says it is not
+    /// available).
+    #[must_use]
+    pub fn with_live(mut self, log: Arc<dyn collector::log::HitLog>) -> Self {
+        self.live = Some(live::LiveFeed::new(log));
+        self
+    }
+
+    /// The live feed, when the dashboards read the hit log.
+    pub fn live(&self) -> Option<&live::LiveFeed> {
+        self.live.as_ref()
     }
 
     /// Today in Europe/Paris (or the fixed day).

@@ -30,7 +30,8 @@ pre{white-space:pre-wrap;background:#fff;border:1px solid #ddd;padding:.4rem;fon
 @media print{header nav,.filters,.no-print{display:none} body{background:#fff}}
 ";
 
-fn layout(title: &str, access: &Access, body: &Markup) -> Markup {
+/// A page: the header with the links `access` gives, the title, the body.
+pub(crate) fn layout(title: &str, access: &Access, body: &Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="fr" {
@@ -360,7 +361,7 @@ pub fn conformance(_d: &Dashboards, access: &Access, filters: &Filters, view: &C
         p { "Année scolaire du " (french::long_date(view.from)) " au " (french::long_date(view.to)) ". Éditeur : " (access.editor.clone().unwrap_or_default()) }
         div.charts { img src={ "/graphiques/conformite/" (view.plateforme) "/rejets.svg" (query) } alt="Part des événements refusés par semaine" width="900" height="340"; }
         h2 { "Refus par semaine et par motif" }
-        p.no-print { a href={ "/conformite/" (view.plateforme) "/rejets.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/conformite/" (view.plateforme) (query) } { "API JSON" } }
+        p.no-print { a href={ "/conformite/" (view.plateforme) "/rejets.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/conformite/" (view.plateforme) (query) } { "API JSON" } " · " a href={ "/conformite/" (view.plateforme) "/direct" } { "Hits en direct" } }
         table {
             thead { tr { th { "Semaine du" } th { "Hits acceptés" } th { "Événements refusés" } th { "Part refusée" } th { "Motifs" } } }
             tbody { @for w in view.weeks.iter().rev() { tr data-code=(w.week) {

@@ -62,6 +62,7 @@ pub fn router(dashboards: Arc<Dashboards>) -> Router {
         .route("/api/v1/projets/{projet}", get(api::project))
         .route("/api/v1/conformite/{plateforme}", get(api::conformance))
         .route("/api/v1/openapi.json", get(api::openapi))
+        .merge(crate::live::page::routes())
         .with_state(dashboards)
 }
 

@@ -1,6 +1,8 @@
 //! `dnma dashboards`: the dashboards alone, over the configured store (the Parquet files of a
 //! data directory, opened read-only beside a running pipeline, or ClickHouse): what the
 //! distributed deployment runs next to its collectors and pipelines. Prints its address first.
+//! The live view reads the configured hit log (Kafka, or the embedded log read-only beside its
+//! collector); where it cannot be opened, the dashboards run without it.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,7 +17,11 @@ use super::config_file::ConfigFile;
 /// Serves the dashboards until SIGINT/SIGTERM.
 pub async fn run(plan: Plan, referential: Arc<Referential>, data_dir: &Path, file: &ConfigFile, listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let store = super::pipeline_cmd::open_store_for_reading(data_dir, &file.store).await?;
-    let pages = dashboards::Dashboards::try_new(store, Arc::new(plan), referential, file.dashboards.clone())?;
+    let mut pages = dashboards::Dashboards::try_new(store, Arc::new(plan), referential, file.dashboards.clone())?;
+    match file.log.open_for_reading(data_dir).await {
+        Ok(log) => pages = pages.with_live(log.shared()),
+        Err(e) => tracing::warn!(error = format!("{e:#}"), "the live view is not available: the hit log cannot be read"),
+    }
     let (listener, _) = super::collector_cmd::bind(listen).await?;
     collector::http::serve(listener, dashboards::router(Arc::new(pages)), &file.server.limits()?, super::collector_cmd::shutdown_signal())
         .await

@@ -33,18 +33,18 @@ fn serve(data_dir: &Path) -> Collector {
     Collector::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap(), "--config", config.to_str().unwrap()])
 }
 
-fn installed(candidates: &[&str]) -> Option<PathBuf> {
+pub(crate) fn installed(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }
 
 /// A `chromedriver` process on a free local port; killed when dropped.
-struct ChromeDriver {
+pub(crate) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
-    fn start(driver: &Path) -> ChromeDriver {
+    pub(crate) fn start(driver: &Path) -> ChromeDriver {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child =
             Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver starts");
@@ -60,7 +60,7 @@ impl Drop for ChromeDriver {
 }
 
 /// A headless Chromium session (the flags this machine's closed network needs).
-async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
+pub(crate) async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
     let capabilities = json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -92,7 +92,7 @@ async fn figure(page: &Client, field: &str, code: &str) -> String {
 /// Waits until the page that a click or a form submission opened, away from `before`, has
 /// loaded. Right after the click the old page may still read as loaded, so the URL must have
 /// changed first.
-async fn loaded(page: &Client, before: &str) {
+pub(crate) async fn loaded(page: &Client, before: &str) {
     for _ in 0..200 {
         let moved = page.current_url().await.unwrap().as_str() != before;
         if moved && page.execute("return document.readyState", vec![]).await.unwrap() == "complete" {
@@ -103,7 +103,7 @@ async fn loaded(page: &Client, before: &str) {
     panic!("no new page loaded after {before}");
 }
 
-async fn screenshot(page: &Client, path: &Path) {
+pub(crate) async fn screenshot(page: &Client, path: &Path) {
     let png = page.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
     std::fs::write(path, png).unwrap();

@@ -8,6 +8,7 @@ mod dashboards;
 mod disk_full;
 mod distributed;
 mod erase;
+mod inspector;
 mod perimeter_cli;
 mod pipeline;
 mod plan_cli;

@@ -28,6 +28,9 @@ use super::{HitLog, LogConsumer, LogError, LogRecord, Partition, SoleConsumer, S
 #[path = "embedded_writer.rs"]
 mod writer;
 
+#[path = "embedded_follow.rs"]
+mod follow;
+
 use writer::{erase_in_segment, AppendRequest, EraseRequest, Writer, WriterRequest};
 
 /// One sparse index entry every this many records.
@@ -39,7 +42,9 @@ pub struct EmbeddedLogConfig {
     /// A segment rolls once it reaches this many bytes.
     pub segment_bytes: u64,
     /// Open for reading only (`dnma log tail` beside a running collector): no writer thread,
-    /// nothing truncated, appends and commits fail.
+    /// nothing truncated, appends and commits fail. Such a log follows its writer: each
+    /// `end_offsets` first catches up with what was appended since (and forgets the segments
+    /// retention deleted), reading only the new frames.
     pub read_only: bool,
 }
 
@@ -100,6 +105,8 @@ pub type RecordFilter = Arc<dyn Fn(&[u8]) -> bool + Send + Sync>;
 
 struct TopicLog {
     segments: Segments,
+    /// The topic's directory, when read-only: `end_offsets` catches up from it.
+    follow: Option<PathBuf>,
     damage: Vec<Damage>,
     sender: Mutex<Option<mpsc::Sender<WriterRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
@@ -240,7 +247,8 @@ impl TopicLog {
     fn open(dir: &Path, topic: Topic, config: EmbeddedLogConfig) -> Result<Self, LogError> {
         if config.read_only {
             let (segments, damage) = recover(dir, topic, true)?;
-            return Ok(TopicLog { segments: Arc::new(RwLock::new(segments)), damage, sender: Mutex::new(None), writer: Mutex::new(None) });
+            let follow = Some(dir.to_owned());
+            return Ok(TopicLog { segments: Arc::new(RwLock::new(segments)), follow, damage, sender: Mutex::new(None), writer: Mutex::new(None) });
         }
         fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
         let (segments, damage) = recover(dir, topic, false)?;
@@ -254,7 +262,7 @@ impl TopicLog {
             .name(format!("log-{name}"))
             .spawn(move || writer.run(&receiver))
             .map_err(|e| LogError::io("starting the log writer", e))?;
-        Ok(TopicLog { segments, damage, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
+        Ok(TopicLog { segments, follow: None, damage, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
     }
 }
 
@@ -488,7 +496,12 @@ impl HitLog for EmbeddedHitLog {
     }
 
     async fn end_offsets(&self, topic: Topic) -> Result<Vec<u64>, LogError> {
-        Ok(vec![self.topic(topic).segments.read().expect("segment lock").last().map_or(0, Segment::end)])
+        let log = self.topic(topic);
+        if let Some(dir) = log.follow.clone() {
+            let segments = Arc::clone(&log.segments);
+            tokio::task::spawn_blocking(move || follow::catch_up(&dir, &segments)).await.map_err(|_| LogError::Closed)??;
+        }
+        Ok(vec![log.segments.read().expect("segment lock").last().map_or(0, Segment::end)])
     }
 
     async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {

@@ -240,3 +240,32 @@ async fn an_erasure_beside_running_appends_loses_none_of_them() {
     assert!(log.damage().is_empty());
     assert_eq!(log.read(Topic::Hits, 0, 0, 100_000).await.unwrap().len(), read.len());
 }
+
+#[tokio::test]
+async fn a_read_only_log_follows_its_writer_across_rolls_and_retention() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 200, read_only: false }).unwrap();
+    writer.append(Topic::Hits, (0..3).map(record).collect()).await.unwrap();
+    let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
+    assert_eq!(reader.end_offsets(Topic::Hits).await.unwrap(), vec![3]);
+    // Enough to roll several segments of 200 bytes (a frame here is about 17 bytes).
+    for n in 3..60 {
+        writer.append(Topic::Hits, vec![record(n)]).await.unwrap();
+    }
+    assert!(writer.sealed_segments(Topic::Hits).len() >= 3, "segments rolled");
+    assert_eq!(reader.end_offsets(Topic::Hits).await.unwrap(), vec![60], "the reader caught up");
+    let read = reader.read(Topic::Hits, 0, 0, 1000).await.unwrap();
+    assert_eq!(read.iter().map(|r| r.offset).collect::<Vec<_>>(), (0..60).collect::<Vec<_>>());
+    assert_eq!(read[59].payload, b"record-59");
+    assert_eq!(reader.end_offsets(Topic::DeadLetters).await.unwrap(), vec![0], "the other topic is still empty");
+    // Retention deletes the first segments: the reader forgets them and reads from what is left.
+    let deleted = writer.delete_segments_before(Topic::Hits, 40).unwrap();
+    assert!(deleted >= 2);
+    writer.append(Topic::Hits, vec![record(60)]).await.unwrap();
+    assert_eq!(reader.end_offsets(Topic::Hits).await.unwrap(), vec![61]);
+    let start = reader.stats(Topic::Hits).await.unwrap().start_offset;
+    assert_eq!(start, writer.stats(Topic::Hits).await.unwrap().start_offset);
+    let read = reader.read(Topic::Hits, 0, 0, 1000).await.unwrap();
+    assert_eq!(read.first().map(|r| r.offset), Some(start));
+    assert_eq!(read.last().map(|r| (r.offset, r.payload.clone())), Some((60, b"record-60".to_vec())));
+}

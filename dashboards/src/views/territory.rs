@@ -173,9 +173,15 @@ impl Dashboards {
         filters.school()?;
         let shown = self.period_shown(filters).await?;
         let children_keys = self.territories.children(level, &code);
-        // Every figure of the period comes from its base set (computed once for all outputs).
+        // Every figure of the period comes from its base set (computed once for all outputs), or
+        // from a layer over it.
         let service = filters.service.as_deref().filter(|s| !s.is_empty());
         let (base, mut weekly) = tokio::try_join!(self.suppression(period, shown.start, service), self.weekly(level, &code, shown.end, filters))?;
+        // Under a kind or sector filter, the figures come from that dimension's layer over it.
+        let base = match filters.school()? {
+            Some((dimension, _)) => self.school_layer(period, shown.start, service, dimension).await?,
+            None => base,
+        };
         let territory = self.base_row(&base, level, &code, filters);
         // The week shown reads as in its base set (the other weeks: see docs/PRIVACY.md).
         if period == Period::Week {

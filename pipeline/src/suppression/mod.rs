@@ -5,11 +5,11 @@
 //!
 //! The base set of cells ([`Suppressed::territorial`]) is, for one period and one service filter
 //! (or none), every territory of every level (nation, régions académiques, académies,
-//! départements, circonscriptions, schools) for all visits, for each profile, for each kind of
-//! school (école, collège, lycée…) and for each sector; its groups are each territory with the
-//! territories directly under it (in every column), and each territory's total with its
-//! profiles, with its kinds of school and with its sectors (three partitions of its visits, so
-//! that no difference between a total and the shown parts gives a hidden one back). Outputs that show more cells (an ENT project and its
+//! départements, circonscriptions, schools) for all visits and for each profile; its groups are
+//! each territory with the territories directly under it (in every profile column), and each
+//! territory's total with its profiles. The kind of school (école, collège, lycée…) and the sector
+//! are each a layer over it ([`Suppressed::school_layer`]): each territory's total with its
+//! values, and each territory with the ones under it for each value. Outputs that show more cells (an ENT project and its
 //! schools, a school by device in the open data) add a layer ([`Suppressed::layer`]) whose
 //! groups may hide their own cells but never change the base: the base stays the same for every
 //! output. A hidden cell loses every figure (visits, visitors, page views, clicks, durations).
@@ -113,16 +113,62 @@ impl CellId {
 }
 
 /// The queries of the base set of one period (its first day `start`) under a service filter:
-/// every territory for all visits, per profile, per kind of school and per sector.
+/// every territory for all visits and per profile.
 pub fn territorial_queries(period: Period, start: NaiveDate, service: Option<&str>) -> Vec<IndicatorQuery> {
     TERRITORIAL
         .iter()
         .flat_map(|level| {
             let mut q = IndicatorQuery::new(*level, period, start, start);
             q.service = service.map(str::to_owned);
-            [q.clone().by(Breakdown::Profil), q.clone().by(Breakdown::Degre), q.clone().by(Breakdown::Secteur), q]
+            [q.clone().by(Breakdown::Profil), q]
         })
         .collect()
+}
+
+/// The queries of a school layer ([`Suppressed::school_layer`]) of one period under a service
+/// filter: every territory per value of `dimension` (kind of school or sector).
+pub fn school_queries(period: Period, start: NaiveDate, service: Option<&str>, dimension: Breakdown) -> Vec<IndicatorQuery> {
+    TERRITORIAL
+        .iter()
+        .map(|level| {
+            let mut q = IndicatorQuery::new(*level, period, start, start);
+            q.service = service.map(str::to_owned);
+            q.by(dimension)
+        })
+        .collect()
+}
+
+/// The territory each territory of `ids` lies directly in (schools placed as the pipeline
+/// places their hits: in their circonscription, else their département).
+fn territory_parents<'a>(
+    plan: &Plan,
+    referential: &Referential,
+    ids: impl Iterator<Item = &'a CellId>,
+) -> BTreeMap<(Level, String), (Level, String)> {
+    let mut parents: BTreeMap<(Level, String), (Level, String)> = BTreeMap::new();
+    for academie in plan.territories().academies() {
+        parents.insert((Level::Academie, academie.nom.clone()), (Level::Region, academie.region.clone()));
+        parents.insert((Level::Region, academie.region.clone()), (Level::Nation, NATION_CODE.to_owned()));
+        for departement in &academie.departements {
+            parents.insert((Level::Departement, departement.code.clone()), (Level::Academie, academie.nom.clone()));
+        }
+    }
+    for id in ids.filter(|id| id.level == Level::Ecole && id.within.is_none()) {
+        if parents.contains_key(&(Level::Ecole, id.code.clone())) {
+            continue;
+        }
+        let Ok(location) = referential.locate(plan, &id.code) else { continue };
+        let departement = (Level::Departement, location.departement_code.to_owned());
+        let parent = match location.school.and_then(|s| s.circonscription.clone()).filter(|c| !c.is_empty()) {
+            Some(c) => {
+                parents.entry((Level::Circonscription, c.clone())).or_insert(departement);
+                (Level::Circonscription, c)
+            }
+            None => departement,
+        };
+        parents.insert((Level::Ecole, id.code.clone()), parent);
+    }
+    parents
 }
 
 /// The base set of one period under a service filter, read from a store (its queries one after
@@ -178,30 +224,7 @@ impl Suppressed {
     /// selection), grouped by the territory tree of the plan and the referential.
     pub fn territorial(plan: &Plan, referential: &Referential, cells: impl IntoIterator<Item = (CellId, IndicatorRow)>, k: u64) -> Suppressed {
         let rows: HashMap<CellId, IndicatorRow> = cells.into_iter().collect();
-        let mut parents: BTreeMap<(Level, String), (Level, String)> = BTreeMap::new();
-        for academie in plan.territories().academies() {
-            parents.insert((Level::Academie, academie.nom.clone()), (Level::Region, academie.region.clone()));
-            parents.insert((Level::Region, academie.region.clone()), (Level::Nation, NATION_CODE.to_owned()));
-            for departement in &academie.departements {
-                parents.insert((Level::Departement, departement.code.clone()), (Level::Academie, academie.nom.clone()));
-            }
-        }
-        // Schools (and circonscriptions) placed as the pipeline places their hits.
-        for id in rows.keys().filter(|id| id.level == Level::Ecole && id.within.is_none()) {
-            if parents.contains_key(&(Level::Ecole, id.code.clone())) {
-                continue;
-            }
-            let Ok(location) = referential.locate(plan, &id.code) else { continue };
-            let departement = (Level::Departement, location.departement_code.to_owned());
-            let parent = match location.school.and_then(|s| s.circonscription.clone()).filter(|c| !c.is_empty()) {
-                Some(c) => {
-                    parents.entry((Level::Circonscription, c.clone())).or_insert(departement);
-                    (Level::Circonscription, c)
-                }
-                None => departement,
-            };
-            parents.insert((Level::Ecole, id.code.clone()), parent);
-        }
+        let parents = territory_parents(plan, referential, rows.keys());
         let mut table = Table::new();
         // The columns of the table: all visits, each profile, each kind of school, each sector.
         let mut columns: BTreeSet<Column> = BTreeSet::from([Column::default()]);
@@ -258,6 +281,50 @@ impl Suppressed {
         // (A layer keeps only its own cells: the base's stay the base's.)
         let hidden = outcome.hidden.into_iter().filter(|id| base.is_none() || rows.contains_key(id)).collect();
         Suppressed { k, rows, hidden, base, unprotected }
+    }
+
+    /// The layer of one school dimension (kind of school or sector) over this base set: the cells
+    /// of [`school_queries`], grouped as each territory's total (a cell of the base, kept as it
+    /// is) with its values, and, for each value, each territory with the ones directly under it.
+    /// Only the outputs filtered by that dimension read it, and they all read the same layer, so
+    /// the base stays what every other output shows.
+    pub fn school_layer(
+        self: &Arc<Self>,
+        plan: &Plan,
+        referential: &Referential,
+        cells: impl IntoIterator<Item = (CellId, IndicatorRow)>,
+        dimension: Breakdown,
+    ) -> Suppressed {
+        let cells: Vec<(CellId, IndicatorRow)> = cells.into_iter().collect();
+        let parents = territory_parents(plan, referential, cells.iter().map(|(id, _)| id));
+        let value_of = |id: &CellId| match dimension {
+            Breakdown::Degre => id.degre.clone(),
+            _ => id.secteur.clone(),
+        };
+        let mut values: BTreeMap<(Level, String, Option<String>), Vec<CellId>> = BTreeMap::new();
+        let mut territories: BTreeMap<(Level, String, Option<String>), BTreeSet<Option<String>>> = BTreeMap::new();
+        for (id, _) in &cells {
+            territories.entry((id.level, id.code.clone(), id.service.clone())).or_default().insert(value_of(id));
+            values.entry((id.level, id.code.clone(), id.service.clone())).or_default().push(id.clone());
+        }
+        let mut groups = Vec::new();
+        for ((level, code, service), parts) in &values {
+            let total = CellId::new(*level, code).service(service.as_deref());
+            groups.push(Group { total, parts: parts.clone() });
+        }
+        let mut children: BTreeMap<(&(Level, String), Option<String>, Option<String>), Vec<CellId>> = BTreeMap::new();
+        for ((level, code, service), seen) in &territories {
+            let Some(parent) = parents.get(&(*level, code.clone())) else { continue };
+            for value in seen {
+                let child = CellId::new(*level, code).service(service.as_deref()).school(dimension, value.as_deref());
+                children.entry((parent, service.clone(), value.clone())).or_default().push(child);
+            }
+        }
+        for (((level, code), service, value), under) in children {
+            let total = CellId::new(*level, code).service(service.as_deref()).school(dimension, value.as_deref());
+            groups.push(Group { total, parts: under });
+        }
+        self.layer(cells, groups)
     }
 
     /// A layer over this set: more cells and groups, decided with every cell of this set kept as
@@ -362,7 +429,8 @@ mod tests {
         let mut in_project = IndicatorQuery::new(Level::Ecole, Period::Week, start, start);
         in_project.within = Some((Level::Projet, "TOUTATICE".into()));
         assert_eq!(CellId::of(&in_project, &r).within, Some((Level::Projet, "TOUTATICE".into())));
-        assert_eq!(territorial_queries(Period::Week, start, None).len(), 24, "6 levels × (all, by profile, by kind, by sector)");
+        assert_eq!(territorial_queries(Period::Week, start, None).len(), 12, "6 levels × (all, by profile)");
+        assert_eq!(school_queries(Period::Week, start, None, Breakdown::Degre).len(), 6);
         let mut college = IndicatorQuery::new(Level::Departement, Period::Week, start, start);
         college.degre = Some("college".into());
         let by_kind = IndicatorQuery::new(Level::Departement, Period::Week, start, start).by(Breakdown::Degre);
@@ -378,18 +446,15 @@ mod tests {
             CellId::new(Level::Departement, "35").school(Breakdown::Degre, kind).school(Breakdown::Secteur, sector)
         };
         // 35 has 100 visitors: 60 in écoles, 37 in collèges, 3 elsewhere; 97 public, 3 private.
-        let cells = vec![
-            (dep(None, None), row(Level::Departement, "35", 100)),
-            (dep(Some("ecole"), None), row(Level::Departement, "35", 60)),
-            (dep(Some("college"), None), row(Level::Departement, "35", 37)),
-            (dep(Some("autre"), None), row(Level::Departement, "35", 3)),
-            (dep(None, Some("public")), row(Level::Departement, "35", 97)),
-            (dep(None, Some("prive")), row(Level::Departement, "35", 3)),
-        ];
-        let s = Suppressed::territorial(&plan, Referential::shipped(), cells, 5);
+        let base = Arc::new(Suppressed::territorial(&plan, Referential::shipped(), [(dep(None, None), row(Level::Departement, "35", 100))], 5));
+        let kinds = [("ecole", 60), ("college", 37), ("autre", 3)].map(|(k, v)| (dep(Some(k), None), row(Level::Departement, "35", v)));
+        let s = base.school_layer(&plan, Referential::shipped(), kinds, Breakdown::Degre);
         assert!(s.is_hidden(&dep(Some("autre"), None)) && s.is_hidden(&dep(Some("college"), None)), "the smallest other part goes with it");
-        assert!(!s.is_hidden(&dep(Some("ecole"), None)) && !s.is_hidden(&dep(None, None)));
+        assert!(!s.is_hidden(&dep(Some("ecole"), None)) && !s.is_hidden(&dep(None, None)), "the base's total stays as it is");
+        let sectors = [("public", 97), ("prive", 3)].map(|(v, n)| (dep(None, Some(v)), row(Level::Departement, "35", n)));
+        let s = base.school_layer(&plan, Referential::shipped(), sectors, Breakdown::Secteur);
         assert!(s.is_hidden(&dep(None, Some("prive"))) && s.is_hidden(&dep(None, Some("public"))), "two sectors: both go");
+        assert_eq!(base.hidden_here(), 0, "a layer never changes the base");
     }
 
     #[test]
