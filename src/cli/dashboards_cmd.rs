@@ -1,6 +1,8 @@
 //! `dnma dashboards`: the dashboards alone, over the configured store (the Parquet files of a
 //! data directory, opened read-only beside a running pipeline, or ClickHouse): what the
 //! distributed deployment runs next to its collectors and pipelines. Prints its address first.
+//! The notes added through the API are kept in its data directory (`annotations.jsonl`), with
+//! ClickHouse too.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -15,7 +17,8 @@ use super::config_file::ConfigFile;
 /// Serves the dashboards until SIGINT/SIGTERM.
 pub async fn run(plan: Plan, referential: Arc<Referential>, data_dir: &Path, file: &ConfigFile, listen: SocketAddr) -> anyhow::Result<ExitCode> {
     let store = super::pipeline_cmd::open_store_for_reading(data_dir, &file.store).await?;
-    let pages = dashboards::Dashboards::try_new(store, Arc::new(plan), referential, file.dashboards.clone())?;
+    let notes = dashboards::annotations::NoteBook::open(data_dir)?;
+    let pages = dashboards::Dashboards::try_new(store, Arc::new(plan), referential, file.dashboards.clone())?.with_notes(notes);
     let (listener, _) = super::collector_cmd::bind(listen).await?;
     collector::http::serve(listener, dashboards::router(Arc::new(pages)), &file.server.limits()?, super::collector_cmd::shutdown_signal())
         .await

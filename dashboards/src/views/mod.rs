@@ -13,11 +13,15 @@ use utoipa::{IntoParams, ToSchema};
 use crate::DashboardError;
 
 mod cells;
+mod compare;
 mod conformance;
+mod deployment;
 mod project;
 mod territory;
 
 pub use cells::ProjectCells;
+pub use compare::{parse_territory, CompareSide, CompareView};
+pub use deployment::{DegreeDeployment, Deployment};
 pub use conformance::{ConformanceView, InvalidValue, RejectWeek, RejectedHit, ServiceTagging};
 pub use project::{BreakdownRow, DeploymentWeek, PerimeterSummary, ProjectView};
 pub use territory::{TerritoryRow, TerritoryView, WeekPoint};
@@ -44,6 +48,9 @@ pub struct Filters {
     /// Territory code (académie name, département code, UAI…).
     #[serde(default, deserialize_with = "empty_is_none")]
     pub code: Option<String>,
+    /// What the maps colour: `visiteurs` (default) or `deploiement` (the deployment rate).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub indicateur: Option<String>,
 }
 
 /// An empty field (`debut=`, as a browser sends every field of the filter form) means no filter.
@@ -82,6 +89,7 @@ impl Filters {
             ("service", self.service.as_deref()),
             ("niveau", self.niveau.as_deref()),
             ("code", self.code.as_deref()),
+            ("indicateur", self.indicateur.as_deref()),
         ] {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 pairs.insert(name, v.to_owned());
