@@ -227,8 +227,14 @@ impl NoteBook {
     /// Adds a note (written to the log before it is returned).
     pub fn add(&self, note: ValidNote, author: &str) -> Result<StoredNote, NoteBookError> {
         let mut notes = self.lock();
-        let stored =
-            StoredNote { id: notes.next_id.max(1), date: note.date, text: note.text, projet: note.projet, author: author.to_owned(), created_at: Utc::now() };
+        let stored = StoredNote {
+            id: notes.next_id.max(1),
+            date: note.date,
+            text: note.text,
+            projet: note.projet,
+            author: author.to_owned(),
+            created_at: Utc::now(),
+        };
         let record = Record::Add(stored.clone());
         self.append(&record)?;
         notes.apply(record);

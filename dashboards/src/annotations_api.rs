@@ -65,7 +65,10 @@ fn annotator(access: &Access) -> Result<(), DashboardError> {
     if access.admin || !access.projets.is_empty() {
         Ok(())
     } else {
-        Err(DashboardError::Denied { authenticated: access.known, message: "un jeton de porteur de projet ou d'administrateur est nécessaire".into() })
+        Err(DashboardError::Denied {
+            authenticated: access.known,
+            message: "un jeton de porteur de projet ou d'administrateur est nécessaire".into(),
+        })
     }
 }
 
@@ -149,7 +152,8 @@ pub async fn remove(State(d): State<Shared>, headers: HeaderMap, Path(id): Path<
     let result = async {
         let access = Access::of(d.config(), access::token(&headers).as_deref());
         annotator(&access)?;
-        let id: u64 = id.parse().map_err(|_| DashboardError::Invalid { code: "bad_id", message: format!("identifiant « {id} » : un entier attendu") })?;
+        let id: u64 =
+            id.parse().map_err(|_| DashboardError::Invalid { code: "bad_id", message: format!("identifiant « {id} » : un entier attendu") })?;
         let note = d.notes().get(id).ok_or_else(|| DashboardError::NotFound(format!("aucune note d'identifiant {id}")))?;
         may_annotate(&access, note.projet.as_deref())?;
         d.notes().delete(id).map_err(|e| store_error(&e))?;

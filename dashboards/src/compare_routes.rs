@@ -46,7 +46,12 @@ fn pair(params: &HashMap<String, String>) -> Result<(String, String), DashboardE
     Ok((side("a")?, side("b")?))
 }
 
-async fn view(d: &Dashboards, headers: &HeaderMap, params: &HashMap<String, String>, filters: &Filters) -> Result<(Access, CompareView), DashboardError> {
+async fn view(
+    d: &Dashboards,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+    filters: &Filters,
+) -> Result<(Access, CompareView), DashboardError> {
     let access = reader(d, headers)?;
     let (a, b) = pair(params)?;
     Ok((access, d.compare_view(&a, &b, filters).await?))
@@ -57,7 +62,12 @@ fn query(filters: &Filters, view: &CompareView) -> String {
     filters.with(&[("niveau", None), ("code", None), ("a", Some(&view.a.key)), ("b", Some(&view.b.key))])
 }
 
-async fn page(State(d): State<Shared>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>, FilterQuery(filters): FilterQuery) -> Response {
+async fn page(
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    FilterQuery(filters): FilterQuery,
+) -> Response {
     match view(&d, &headers, &params, &filters).await {
         Ok((access, view)) => render(&d, &access, &filters, &view).into_response(),
         Err(e) => (api::status(&e), crate::pages::error_page(&e)).into_response(),
@@ -72,20 +82,33 @@ async fn page(State(d): State<Shared>, headers: HeaderMap, Query(params): Query<
 ), responses(
     (status = 200, body = CompareView), (status = 400, body = api::ApiError), (status = 401, body = api::ApiError), (status = 404, body = api::ApiError)
 ))]
-pub async fn json(State(d): State<Shared>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>, FilterQuery(filters): FilterQuery) -> Response {
+pub async fn json(
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    FilterQuery(filters): FilterQuery,
+) -> Response {
     match view(&d, &headers, &params, &filters).await {
         Ok((_, view)) => Json(view).into_response(),
         Err(e) => api::json_error(&e),
     }
 }
 
-async fn chart(State(d): State<Shared>, headers: HeaderMap, Query(params): Query<HashMap<String, String>>, FilterQuery(filters): FilterQuery) -> Response {
+async fn chart(
+    State(d): State<Shared>,
+    headers: HeaderMap,
+    Query(params): Query<HashMap<String, String>>,
+    FilterQuery(filters): FilterQuery,
+) -> Response {
     let svg = async {
         let (_, view) = view(&d, &headers, &params, &filters).await?;
         #[allow(clippy::cast_precision_loss)] // counts for drawing
         let series: Vec<Series> = [&view.a, &view.b]
             .iter()
-            .map(|side| Series { label: side.territory.name.clone(), points: side.weekly.iter().map(|p| (p.week, p.visitors.map(|v| v as f64))).collect() })
+            .map(|side| Series {
+                label: side.territory.name.clone(),
+                points: side.weekly.iter().map(|p| (p.week, p.visitors.map(|v| v as f64))).collect(),
+            })
             .collect();
         let weeks = &view.a.weekly;
         let (Some(first), Some(last)) = (weeks.first(), weeks.last()) else {
@@ -117,7 +140,9 @@ pub(crate) fn deployment_text(d: &DegreeDeployment) -> String {
 /// The rows of the side-by-side table: label, field name, and each side's text.
 fn lines(row: &TerritoryRow) -> Vec<(&'static str, &'static str, String)> {
     let f = &row.figures;
-    let deployment = |pick: fn(&crate::views::Deployment) -> &DegreeDeployment| row.deployment.as_ref().map_or_else(|| "–".to_owned(), |d| deployment_text(pick(d)));
+    let deployment = |pick: fn(&crate::views::Deployment) -> &DegreeDeployment| {
+        row.deployment.as_ref().map_or_else(|| "–".to_owned(), |d| deployment_text(pick(d)))
+    };
     vec![
         ("Visites", "visits", figure(f.visits)),
         ("Visiteurs uniques", "visitors", figure(f.visitors)),
@@ -155,7 +180,7 @@ fn render(d: &Dashboards, access: &Access, filters: &Filters, view: &CompareView
         }
         p.no-print { a href={ "/api/v1/territoires/comparer" (query) } { "API JSON" } " · " a href={ (CHART.replace(".svg", ".png")) (query) } { "courbes (PNG)" } }
         p.muted {
-            "Déploiement : établissements ouverts du référentiel ayant eu au moins une visite sur la période (avec les filtres), sur les établissements ouverts du territoire. "
+            "Déploiement : établissements ouverts du référentiel ayant eu au moins un visiteur sur la période (avec les filtres), sur les établissements ouverts du territoire. "
             "Aucun chiffre calculé sur moins de " (d.config().k) " visiteurs uniques n'est affiché."
         }
     };

@@ -182,13 +182,11 @@ impl Dashboards {
     pub fn annotations_of(&self, projet: &str) -> Vec<perimeter::Annotation> {
         let of_project = |p: Option<&str>| p.is_none_or(|p| p == projet);
         let mut notes: Vec<perimeter::Annotation> = self.config.annotations.iter().filter(|a| of_project(a.projet.as_deref())).cloned().collect();
-        notes.extend(
-            self.notes
-                .all()
-                .into_iter()
-                .filter(|n| of_project(n.projet.as_deref()))
-                .map(|n| perimeter::Annotation { projet: n.projet, date: n.date, text: n.text }),
-        );
+        notes.extend(self.notes.all().into_iter().filter(|n| of_project(n.projet.as_deref())).map(|n| perimeter::Annotation {
+            projet: n.projet,
+            date: n.date,
+            text: n.text,
+        }));
         notes.sort_by_key(|a| a.date);
         notes
     }

@@ -384,18 +384,12 @@ fn map_values(rows: &[TerritoryRow], indicator: MapIndicator, key: impl Fn(&Terr
     match indicator {
         #[allow(clippy::cast_precision_loss)] // counts for colouring
         MapIndicator::Visitors => rows.iter().map(|r| (key(r), r.figures.visitors.map(|v| v as f64))).collect(),
-        MapIndicator::Deployment => {
-            rows.iter().filter_map(|r| Some((key(r), Some((r.deployment?.total.rate? * 100.0).round())))).collect()
-        }
+        MapIndicator::Deployment => rows.iter().filter_map(|r| Some((key(r), Some((r.deployment?.total.rate? * 100.0).round())))).collect(),
     }
 }
 
 /// The map of every académie (whatever the territory: it places it in France).
-async fn map_chart(
-    State(d): State<Shared>,
-    headers: HeaderMap,
-    FilterQuery(filters): FilterQuery,
-) -> Response {
+async fn map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let indicator = MapIndicator::of(&filters)?;
@@ -418,11 +412,7 @@ async fn map_chart(
 
 /// The map of the territory's départements: all of France at the nation level, else the
 /// territory's (or the one holding it) framed alone.
-async fn departement_map_chart(
-    State(d): State<Shared>,
-    headers: HeaderMap,
-    FilterQuery(filters): FilterQuery,
-) -> Response {
+async fn departement_map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
         let indicator = MapIndicator::of(&filters)?;

@@ -250,7 +250,9 @@ mod tests {
         let referential = Referential::shipped();
         let index = TerritoryIndex::build(&plan, referential);
         let open = |degree: Degree| {
-            referential.schools().find(|s| s.ouvert && s.degre == degree && index.path(Level::Ecole, &s.uai).contains(&(Level::Departement, "35".into())))
+            referential
+                .schools()
+                .find(|s| s.ouvert && s.degre == degree && index.path(Level::Ecole, &s.uai).contains(&(Level::Departement, "35".into())))
         };
         let (ecole, college) = (open(Degree::Premier).unwrap(), open(Degree::Second).unwrap());
         // A UAI outside the referential is counted nowhere.

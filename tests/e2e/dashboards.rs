@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::collector::Collector;
 
-const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+pub(super) const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const EDITOR_TOKEN: &str = "jeton-editeur-one";
 
 /// `dnma serve` (collector, pipeline and dashboards) with open views, one editor and no view cache.
@@ -33,18 +33,18 @@ fn serve(data_dir: &Path) -> Collector {
     Collector::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap(), "--config", config.to_str().unwrap()])
 }
 
-fn installed(candidates: &[&str]) -> Option<PathBuf> {
+pub(super) fn installed(candidates: &[&str]) -> Option<PathBuf> {
     candidates.iter().map(PathBuf::from).find(|p| p.exists())
 }
 
 /// A `chromedriver` process on a free local port; killed when dropped.
-struct ChromeDriver {
+pub(super) struct ChromeDriver {
     child: Child,
     url: String,
 }
 
 impl ChromeDriver {
-    fn start(driver: &Path) -> ChromeDriver {
+    pub(super) fn start(driver: &Path) -> ChromeDriver {
         let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
         let child =
             Command::new(driver).arg(format!("--port={port}")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().expect("chromedriver starts");
@@ -60,7 +60,7 @@ impl Drop for ChromeDriver {
 }
 
 /// A headless Chromium session (the flags this machine's closed network needs).
-async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
+pub(super) async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
     let capabilities = json!({
         "goog:chromeOptions": {
             "binary": chromium,
@@ -83,7 +83,7 @@ async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
 }
 
 /// The text of the card or cell holding `field` for `code`.
-async fn figure(page: &Client, field: &str, code: &str) -> String {
+pub(super) async fn figure(page: &Client, field: &str, code: &str) -> String {
     let css = format!("[data-field=\"{field}\"][data-code=\"{code}\"]");
     let found = page.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(&css)).await;
     found.unwrap_or_else(|e| panic!("{css} not on the page: {e}")).text().await.unwrap()
@@ -92,7 +92,7 @@ async fn figure(page: &Client, field: &str, code: &str) -> String {
 /// Waits until the page that a click or a form submission opened, away from `before`, has
 /// loaded. Right after the click the old page may still read as loaded, so the URL must have
 /// changed first.
-async fn loaded(page: &Client, before: &str) {
+pub(super) async fn loaded(page: &Client, before: &str) {
     for _ in 0..200 {
         let moved = page.current_url().await.unwrap().as_str() != before;
         if moved && page.execute("return document.readyState", vec![]).await.unwrap() == "complete" {
@@ -103,7 +103,7 @@ async fn loaded(page: &Client, before: &str) {
     panic!("no new page loaded after {before}");
 }
 
-async fn screenshot(page: &Client, path: &Path) {
+pub(super) async fn screenshot(page: &Client, path: &Path) {
     let png = page.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG") && png.len() > 10_000, "a real screenshot");
     std::fs::write(path, png).unwrap();
@@ -114,7 +114,7 @@ async fn url_parameter(page: &Client, name: &str) -> Option<String> {
     page.current_url().await.unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-async fn send_hits(url: &str) {
+pub(super) async fn send_hits(url: &str) {
     let client = reqwest::Client::new();
     // Eight pupils and two teachers of one Rennes school (more than k = 5 visitors), then three
     // events the plan refuses (an unknown profile, a malformed UAI, an unknown service).
@@ -140,7 +140,7 @@ async fn send_hits(url: &str) {
     }
 }
 
-async fn api(path: String, token: Option<&str>) -> Value {
+pub(super) async fn api(path: String, token: Option<&str>) -> Value {
     let mut request = reqwest::Client::new().get(path);
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));

@@ -61,7 +61,8 @@ impl Dashboards {
         };
         let (fa, fb) = (side_filters(a)?, side_filters(b)?);
         let (va, vb) = tokio::try_join!(self.territory_view(&fa), self.territory_view(&fb))?;
-        let side = |key: &str, v: super::TerritoryView| CompareSide { key: key.trim().to_owned(), territory: v.territory, weekly: v.weekly, zone: v.zone };
+        let side =
+            |key: &str, v: super::TerritoryView| CompareSide { key: key.trim().to_owned(), territory: v.territory, weekly: v.weekly, zone: v.zone };
         Ok(CompareView { period: va.period.clone(), profil: va.profil.clone(), service: va.service.clone(), a: side(a, va), b: side(b, vb) })
     }
 }

@@ -5,11 +5,12 @@
 //!
 //! # Why counting active schools shows no figure under k
 //! The schools counted are those whose cell of the period's base set (the one every page, CSV
-//! file, chart and API call reads, [`pipeline::suppression`]) has visits. That base set never
-//! hides a cell without visits ([`pipeline::suppression::Suppressed::is_hidden`]): a hidden cell
-//! always had at least one visit. So each school's own line, as the drill-down to its
+//! file, chart and API call reads, [`pipeline::suppression`]) has at least one visitor. That base
+//! set never hides a cell without visitor (primary suppression hides 1 to k − 1 visitors, and
+//! the secondary one only picks cells with visitors: [`pipeline::suppression::Table::suppress`]),
+//! so a hidden cell always had one. Each school's own line, as the drill-down to its
 //! circonscription or département already publishes it, reads either `0`, a figure, or `secret`,
-//! and in each case tells whether the school had a visit. A count of active schools is the sum
+//! and in each case tells whether the school had a visitor. A count of active schools is the sum
 //! of what those published lines already say: it gives no number of visitors (it only says
 //! "at least one"), and no subtraction of it from anything published gives back a hidden
 //! figure. Counting only the schools shown with figures instead would make the rate a count of
@@ -62,12 +63,12 @@ impl Deployment {
     }
 }
 
-/// The schools (UAIs) whose cell of a base set under the profile and service filters had
-/// visits: hidden or not (see the module's header).
+/// The schools (UAIs) whose cell of a base set under the profile and service filters had a
+/// visitor: hidden or not (see the module's header).
 pub fn active_schools<'a>(base: &'a Suppressed, profil: Option<&'a str>, service: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
     base.cells_of(Level::Ecole)
         .filter(move |id| id.within.is_none() && id.breakdown.is_none() && id.profil.as_deref() == profil && id.service.as_deref() == service)
-        .filter(|id| base.row(id).is_some_and(|r| r.visits > 0))
+        .filter(|id| base.row(id).is_some_and(|r| r.visitors > 0))
         .map(|id| id.code.as_str())
 }
 

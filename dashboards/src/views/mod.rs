@@ -21,8 +21,8 @@ mod territory;
 
 pub use cells::ProjectCells;
 pub use compare::{parse_territory, CompareSide, CompareView};
-pub use deployment::{DegreeDeployment, Deployment};
 pub use conformance::{ConformanceView, InvalidValue, RejectWeek, RejectedHit, ServiceTagging};
+pub use deployment::{DegreeDeployment, Deployment};
 pub use project::{BreakdownRow, DeploymentWeek, PerimeterSummary, ProjectView};
 pub use territory::{TerritoryRow, TerritoryView, WeekPoint};
 

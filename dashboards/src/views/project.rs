@@ -115,7 +115,8 @@ impl Dashboards {
 
     /// The project owner's view of a project.
     pub async fn project_view(&self, projet: &str, filters: &Filters) -> Result<ProjectView, DashboardError> {
-        let mut view = self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), Box::pin(self.compute_project_view(projet, filters))).await?;
+        let mut view =
+            self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), Box::pin(self.compute_project_view(projet, filters))).await?;
         // The notes as they are now (one added through the API shows at once).
         view.annotations = self.annotations_of(projet);
         Ok(view)

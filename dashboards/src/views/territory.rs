@@ -13,8 +13,8 @@ use utoipa::ToSchema;
 
 use super::deployment::{active_schools, Deployment};
 use super::{level_param, mondays, Filters, PeriodShown, RATE_COVERAGE};
-use crate::territory::ByDegree;
 use crate::suppress::Figures;
+use crate::territory::ByDegree;
 use crate::{DashboardError, Dashboards};
 
 /// One territory's line in a ranking table.
