@@ -4,7 +4,7 @@
 //! `/api/v1/territoires/comparer`. A reader's token is needed; a malformed territory is a 400
 //! (`bad_request`), an unknown one a 404 (`not_found`).
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -34,7 +34,7 @@ pub fn chart_routes() -> Router<Shared> {
 }
 
 /// The two territories of a request (`a`, `b`): a 400 when one is missing.
-fn pair(params: &HashMap<String, String>) -> Result<(String, String), DashboardError> {
+fn pair(params: &BTreeMap<String, String>) -> Result<(String, String), DashboardError> {
     let side = |name: &str| {
         params
             .get(name)
@@ -49,7 +49,7 @@ fn pair(params: &HashMap<String, String>) -> Result<(String, String), DashboardE
 async fn view(
     d: &Dashboards,
     headers: &HeaderMap,
-    params: &HashMap<String, String>,
+    params: &BTreeMap<String, String>,
     filters: &Filters,
 ) -> Result<(Access, CompareView), DashboardError> {
     let access = reader(d, headers)?;
@@ -65,7 +65,7 @@ fn query(filters: &Filters, view: &CompareView) -> String {
 async fn page(
     State(d): State<Shared>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<BTreeMap<String, String>>,
     FilterQuery(filters): FilterQuery,
 ) -> Response {
     match view(&d, &headers, &params, &filters).await {
@@ -85,7 +85,7 @@ async fn page(
 pub async fn json(
     State(d): State<Shared>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<BTreeMap<String, String>>,
     FilterQuery(filters): FilterQuery,
 ) -> Response {
     match view(&d, &headers, &params, &filters).await {
@@ -97,7 +97,7 @@ pub async fn json(
 async fn chart(
     State(d): State<Shared>,
     headers: HeaderMap,
-    Query(params): Query<HashMap<String, String>>,
+    Query(params): Query<BTreeMap<String, String>>,
     FilterQuery(filters): FilterQuery,
 ) -> Response {
     let svg = async {

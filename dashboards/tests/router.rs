@@ -520,7 +520,7 @@ async fn territories_give_the_deployment_rate_by_degree_everywhere() {
     let active = total["active"].as_u64().unwrap();
     assert!(active > 0 && active <= 40, "at most the 40 schools of the synthetic traffic: {active}");
     let rate = total["rate"].as_f64().unwrap();
-    assert!((rate - active as f64 / total["schools"].as_f64().unwrap()).abs() < 1e-12);
+    assert!((rate - total["active"].as_f64().unwrap() / total["schools"].as_f64().unwrap()).abs() < 1e-12);
     // The régions split the nation: their active schools add up.
     let children_active: u64 = api["children"].as_array().unwrap().iter().map(|c| c["deployment"]["total"]["active"].as_u64().unwrap()).sum();
     assert_eq!(children_active, active);

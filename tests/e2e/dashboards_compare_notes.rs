@@ -1,7 +1,7 @@
 //! The analysts' deployment rate and comparison, and the project owners' notes, on the real
 //! binary: `dnma serve` receives the hits of one Rennes school; headless Chromium (skipped, with a
 //! message, where it is not installed) opens `/territoires`, reads the deployment rate against the
-//! API, and compares the nation with Ille-et-Vilaine through the page's form. A note POSTed to
+//! API, and compares the nation with Ille-et-Vilaine through the page's form. A note sent (POST) to
 //! the API by the project's owner is still there after the dashboards restart (`dnma dashboards`
 //! over the same data directory): in the API, on the project page and on its curve.
 
@@ -135,7 +135,7 @@ async fn a_note_posted_to_the_api_survives_a_restart_of_the_dashboards() {
     assert_eq!(added.status(), 201);
     let refused = post(Some(OWNER_TOKEN), format!(r#"{{"date": "{today}", "text": ""}}"#)).await.unwrap();
     assert_eq!(refused.status(), 400);
-    assert_eq!(refused.json::<Value>().await.unwrap()["error"], "empty_text");
+    assert_eq!(serde_json::from_str::<Value>(&refused.text().await.unwrap()).unwrap()["error"], "empty_text");
     drop(server);
 
     // The dashboards alone, over the same data directory.
