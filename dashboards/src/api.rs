@@ -19,12 +19,17 @@ use crate::{DashboardError, Shared};
 #[derive(OpenApi)]
 #[openapi(
     info(title = "dnma — API des tableaux de bord", description = "Indicateurs d'audience des ENT. Aucune valeur calculée sur moins de k visiteurs uniques n'est renvoyée : elle vaut null et `suppressed` vaut true."),
-    paths(territories, project, conformance, crate::live::page::flux),
+    paths(
+        territories, project, conformance, crate::live::page::flux, crate::compare_routes::json, crate::annotations_api::list,
+        crate::annotations_api::add, crate::annotations_api::remove
+    ),
     components(schemas(
         TerritoryView, TerritoryRow, PeriodShown, WeekPoint, ProjectView, DeploymentWeek, PerimeterSummary, BreakdownRow, ConformanceView,
         RejectWeek, InvalidValue, ServiceTagging, RejectedHit, crate::suppress::Figures, crate::perimeter::PerimeterCounts,
         crate::perimeter::Target, crate::perimeter::Annotation, ApiError, crate::live::LiveEvent, crate::live::event::Outcome,
-        crate::live::event::Tagging, crate::live::event::Reason
+        crate::live::event::Tagging, crate::live::event::Reason, crate::views::Deployment, crate::views::DegreeDeployment,
+        crate::views::CompareView, crate::views::CompareSide, crate::annotations_api::AnnotationEntry, crate::annotations::NewNote,
+        crate::annotations::StoredNote
     )),
     modifiers(&BearerAuth)
 )]
@@ -44,7 +49,8 @@ impl utoipa::Modify for BearerAuth {
 /// An API error.
 #[derive(Debug, serde::Serialize, utoipa::ToSchema)]
 pub struct ApiError {
-    /// Stable code: `bad_request`, `not_found`, `token_required`, `forbidden`, `unavailable`, `store_error`.
+    /// Stable code: `bad_request`, `not_found`, `token_required`, `forbidden`, `unavailable`, `store_error`;
+    /// for notes also `bad_json`, `empty_text`, `text_too_long`, `bad_date`, `unknown_project`, `bad_id`.
     pub error: String,
     /// What went wrong, in French.
     pub message: String,
@@ -53,7 +59,7 @@ pub struct ApiError {
 /// The HTTP status of an error.
 pub fn status(e: &DashboardError) -> StatusCode {
     match e {
-        DashboardError::BadRequest(_) => StatusCode::BAD_REQUEST,
+        DashboardError::BadRequest(_) | DashboardError::Invalid { .. } => StatusCode::BAD_REQUEST,
         DashboardError::NotFound(_) => StatusCode::NOT_FOUND,
         DashboardError::Denied { authenticated: false, .. } => StatusCode::UNAUTHORIZED,
         DashboardError::Denied { authenticated: true, .. } => StatusCode::FORBIDDEN,

@@ -1,8 +1,9 @@
 //! Dashboard settings, the `[dashboards]` table of the configuration file: the small-cell
 //! threshold k, who may read the analyst and project views, each ENT editor's token and
-//! platforms, and the project owners' perimeters, targets and annotations ([`crate::perimeter`]).
+//! platforms, each project owner's token and projects, the administrators' tokens, and the
+//! project owners' perimeters, targets and annotations ([`crate::perimeter`]).
 
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
 use crate::perimeter::{Annotation, PerimeterConfig};
@@ -20,6 +21,12 @@ pub struct DashboardConfig {
     pub open_views: bool,
     /// ENT editors: each sees the conformance page of its own platforms only.
     pub editors: Vec<EditorAccess>,
+    /// Project owners: each reads the analyst and project views and may add and delete the notes
+    /// of its own projects through the API (`/api/v1/annotations`).
+    pub owners: Vec<OwnerAccess>,
+    /// Tokens of the administrators: readers who may add and delete any note, including notes of
+    /// every project.
+    pub admins: Vec<SecretString>,
     /// Schools listed for a project (besides those seen in its traffic), by project code. Where
     /// the project has a perimeter, they are added to it (as its `uai`).
     pub project_schools: std::collections::BTreeMap<String, Vec<String>>,
@@ -40,6 +47,8 @@ impl Default for DashboardConfig {
             readers: Vec::new(),
             open_views: false,
             editors: Vec::new(),
+            owners: Vec::new(),
+            admins: Vec::new(),
             project_schools: std::collections::BTreeMap::new(),
             perimeters: std::collections::BTreeMap::new(),
             annotations: Vec::new(),
@@ -60,12 +69,32 @@ pub struct EditorAccess {
     pub plateformes: Vec<String>,
 }
 
+/// One project owner's access.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OwnerAccess {
+    /// Display name (kept as the author of its notes).
+    pub name: String,
+    /// Its secret token (never printed).
+    pub token: SecretString,
+    /// The projects (`projet` codes) whose notes it may add and delete.
+    pub projets: Vec<String>,
+}
+
 impl DashboardConfig {
     /// Checks what needs neither the plan nor the referential (the perimeters' targets and UAIs,
     /// the annotations); [`crate::perimeter::resolve_all`] does the rest.
     pub fn check(&self) -> Result<(), String> {
         for (projet, perimeter) in &self.perimeters {
             perimeter.check(projet).map_err(|e| e.to_string())?;
+        }
+        for owner in &self.owners {
+            if owner.token.expose_secret().is_empty() || owner.projets.is_empty() {
+                return Err(format!("[[dashboards.owners]] {:?} needs a token and at least one projet", owner.name));
+            }
+        }
+        if self.admins.iter().any(|t| t.expose_secret().is_empty()) {
+            return Err("[dashboards] admins: a token is empty".to_owned());
         }
         crate::perimeter::check_annotations(&self.annotations)
     }

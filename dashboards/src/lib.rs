@@ -8,12 +8,18 @@
 //! - ENT editors, `/conformite/{plateforme}`: tagging conformance from the dead letters, and
 //!   their hits live at `/conformite/{plateforme}/direct` ([`live`]).
 //!
+//! Analysts also compare two territories side by side (`/territoires/comparer`), and project
+//! owners add dated notes through the API (`/api/v1/annotations`, kept by [`annotations`]).
+//!
 //! Every number goes through small-cell suppression ([`suppress`]); the API under `/api/v1`
 //! returns the same views as the pages ([`views`]), described at `/api/v1/openapi.json`.
 
 pub mod access;
+pub mod annotations;
+pub mod annotations_api;
 pub mod api;
 pub mod charts;
+pub mod compare_routes;
 pub mod config;
 pub mod french;
 pub mod geo;
@@ -34,7 +40,7 @@ use chrono::NaiveDate;
 use pipeline::{IndicatorQuery, IndicatorRow, PipelineError, RollupStore};
 use tagging_plan::{Plan, Referential};
 
-pub use config::{DashboardConfig, EditorAccess};
+pub use config::{DashboardConfig, EditorAccess, OwnerAccess};
 pub use routes::router;
 
 /// Why a view cannot be shown.
@@ -57,6 +63,14 @@ pub enum DashboardError {
     /// What this deployment cannot serve now (503): the live view without access to the log.
     #[error("{0}")]
     Unavailable(String),
+    /// A request's content is refused (400), with its own stable code (`empty_text`…).
+    #[error("{message}")]
+    Invalid {
+        /// The stable code.
+        code: &'static str,
+        /// Why.
+        message: String,
+    },
     /// The store failed (500).
     #[error("rollup store: {0}")]
     Store(#[from] PipelineError),
@@ -73,6 +87,7 @@ impl DashboardError {
     pub fn code(&self) -> &'static str {
         match self {
             DashboardError::BadRequest(_) => "bad_request",
+            DashboardError::Invalid { code, .. } => code,
             DashboardError::NotFound(_) => "not_found",
             DashboardError::Denied { authenticated: false, .. } => "token_required",
             DashboardError::Denied { authenticated: true, .. } => "forbidden",
@@ -99,6 +114,8 @@ pub struct Dashboards {
     cache: view_cache::ViewCache,
     /// The live feed of the hit log, when the dashboards can read it.
     live: Option<live::LiveFeed>,
+    /// The notes added through the API.
+    notes: annotations::NoteBook,
 }
 
 impl Dashboards {
@@ -153,7 +170,50 @@ impl Dashboards {
             today: None,
             cache,
             live: None,
+            notes: annotations::NoteBook::in_memory(),
         }
+    }
+
+    /// The same, keeping the notes added through the API in this note book (by default they
+    /// are kept in memory only).
+    #[must_use]
+    pub fn with_notes(mut self, notes: annotations::NoteBook) -> Self {
+        self.notes = notes;
+        self
+    }
+
+    /// The notes added through the API.
+    pub fn notes(&self) -> &annotations::NoteBook {
+        &self.notes
+    }
+
+    /// The notes of a project's curves, by date: the configuration's and the API's.
+    pub fn annotations_of(&self, projet: &str) -> Vec<perimeter::Annotation> {
+        let of_project = |p: Option<&str>| p.is_none_or(|p| p == projet);
+        let mut notes: Vec<perimeter::Annotation> = self.config.annotations.iter().filter(|a| of_project(a.projet.as_deref())).cloned().collect();
+        notes.extend(self.notes.all().into_iter().filter(|n| of_project(n.projet.as_deref())).map(|n| perimeter::Annotation {
+            projet: n.projet,
+            date: n.date,
+            text: n.text,
+        }));
+        notes.sort_by_key(|a| a.date);
+        notes
+    }
+
+    /// Whether a project is known: configured (perimeter, listed schools, notes) or seen in the
+    /// traffic of any school year the store holds.
+    pub async fn knows_project(&self, projet: &str) -> Result<bool, DashboardError> {
+        let configured = self.perimeters.contains_key(projet)
+            || self.config.project_schools.contains_key(projet)
+            || self.config.annotations.iter().any(|a| a.projet.as_deref() == Some(projet));
+        if configured {
+            return Ok(true);
+        }
+        let days = self.store.days().await?;
+        let (Some(first), Some(last)) = (days.first(), days.last()) else { return Ok(false) };
+        let year = pipeline::Period::SchoolYear;
+        let query = IndicatorQuery::new(pipeline::Level::Projet, year, year.start_of(*first), year.start_of(*last)).without_unique_visitors();
+        Ok(self.spawned_query(query).await?.iter().any(|r| r.code == projet))
     }
 
     /// The same, with a fixed "today" (tests and benches over recorded data).

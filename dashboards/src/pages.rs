@@ -57,11 +57,11 @@ pub(crate) fn layout(title: &str, access: &Access, body: &Markup) -> Markup {
 }
 
 /// A figure, or the mark of a hidden figure.
-fn figure(value: Option<u64>) -> String {
+pub(crate) fn figure(value: Option<u64>) -> String {
     value.map_or_else(hidden, french::integer)
 }
 
-fn mean_duration(f: &Figures) -> String {
+pub(crate) fn mean_duration(f: &Figures) -> String {
     if f.suppressed {
         hidden()
     } else {
@@ -70,7 +70,7 @@ fn mean_duration(f: &Figures) -> String {
     }
 }
 
-fn period_caption(start: chrono::NaiveDate, end: chrono::NaiveDate, kind: &str, incomplete: bool) -> Markup {
+pub(crate) fn period_caption(start: chrono::NaiveDate, end: chrono::NaiveDate, kind: &str, incomplete: bool) -> Markup {
     html! {
         p {
             "Période : " strong { (kind) " du " (french::long_date(start)) " au " (french::long_date(end)) }
@@ -85,6 +85,7 @@ fn filters_form(d: &Dashboards, filters: &Filters, action: &str) -> Markup {
         form.filters method="get" action=(action) {
             @if let Some(n) = &filters.niveau { input type="hidden" name="niveau" value=(n); }
             @if let Some(c) = &filters.code { input type="hidden" name="code" value=(c); }
+            @if let Some(i) = &filters.indicateur { input type="hidden" name="indicateur" value=(i); }
             label { "Période " select name="periode" {
                 @for (value, label) in [("semaine", "Semaine"), ("mois", "Mois"), ("annee", "Année scolaire")] {
                     option value=(value) selected[periode == value] { (label) }
@@ -132,11 +133,13 @@ fn cards(f: &Figures, code: &str) -> Markup {
 }
 
 fn territory_table(rows: &[TerritoryRow], link: impl Fn(&TerritoryRow) -> Option<String>) -> Markup {
+    let deployment = rows.iter().any(|r| r.deployment.is_some());
     html! {
         table {
             thead { tr {
                 th { "Territoire" } th { "Visites" } th { "Visiteurs uniques" } th { "Pages vues" } th { "Clics" } th { "Durée moyenne" }
                 th { "Élèves inscrits" } th { "Élèves visiteurs / inscrits" }
+                @if deployment { th { "Déploiement 1er degré" } th { "Déploiement 2d degré" } th { "Déploiement" } }
             } }
             tbody {
                 @for r in rows {
@@ -159,6 +162,12 @@ fn territory_table(rows: &[TerritoryRow], link: impl Fn(&TerritoryRow) -> Option
                                 },
                             }
                         }
+                        @if deployment {
+                            @let rate = |pick: fn(&crate::views::Deployment) -> &crate::views::DegreeDeployment| r.deployment.as_ref().map_or_else(|| "–".to_owned(), |d| crate::compare_routes::deployment_text(pick(d)));
+                            td.n data-field="deployment_premier" { (rate(|d| &d.premier)) }
+                            td.n data-field="deployment_second" { (rate(|d| &d.second)) }
+                            td.n data-field="deployment" { (rate(|d| &d.total)) }
+                        }
                     }
                 }
             }
@@ -170,12 +179,16 @@ fn territory_table(rows: &[TerritoryRow], link: impl Fn(&TerritoryRow) -> Option
 pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &TerritoryView) -> Markup {
     let k = d.config().k;
     let title = format!("Territoires — {}", view.territory.name);
+    let deployment_maps = filters.indicateur.as_deref() == Some("deploiement");
+    let switch = filters.with(&[("indicateur", (!deployment_maps).then_some("deploiement"))]);
+    let measure = if deployment_maps { "le taux de déploiement" } else { "les visiteurs uniques" };
     let departements_alt = if view.path.len() > 1 {
-        format!("Carte des visiteurs uniques par département : {}", view.territory.name)
+        format!("Carte des départements colorés selon {measure} : {}", view.territory.name)
     } else {
-        "Carte des départements colorés selon les visiteurs uniques, outre-mer en encadrés".to_owned()
+        format!("Carte des départements colorés selon {measure}, outre-mer en encadrés")
     };
     let query = filters.with(&[]);
+    let here = if view.path.len() > 1 { format!("{}:{}", view.territory.level, view.territory.code) } else { "nation".to_owned() };
     let body = html! {
         p.breadcrumb {
             @for (i, (level, code, name)) in view.path.iter().enumerate() {
@@ -192,11 +205,25 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
             }
         }
         (cards(&view.territory.figures, &view.territory.code))
+        @if let Some(dep) = &view.territory.deployment {
+            p {
+                "Taux de déploiement (établissements ouverts ayant eu au moins une visite sur la période) : "
+                strong data-field="deployment" data-code=(view.territory.code) { (crate::compare_routes::deployment_text(&dep.total)) }
+                " — 1er degré : " span data-field="deployment_premier" data-code=(view.territory.code) { (crate::compare_routes::deployment_text(&dep.premier)) }
+                " ; 2d degré : " span data-field="deployment_second" data-code=(view.territory.code) { (crate::compare_routes::deployment_text(&dep.second)) }
+            }
+        }
         p { "Élèves visiteurs par élève inscrit : " strong { @match view.territory.pupil_rate { Some(r) => (french::percent(r)), None => { "non calculable (effectifs connus pour " (french::percent(view.territory.enrolment_coverage)) " des établissements)" } } } }
         div.charts {
             img src={ "/graphiques/territoire.svg" (query) } alt="Visiteurs uniques par semaine, vacances scolaires en couleur, année précédente en rouge" width="900" height="340";
-            img src={ "/graphiques/carte.svg" (query) } alt="Carte des académies colorées selon les visiteurs uniques, outre-mer en encadrés" width=(MAP_SIZE.0) height=(MAP_SIZE.1);
+            img src={ "/graphiques/carte.svg" (query) } alt={ "Carte des académies colorées selon " (measure) ", outre-mer en encadrés" } width=(MAP_SIZE.0) height=(MAP_SIZE.1);
             img src={ "/graphiques/carte-departements.svg" (query) } alt=(departements_alt) width=(MAP_SIZE.0) height=(MAP_SIZE.1);
+        }
+        p.no-print {
+            "Les cartes montrent " (measure) ". "
+            a href={ "/territoires" (switch) } data-field="map_switch" {
+                @if deployment_maps { "Colorer selon les visiteurs uniques" } @else { "Colorer selon le taux de déploiement" }
+            }
         }
         p.no-print {
             "Images : " a href={ "/graphiques/territoire.png" (query) } { "courbe (PNG)" }
@@ -204,17 +231,20 @@ pub fn territories(d: &Dashboards, access: &Access, filters: &Filters, view: &Te
             " · " a href={ "/graphiques/carte-departements.png" (query) } { "carte des départements (PNG)" }
         }
         p.muted { "Bandes colorées : vacances scolaires " @if let Some(z) = &view.zone { "(" (z) ")" } @else { "(zones A, B et C)" } ". Zone grise : période en cours." }
+        h2 { "Comparer avec un autre territoire" }
+        (crate::compare_routes::compare_form(filters, &here, ""))
         h2 { "Territoires rattachés" }
         p.no-print { a href={ "/territoires.csv" (query) } { "Télécharger le tableau (CSV)" } " · " a href={ "/api/v1/territoires" (query) } { "API JSON" } }
         (territory_table(&view.children, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some(&r.level)), ("code", Some(&r.code))])))))
         h2 { "Académies" }
         (territory_table(&view.academies, |r| Some(format!("/territoires{}", filters.with(&[("niveau", Some("academie")), ("code", Some(&r.code))])))))
         p.muted { "Aucun chiffre calculé sur moins de " (k) " visiteurs uniques n'est affiché ; pour qu'une soustraction ne le redonne pas, un second chiffre de son groupe (le plus petit) est masqué avec lui. Chiffre masqué : « " (hidden()) " »." }
+        p.muted { "Déploiement : établissements ouverts du référentiel (1er degré : écoles ; 2d degré : collèges, lycées) ayant eu au moins une visite sur la période, avec les filtres, sur les établissements ouverts du territoire. Un établissement dont les chiffres sont masqués (« " (hidden()) " ») est compté actif : un chiffre n'est jamais masqué sans visite, la ligne de l'établissement le dit donc déjà ; aucun nombre de visiteurs ne s'en déduit." }
     };
     layout(&title, access, &body)
 }
 
-fn period_label_of(kind: &str) -> String {
+pub(crate) fn period_label_of(kind: &str) -> String {
     kind.parse::<pipeline::Period>().map_or("période", period_label).to_owned()
 }
 
@@ -410,7 +440,7 @@ pub fn login_page(access: &Access) -> Markup {
 
 /// An error page.
 pub fn error_page(e: &DashboardError) -> Markup {
-    let access = Access { reader: false, plateformes: Vec::new(), editor: None, known: false };
+    let access = Access::default();
     layout(
         "Erreur",
         &access,

@@ -41,12 +41,13 @@ fn chart_routes() -> Router<Shared> {
         .route(CHARTS[3], get(project_chart))
         .route(CHARTS[4], get(project_services_chart))
         .route(CHARTS[5], get(conformance_chart))
+        .merge(crate::compare_routes::chart_routes())
 }
 
 /// The dashboards' routes.
 pub fn router(dashboards: Arc<Dashboards>) -> Router {
     let mut router = Router::new().merge(chart_routes());
-    for chart in CHARTS {
+    for chart in CHARTS.into_iter().chain([crate::compare_routes::CHART]) {
         router = router.route(&chart.replace(".svg", ".png"), get(png_chart));
     }
     router
@@ -63,6 +64,9 @@ pub fn router(dashboards: Arc<Dashboards>) -> Router {
         .route("/api/v1/conformite/{plateforme}", get(api::conformance))
         .route("/api/v1/openapi.json", get(api::openapi))
         .merge(crate::live::page::routes())
+        // Two territories compared, and the notes of the project curves through the API.
+        .merge(crate::compare_routes::routes())
+        .merge(crate::annotations_api::routes())
         .with_state(dashboards)
 }
 
@@ -219,11 +223,12 @@ fn csv_text(out: csv::Writer<Vec<u8>>) -> Result<String, DashboardError> {
 }
 
 fn territory_rows_csv(rows: &[TerritoryRow]) -> Result<String, DashboardError> {
-    territory_rows_csv_with(rows, None)
+    territory_rows_csv_with(rows, None, true)
 }
 
-/// The rows as CSV, with a last column `in_perimeter` (named so) when given: `oui` or `non`.
-fn territory_rows_csv_with(rows: &[TerritoryRow], in_perimeter: Option<&str>) -> Result<String, DashboardError> {
+/// The rows as CSV, with the deployment columns when asked (the analyst's rows), and a last
+/// column `in_perimeter` (named so) when given: `oui` or `non`.
+fn territory_rows_csv_with(rows: &[TerritoryRow], in_perimeter: Option<&str>, deployment: bool) -> Result<String, DashboardError> {
     let mut out = csv_writer();
     let mut header = vec![
         "niveau",
@@ -238,6 +243,9 @@ fn territory_rows_csv_with(rows: &[TerritoryRow], in_perimeter: Option<&str>) ->
         "eleves_inscrits",
         "taux_eleves_visiteurs",
     ];
+    if deployment {
+        header.extend(DEPLOYMENT_COLUMNS);
+    }
     header.extend(in_perimeter);
     out.write_record(header).map_err(csv_error)?;
     for r in rows {
@@ -255,12 +263,43 @@ fn territory_rows_csv_with(rows: &[TerritoryRow], in_perimeter: Option<&str>) ->
             r.pupils.map(|p| p.to_string()).unwrap_or_default(),
             r.pupil_rate.map(|x| format!("{x:.4}")).unwrap_or_default(),
         ];
+        if deployment {
+            record.extend(deployment_cells(r.deployment.as_ref()));
+        }
         if in_perimeter.is_some() {
             record.push(if r.in_perimeter == Some(true) { "oui" } else { "non" }.to_owned());
         }
         out.write_record(record).map_err(csv_error)?;
     }
     csv_text(out)
+}
+
+/// The names of the deployment columns.
+const DEPLOYMENT_COLUMNS: [&str; 7] = [
+    "etablissements_1er_degre",
+    "actifs_1er_degre",
+    "taux_deploiement_1er_degre",
+    "etablissements_2d_degre",
+    "actifs_2d_degre",
+    "taux_deploiement_2d_degre",
+    "taux_deploiement",
+];
+
+/// The deployment columns of a row (empty without deployment, a rate empty without school).
+fn deployment_cells(d: Option<&crate::views::Deployment>) -> Vec<String> {
+    let rate = |x: Option<f64>| x.map(|x| format!("{x:.4}")).unwrap_or_default();
+    match d {
+        Some(d) => vec![
+            d.premier.schools.to_string(),
+            d.premier.active.to_string(),
+            rate(d.premier.rate),
+            d.second.schools.to_string(),
+            d.second.active.to_string(),
+            rate(d.second.rate),
+            rate(d.total.rate),
+        ],
+        None => vec![String::new(); 7],
+    }
 }
 
 async fn territories_csv(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
@@ -277,7 +316,8 @@ async fn territories_csv(State(d): State<Shared>, headers: HeaderMap, FilterQuer
     )
 }
 
-fn holiday_spans(d: &Dashboards, zone: Option<&str>, from: NaiveDate, to: NaiveDate) -> Vec<Span> {
+/// The school holidays of a zone (none: zones A, B and C) between two days, as chart spans.
+pub(crate) fn holiday_spans(d: &Dashboards, zone: Option<&str>, from: NaiveDate, to: NaiveDate) -> Vec<Span> {
     let zones: Vec<&str> = match zone {
         Some(z) => vec![z],
         None => vec!["Zone A", "Zone B", "Zone C"],
@@ -311,21 +351,56 @@ async fn territory_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuer
     .await)
 }
 
-/// The unique visitors of some territories as a map colours them, by `key`: `None` when hidden.
-fn map_values(rows: &[TerritoryRow], key: impl Fn(&TerritoryRow) -> String) -> BTreeMap<String, Option<f64>> {
-    #[allow(clippy::cast_precision_loss)] // counts for colouring
-    rows.iter().map(|r| (key(r), r.figures.visitors.map(|v| v as f64))).collect()
+/// What a map colours (`indicateur=visiteurs`, the default, or `deploiement`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum MapIndicator {
+    /// Unique visitors.
+    Visitors,
+    /// The deployment rate (both degrees), in %.
+    Deployment,
+}
+
+impl MapIndicator {
+    /// The indicator of some filters (`indicateur`).
+    pub(crate) fn of(filters: &Filters) -> Result<MapIndicator, DashboardError> {
+        match filters.indicateur.as_deref() {
+            None | Some("visiteurs") => Ok(MapIndicator::Visitors),
+            Some("deploiement") => Ok(MapIndicator::Deployment),
+            Some(other) => Err(DashboardError::BadRequest(format!("indicateur inconnu « {other} » (visiteurs ou deploiement)"))),
+        }
+    }
+
+    /// The legend's heading and its unit.
+    fn measure(self) -> (&'static str, &'static str) {
+        match self {
+            MapIndicator::Visitors => ("Visiteurs uniques", ""),
+            MapIndicator::Deployment => ("Taux de déploiement", " %"),
+        }
+    }
+}
+
+/// What a map colours for some territories, by `key`: unique visitors (`None` when hidden), or
+/// the deployment rate in whole percents (left out for a territory without school).
+fn map_values(rows: &[TerritoryRow], indicator: MapIndicator, key: impl Fn(&TerritoryRow) -> String) -> BTreeMap<String, Option<f64>> {
+    match indicator {
+        #[allow(clippy::cast_precision_loss)] // counts for colouring
+        MapIndicator::Visitors => rows.iter().map(|r| (key(r), r.figures.visitors.map(|v| v as f64))).collect(),
+        MapIndicator::Deployment => rows.iter().filter_map(|r| Some((key(r), Some((r.deployment?.total.rate? * 100.0).round())))).collect(),
+    }
 }
 
 /// The map of every académie (whatever the territory: it places it in France).
 async fn map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
+        let indicator = MapIndicator::of(&filters)?;
         let view = d.territory_view(&filters).await?;
-        let values = map_values(&view.academies, |a| a.name.clone());
+        let values = map_values(&view.academies, indicator, |a| a.name.clone());
+        let (measure, unit) = indicator.measure();
         Ok(charts::map(&Choropleth {
-            title: "Visiteurs uniques par académie",
-            measure: "Visiteurs uniques",
+            title: &format!("{measure} par académie"),
+            measure,
+            unit,
             outlines: d.outlines,
             key: AreaKey::Name,
             values: &values,
@@ -341,17 +416,20 @@ async fn map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filt
 async fn departement_map_chart(State(d): State<Shared>, headers: HeaderMap, FilterQuery(filters): FilterQuery) -> Response {
     svg(async {
         reader(&d, &headers)?;
+        let indicator = MapIndicator::of(&filters)?;
+        let (measure, unit) = indicator.measure();
         let view = d.territory_view(&filters).await?;
-        let values = map_values(&view.departements, |r| r.code.clone());
+        let values = map_values(&view.departements, indicator, |r| r.code.clone());
         let level = |l: pipeline::Level| view.territory.level == crate::views::level_param(l);
         let nation = level(pipeline::Level::Nation);
         // Below the département, the map shows the one holding the territory.
         let below = level(pipeline::Level::Circonscription) || level(pipeline::Level::Ecole);
         let name = view.departements.first().filter(|_| below).map_or(&view.territory.name, |d| &d.name);
-        let title = if nation { "Visiteurs uniques par département".to_owned() } else { format!("Visiteurs uniques par département — {name}") };
+        let title = if nation { format!("{measure} par département") } else { format!("{measure} par département — {name}") };
         Ok(charts::map(&Choropleth {
             title: &title,
-            measure: "Visiteurs uniques",
+            measure,
+            unit,
             outlines: d.departement_outlines,
             key: AreaKey::Code,
             values: &values,
@@ -380,7 +458,7 @@ async fn project_csv(State(d): State<Shared>, headers: HeaderMap, Path(projet): 
             reader(&d, &headers)?;
             let view = d.project_view(&projet, &filters).await?;
             let in_perimeter = view.perimeter.is_some().then_some("dans_le_perimetre");
-            territory_rows_csv_with(&view.least_active, in_perimeter)
+            territory_rows_csv_with(&view.least_active, in_perimeter, false)
         }
         .await,
     )

@@ -1,12 +1,40 @@
 //! The territory tree the analyst view drills through (nation → région académique → académie →
 //! département → circonscription → school), built once from the plan and the school referential,
-//! with each node's holiday zone and enrolment (pupils of its schools whose enrolment is known).
+//! with each node's holiday zone, enrolment (pupils of its schools whose enrolment is known) and
+//! open schools by degree, against which [`TerritoryIndex::active_by_degree`] counts the schools
+//! with traffic (the deployment rate).
 
 use std::collections::BTreeMap;
 
 use pipeline::model::NATION_CODE;
 use pipeline::Level;
+use tagging_plan::referential::Degree;
 use tagging_plan::{Plan, Referential};
+
+/// Schools of the first degree (écoles) and of the second (collèges, lycées).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ByDegree {
+    /// First degree.
+    pub premier: u64,
+    /// Second degree.
+    pub second: u64,
+}
+
+impl ByDegree {
+    /// Adds one school of a degree (a school of neither degree is not counted).
+    fn add(&mut self, degree: Degree) {
+        match degree {
+            Degree::Premier => self.premier += 1,
+            Degree::Second => self.second += 1,
+            Degree::Autre => {}
+        }
+    }
+
+    /// Both degrees.
+    pub fn total(&self) -> u64 {
+        self.premier + self.second
+    }
+}
 
 /// One territory.
 #[derive(Debug, Clone, Default)]
@@ -23,6 +51,11 @@ pub struct Node {
     pub schools_with_enrolment: u64,
     /// Pupils enrolled in those.
     pub pupils: u64,
+    /// Its open schools (the same as `schools`) by degree.
+    pub schools_by_degree: ByDegree,
+    /// For a school counted in `schools`: its degree (none for a school of neither degree or
+    /// closed, and for every other territory).
+    pub degree: Option<Degree>,
 }
 
 impl Node {
@@ -104,10 +137,12 @@ impl TerritoryIndex {
             if !school.ouvert || school.degre == tagging_plan::referential::Degree::Autre {
                 continue;
             }
+            nodes.get_mut(&(Level::Ecole, school.uai.clone())).expect("inserted").degree = Some(school.degre);
             let mut at = Some((Level::Ecole, school.uai.clone()));
             while let Some(key) = at.take() {
                 let node = nodes.get_mut(&key).expect("parents exist");
                 node.schools += 1;
+                node.schools_by_degree.add(school.degre);
                 if let Some(pupils) = school.enrolment {
                     node.schools_with_enrolment += 1;
                     node.pupils += u64::from(pupils);
@@ -121,6 +156,22 @@ impl TerritoryIndex {
     /// A territory.
     pub fn node(&self, level: Level, code: &str) -> Option<&Node> {
         self.nodes.get(&(level, code.to_owned()))
+    }
+
+    /// How many of some schools (UAIs, each once) lie in each territory, by degree: only the
+    /// schools counted in [`Node::schools`] (open, first or second degree), so that a count never
+    /// exceeds the territory's open schools of that degree.
+    pub fn active_by_degree<'a>(&self, uais: impl IntoIterator<Item = &'a str>) -> BTreeMap<(Level, String), ByDegree> {
+        let mut counts: BTreeMap<(Level, String), ByDegree> = BTreeMap::new();
+        for uai in uais {
+            let Some(degree) = self.node(Level::Ecole, uai).and_then(|n| n.degree) else { continue };
+            let mut at = Some((Level::Ecole, uai.to_owned()));
+            while let Some(key) = at.take() {
+                at = self.nodes.get(&key).and_then(|n| n.parent.clone());
+                counts.entry(key).or_default().add(degree);
+            }
+        }
+        counts
     }
 
     /// The territories directly under one, by name (schools of a département outside any
@@ -189,5 +240,28 @@ mod tests {
         assert_eq!(index.departements_of(Level::Academie, "Rennes"), ["22", "29", "35", "56"]);
         assert_eq!(index.departements_of(Level::Departement, "35"), ["35"]);
         assert_eq!(index.departements_of(Level::Ecole, "0350122T"), ["35"]);
+        assert_eq!(nation.schools, nation.schools_by_degree.total());
+        assert!(rennes.schools_by_degree.premier > 0 && rennes.schools_by_degree.second > 0, "{rennes:?}");
+    }
+
+    #[test]
+    fn active_schools_are_counted_in_every_territory_above_them_by_degree() {
+        let plan = Plan::shipped();
+        let referential = Referential::shipped();
+        let index = TerritoryIndex::build(&plan, referential);
+        let open = |degree: Degree| {
+            referential
+                .schools()
+                .find(|s| s.ouvert && s.degre == degree && index.path(Level::Ecole, &s.uai).contains(&(Level::Departement, "35".into())))
+        };
+        let (ecole, college) = (open(Degree::Premier).unwrap(), open(Degree::Second).unwrap());
+        // A UAI outside the referential is counted nowhere.
+        let counts = index.active_by_degree([ecole.uai.as_str(), college.uai.as_str(), "9999999Z"]);
+        for key in [(Level::Nation, NATION_CODE.to_owned()), (Level::Academie, "Rennes".into()), (Level::Departement, "35".into())] {
+            assert_eq!(counts[&key], ByDegree { premier: 1, second: 1 }, "{key:?}");
+        }
+        assert_eq!(counts[&(Level::Ecole, ecole.uai.clone())], ByDegree { premier: 1, second: 0 });
+        assert!(!counts.contains_key(&(Level::Academie, "Paris".into())));
+        assert!(!counts.contains_key(&(Level::Ecole, "9999999Z".into())));
     }
 }

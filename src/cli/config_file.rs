@@ -233,10 +233,12 @@ pub fn check(path: &Path, plan: &tagging_plan::Plan, referential: &tagging_plan:
         limits.header_read_timeout, limits.request_timeout, limits.max_in_flight
     );
     println!(
-        "  dashboards: k = {}, {} reader token(s), {} editor(s){}",
+        "  dashboards: k = {}, {} reader token(s), {} editor(s), {} project owner(s), {} administrator token(s){}",
         file.dashboards.k,
         file.dashboards.readers.len(),
         file.dashboards.editors.len(),
+        file.dashboards.owners.len(),
+        file.dashboards.admins.len(),
         if file.dashboards.open_views { ", analyst and project views open to anyone" } else { "" }
     );
     for (projet, p) in &perimeters {

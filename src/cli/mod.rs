@@ -50,7 +50,10 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
                 } else {
                     None
                 };
-                let pages = pipeline.as_ref().map(|p| dashboards_router(p, &log, plan, referential, file.dashboards.clone()));
+                let pages = match pipeline.as_ref() {
+                    Some(p) => Some(dashboards_router(p, &log, plan, referential, file.dashboards.clone(), &args.data_dir)?),
+                    None => None,
+                };
                 let upkeep = file.upkeep(&args.data_dir)?;
                 collector_cmd::serve(state, log, args.listen, pipeline, pages, upkeep).await?;
                 Ok(ExitCode::SUCCESS)
@@ -177,7 +180,7 @@ async fn demo(
         config.annotations = demo_history::demo_annotations(chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive());
     }
     dashboards::perimeter::resolve_all(&config.perimeters, &config.project_schools, &plan, &referential)?;
-    let pages = dashboards_router(&pipeline, &log, plan, referential, config);
+    let pages = dashboards_router(&pipeline, &log, plan, referential, config, &args.data_dir)?;
     let (listener, url) = collector_cmd::bind(args.listen).await?;
     eprintln!("dnma demo: collector on {url}, data in {}, {rate} requests/s of demo traffic; Ctrl-C stops", args.data_dir.display());
     if history > 0 {
@@ -226,16 +229,20 @@ async fn demo(
     Ok(ExitCode::SUCCESS)
 }
 
-/// The dashboards over the in-process pipeline's store, their live view on the collector's log.
+/// The dashboards over the in-process pipeline's store, their live view on the collector's log,
+/// the notes added through their API kept in the data directory.
 fn dashboards_router(
     pipeline: &pipeline_cmd::InProcessPipeline,
     log: &log_file::OpenLog,
     plan: Plan,
     referential: std::sync::Arc<Referential>,
     config: dashboards::DashboardConfig,
-) -> axum::Router {
-    let pages = dashboards::Dashboards::new(pipeline.store(), std::sync::Arc::new(plan), referential, config).with_live(log.shared());
-    dashboards::router(std::sync::Arc::new(pages))
+    data_dir: &std::path::Path,
+) -> anyhow::Result<axum::Router> {
+    let notes = dashboards::annotations::NoteBook::open(data_dir)?;
+    let pages =
+        dashboards::Dashboards::new(pipeline.store(), std::sync::Arc::new(plan), referential, config).with_notes(notes).with_live(log.shared());
+    Ok(dashboards::router(std::sync::Arc::new(pages)))
 }
 
 /// The pipeline following the collector's log inside the same process.

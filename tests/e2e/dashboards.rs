@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 
 use super::collector::Collector;
 
-const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
+pub(super) const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const EDITOR_TOKEN: &str = "jeton-editeur-one";
 
 /// `dnma serve` (collector, pipeline and dashboards) with open views, one editor and no view cache.
@@ -83,7 +83,7 @@ pub(crate) async fn browser(driver: &ChromeDriver, chromium: &Path) -> Client {
 }
 
 /// The text of the card or cell holding `field` for `code`.
-async fn figure(page: &Client, field: &str, code: &str) -> String {
+pub(super) async fn figure(page: &Client, field: &str, code: &str) -> String {
     let css = format!("[data-field=\"{field}\"][data-code=\"{code}\"]");
     let found = page.wait().at_most(Duration::from_secs(10)).for_element(Locator::Css(&css)).await;
     found.unwrap_or_else(|e| panic!("{css} not on the page: {e}")).text().await.unwrap()
@@ -114,7 +114,7 @@ async fn url_parameter(page: &Client, name: &str) -> Option<String> {
     page.current_url().await.unwrap().query_pairs().find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-async fn send_hits(url: &str) {
+pub(super) async fn send_hits(url: &str) {
     let client = reqwest::Client::new();
     // Eight pupils and two teachers of one Rennes school (more than k = 5 visitors), then three
     // events the plan refuses (an unknown profile, a malformed UAI, an unknown service).
@@ -140,7 +140,7 @@ async fn send_hits(url: &str) {
     }
 }
 
-async fn api(path: String, token: Option<&str>) -> Value {
+pub(super) async fn api(path: String, token: Option<&str>) -> Value {
     let mut request = reqwest::Client::new().get(path);
     if let Some(token) = token {
         request = request.header("authorization", format!("Bearer {token}"));

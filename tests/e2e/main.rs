@@ -5,6 +5,7 @@ mod clickhouse;
 mod collector;
 mod config_cli;
 mod dashboards;
+mod dashboards_compare_notes;
 mod disk_full;
 mod distributed;
 mod erase;

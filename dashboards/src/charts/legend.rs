@@ -154,6 +154,8 @@ pub(super) struct LegendExtras<'a> {
     pub outside: bool,
     /// The credit of the outlines (one line of the legend per line).
     pub source: &'a str,
+    /// Written after each class's values (`" %"` for rates), or empty.
+    pub unit: &'a str,
 }
 
 /// The legend, from its top left corner: the measure, the classes, then the other swatches.
@@ -172,7 +174,7 @@ pub(super) fn draw_legend(
     if let Some(scale) = scale {
         for (class, label) in scale.labels().iter().enumerate() {
             root.draw(&Polygon::new(swatch(row).to_vec(), scale.colour(class).filled())).map_err(err)?;
-            root.draw(&text(label, (x + 30, row), 15.0)).map_err(err)?;
+            root.draw(&text(&format!("{label}{}", extras.unit), (x + 30, row), 15.0)).map_err(err)?;
             row += 24;
         }
     } else {

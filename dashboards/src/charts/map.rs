@@ -77,6 +77,9 @@ pub struct Choropleth<'a> {
     pub crop: bool,
     /// The credit of the outlines, under the legend.
     pub source: &'a str,
+    /// The unit written after the legend's values (`" %"` when the values are percentages), or
+    /// empty for counts.
+    pub unit: &'a str,
 }
 
 /// How an area is drawn.
@@ -249,7 +252,7 @@ pub fn map(map: &Choropleth<'_>) -> Result<String, ChartError> {
             ("sans-serif", 19).into_font().color(&BLACK).pos(Pos::new(HPos::Center, VPos::Top)),
         ))
         .map_err(err)?;
-        draw_legend(&root, (LEGEND_X, 60), map.measure, scale.as_ref(), &LegendExtras { outside: map.crop, source: map.source })?;
+        draw_legend(&root, (LEGEND_X, 60), map.measure, scale.as_ref(), &LegendExtras { outside: map.crop, source: map.source, unit: map.unit })?;
         root.present().map_err(err)?;
     }
     Ok(svg)
@@ -271,6 +274,7 @@ mod tests {
             values,
             crop: false,
             source: geo::ACADEMIE_CREDIT,
+            unit: "",
         }
     }
 
@@ -367,6 +371,7 @@ mod tests {
             values: &values,
             crop: false,
             source: geo::DEPARTEMENT_CREDIT,
+            unit: "",
         };
         let svg = map(&chart).unwrap();
         assert!(polygons(&svg).len() >= 101, "{}", polygons(&svg).len());

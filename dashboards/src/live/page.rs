@@ -224,7 +224,15 @@ mod tests {
 
     #[test]
     fn the_page_streams_from_its_platforms_flux_or_says_it_cannot() {
-        let access = Access { reader: false, plateformes: vec!["ONE".into()], editor: Some("Éditeur".into()), known: true };
+        let access = Access {
+            reader: false,
+            plateformes: vec!["ONE".into()],
+            editor: Some("Éditeur".into()),
+            known: true,
+            projets: Vec::new(),
+            owner: None,
+            admin: false,
+        };
         let page = inspector(&access, "ONE", true).into_string();
         assert!(page.contains(r#"data-flux="/conformite/ONE/direct/flux""#), "{page}");
         assert!(page.contains("new EventSource"));

@@ -13,12 +13,16 @@ use utoipa::{IntoParams, ToSchema};
 use crate::DashboardError;
 
 mod cells;
+mod compare;
 mod conformance;
+mod deployment;
 mod project;
 mod territory;
 
 pub use cells::ProjectCells;
+pub use compare::{parse_territory, CompareSide, CompareView};
 pub use conformance::{ConformanceView, InvalidValue, RejectWeek, RejectedHit, ServiceTagging};
+pub use deployment::{DegreeDeployment, Deployment};
 pub use project::{BreakdownRow, DeploymentWeek, PerimeterSummary, ProjectView};
 pub use territory::{TerritoryRow, TerritoryView, WeekPoint};
 
@@ -52,6 +56,9 @@ pub struct Filters {
     /// with a profile or kind filter).
     #[serde(default, deserialize_with = "empty_is_none")]
     pub secteur: Option<String>,
+    /// What the maps colour: `visiteurs` (default) or `deploiement` (the deployment rate).
+    #[serde(default, deserialize_with = "empty_is_none")]
+    pub indicateur: Option<String>,
 }
 
 /// An empty field (`debut=`, as a browser sends every field of the filter form) means no filter.
@@ -121,6 +128,7 @@ impl Filters {
             ("code", self.code.as_deref()),
             ("degre", self.degre.as_deref()),
             ("secteur", self.secteur.as_deref()),
+            ("indicateur", self.indicateur.as_deref()),
         ] {
             if let Some(v) = value.filter(|v| !v.is_empty()) {
                 pairs.insert(name, v.to_owned());

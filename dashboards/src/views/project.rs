@@ -115,7 +115,11 @@ impl Dashboards {
 
     /// The project owner's view of a project.
     pub async fn project_view(&self, projet: &str, filters: &Filters) -> Result<ProjectView, DashboardError> {
-        self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), Box::pin(self.compute_project_view(projet, filters))).await
+        let mut view =
+            self.cache.get_or_compute(format!("projet|{projet}|{filters:?}"), Box::pin(self.compute_project_view(projet, filters))).await?;
+        // The notes as they are now (one added through the API shows at once).
+        view.annotations = self.annotations_of(projet);
+        Ok(view)
     }
 
     #[allow(clippy::too_many_lines)] // one view, read top to bottom
@@ -211,9 +215,7 @@ impl Dashboards {
             active_outside: adopted.iter().filter(|uai| !p.contains(uai)).count() as u64,
             target: p.target,
         });
-        let mut annotations: Vec<Annotation> =
-            self.config.annotations.iter().filter(|a| a.projet.as_deref().is_none_or(|p| p == projet)).cloned().collect();
-        annotations.sort_by_key(|a| a.date);
+        let annotations = self.annotations_of(projet);
         // With a perimeter, its schools not yet seen are candidates for the least active.
         if let Some(p) = perimeter {
             schools.extend(p.schools.iter().map(String::as_str));

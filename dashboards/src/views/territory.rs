@@ -1,5 +1,6 @@
 //! The national analyst's view: a territory, its sub-territories and all académies ranked, its
-//! weekly series against the previous school year, and per-pupil rates.
+//! weekly series against the previous school year, per-pupil rates and deployment rates (share
+//! of open schools with traffic, by degree: [`super::deployment`]).
 
 use std::collections::BTreeMap;
 
@@ -10,8 +11,10 @@ use pipeline::{IndicatorQuery, IndicatorRow, Level, Period};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::deployment::{active_schools, Deployment};
 use super::{level_param, mondays, Filters, PeriodShown, RATE_COVERAGE};
 use crate::suppress::Figures;
+use crate::territory::ByDegree;
 use crate::{DashboardError, Dashboards};
 
 /// One territory's line in a ranking table.
@@ -35,6 +38,9 @@ pub struct TerritoryRow {
     /// On a project's page with a perimeter: whether the school is in it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub in_perimeter: Option<bool>,
+    /// On the analyst's pages: its open schools with at least one visit in the period, by degree.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deployment: Option<Deployment>,
 }
 
 /// The analyst's view of one territory.
@@ -67,6 +73,9 @@ pub struct TerritoryView {
     /// The holiday zone of the territory, when it lies in one.
     pub zone: Option<String>,
 }
+
+/// Schools with visits in the period, by territory and degree.
+type Active = BTreeMap<(Level, String), ByDegree>;
 
 /// One week of a time series.
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -128,12 +137,13 @@ impl Dashboards {
             enrolment_coverage: coverage,
             pupil_rate,
             in_perimeter: None,
+            deployment: None,
         }
     }
 
     /// A territory's line read from the base set of the period: its cell under the filters, and
     /// its pupils' (profile ELEVE) when no other profile is asked.
-    fn base_row(&self, base: &Suppressed, level: Level, code: &str, filters: &Filters) -> TerritoryRow {
+    fn base_row(&self, base: &Suppressed, active: &Active, level: Level, code: &str, filters: &Filters) -> TerritoryRow {
         let service = filters.service.as_deref().filter(|s| !s.is_empty());
         let profil = filters.profil.as_deref().filter(|s| !s.is_empty());
         let school = filters.school().ok().flatten();
@@ -149,12 +159,17 @@ impl Dashboards {
         } else {
             None
         };
-        self.row(level, code, figures, pupils)
+        let mut row = self.row(level, code, figures, pupils);
+        let schools = self.territories.node(level, code).map_or_else(ByDegree::default, |n| n.schools_by_degree);
+        row.deployment = Some(Deployment::of(schools, active.get(&(level, code.to_owned())).copied().unwrap_or_default()));
+        row
     }
 
     /// The analyst's view of a territory (the nation by default).
     pub async fn territory_view(&self, filters: &Filters) -> Result<TerritoryView, DashboardError> {
-        self.cache.get_or_compute(format!("territoires|{filters:?}"), self.compute_territory_view(filters)).await
+        // (What the maps colour changes nothing in the view.)
+        let key = Filters { indicateur: None, ..filters.clone() };
+        self.cache.get_or_compute(format!("territoires|{key:?}"), self.compute_territory_view(filters)).await
     }
 
     async fn compute_territory_view(&self, filters: &Filters) -> Result<TerritoryView, DashboardError> {
@@ -177,23 +192,25 @@ impl Dashboards {
         // from a layer over it.
         let service = filters.service.as_deref().filter(|s| !s.is_empty());
         let (base, mut weekly) = tokio::try_join!(self.suppression(period, shown.start, service), self.weekly(level, &code, shown.end, filters))?;
+        let profil = filters.profil.as_deref().filter(|s| !s.is_empty());
+        let active = self.territories.active_by_degree(active_schools(&base, profil, service));
         // Under a kind or sector filter, the figures come from that dimension's layer over it.
         let base = match filters.school()? {
             Some((dimension, _)) => self.school_layer(period, shown.start, service, dimension).await?,
             None => base,
         };
-        let territory = self.base_row(&base, level, &code, filters);
+        let territory = self.base_row(&base, &active, level, &code, filters);
         // The week shown reads as in its base set (the other weeks: see docs/PRIVACY.md).
         if period == Period::Week {
             for point in weekly.iter_mut().filter(|p| p.week == shown.start) {
                 point.visitors = territory.figures.visitors.or(Some(0).filter(|_| !territory.figures.suppressed));
             }
         }
-        let mut children: Vec<TerritoryRow> = children_keys.iter().map(|(l, c)| self.base_row(&base, *l, c, filters)).collect();
+        let mut children: Vec<TerritoryRow> = children_keys.iter().map(|(l, c)| self.base_row(&base, &active, *l, c, filters)).collect();
         children.sort_by(|a, b| b.figures.visitors.unwrap_or(0).cmp(&a.figures.visitors.unwrap_or(0)).then_with(|| a.name.cmp(&b.name)));
-        let academies = self.territories.of_level(Level::Academie).map(|(c, _)| self.base_row(&base, Level::Academie, c, filters)).collect();
+        let academies = self.territories.of_level(Level::Academie).map(|(c, _)| self.base_row(&base, &active, Level::Academie, c, filters)).collect();
         let departements =
-            self.territories.departements_of(level, &code).iter().map(|c| self.base_row(&base, Level::Departement, c, filters)).collect();
+            self.territories.departements_of(level, &code).iter().map(|c| self.base_row(&base, &active, Level::Departement, c, filters)).collect();
 
         let path = self
             .territories
