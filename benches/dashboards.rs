@@ -125,22 +125,7 @@ fn main() {
     ));
     let week = Days::new(7);
     let debut = (last - week).to_string();
-    let urls = [
-        format!("/territoires?debut={debut}"),
-        format!("/territoires?niveau=academie&code=Rennes&debut={debut}"),
-        format!("/territoires?niveau=departement&code=35&periode=annee&debut={debut}"),
-        format!("/territoires?niveau=academie&code=Rennes&periode=mois&profil=ELEVE&debut={debut}"),
-        format!("/api/v1/territoires?debut={debut}"),
-        format!("/territoires?degre=college&debut={debut}"),
-        format!("/api/v1/territoires?niveau=academie&code=Rennes&periode=annee&secteur=prive&debut={debut}"),
-        format!("/territoires.csv?niveau=region&code=Bretagne&debut={debut}"),
-        format!("/graphiques/territoire.svg?debut={debut}"),
-        format!("/graphiques/carte.svg?debut={debut}"),
-        format!("/projets/TOUTATICE?debut={debut}"),
-        format!("/api/v1/projets/TOUTATICE?debut={debut}"),
-        format!("/conformite/ENT-BZH?debut={debut}"),
-        format!("/api/v1/conformite/ENT-BZH?debut={debut}"),
-    ];
+    let urls = requests(&debut);
     if std::env::var_os("DNMA_DASHBOARD_SKIP_COLD").is_none() {
         measure(&rt, &app, &urls, runs);
     }
@@ -196,6 +181,26 @@ fn main() {
         println!("\nthe same requests over the frozen cells:\n");
         measure(&rt, &app, &urls, runs);
     }
+}
+
+/// The requests measured, about the week holding `debut`.
+fn requests(debut: &str) -> Vec<String> {
+    vec![
+        format!("/territoires?debut={debut}"),
+        format!("/territoires?niveau=academie&code=Rennes&debut={debut}"),
+        format!("/territoires?niveau=departement&code=35&periode=annee&debut={debut}"),
+        format!("/territoires?niveau=academie&code=Rennes&periode=mois&profil=ELEVE&debut={debut}"),
+        format!("/api/v1/territoires?debut={debut}"),
+        format!("/territoires?degre=college&debut={debut}"),
+        format!("/api/v1/territoires?niveau=academie&code=Rennes&periode=annee&secteur=prive&debut={debut}"),
+        format!("/territoires.csv?niveau=region&code=Bretagne&debut={debut}"),
+        format!("/graphiques/territoire.svg?debut={debut}"),
+        format!("/graphiques/carte.svg?debut={debut}"),
+        format!("/projets/TOUTATICE?debut={debut}"),
+        format!("/api/v1/projets/TOUTATICE?debut={debut}"),
+        format!("/conformite/ENT-BZH?debut={debut}"),
+        format!("/api/v1/conformite/ENT-BZH?debut={debut}"),
+    ]
 }
 
 /// Bytes of the files under a directory.

@@ -121,7 +121,7 @@ impl<'a> Placer<'a> {
             academie: location.academie.to_owned(),
             region: location.region.to_owned(),
             degre: location.school.map(|s| s.kind().name()),
-            secteur: location.school.and_then(|s| s.secteur).map(|s| s.name()),
+            secteur: location.school.and_then(|s| s.secteur).map(tagging_plan::referential::Secteur::name),
             tz,
         });
         self.places.insert(uai.to_owned(), place.clone());
@@ -186,7 +186,7 @@ mod tests {
         assert_eq!(place.academie, "Rennes");
         assert_eq!(place.tz, chrono_tz::Europe::Paris);
         assert_eq!(place.circonscription, school.circonscription);
-        assert_eq!((place.degre, place.secteur), (Some("ecole"), school.secteur.map(|s| s.name())));
+        assert_eq!((place.degre, place.secteur), (Some("ecole"), school.secteur.map(tagging_plan::referential::Secteur::name)));
         let college = Referential::shipped().schools().find(|s| s.nature_code == "340" && s.secteur.is_some()).unwrap();
         assert_eq!(placer.place(1, &college.uai).unwrap().degre, Some("college"));
         assert!(placer.place(7, "not-a-uai").unwrap_err().to_string().contains("offset 7"));

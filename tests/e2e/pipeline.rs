@@ -34,6 +34,21 @@ fn run_pipeline_watching_its_lag(data_dir: &str, records: u64) -> std::process::
     run
 }
 
+/// Both schools of the test are public écoles: broken down by kind of school, filtered by
+/// sector and profile, and a kind that is not one, named with the values it takes.
+fn schools_by_kind_and_sector(data_dir: &str, today: &str) {
+    let academies = ["query", "--data-dir", data_dir, "--level", "academie", "--period", "day", "--from", today, "--to", today, "--format", "json"];
+    let by_kind = json_lines(&dnma(&[&academies[..], &["--breakdown", "degre"]].concat(), None));
+    assert_eq!(by_kind.len(), 2, "{by_kind:#?}");
+    assert!(by_kind.iter().all(|r| r["breakdown"] == "degre" && r["value"] == "ecole" && r["visitors"] == 1), "{by_kind:#?}");
+    let public = json_lines(&dnma(&[&academies[..], &["--secteur", "public", "--profil", "ELEVE"]].concat(), None));
+    assert_eq!(public.iter().map(|r| r["code"].as_str().unwrap()).collect::<Vec<_>>(), ["Rennes"], "{public:#?}");
+    assert!(json_lines(&dnma(&[&academies[..], &["--degre", "college"]].concat(), None)).is_empty());
+    let refused = dnma(&[&academies[..], &["--degre", "lycée"]].concat(), None);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("--degre lycée") && stderr.contains("ecole, college, lycee, autre, inconnu"), "{stderr}");
+}
+
 #[tokio::test]
 async fn hits_sent_over_http_come_out_of_query_and_export() {
     let dir = tempfile::tempdir().unwrap();
@@ -111,17 +126,7 @@ async fn hits_sent_over_http_come_out_of_query_and_export() {
     assert!(csv.starts_with("level;code;name;period;start;breakdown;value;visits;visitors"), "{csv}");
     assert!(csv.lines().any(|l| l.contains(RENNES_SCHOOL) && l.contains(";service;COURRIER_ELECTRONIQUE;1;1;2;")), "{csv}");
 
-    // Both schools are public écoles: broken down by kind of school, filtered by sector.
-    let academies = ["query", "--data-dir", data_dir, "--level", "academie", "--period", "day", "--from", &today, "--to", &today, "--format", "json"];
-    let by_kind = json_lines(&dnma(&[&academies[..], &["--breakdown", "degre"]].concat(), None));
-    assert_eq!(by_kind.len(), 2, "{by_kind:#?}");
-    assert!(by_kind.iter().all(|r| r["breakdown"] == "degre" && r["value"] == "ecole" && r["visitors"] == 1), "{by_kind:#?}");
-    let public = json_lines(&dnma(&[&academies[..], &["--secteur", "public", "--profil", "ELEVE"]].concat(), None));
-    assert_eq!(public.iter().map(|r| r["code"].as_str().unwrap()).collect::<Vec<_>>(), ["Rennes"], "{public:#?}");
-    assert!(json_lines(&dnma(&[&academies[..], &["--degre", "college"]].concat(), None)).is_empty());
-    let refused = dnma(&[&academies[..], &["--degre", "lycée"]].concat(), None);
-    let stderr = String::from_utf8_lossy(&refused.stderr);
-    assert!(!refused.status.success() && stderr.contains("--degre lycée") && stderr.contains("ecole, college, lycee, autre, inconnu"), "{stderr}");
+    schools_by_kind_and_sector(data_dir, &today);
 
     let monday = {
         let now = Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive();

@@ -111,8 +111,8 @@ impl Dashboards {
         let mut q = IndicatorQuery::new(level, period, from, to);
         q.profil = filters.profil.clone().filter(|s| !s.is_empty());
         q.service = filters.service.clone().filter(|s| !s.is_empty());
-        q.degre = filters.degre.clone();
-        q.secteur = filters.secteur.clone();
+        q.degre.clone_from(&filters.degre);
+        q.secteur.clone_from(&filters.secteur);
         q
     }
 

@@ -201,6 +201,10 @@ fn same_figures(a: &IndicatorRow, b: &IndicatorRow) -> bool {
     (a.visits, a.visitors, a.page_views, a.clicks, a.duration_s) == (b.visits, b.visitors, b.page_views, b.clicks, b.duration_s)
 }
 
+/// (parent territory, service, value of a school dimension) -> the cells of its children of
+/// that value, in a school layer.
+type Under<'a> = BTreeMap<(&'a (Level, String), Option<String>, Option<String>), Vec<CellId>>;
+
 /// A column of the base set: all visits, one profile, one kind of school or one sector.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
 struct Column {
@@ -312,7 +316,7 @@ impl Suppressed {
             let total = CellId::new(*level, code).service(service.as_deref());
             groups.push(Group { total, parts: parts.clone() });
         }
-        let mut children: BTreeMap<(&(Level, String), Option<String>, Option<String>), Vec<CellId>> = BTreeMap::new();
+        let mut children: Under<'_> = BTreeMap::new();
         for ((level, code, service), seen) in &territories {
             let Some(parent) = parents.get(&(*level, code.clone())) else { continue };
             for value in seen {

@@ -19,14 +19,16 @@ fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> 
     Ok(columns.join(", "))
 }
 
+/// A table's columns in order, each with its ClickHouse type.
+pub type Columns = Vec<(String, String)>;
+
 /// The tables whose columns come from an Arrow layout, each with those columns in order and
 /// their ClickHouse types. A table created by an older version lacks the columns added since
 /// (version 7: the school's kind and sector, `degre` and `secteur`, after `region`):
 /// [`super::ClickHouseRollupStore::migrate`] adds them, each after the column before it.
-pub fn layout_columns() -> Result<Vec<(&'static str, Vec<(String, String)>)>, PipelineError> {
-    let named = |schema: SchemaRef| -> Result<Vec<(String, String)>, PipelineError> {
-        schema.fields().iter().map(|f| Ok((f.name().clone(), column_type(f)?))).collect()
-    };
+pub fn layout_columns() -> Result<Vec<(&'static str, Columns)>, PipelineError> {
+    let named =
+        |schema: SchemaRef| -> Result<Columns, PipelineError> { schema.fields().iter().map(|f| Ok((f.name().clone(), column_type(f)?))).collect() };
     Ok(vec![
         ("hits", named(hits_schema())?),
         ("visits", named(visits_schema())?),
