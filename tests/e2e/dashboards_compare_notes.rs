@@ -49,10 +49,10 @@ async fn with_traffic(url: &str) -> Value {
     panic!("the pipeline did not count the hits: {nation:#}");
 }
 
-/// A deployment as the pages write it.
+/// A deployment as the pages write it, as `WebDriver` reads it (a no-break space as a space).
 fn deployment_text(d: &Value) -> String {
     let n = |v: &Value| dashboards::french::integer(v.as_u64().unwrap());
-    format!("{} ({} / {})", dashboards::french::percent(d["rate"].as_f64().unwrap()), n(&d["active"]), n(&d["schools"]))
+    format!("{} ({} / {})", dashboards::french::percent(d["rate"].as_f64().unwrap()), n(&d["active"]), n(&d["schools"])).replace('\u{a0}', " ")
 }
 
 #[tokio::test]
