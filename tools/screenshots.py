@@ -5,7 +5,7 @@ chromedriver (Debian packages `chromium` and `chromium-driver`) over the W3C Web
 Usage: start `dnma demo` (it serves http://127.0.0.1:8080), then
     python3 tools/screenshots.py [BASE_URL] [EDITOR_TOKEN] [PLATFORM] [PROJECT]
 It logs in through the /connexion form (for the editor's page), and writes
-docs/screenshots/{territoires,projet,conformite}.png.
+docs/screenshots/{territoires,comparer,projet,conformite,direct}.png.
 """
 import base64
 import json
@@ -39,15 +39,16 @@ try:
     session = call("POST", "/session", caps)["sessionId"]
     s = f"/session/{session}"
 
-    def shot(url, name):
+    def shot(url, name, wait=1.5):
         call("POST", s + "/url", {"url": BASE + url})
-        time.sleep(1.5)
+        time.sleep(wait)
         png = base64.b64decode(call("GET", s + "/screenshot"))
         with open(f"docs/screenshots/{name}.png", "wb") as f:
             f.write(png)
         print(f"docs/screenshots/{name}.png ({len(png)} bytes)")
 
     shot("/territoires" + WEEK, "territoires")
+    shot("/territoires/comparer" + WEEK + "&a=departement:94&b=academie:Rennes", "comparer")
     shot(f"/projets/{PROJECT}" + WEEK, "projet")
     call("POST", s + "/url", {"url": BASE + "/connexion"})
     field = call("POST", s + "/element", {"using": "css selector", "value": "input[name=jeton]"})
@@ -57,6 +58,9 @@ try:
     call("POST", s + f"/element/{button}/click", {})
     time.sleep(0.5)
     shot(f"/conformite/{PLATFORM}", "conformite")
+    # The live inspector fills as the demo's traffic arrives.
+    # (the demo's live traffic comes from the platforms of `dnma plan sample`: ONE, NEO, MBN, MONLYCEE).
+    shot("/conformite/ONE/direct", "direct", wait=8)
     call("DELETE", s)
 finally:
     driver.terminate()
