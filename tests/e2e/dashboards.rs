@@ -152,15 +152,19 @@ fn refused(conformance: &Value) -> u64 {
     conformance["weeks"].as_array().unwrap().iter().map(|w| w["refused"].as_u64().unwrap()).sum()
 }
 
+/// Chromium and its driver, when both are installed; otherwise says the test is skipped.
+pub(crate) fn chromium_and_driver() -> Option<(PathBuf, PathBuf)> {
+    let found = installed(&["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"])
+        .zip(installed(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]));
+    if found.is_none() {
+        eprintln!("skipped: Chromium or ChromeDriver is not installed (apt-get install chromium chromium-driver)");
+    }
+    found
+}
+
 #[tokio::test]
 async fn the_three_home_pages_in_chromium_drill_down_filter_log_in_and_show_the_apis_numbers() {
-    let (Some(chromium), Some(driver)) = (
-        installed(&["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]),
-        installed(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]),
-    ) else {
-        eprintln!("skipped: Chromium or ChromeDriver is not installed (apt-get install chromium chromium-driver)");
-        return;
-    };
+    let Some((chromium, driver)) = chromium_and_driver() else { return };
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let url = server.url.clone();

@@ -12,7 +12,7 @@ use fantoccini::Locator;
 use serde_json::Value;
 
 use super::collector::Collector;
-use super::dashboards::{api, browser, figure, installed, loaded, screenshot, send_hits, ChromeDriver};
+use super::dashboards::{api, browser, chromium_and_driver, figure, loaded, screenshot, send_hits, ChromeDriver};
 
 const OWNER_TOKEN: &str = "jeton-porteur-ent35";
 
@@ -57,13 +57,7 @@ fn deployment_text(d: &Value) -> String {
 
 #[tokio::test]
 async fn the_deployment_rate_and_two_territories_compared_in_chromium() {
-    let (Some(chromium), Some(driver)) = (
-        installed(&["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]),
-        installed(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]),
-    ) else {
-        eprintln!("skipped: Chromium or ChromeDriver is not installed (apt-get install chromium chromium-driver)");
-        return;
-    };
+    let Some((chromium, driver)) = chromium_and_driver() else { return };
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let url = server.url.clone();

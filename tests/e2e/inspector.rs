@@ -10,7 +10,7 @@ use fantoccini::Locator;
 use serde_json::Value;
 
 use super::collector::Collector;
-use super::dashboards::{browser, installed, loaded, screenshot, ChromeDriver};
+use super::dashboards::{browser, chromium_and_driver, loaded, screenshot, ChromeDriver};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 const EDITOR_TOKEN: &str = "jeton-editeur-one-direct";
@@ -153,13 +153,7 @@ async fn the_editors_stream_brings_its_platforms_hits_accepted_and_refused_withi
 
 #[tokio::test]
 async fn the_live_page_in_chromium_shows_the_hits_as_they_arrive() {
-    let (Some(chromium), Some(driver)) = (
-        installed(&["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]),
-        installed(&["/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver"]),
-    ) else {
-        eprintln!("skipped: Chromium or ChromeDriver is not installed (apt-get install chromium chromium-driver)");
-        return;
-    };
+    let Some((chromium, driver)) = chromium_and_driver() else { return };
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let url = server.url.clone();
