@@ -147,6 +147,12 @@ pub fn forget(data_dir: &Path, request: &ErasureRequest) {
 
 /// The requests waiting in the spool, oldest first.
 fn pending(spool: &Path) -> anyhow::Result<Vec<ErasureRequest>> {
+    pending_requests(spool, |r: &ErasureRequest| r.id.clone())
+}
+
+/// The requests (`*.request.json`) waiting in a spool directory, in the order of their ids
+/// (oldest first): what the erasure and replay spools share.
+pub fn pending_requests<T: serde::de::DeserializeOwned>(spool: &Path, id: impl Fn(&T) -> String) -> anyhow::Result<Vec<T>> {
     let mut requests = Vec::new();
     let entries = match std::fs::read_dir(spool) {
         Ok(entries) => entries,
@@ -156,12 +162,12 @@ fn pending(spool: &Path) -> anyhow::Result<Vec<ErasureRequest>> {
     for entry in entries {
         let path = entry.with_context(|| format!("listing {}", spool.display()))?.path();
         if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".request.json")) {
-            if let Some(request) = read_json::<ErasureRequest>(&path)? {
+            if let Some(request) = read_json::<T>(&path)? {
                 requests.push(request);
             }
         }
     }
-    requests.sort_by(|a, b| a.id.cmp(&b.id));
+    requests.sort_by_key(|r| id(r));
     Ok(requests)
 }
 

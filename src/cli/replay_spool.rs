@@ -16,7 +16,7 @@ use collector::replay::{ReplayScope, ReplaySummary};
 use serde::{Deserialize, Serialize};
 use tagging_plan::{Plan, Referential, Validator};
 
-use super::erasure_spool::{read_json, write_atomically, POLL};
+use super::erasure_spool::{pending_requests, read_json, write_atomically, POLL};
 
 /// A replay handed to the running server.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -94,22 +94,7 @@ pub async fn wait_for(data_dir: &Path, request: &ReplayRequest, patience: Durati
 
 /// The requests waiting in the spool, oldest first.
 fn pending(spool: &Path) -> anyhow::Result<Vec<ReplayRequest>> {
-    let mut requests = Vec::new();
-    let entries = match std::fs::read_dir(spool) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(requests),
-        Err(e) => return Err(e).with_context(|| format!("listing {}", spool.display())),
-    };
-    for entry in entries {
-        let path = entry.with_context(|| format!("listing {}", spool.display()))?.path();
-        if path.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.ends_with(".request.json")) {
-            if let Some(request) = read_json::<ReplayRequest>(&path)? {
-                requests.push(request);
-            }
-        }
-    }
-    requests.sort_by(|a, b| a.id.cmp(&b.id));
-    Ok(requests)
+    pending_requests(spool, |r: &ReplayRequest| r.id.clone())
 }
 
 /// The process holding the embedded log carries out each request, one at a time.
