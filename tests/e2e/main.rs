@@ -6,6 +6,7 @@ mod collector;
 mod config_cli;
 mod dashboards;
 mod dashboards_compare_notes;
+mod demo;
 mod disk_full;
 mod distributed;
 mod erase;
