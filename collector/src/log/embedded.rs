@@ -296,12 +296,7 @@ fn recover(dir: &Path, topic: Topic, read_only: bool) -> Result<(Vec<Segment>, V
             }
         }
     }
-    let mut bases: Vec<u64> = fs::read_dir(dir)
-        .map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?
-        .filter_map(Result::ok)
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.strip_suffix(".seg")).and_then(|b| b.parse().ok()))
-        .collect();
-    bases.sort_unstable();
+    let mut bases = follow::segment_bases(dir)?;
     if bases.is_empty() && read_only {
         return Ok((vec![Segment { base: 0, count: 0, bytes: 0, path: segment_path(dir, 0), index: Vec::new() }], Vec::new()));
     }

@@ -36,7 +36,7 @@ fn scan_more(segment: &mut Segment) -> Result<(), LogError> {
 }
 
 /// The bases of the segment files of a topic directory, in order.
-fn segment_bases(dir: &Path) -> Result<Vec<u64>, LogError> {
+pub(super) fn segment_bases(dir: &Path) -> Result<Vec<u64>, LogError> {
     let mut bases: Vec<u64> = fs::read_dir(dir)
         .map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?
         .filter_map(Result::ok)
