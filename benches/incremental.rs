@@ -7,7 +7,10 @@
 //! of the same day (default 10, i.e. 1 %) and times the second step, then a third with nothing
 //! new. It prints each step's wall time and the second as a share of the first (issue 24's
 //! target: at most 10 % at 1.5 M hits, 3 % at 10 M). `DNMA_INCREMENTAL_DIR` keeps the data
-//! directory (default: a temporary one).
+//! directory (default: a temporary one). `DNMA_INCREMENTAL_PROFILE=FILE` records the second
+//! step with `perf record -g -o FILE` (its wall time then includes perf's overhead);
+//! `DNMA_INCREMENTAL_BIN=PATH` runs the steps with another `dnma` binary (an earlier build, for
+//! a before/after comparison in one session).
 
 #![allow(missing_docs)]
 
@@ -48,10 +51,20 @@ fn append_hits(data_dir: &Path, population: &Population, seed: u64, hits: usize)
     appended
 }
 
-/// Runs `dnma pipeline run --once` on the data directory; returns its wall time in seconds.
-fn step(data_dir: &Path) -> f64 {
+/// Runs `dnma pipeline run --once` on the data directory, under `perf record` into `profile`
+/// when given; returns its wall time in seconds.
+fn step(data_dir: &Path, profile: Option<&std::ffi::OsStr>) -> f64 {
+    let binary = std::env::var_os("DNMA_INCREMENTAL_BIN").unwrap_or_else(|| env!("CARGO_BIN_EXE_dnma").into());
     let started = Instant::now();
-    let status = Command::new(env!("CARGO_BIN_EXE_dnma"))
+    let mut command = match profile {
+        Some(output) => {
+            let mut perf = Command::new("perf");
+            perf.args(["record", "-F", "499", "-g", "-o"]).arg(output).arg("--").arg(&binary);
+            perf
+        }
+        None => Command::new(&binary),
+    };
+    let status = command
         .args(["pipeline", "run", "--once", "--data-dir"])
         .arg(data_dir)
         .env("RUST_LOG", "warn")
@@ -74,10 +87,11 @@ fn main() {
     let population = Population::new(&spec, &plan, Referential::shipped());
 
     let first_hits = append_hits(&data_dir, &population, 1, hits);
-    let first = step(&data_dir);
+    let profile = std::env::var_os("DNMA_INCREMENTAL_PROFILE");
+    let first = step(&data_dir, None);
     let more_hits = append_hits(&data_dir, &population, 2, hits * permille / 1_000);
-    let second = step(&data_dir);
-    let third = step(&data_dir);
+    let second = step(&data_dir, profile.as_deref());
+    let third = step(&data_dir, None);
     println!("| hits of the day | step | wall time | share of the first |");
     println!("|---|---|---|---|");
     println!("| {first_hits} | first: stage and compute the day | {first:.2} s | 100 % |");

@@ -15,6 +15,7 @@ use datafusion::parquet::arrow::ProjectionMask;
 use datafusion::parquet::basic::Compression;
 use datafusion::parquet::file::metadata::{KeyValue, RowGroupMetaData};
 use datafusion::parquet::file::properties::{EnabledStatistics, WriterProperties};
+use datafusion::parquet::schema::types::ColumnPath;
 
 use crate::day_changes::VisitorSet;
 use crate::error::PipelineError;
@@ -25,6 +26,9 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> PipelineErro
     let context = context.into();
     move |e| PipelineError::io(context, e)
 }
+
+/// The column of pseudonyms, written without a dictionary ([`AtomicParquet::create`]).
+const VISITOR_COLUMN: &str = "visitor";
 
 /// Most rows in a row group of a compact file ([`AtomicParquet::create_compact`]): a writer
 /// holds a row group's encoded pages in memory until it ends, and a freeze writes several files
@@ -38,9 +42,16 @@ pub(crate) struct AtomicParquet {
 }
 
 impl AtomicParquet {
-    /// Starts a file at the temporary path `tmp`.
+    /// Starts a file at the temporary path `tmp`. A `visitor` column (a pseudonym per hit or
+    /// fact: about as many values as rows) is written without a dictionary: interning values
+    /// that seldom repeat was the largest cost of writing facts, and the dictionary is dropped
+    /// for plain encoding after its first megabyte anyway.
     pub(crate) fn create(tmp: PathBuf, schema: &SchemaRef) -> Result<Self, PipelineError> {
-        Self::with_properties(tmp, schema, WriterProperties::builder().set_compression(Compression::SNAPPY).build())
+        let props = WriterProperties::builder()
+            .set_compression(Compression::SNAPPY)
+            .set_column_dictionary_enabled(ColumnPath::from(VISITOR_COLUMN), false)
+            .build();
+        Self::with_properties(tmp, schema, props)
     }
 
     /// Starts a file at `tmp` with small metadata: statistics per column chunk only (no page
@@ -177,6 +188,14 @@ pub(crate) fn read_visitors(path: &Path, slices: VisitorSlices, visitors: Arc<Vi
         }
     }
     Ok(batches)
+}
+
+/// One column of a Parquet file, alone (the others are not decoded).
+pub(crate) fn read_column(path: &Path, column: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+    let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);
+    let mask = ProjectionMask::columns(builder.parquet_schema(), [column]);
+    builder.with_projection(mask).build()?.map(|batch| Ok(batch?)).collect()
 }
 
 /// The row groups whose visitor statistics (column `visitor`) overlap `slices`.

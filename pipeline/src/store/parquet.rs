@@ -3,8 +3,9 @@
 //!
 //! ```text
 //! ROOT/hits/YYYY-MM-DD/part-<first offset>-<last offset>.parquet   staged hits, appended
-//! ROOT/visits/YYYY-MM-DD.parquet                                    one file per day, replaced (stamped)
-//! ROOT/usages/YYYY-MM-DD.parquet                                    one file per day, replaced (stamped)
+//! ROOT/visits/YYYY-MM-DD.parquet                                    one base file per day, replaced (stamped)
+//! ROOT/visits/YYYY-MM-DD.delta.parquet                              the visits of visitors re-cut since the base (stamped)
+//! ROOT/usages/YYYY-MM-DD[.delta].parquet                            the same for usages
 //! ROOT/tagging/YYYY-MM-DD.parquet                                   one file per day, replaced (stamped)
 //! ROOT/rejects/YYYY-MM-DD.parquet                                   refusals, rewritten to add rows
 //! ROOT/dirty/YYYY-MM-DD                                             empty marker: recompute that day
@@ -28,8 +29,9 @@
 //! A day's three fact files carry, in their metadata, the stamp of what they were computed from
 //! ([`crate::day_changes::FactsStamp`]: the staged position of each log partition, the
 //! definition of visits). A step then re-cuts only the visitors of the hits staged above it:
-//! their facts replace theirs, the other visitors' rows are copied over, and the new hits'
-//! tagging counts are added (`parquet_day_writer.rs`).
+//! their facts go to the day's delta, which readers take instead of those visitors' rows in the
+//! base, and the new hits' tagging counts are added (`parquet_day_writer.rs`,
+//! `parquet_delta.rs`).
 
 use std::collections::BTreeSet;
 use std::fs::{self, File};
@@ -53,6 +55,7 @@ use collector::log::{partition_of, Partition};
 
 use super::atomic_parquet::{read_all, read_slices, read_visitors, row_count, sync_dir, AtomicParquet};
 use super::day_moments::DayMoments;
+use delta::{day_of_stem, DayFiles};
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::day_changes::VisitorSet;
 use crate::error::PipelineError;
@@ -197,9 +200,16 @@ impl Files {
         file.finish(path)
     }
 
+    /// The days of a directory's day files (a day with a delta or only a delta counts once).
     fn listed_days(&self, dir: &str) -> Result<BTreeSet<NaiveDate>, PipelineError> {
+        Ok(self.listed_files(dir)?.into_keys().collect())
+    }
+
+    /// The day files of a directory: per day, whether it has a base file and a delta
+    /// ([`super::parquet_delta`]; a day directory or marker counts as a base).
+    fn listed_files(&self, dir: &str) -> Result<std::collections::BTreeMap<NaiveDate, DayFiles>, PipelineError> {
         let dir = self.root.join(dir);
-        let mut days = BTreeSet::new();
+        let mut days: std::collections::BTreeMap<NaiveDate, DayFiles> = std::collections::BTreeMap::new();
         let entries = match fs::read_dir(&dir) {
             Ok(entries) => entries,
             // A store written before this kind of fact existed.
@@ -210,20 +220,19 @@ impl Files {
             let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
             let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
             let stem = name.strip_suffix(".parquet").unwrap_or(name);
-            match stem.parse::<NaiveDate>() {
-                Ok(day) => {
-                    days.insert(day);
+            match day_of_stem(stem) {
+                Some((day, delta)) => {
+                    let files = days.entry(day).or_default();
+                    if delta {
+                        files.delta = true;
+                    } else {
+                        files.base = true;
+                    }
                 }
-                Err(_) => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
+                None => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
             }
         }
         Ok(days)
-    }
-
-    /// A table over the day files of `dir` within `first..=last` (an empty table when none).
-    fn table(&self, dir: &str, schema: &SchemaRef, first: NaiveDate, last: NaiveDate) -> Result<Arc<dyn TableProvider>, PipelineError> {
-        let days = self.listed_days(dir)?;
-        parquet_table(days.range(first..=last).map(|day| self.root.join(dir).join(format!("{day}.parquet"))), schema)
     }
 }
 
@@ -524,9 +533,11 @@ impl RollupStore for ParquetRollupStore {
                     erased.hits += this.erase_rows(day, &path, &hits_schema(), &visitors, &mut erased.days)?;
                 }
             }
+            // Deltas folded first: only the rows readers see are counted (and erased).
+            this.compact_days(NaiveDate::MIN, NaiveDate::MAX)?;
             for (table, schema) in [("visits", visits_schema()), ("usages", usages_schema()), ("rejects", rejects_schema())] {
                 for day in this.listed_days(table)? {
-                    let path = this.root.join(table).join(format!("{day}.parquet"));
+                    let path = this.fact_path(table, day);
                     let removed = this.erase_rows(day, &path, &schema, &visitors, &mut erased.days)?;
                     *match table {
                         "visits" => &mut erased.visits,
@@ -553,6 +564,8 @@ impl RollupStore for ParquetRollupStore {
 
 #[path = "parquet_day_writer.rs"]
 mod day_writer;
+#[path = "parquet_delta.rs"]
+mod delta;
 #[path = "parquet_erasure.rs"]
 mod erasure;
 #[path = "parquet_freeze.rs"]

@@ -1,18 +1,20 @@
 //! [`ParquetDayWriter`]: a day's new facts in the embedded store, written in `tmp/` a piece at a
 //! time and renamed into place on commit; either the whole day's, or those of the visitors with
-//! new hits, the other visitors' facts copied over from the day's current files
-//! ([`crate::day_changes`]). Each file carries the [`FactsStamp`] of what it was computed from.
+//! new hits ([`crate::day_changes`]), which go to the day's delta with the delta's other
+//! visitors, or to a new base once the delta grows too large ([`super::parquet_delta`]). Each
+//! file carries the [`FactsStamp`] of what it was computed from.
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use collector::log::partition_of;
 use datafusion::arrow::datatypes::SchemaRef;
 
+use super::delta::COMPACT_SHARE;
 use super::{blocking, Files, ParquetRollupStore};
-use crate::day_changes::{filter_positions, filter_visitors, is_between, DayChanges, DayStep, FactsStamp, Positions, VisitorSet, STAMP_KEY};
+use crate::day_changes::{filter_positions, is_between, DayChanges, DayStep, FactsStamp, Positions, STAMP_KEY};
 use crate::error::PipelineError;
 use crate::facts::{usages_schema, visits_schema};
 use crate::sessionize::Sessionized;
@@ -33,20 +35,18 @@ pub(super) struct ParquetDayWriter<'a> {
     pub(super) files: Option<[AtomicParquet; 3]>,
     /// What the computation covers, what changed, whether only the changed visitors go.
     pub(super) step: DayStep,
+    /// Visit and usage rows appended so far.
+    pub(super) appended_rows: u64,
 }
 
 impl Files {
-    fn fact_path(&self, table: &str, day: NaiveDate) -> PathBuf {
-        self.root.join(table).join(format!("{day}.parquet"))
-    }
-
     /// The stamp the day's fact files agree on; `None` when one lacks it (never computed,
     /// written before stamps, rewritten by an erasure) or they disagree (a crash between their
     /// renames): the day is then computed whole.
     fn facts_stamp(&self, day: NaiveDate) -> Result<Option<FactsStamp>, PipelineError> {
         let mut agreed: Option<String> = None;
         for table in TABLES {
-            let Some(stamp) = noted(&self.fact_path(table, day), STAMP_KEY)? else { return Ok(None) };
+            let Some(stamp) = noted(&self.stamped_path(table, day), STAMP_KEY)? else { return Ok(None) };
             if agreed.as_ref().is_some_and(|a| *a != stamp) {
                 return Ok(None);
             }
@@ -79,20 +79,6 @@ impl Files {
         Ok((now, Some(changes)))
     }
 
-    /// Copies the rows of the day's current `table` file whose visitor is not in `replaced`
-    /// into `into`, a batch at a time (memory stays bounded whatever the day's size).
-    fn copy_other_visitors(&self, table: &str, day: NaiveDate, replaced: &VisitorSet, into: &mut AtomicParquet) -> Result<(), PipelineError> {
-        let path = self.fact_path(table, day);
-        if !path.exists() {
-            return Ok(());
-        }
-        for batch in read_all_streaming(&path)? {
-            let kept = filter_visitors(&batch?, |v| !<[u8; 16]>::try_from(v).is_ok_and(|v| replaced.contains(&v)))?;
-            into.write(&kept)?;
-        }
-        into.end_row_group()
-    }
-
     /// Copies the day's current tagging counts into `into`.
     fn copy_tagging(&self, day: NaiveDate, into: &mut AtomicParquet) -> Result<(), PipelineError> {
         let path = self.fact_path("tagging", day);
@@ -106,7 +92,7 @@ impl Files {
 }
 
 /// The batches of a Parquet file, read as they are decoded.
-fn read_all_streaming(
+pub(super) fn read_all_streaming(
     path: &Path,
 ) -> Result<impl Iterator<Item = Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError>>, PipelineError> {
     let file = fs::File::open(path).map_err(|e| PipelineError::io(format!("opening {}", path.display()), e))?;
@@ -135,6 +121,7 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
     async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
         let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts appended after commit".into()))?;
         self.step.prepare(&mut facts);
+        self.appended_rows += (facts.visits.num_rows() + facts.usages.num_rows()) as u64;
         let files = blocking(move || {
             files[0].write_row_group(&facts.visits)?;
             files[1].write_row_group(&facts.usages)?;
@@ -148,7 +135,7 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
 
     async fn commit(mut self: Box<Self>) -> Result<(), PipelineError> {
         let mut files = self.files.take().ok_or_else(|| PipelineError::Store("facts committed twice".into()))?;
-        let (this, day) = (self.store.files.clone(), self.day);
+        let (this, day, appended) = (self.store.files.clone(), self.day, self.appended_rows);
         let (changes, stamp) = self.step.commit();
         let stamp = stamp.encode();
         let store = self.store;
@@ -156,9 +143,14 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
         // leaves the day dirty and no stale cell.
         let _cells = store.cells.lock().await;
         blocking(move || {
+            // A partial step writes the re-cut visitors' facts to the delta, with the delta's
+            // other visitors; once that would be too large a share of the base, a new base.
+            let mut as_delta = false;
             if let Some(changes) = &changes {
-                this.copy_other_visitors("visits", day, &changes.visitors, &mut files[0])?;
-                this.copy_other_visitors("usages", day, &changes.visitors, &mut files[1])?;
+                let (base_rows, delta_rows) = this.base_and_delta_rows(day)?;
+                as_delta = (delta_rows + appended).saturating_mul(COMPACT_SHARE) <= base_rows;
+                this.copy_facts_except("visits", day, &changes.visitors, !as_delta, &mut files[0])?;
+                this.copy_facts_except("usages", day, &changes.visitors, !as_delta, &mut files[1])?;
                 this.copy_tagging(day, &mut files[2])?;
                 files[2].write_row_group(&changes.tagging)?;
             }
@@ -167,9 +159,15 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
                 file.note(STAMP_KEY, stamp.clone());
                 file
             });
+            if as_delta {
+                visits.finish(&this.delta_path("visits", day))?;
+                usages.finish(&this.delta_path("usages", day))?;
+                return tagging.finish(&this.fact_path("tagging", day));
+            }
             usages.finish(&this.fact_path("usages", day))?;
             tagging.finish(&this.fact_path("tagging", day))?;
-            visits.finish(&this.fact_path("visits", day))
+            visits.finish(&this.fact_path("visits", day))?;
+            this.remove_deltas(day)
         })
         .await?;
         // Hits staged since the computation began may not be in these facts: the day stays
@@ -199,7 +197,7 @@ impl ParquetRollupStore {
             Ok(([this.create(&visits)?, this.create(&usages)?, this.create(&tagging)?], stamp, changes))
         })
         .await?;
-        Ok(ParquetDayWriter { store: self, day, begun, files: Some(files), step: DayStep::new(stamp, changes) })
+        Ok(ParquetDayWriter { store: self, day, begun, files: Some(files), step: DayStep::new(stamp, changes), appended_rows: 0 })
     }
 }
 

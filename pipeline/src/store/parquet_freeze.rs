@@ -92,8 +92,10 @@ pub(super) async fn freeze_chunk(
 }
 
 impl Files {
-    /// The visits and usages files of `first..=last` and how many rows they hold.
+    /// The visits and usages files of `first..=last` and how many rows they hold (their
+    /// deltas folded into their bases first: each day is then one file a table).
     pub(super) fn fact_files(&self, first: NaiveDate, last: NaiveDate) -> Result<(u64, FactFiles), PipelineError> {
+        self.compact_days(first, last)?;
         let mut paths = Vec::new();
         let mut rows = 0;
         for name in ["visits", "usages"] {

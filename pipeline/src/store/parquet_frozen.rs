@@ -17,6 +17,7 @@ use datafusion::arrow::compute::kernels::cmp::eq;
 use datafusion::arrow::datatypes::Date32Type;
 use datafusion::datasource::TableProvider;
 
+use super::delta::DELTA_TABLES;
 use super::{io, Files};
 use crate::error::PipelineError;
 use crate::facts::date32;
@@ -132,6 +133,12 @@ impl Files {
                     fs::remove_file(&file).map_err(io(format!("removing {}", file.display())))?;
                 } else {
                     fs::remove_file(&dir).map_err(io(format!("removing {}", dir.display())))?;
+                }
+                if DELTA_TABLES.contains(&kind) {
+                    let delta = self.delta_path(kind, day);
+                    if delta.exists() {
+                        fs::remove_file(&delta).map_err(io(format!("removing {}", delta.display())))?;
+                    }
                 }
                 retired.insert(day);
             }

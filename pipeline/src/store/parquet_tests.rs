@@ -94,6 +94,50 @@ async fn a_few_new_hits_recompute_only_their_visitors() {
     assert!(computed[1].hits < 1_000, "the second step read {} of {} hits", computed[1].hits, rows.len());
 }
 
+/// A few re-cut visitors go to the day's delta, read instead of their rows in the base; folding
+/// the delta into the base, erasing a visitor or computing the day whole leaves no delta and
+/// the figures of one step.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn re_cut_visitors_go_to_a_delta_that_reads_as_one_day() {
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (stepwise, at_once) = (ParquetRollupStore::open(a.path()).unwrap(), ParquetRollupStore::open(b.path()).unwrap());
+    let rows = conformance::one_day_of_hits(4_000);
+    let n = rows.len();
+    let steps = conformance::steps::arrivals(&rows, &(0..n).collect::<Vec<_>>(), &[n - 60, n - 40, n - 20]);
+    let computed = conformance::steps::steps_give_the_figures_of_one(&stepwise, &at_once, &steps, u64::MAX).await;
+    assert!(computed[1..].iter().all(|c| c.partial), "{computed:?}");
+    let day = rows[0].day;
+    let files = &stepwise.files;
+    for table in ["visits", "usages"] {
+        assert!(files.delta_path(table, day).exists(), "{table}: the re-cut visitors' facts are in a delta");
+        let (base, delta) = (row_count(&files.fact_path(table, day)).unwrap(), row_count(&files.delta_path(table, day)).unwrap());
+        assert!(delta * delta::COMPACT_SHARE <= base, "{table}: the base was not rewritten ({delta} rows in the delta, {base} in the base)");
+    }
+    let replaced = files.replaced_visitors("visits", day).unwrap();
+    assert!(steps[1..].iter().flatten().all(|hit| replaced.contains(&hit.visitor)), "every visitor of a later step is replaced");
+    let figures = conformance::steps::day_figures(&at_once, day).await;
+
+    // Folded into the base (as a freeze does first), the day reads the same.
+    assert_eq!(files.compact_days(day, day).unwrap(), 1);
+    assert!(!files.delta_path("visits", day).exists() && !files.delta_path("usages", day).exists());
+    assert_eq!(conformance::steps::day_figures(&stepwise, day).await, figures);
+    assert_eq!(files.compact_days(day, day).unwrap(), 0, "nothing left to fold");
+
+    // A new delta, then an erasure: the visitor's rows go from the base and the delta alike.
+    let more = conformance::steps::arrivals(&rows, &(0..n).collect::<Vec<_>>(), &[]);
+    let again: Vec<crate::hit_row::HitRow> =
+        more[0][..10].iter().map(|r| crate::hit_row::HitRow { offset: r.offset + n as u64, ..r.clone() }).collect();
+    stepwise.stage_hits(day, hits_batch(&again)).await.unwrap();
+    let computed = crate::engine::compute_day(&stepwise, crate::sessionize::Sessionizer::default(), day, u64::MAX).await.unwrap();
+    assert!(computed.partial && files.delta_path("visits", day).exists(), "{computed:?}");
+    let doomed = again[0].visitor;
+    let erased = stepwise.erase_visitors(&DoomedVisitors::new(&[doomed])).await.unwrap();
+    assert!(erased.visits > 0 && !files.delta_path("visits", day).exists(), "{erased:?}");
+    let nation = IndicatorQuery::new(crate::model::Level::Nation, Period::Day, day, day);
+    let (after, before) = (stepwise.query(&nation).await.unwrap(), at_once.query(&nation).await.unwrap());
+    assert_eq!(after[0].visitors + 1, before[0].visitors, "one visitor fewer: {after:?} against {before:?}");
+}
+
 /// A day whose facts were rewritten by an erasure, or cut with another visit timeout, is
 /// computed whole at its next step, with the figures of one step.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
