@@ -47,10 +47,12 @@ impl Dashboards {
             .await
     }
 
-    /// The layer of one school dimension (kind of school or sector) over the base set of a period
-    /// under a service filter: what the territory views filtered by that dimension read.
+    /// The layer of one school dimension (kind of school or sector) over `base`, the base set
+    /// of a period under a service filter ([`Dashboards::suppression`] of the same period, start
+    /// and service): what the territory views filtered by that dimension read.
     pub async fn school_layer(
         &self,
+        base: &Arc<Suppressed>,
         period: Period,
         start: NaiveDate,
         service: Option<&str>,
@@ -61,7 +63,6 @@ impl Dashboards {
             .get_or_compute(key, async {
                 let queries = suppression::school_queries(period, start, service, dimension);
                 let tasks: Vec<_> = queries.iter().map(|q| self.spawned_query(q.clone())).collect();
-                let base = self.suppression(period, start, service).await?;
                 let mut all = Vec::new();
                 for (query, task) in queries.iter().zip(tasks) {
                     all.extend(suppression::cells(query, task.await?));

@@ -196,7 +196,7 @@ impl Dashboards {
         let active = self.territories.active_by_degree(active_schools(&base, profil, service));
         // Under a kind or sector filter, the figures come from that dimension's layer over it.
         let base = match filters.school()? {
-            Some((dimension, _)) => self.school_layer(period, shown.start, service, dimension).await?,
+            Some((dimension, _)) => self.school_layer(&base, period, shown.start, service, dimension).await?,
             None => base,
         };
         let territory = self.base_row(&base, &active, level, &code, filters);
