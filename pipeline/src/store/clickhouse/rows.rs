@@ -548,7 +548,7 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT CAST(answer.`day` AS Date) AS `day`, CAST(answer.`plateforme` AS Nullable(String)) AS `plateforme`, \
-             CAST(answer.`events` AS Int64) AS `events` FROM (SELECT 1) AS answer"
+             CAST(answer.`events` AS Int64) AS `events`, CAST(answer.`recovered` AS Int64) AS `recovered` FROM (SELECT 1) AS answer"
         );
     }
 }
