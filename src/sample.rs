@@ -1,12 +1,16 @@
 //! A deterministic generator of realistic DNMA request lines, in the line format of
 //! `dnma plan validate` (a URL, and for the Piano SDK a tab and its JSON body).
 //!
-//! Schools come from the shipped open data (first and second degree, several départements);
-//! profiles and services follow realistic shares; about 60 % of requests are SDK bodies of 1 to
+//! Schools come from the shipped open data (first and second degree, several départements), each
+//! on the ENT of its département ([`SampleGenerator::new`], what `dnma plan sample` prints), or
+//! are the schools that opened a given ENT, each on its own ([`SampleGenerator::deployed`], the
+//! demo's live traffic, which follows the deployments of its history); profiles and services
+//! follow realistic shares; about 60 % of requests are SDK bodies of 1 to
 //! 5 events, the rest `SmartTag` hits; a share of them is deliberately broken in the ways real tags
 //! break (wrong check letter, unknown service, missing profile, TYPE/OUTIL disagreement,
 //! malformed JSON: about 3 % of requests) or uses legacy codes (2 %). The same seed always gives the same lines.
 
+use pipeline::synthetic::Deployment;
 use rand::distr::weighted::WeightedIndex;
 use rand::distr::Distribution;
 use rand::rngs::StdRng;
@@ -71,10 +75,27 @@ const FLAWS: [(Flaw, u32); 8] = [
 /// Enrolment assumed for a school the open data gives none.
 const DEFAULT_ENROLMENT: u32 = 150;
 
+/// The ENT a school's users visit: project, platform, operator.
+#[derive(Debug, Clone)]
+struct Ent {
+    projet: String,
+    plateforme: &'static str,
+    exploitant: &'static str,
+}
+
+impl Ent {
+    /// The ENT of the school's département (one of [`PLATFORMS`], project `ENT_<département>`).
+    fn of_departement(school: &School) -> Self {
+        let departement = school.departement_code.trim_start_matches('0');
+        let (plateforme, exploitant) = PLATFORMS[departement.bytes().map(usize::from).sum::<usize>() % PLATFORMS.len()];
+        Ent { projet: format!("ENT_{departement}"), plateforme, exploitant }
+    }
+}
+
 /// Generates request lines.
 pub struct SampleGenerator {
     rng: StdRng,
-    schools: Vec<School>,
+    schools: Vec<(School, Ent)>,
     by_enrolment: WeightedIndex<u32>,
     profiles: WeightedIndex<u32>,
     services: WeightedIndex<u32>,
@@ -82,10 +103,29 @@ pub struct SampleGenerator {
 }
 
 impl SampleGenerator {
-    /// A generator over the shipped schools (open, first or second degree), seeded.
+    /// A generator over the shipped schools (open, first or second degree), each on the ENT of
+    /// its département, seeded.
     pub fn new(seed: u64) -> Self {
-        let mut schools: Vec<School> = Referential::shipped().schools().filter(|s| s.ouvert && s.degre != Degree::Autre).cloned().collect();
-        schools.sort_by(|a, b| a.uai.cmp(&b.uai));
+        let schools = Referential::shipped().schools().filter(|s| s.ouvert && s.degre != Degree::Autre).map(|s| (s.clone(), Ent::of_departement(s)));
+        Self::of_schools(seed, schools.collect())
+    }
+
+    /// A generator over the schools of some deployments, each on the ENT it opened (its project,
+    /// platform and operator), seeded; `None` when none of them is a school of `referential`.
+    /// The deployments' days are not looked at: pass those open on the day traffic is for.
+    pub fn deployed(seed: u64, referential: &Referential, deployments: &[Deployment]) -> Option<Self> {
+        let schools: Vec<(School, Ent)> = deployments
+            .iter()
+            .filter_map(|d| {
+                let ent = Ent { projet: d.projet.to_owned(), plateforme: d.plateforme, exploitant: d.exploitant };
+                referential.school(&d.uai).map(|school| (school.clone(), ent))
+            })
+            .collect();
+        (!schools.is_empty()).then(|| Self::of_schools(seed, schools))
+    }
+
+    fn of_schools(seed: u64, mut schools: Vec<(School, Ent)>) -> Self {
+        schools.sort_by(|a, b| a.0.uai.cmp(&b.0.uai));
         let weights = |w: &[u32]| WeightedIndex::new(w.to_vec()).expect("positive weights");
         SampleGenerator {
             rng: StdRng::seed_from_u64(seed),
@@ -97,7 +137,7 @@ impl SampleGenerator {
         }
     }
 
-    /// Keeps only the first `n` schools (by UAI, spread over the shipped départements).
+    /// Keeps only `n` of the schools, spread over them in UAI order (so over the départements).
     #[must_use]
     pub fn limit_schools(mut self, n: Option<usize>) -> Self {
         if let Some(n) = n.filter(|n| *n > 0 && *n < self.schools.len()) {
@@ -116,13 +156,10 @@ impl SampleGenerator {
 
     /// A visitor: a school drawn in proportion to its enrolment, a user of that school (pupils,
     /// parents, staff: ids up to twice the enrolment), a profile in realistic shares, and the
-    /// ENT project and platform of the school's département.
+    /// school's ENT project and platform.
     pub fn visitor(&mut self) -> Visitor {
-        let school = self.schools[self.by_enrolment.sample(&mut self.rng)].clone();
-        let departement = school.departement_code.trim_start_matches('0').to_owned();
-        let platform_index = departement.bytes().map(usize::from).sum::<usize>() % PLATFORMS.len();
-        let (plateforme, exploitant) = PLATFORMS[platform_index];
-        let projet = format!("ENT_{departement}");
+        let (school, ent) = self.schools[self.by_enrolment.sample(&mut self.rng)].clone();
+        let Ent { projet, plateforme, exploitant } = ent;
         let population = school.enrolment.unwrap_or(DEFAULT_ENROLMENT).max(10) * 2;
         let user = format!("{}-{:05}", school.uai, self.rng.random_range(0..population));
         let profil = PROFILES[self.profiles.sample(&mut self.rng)].0;
@@ -254,8 +291,15 @@ pub struct Visitor {
     site: u32,
 }
 
-fn enrolment_weights(schools: &[School]) -> WeightedIndex<u32> {
-    WeightedIndex::new(schools.iter().map(|s| s.enrolment.unwrap_or(DEFAULT_ENROLMENT).max(1))).expect("schools with weights")
+impl Visitor {
+    /// The visitor's school.
+    pub fn uai(&self) -> &str {
+        &self.uai
+    }
+}
+
+fn enrolment_weights(schools: &[(School, Ent)]) -> WeightedIndex<u32> {
+    WeightedIndex::new(schools.iter().map(|(s, _)| s.enrolment.unwrap_or(DEFAULT_ENROLMENT).max(1))).expect("schools with weights")
 }
 
 fn wrong_letter(uai: &str) -> String {

@@ -16,7 +16,7 @@ import urllib.request
 
 BASE = sys.argv[1] if len(sys.argv) > 1 else "http://127.0.0.1:8080"
 TOKEN = sys.argv[2] if len(sys.argv) > 2 else "demo-editeur"
-PLATFORM = sys.argv[3] if len(sys.argv) > 3 else "ONE-1D"
+PLATFORM = sys.argv[3] if len(sys.argv) > 3 else "ONE_1D"
 PROJECT = sys.argv[4] if len(sys.argv) > 4 else "ONE"
 DRIVER = "http://127.0.0.1:9515"
 # The last complete week (the demo's history runs to yesterday; the current week is incomplete).
@@ -58,9 +58,8 @@ try:
     call("POST", s + f"/element/{button}/click", {})
     time.sleep(0.5)
     shot(f"/conformite/{PLATFORM}", "conformite")
-    # The live inspector fills as the demo's traffic arrives.
-    # (the demo's live traffic comes from the platforms of `dnma plan sample`: ONE, NEO, MBN, MONLYCEE).
-    shot("/conformite/ONE/direct", "direct", wait=8)
+    # The live inspector fills as the demo's traffic arrives (from the platforms of its history).
+    shot(f"/conformite/{PLATFORM}/direct", "direct", wait=8)
     call("DELETE", s)
 finally:
     driver.terminate()

@@ -392,19 +392,31 @@ pub fn conformance(_d: &Dashboards, access: &Access, filters: &Filters, view: &C
         div.charts { img src={ "/graphiques/conformite/" (view.plateforme) "/rejets.svg" (query) } alt="Part des événements refusés par semaine" width="900" height="340"; }
         h2 { "Refus par semaine et par motif" }
         p.no-print { a href={ "/conformite/" (view.plateforme) "/rejets.csv" (query) } { "Télécharger (CSV)" } " · " a href={ "/api/v1/conformite/" (view.plateforme) (query) } { "API JSON" } " · " a href={ "/conformite/" (view.plateforme) "/direct" } { "Hits en direct" } }
+        p id="refus-tels-que-recus" { "Les refus sont comptés tels que reçus : un événement refusé le reste dans la semaine où il est arrivé, même "
+            "après que " code { "dnma dead-letters replay" } " l'a récupéré une fois le marquage corrigé. La colonne « dont récupérés » "
+            "dit combien de ces événements refusés ont été récupérés depuis : leurs hits comptent alors aussi, à leur date, "
+            "parmi les hits acceptés." }
         table {
-            thead { tr { th { "Semaine du" } th { "Hits acceptés" } th { "Événements refusés" } th { "Part refusée" } th { "Motifs" } } }
+            thead { tr { th { "Semaine du" } th { "Hits acceptés" } th { "Événements refusés" } th { "dont récupérés" } th { "Part refusée" } th { "Motifs" } } }
             tbody { @for w in view.weeks.iter().rev() { tr data-code=(w.week) {
                 td { (french::short_date(w.week)) @if w.incomplete { " " span.badge { "en cours" } } }
                 td.n data-field="accepted" { (french::integer(w.accepted)) } td.n data-field="refused" { (french::integer(w.refused)) }
+                td.n data-field="recovered" { (french::integer(w.recovered)) }
                 td.n { (french::percent(w.refused_share)) }
-                td { @for (code, n) in &w.by_code { code { (code) } " : " (french::integer(*n)) br; } }
+                td { @for (code, n) in &w.by_code {
+                    code { (code) } " : " (french::integer(*n))
+                    @if let Some(r) = w.recovered_by_code.get(code) { " (dont " (french::integer(*r)) " récupérés)" }
+                    br;
+                } }
             } } }
         }
         h2 { "Valeurs refusées les plus fréquentes" }
         table {
-            thead { tr { th { "Champ" } th { "Valeur" } th { "Motif" } th { "Événements" } } }
-            tbody { @for v in &view.invalid_values { tr { td { (v.field) } td { code { (v.value.clone().unwrap_or_default()) } } td { code { (v.code) } } td.n { (french::integer(v.events)) } } } }
+            thead { tr { th { "Champ" } th { "Valeur" } th { "Motif" } th { "Événements" } th { "dont récupérés" } } }
+            tbody { @for v in &view.invalid_values { tr {
+                td { (v.field) } td { code { (v.value.clone().unwrap_or_default()) } } td { code { (v.code) } }
+                td.n { (french::integer(v.events)) } td.n { (french::integer(v.recovered)) }
+            } } }
         }
         h2 { "UAI inconnus ou mal formés" }
         @if view.uai_issues.is_empty() { p { "Aucun." } } @else { ul { @for v in &view.uai_issues { li { code { (v.value.clone().unwrap_or_default()) } " — " (v.code) " (" (french::integer(v.events)) ")" } } } }

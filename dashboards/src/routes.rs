@@ -538,29 +538,30 @@ async fn conformance_csv(State(d): State<Shared>, headers: HeaderMap, Path(plate
             editor(&d, &headers, &plateforme)?;
             let view = d.conformance_view(&plateforme, &filters).await?;
             let mut out = csv_writer();
-            out.write_record(["semaine", "hits_acceptes", "evenements_refuses", "part_refusee", "motif", "evenements_motif"]).map_err(csv_error)?;
+            out.write_record([
+                "semaine",
+                "hits_acceptes",
+                "evenements_refuses",
+                "evenements_recuperes",
+                "part_refusee",
+                "motif",
+                "evenements_motif",
+                "evenements_motif_recuperes",
+            ])
+            .map_err(csv_error)?;
             for w in &view.weeks {
-                for (code, n) in &w.by_code {
-                    out.write_record([
-                        w.week.to_string(),
-                        w.accepted.to_string(),
-                        w.refused.to_string(),
-                        format!("{:.4}", w.refused_share),
-                        code.clone(),
-                        n.to_string(),
-                    ])
-                    .map_err(csv_error)?;
-                }
-                if w.by_code.is_empty() {
-                    out.write_record([
-                        w.week.to_string(),
-                        w.accepted.to_string(),
-                        w.refused.to_string(),
-                        format!("{:.4}", w.refused_share),
-                        String::new(),
-                        String::new(),
-                    ])
-                    .map_err(csv_error)?;
+                let week =
+                    [w.week.to_string(), w.accepted.to_string(), w.refused.to_string(), w.recovered.to_string(), format!("{:.4}", w.refused_share)];
+                let motifs: Vec<[String; 3]> = if w.by_code.is_empty() {
+                    vec![[String::new(), String::new(), String::new()]]
+                } else {
+                    w.by_code
+                        .iter()
+                        .map(|(code, n)| [code.clone(), n.to_string(), w.recovered_by_code.get(code).copied().unwrap_or(0).to_string()])
+                        .collect()
+                };
+                for motif in motifs {
+                    out.write_record(week.iter().chain(&motif)).map_err(csv_error)?;
                 }
             }
             csv_text(out)

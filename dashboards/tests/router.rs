@@ -16,7 +16,7 @@ use pipeline::facts::hits_batch;
 use pipeline::hit_row::{HitRow, Placer};
 use pipeline::sessionize::Sessionizer;
 use pipeline::synthetic::{stored_hits, TrafficSpec};
-use pipeline::tagging::rejects_batch;
+use pipeline::tagging::{dead_letter_batch, rejects_batch, Recovery};
 use pipeline::{ParquetRollupStore, RollupStore};
 use serde_json::Value;
 use tagging_plan::{Plan, Referential, WireFormat};
@@ -68,6 +68,9 @@ async fn filled_store(dir: &std::path::Path) -> Arc<ParquetRollupStore> {
     for (d, ls) in by_day {
         store.stage_rejects(d, rejects_batch(&ls)).await.unwrap();
     }
+    // A replay on 2026-09-25 recovered the letters 1 and 2 (unknown_uai) and 3 (tiers_without_outil).
+    let done = Recovery { position: 100, written_ms: monday_noon + 18 * 86_400_000, letters: vec![1, 2, 3] };
+    store.stage_rejects(done.day(), dead_letter_batch(&[], &[done])).await.unwrap();
     store
 }
 
@@ -256,6 +259,25 @@ async fn editors_see_their_own_platforms_conformance_only() {
     let (status, _, page) = get(&app, "/conformite/ENT-BZH?debut=2026-09-27", Some(EDITOR)).await;
     assert_eq!(status, StatusCode::OK);
     assert!(page.contains("0359999Z") && page.contains("tiers_without_outil"));
+
+    // Refused as received, and recovered since: three of the first week's were replayed.
+    let first = weeks.iter().find(|w| w["week"] == "2026-09-07").unwrap();
+    assert_eq!((first["refused"].as_u64(), first["recovered"].as_u64()), (Some(7), Some(3)), "{first}");
+    assert_eq!(first["recovered_by_code"], serde_json::json!({"tiers_without_outil": 1, "unknown_uai": 2}));
+    assert_eq!(weeks.iter().map(|w| w["recovered"].as_u64().unwrap()).sum::<u64>(), 3, "the replay's own week has no refusal of its own");
+    assert_eq!(api["uai_issues"][0]["recovered"], 2);
+    assert!(page.contains("Les refus sont comptés tels que reçus"), "the page says how refusals are counted");
+    assert!(page.contains(r#"<td class="n" data-field="recovered">3</td>"#), "{page}");
+    assert!(page.contains("unknown_uai</code> : 4 (dont 2 récupérés)"), "{page}");
+    let (status, _, csv) = get(&app, "/conformite/ENT-BZH/rejets.csv?debut=2026-09-27", Some(EDITOR)).await;
+    assert_eq!(status, StatusCode::OK);
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next(),
+        Some("semaine;hits_acceptes;evenements_refuses;evenements_recuperes;part_refusee;motif;evenements_motif;evenements_motif_recuperes")
+    );
+    let uai_row = lines.find(|l| l.starts_with("2026-09-07;") && l.contains(";unknown_uai;")).unwrap();
+    assert!(uai_row.ends_with(";unknown_uai;4;2") && uai_row.split(';').nth(3) == Some("3"), "{uai_row}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -34,7 +34,7 @@ use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
 use crate::sessionize::Sessionizer;
 use crate::store::{DoomedVisitors, HeldVisitors, RollupStore};
-use crate::tagging::{reject_day, rejects_batch};
+use crate::tagging::{dead_letter_batch, reject_day, Recovery};
 use crate::visitor_slices::VisitorSlices;
 
 /// How the pipeline runs.
@@ -275,8 +275,8 @@ impl Pipeline {
         Ok(staged)
     }
 
-    /// Stages the dead letters beyond the committed offsets (for the editors' conformance
-    /// view); returns how many were read and how many of them were skipped as held.
+    /// Stages the dead letters beyond the committed offsets, and what the replays' `Done` marks
+    /// say was recovered (for the editors' conformance view); returns how many were read and how many of them were skipped as held.
     async fn stage_rejects(&self, slot: &mut Option<Box<dyn LogConsumer>>) -> Result<(u64, u64), PipelineError> {
         let member = self.member(slot, Topic::DeadLetters).await?;
         let (mut count, mut skipped) = (0, 0);
@@ -289,24 +289,32 @@ impl Pipeline {
             }
             count += records.len() as u64;
             let mut read: BTreeMap<Partition, u64> = BTreeMap::new();
-            let mut by_day: BTreeMap<(NaiveDate, Partition), Vec<(u64, DeadLetter)>> = BTreeMap::new();
+            let mut by_day: BTreeMap<(NaiveDate, Partition), DeadLetterRows> = BTreeMap::new();
             let mut visitors: Vec<[u8; 16]> = Vec::new();
             for record in records {
                 let (partition, offset) = (record.partition, record.offset);
                 let at = read.entry(partition).or_default();
                 *at = (*at).max(offset + 1);
-                // Replay marks share the topic with the letters; they are not refusals.
-                let decoded = DeadLetterRecord::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })?;
-                let Some(letter) = decoded.into_letter() else { continue };
+                // Replay marks share the topic with the letters; they are not refusals, but a
+                // `Done` mark says which refusals were recovered.
+                let letter = match DeadLetterRecord::decode(&record.payload).map_err(|e| PipelineError::Decode { offset, message: e.to_string() })? {
+                    DeadLetterRecord::Letter { letter, .. } => letter,
+                    DeadLetterRecord::Mark(mark) => {
+                        if let Some(recovery) = Recovery::of(position(partition, offset), &mark) {
+                            by_day.entry((recovery.day(), partition)).or_default().1.push(recovery);
+                        }
+                        continue;
+                    }
+                };
                 if held.holds_letter(&letter) {
                     skipped += 1;
                     continue;
                 }
                 visitors.extend(HeldVisitors::pseudonyms_in(&letter));
-                by_day.entry((reject_day(letter.received_ms), partition)).or_default().push((position(partition, offset), letter));
+                by_day.entry((reject_day(letter.received_ms), partition)).or_default().0.push((position(partition, offset), letter));
             }
-            for ((day, _), letters) in by_day.into_iter().filter(|((day, _), _)| retired.is_none_or(|r| *day > r)) {
-                self.store.stage_rejects(day, rejects_batch(&letters)).await?;
+            for ((day, _), (letters, recoveries)) in by_day.into_iter().filter(|((day, _), _)| retired.is_none_or(|r| *day > r)) {
+                self.store.stage_rejects(day, dead_letter_batch(&letters, &recoveries)).await?;
             }
             held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
@@ -413,6 +421,9 @@ impl Pipeline {
         }
     }
 }
+
+/// The letters (with their positions) and recoveries of one day and log partition, to stage.
+type DeadLetterRows = (Vec<(u64, DeadLetter)>, Vec<Recovery>);
 
 /// What computing one day did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

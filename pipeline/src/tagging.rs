@@ -3,16 +3,19 @@
 //!   tool and plan version ([`tagging_batch`], recomputed with the visits of the day);
 //! - **rejects**: one row per reason of each refused event of the dead-letter log, with the
 //!   event's (already pseudonymized) properties ([`rejects_batch`]), staged per day of receipt
-//!   in Europe/Paris.
+//!   in Europe/Paris; and one *recovery row* per letter that a replay turned into a hit
+//!   ([`Recovery`]), staged on the day of the replay's `Done` mark, so that the view can say how
+//!   many refusals were recovered while still counting them as refused when received.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, LazyLock};
 
 use chrono::{DateTime, NaiveDate};
 use chrono_tz::Europe::Paris;
-use collector::record::DeadLetter;
+use collector::record::{DeadLetter, ReplayMark, ReplayStage};
 use datafusion::arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Date32Builder, Int64Builder, RecordBatch, StringArray, StringBuilder, UInt64Builder,
+    Array, ArrayRef, AsArray, BooleanArray, Date32Array, Date32Builder, Int64Array, Int64Builder, RecordBatch, StringArray, StringBuilder,
+    UInt64Array, UInt64Builder,
 };
 use datafusion::arrow::datatypes::{DataType, Date32Type, Field, Schema, SchemaRef};
 use datafusion::arrow::error::ArrowError;
@@ -164,6 +167,71 @@ pub fn rejects_batch(letters: &[(u64, DeadLetter)]) -> RecordBatch {
     RecordBatch::try_new(rejects_schema(), columns).expect("columns built in schema order")
 }
 
+/// The reason code of recovery rows in the refusals (never one of the plan's reason codes,
+/// which name what is wrong with a hit). Readers of refusals leave these rows out.
+pub const RECOVERED_CODE: &str = "recovered_by_replay";
+
+/// What a replay's `Done` mark in the dead-letter topic says: these letters are hits now.
+///
+/// Staged as refusal rows of their own, one per recovered letter, in the layout of
+/// [`rejects_schema`]: at the mark's position (so staging them again skips them, as any
+/// refusal) and on the day the mark was written, with code [`RECOVERED_CODE`] and, as field,
+/// the recovered letter's position in decimal (so that each row has its own key: ClickHouse
+/// keeps one row per day, position, code and field). They carry nothing of a person: no
+/// platform, no properties.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// The mark's position in the dead-letter topic.
+    pub position: u64,
+    /// When the mark was written, ms since the epoch.
+    pub written_ms: i64,
+    /// Positions of the letters whose hits were appended.
+    pub letters: Vec<u64>,
+}
+
+impl Recovery {
+    /// What the mark at `position` says was recovered: `None` for a `Begun` mark (its hits
+    /// may not be durable) and for a `Done` mark that recovered nothing.
+    pub fn of(position: u64, mark: &ReplayMark) -> Option<Self> {
+        match &mark.stage {
+            ReplayStage::Done { positions } if !positions.is_empty() => {
+                Some(Recovery { position, written_ms: mark.written_ms, letters: positions.clone() })
+            }
+            _ => None,
+        }
+    }
+
+    /// The day its rows are staged on (the mark's, in Europe/Paris like the letters').
+    pub fn day(&self) -> NaiveDate {
+        reject_day(self.written_ms)
+    }
+}
+
+/// The refusal rows of some letters (as [`rejects_batch`]) and of some recoveries, in one batch.
+pub fn dead_letter_batch(letters: &[(u64, DeadLetter)], recoveries: &[Recovery]) -> RecordBatch {
+    let letters = rejects_batch(letters);
+    if recoveries.is_empty() {
+        return letters;
+    }
+    let rows: Vec<(&Recovery, u64)> = recoveries.iter().flat_map(|r| r.letters.iter().map(move |letter| (r, *letter))).collect();
+    let n = rows.len();
+    let text = |value: &str| -> ArrayRef { Arc::new(StringArray::from_iter_values(std::iter::repeat_n(value, n))) };
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(UInt64Array::from_iter_values(rows.iter().map(|(r, _)| r.position))),
+        Arc::new(Int64Array::from_iter_values(rows.iter().map(|(r, _)| r.written_ms))),
+        Arc::new(Date32Array::from_iter_values(rows.iter().map(|(r, _)| date32(r.day())))),
+        Arc::new(StringArray::new_null(n)),
+        Arc::new(StringArray::new_null(n)),
+        text(""),
+        text(RECOVERED_CODE),
+        Arc::new(StringArray::from_iter_values(rows.iter().map(|(_, letter)| letter.to_string()))),
+        Arc::new(StringArray::new_null(n)),
+        text("{}"),
+    ];
+    let recovered = RecordBatch::try_new(rejects_schema(), columns).expect("columns built in schema order");
+    datafusion::arrow::compute::concat_batches(&rejects_schema(), [&letters, &recovered]).expect("batches of one layout")
+}
+
 /// Accepted hits of one day, platform, project, service, tool and plan version.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct TaggingRow {
@@ -202,6 +270,21 @@ pub struct RejectCount {
     pub value: Option<String>,
     /// Refused events.
     pub events: u64,
+    /// Of those, the events a replay has recovered since (their hits counted on their day).
+    pub recovered: u64,
+}
+
+/// Refused events of one day and platform, whatever their reasons.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct RefusedDay {
+    /// Day of receipt (Europe/Paris).
+    pub day: NaiveDate,
+    /// Platform, when it could be read.
+    pub plateforme: Option<String>,
+    /// Refused events.
+    pub events: u64,
+    /// Of those, the events a replay has recovered since.
+    pub recovered: u64,
 }
 
 /// One refused event, as an editor sees it to fix a tag.
@@ -276,5 +359,23 @@ mod tests {
         assert_eq!(reject_day(1_795_419_000_000), "2026-11-23".parse::<NaiveDate>().unwrap());
         let codes = batch.column(6).as_string::<i32>();
         assert_eq!((codes.value(0), codes.value(1), codes.value(2)), ("a", "b", "unknown"));
+    }
+
+    #[test]
+    fn only_a_done_mark_recovers_and_each_letter_gets_its_own_row() {
+        use collector::record::{ReplayMark, ReplayStage};
+        let begun = ReplayMark::new(1_795_419_000_000, "b", ReplayStage::Begun { positions: vec![4, 5], hits_end: vec![0] });
+        assert_eq!(Recovery::of(9, &begun), None, "a begun batch may not have its hits yet");
+        assert_eq!(Recovery::of(9, &ReplayMark::new(1_795_419_000_000, "b", ReplayStage::Done { positions: vec![] })), None);
+        let done = Recovery::of(9, &ReplayMark::new(1_795_419_000_000, "b", ReplayStage::Done { positions: vec![4, 5] })).unwrap();
+        assert_eq!(done.day(), "2026-11-23".parse::<NaiveDate>().unwrap(), "the mark's day in Paris");
+
+        let batch = dead_letter_batch(&[(6, letter(1_795_419_000_000, &[("a", "uai")]))], &[done]);
+        assert_eq!(batch.num_rows(), 3);
+        let offsets = batch.column(0).as_primitive::<datafusion::arrow::datatypes::UInt64Type>();
+        let (codes, fields, platforms) = (batch.column(6).as_string::<i32>(), batch.column(7).as_string::<i32>(), batch.column(3).as_string::<i32>());
+        let rows: Vec<_> = (0..3).map(|i| (offsets.value(i), codes.value(i), fields.value(i), platforms.is_valid(i))).collect();
+        assert_eq!(rows, [(6, "a", "uai", true), (9, RECOVERED_CODE, "4", false), (9, RECOVERED_CODE, "5", false)]);
+        assert_eq!(dead_letter_batch(&[], &[]).num_rows(), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! Dead letters replayed (`collector::replay`) in the log the pipeline reads: the replayed hits
 //! are counted on the day they were first received, and the replay marks beside the letters
-//! are not taken for refusals by the editors' view.
+//! are not taken for refusals by the editors' view, which counts the letters as refused and
+//! recovered.
 
 use std::sync::Arc;
 
@@ -40,7 +41,7 @@ fn refused_jeux(visitor: u8, received_ms: i64) -> DeadLetter {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replayed_hits_count_on_their_day_and_marks_are_no_refusals() {
+async fn replayed_hits_count_on_their_day_and_marks_say_the_refusals_were_recovered() {
     let day = NaiveDate::from_ymd_opt(2026, 10, 5).unwrap();
     let at = |minute| Utc.with_ymd_and_hms(2026, 10, 5, 8, minute, 0).unwrap().timestamp_millis();
     let dir = tempfile::tempdir().unwrap();
@@ -66,7 +67,11 @@ async fn replayed_hits_count_on_their_day_and_marks_are_no_refusals() {
     assert_eq!((staged.hits, days), (3, vec![day]), "the replayed hits are staged on their own day");
     let rows = store.query(&IndicatorQuery::new(Level::Nation, Period::Day, day, day)).await.unwrap();
     assert_eq!((rows.iter().map(|r| r.page_views).sum::<u64>(), rows.iter().map(|r| r.visitors).sum::<u64>()), (3, 2));
-    let refusals: u64 = store.reject_counts(day, day).await.unwrap().iter().map(|r| r.events).sum();
+    let counts = store.reject_counts(day, day).await.unwrap();
+    let (refusals, recovered) = (counts.iter().map(|r| r.events).sum::<u64>(), counts.iter().map(|r| r.recovered).sum::<u64>());
     assert_eq!(refusals, 3, "the three letters, not the marks, are refusals of that day");
+    assert_eq!(recovered, 3, "the Done mark says all three were recovered");
+    let days = store.rejected_events(day, day).await.unwrap();
+    assert_eq!(days.iter().map(|d| (d.day, d.events, d.recovered)).collect::<Vec<_>>(), vec![(day, 3, 3)]);
     log.close();
 }

@@ -60,12 +60,13 @@ pub(super) enum Command {
         #[arg(long, value_parser = humantime_duration)]
         duration: Option<std::time::Duration>,
     },
-    /// Sends realistic ENT traffic (both wire formats) to a collector.
+    /// Sends realistic ENT traffic (both wire formats) to a collector: the demo's live traffic,
+    /// from the schools where its projects are deployed today, on their platforms.
     DemoTraffic {
         /// The collector's base URL, e.g. `http://127.0.0.1:8080`.
         #[arg(long)]
         url: String,
-        /// Use only this many schools (spread over the shipped départements).
+        /// Use only this many of those schools (spread over them).
         #[arg(long)]
         schools: Option<usize>,
         /// Requests per second.

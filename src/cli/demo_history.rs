@@ -21,12 +21,14 @@ const HITS_PER_DAY: usize = 12_000;
 
 /// The demo's ENTs: (project, platform, operator, share of its perimeter's schools open by the
 /// end of the school year). ONE is a first-degree platform (écoles), the others second-degree
-/// ones (collèges, lycées), as their perimeters say ([`demo_perimeters`]).
+/// ones (collèges, lycées), as their perimeters say ([`demo_perimeters`]). Codes as the plan
+/// normalizes them (a tag sending `one-1d` is counted as `ONE_1D`), so that the history written
+/// straight into the log and the live traffic, validated at the door, name the same platforms.
 const DEMO_ENTS: [(&str, &str, &str, f64); 4] = [
-    ("ONE", "ONE-1D", "OPEN-DIGITAL-EDUCATION", 0.7),
-    ("TOUTATICE", "ENT-BZH", "REGION-BRETAGNE", 0.9),
-    ("MBN", "MON-BUREAU-NUMERIQUE", "KOSMOS", 0.55),
-    ("MONLYCEE", "MONLYCEE-NET", "OPEN-DIGITAL-EDUCATION", 0.45),
+    ("ONE", "ONE_1D", "OPEN_DIGITAL_EDUCATION", 0.7),
+    ("TOUTATICE", "ENT_BZH", "REGION_BRETAGNE", 0.9),
+    ("MBN", "MON_BUREAU_NUMERIQUE", "KOSMOS", 0.55),
+    ("MONLYCEE", "MONLYCEE_NET", "OPEN_DIGITAL_EDUCATION", 0.45),
 ];
 
 /// A number in `0..1` drawn from a UAI (the same every run).
@@ -70,11 +72,10 @@ pub fn demo_deployments(plan: &Plan, referential: &Referential, school_year: chr
 
 /// An editor who sees every platform of the demo.
 pub fn demo_editors() -> Vec<dashboards::EditorAccess> {
-    let plateformes = ["ENT-BZH", "MONLYCEE-NET", "ONE-1D", "MON-BUREAU-NUMERIQUE", "ONE", "NEO", "MBN", "MONLYCEE"];
     vec![dashboards::EditorAccess {
         name: "Éditeur de démonstration".into(),
         token: DEMO_EDITOR_TOKEN.into(),
-        plateformes: plateformes.iter().map(|p| (*p).to_owned()).collect(),
+        plateformes: DEMO_ENTS.iter().map(|(_, plateforme, ..)| (*plateforme).to_owned()).collect(),
     }]
 }
 

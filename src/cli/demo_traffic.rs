@@ -1,8 +1,10 @@
 //! `dnma demo-traffic` (and the traffic half of `dnma demo`): realistic ENT requests sent over
-//! real HTTP, both wire formats, from the shipped schools: visits of several pages with think
-//! times (`dnma::sessions`), users in proportion to enrolment, a daily and weekly rhythm (the
-//! rate is the peak; at night it falls to [`RHYTHM_FLOOR`] of it so a demo always shows
-//! traffic), by a few concurrent clients with browser User-Agents of every device class.
+//! real HTTP, both wire formats, from the schools where the demo's ENT projects are deployed
+//! today, each on its project's platform ([`LiveSchools`]: the same deployments as the demo's
+//! history, so today's hits continue it): visits of several pages with think times
+//! (`dnma::sessions`), users in proportion to enrolment, a daily and weekly rhythm (the rate is
+//! the peak; at night it falls to [`RHYTHM_FLOOR`] of it so a demo always shows traffic), by a
+//! few concurrent clients with browser User-Agents of every device class.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -12,6 +14,10 @@ use anyhow::Context;
 use chrono::{Datelike, Timelike};
 use dnma::sample::SampleGenerator;
 use dnma::sessions::{rhythm, SessionTraffic};
+use pipeline::synthetic::Deployment;
+use tagging_plan::{Plan, Referential};
+
+use super::demo_history;
 
 /// User-Agents of the devices seen in ENT audiences.
 const USER_AGENTS: [&str; 5] = [
@@ -39,10 +45,35 @@ pub struct TrafficCounts {
     pub failed: AtomicU64,
 }
 
-/// Sends `rate` requests per second for `duration` (forever when `None`) to `url`.
+/// The schools the traffic comes from: those where a demo project is deployed on a day.
+pub struct LiveSchools {
+    referential: Arc<Referential>,
+    deployments: Vec<Deployment>,
+    limit: Option<usize>,
+}
+
+impl LiveSchools {
+    /// The schools of the demo's deployments ([`demo_history::demo_deployments`]) open on
+    /// `day`, at most `limit` of them (spread over them) when given.
+    pub fn on(plan: &Plan, referential: Arc<Referential>, day: chrono::NaiveDate, limit: Option<usize>) -> anyhow::Result<Self> {
+        let year = pipeline::Period::SchoolYear.start_of(day);
+        let deployments: Vec<Deployment> = demo_history::demo_deployments(plan, &referential, year)?.into_iter().filter(|d| d.since <= day).collect();
+        anyhow::ensure!(!deployments.is_empty(), "no school of the demo's projects is deployed on {day}");
+        Ok(LiveSchools { referential, deployments, limit })
+    }
+
+    /// A request generator over these schools.
+    fn generator(&self, seed: u64) -> anyhow::Result<SampleGenerator> {
+        let generator =
+            SampleGenerator::deployed(seed, &self.referential, &self.deployments).context("none of the deployed schools is in the referential")?;
+        Ok(generator.limit_schools(self.limit))
+    }
+}
+
+/// Sends `rate` requests per second for `duration` (forever when `None`) to `url`, from `schools`.
 pub async fn run(
     url: &str,
-    schools: Option<usize>,
+    schools: &LiveSchools,
     rate: u64,
     duration: Option<Duration>,
     seed: u64,
@@ -55,7 +86,7 @@ pub async fn run(
     let mut tasks = Vec::new();
     for worker in 0..CLIENTS {
         let (client, base, counts) = (client.clone(), base.clone(), Arc::clone(&counts));
-        let mut lines = SessionTraffic::new(SampleGenerator::new(seed.wrapping_add(worker)).limit_schools(schools));
+        let mut lines = SessionTraffic::new(schools.generator(seed.wrapping_add(worker))?);
         let started = Instant::now();
         tasks.push(tokio::spawn(async move {
             let mut tick = tokio::time::interval(per_client);
@@ -97,4 +128,51 @@ fn thinned_out(n: usize, share: f64) -> bool {
     #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
     let permille = (share.clamp(0.0, 1.0) * 1000.0).round() as usize;
     (n + 1) * permille / 1000 == n * permille / 1000
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tagging_plan::batch::LineValidator;
+    use tagging_plan::Validator;
+
+    #[test]
+    fn live_hits_come_from_the_schools_deployed_that_day_on_their_projects_platforms() {
+        let plan = Plan::shipped();
+        let referential = Arc::new(Referential::shipped().clone());
+        let (year, day) = (chrono::NaiveDate::from_ymd_opt(2026, 9, 1).unwrap(), chrono::NaiveDate::from_ymd_opt(2026, 11, 16).unwrap());
+        let all = demo_history::demo_deployments(&plan, &referential, year).unwrap();
+        let live = LiveSchools::on(&plan, Arc::clone(&referential), day, None).unwrap();
+        assert!(live.deployments.iter().all(|d| d.since <= day) && live.deployments.len() < all.len(), "only the schools open by then");
+        let open: std::collections::HashMap<&str, &Deployment> = live.deployments.iter().map(|d| (d.uai.as_str(), d)).collect();
+
+        let mut lines = LineValidator::new(Validator::new(&plan), None);
+        let mut generator = live.generator(3).unwrap();
+        let (mut hits, mut platforms) = (0, std::collections::BTreeSet::new());
+        for n in 0..3_000 {
+            for outcome in lines.line(n + 1, &generator.line()) {
+                let Some(hit) = outcome.hit else { continue };
+                let deployed = open.get(hit.uai.as_str()).unwrap_or_else(|| panic!("{} is not deployed on {day}", hit.uai));
+                assert_eq!(
+                    (hit.projet.as_str(), hit.plateforme.as_str(), hit.exploitant.as_str()),
+                    (deployed.projet, deployed.plateforme, deployed.exploitant)
+                );
+                platforms.insert(hit.plateforme);
+                hits += 1;
+            }
+        }
+        assert!(hits > 2_000, "{hits} valid hits");
+        assert_eq!(
+            platforms.into_iter().collect::<Vec<_>>(),
+            ["ENT_BZH", "MONLYCEE_NET", "MON_BUREAU_NUMERIQUE", "ONE_1D"],
+            "the history's platforms, all of them"
+        );
+
+        let few = LiveSchools::on(&plan, Arc::clone(&referential), day, Some(5)).unwrap();
+        let mut generator = few.generator(3).unwrap();
+        let schools: std::collections::BTreeSet<String> = (0..500).map(|_| generator.visitor().uai().to_owned()).collect();
+        assert!(schools.len() <= 5 && schools.iter().all(|uai| open.contains_key(uai.as_str())), "{schools:?}");
+        let before = chrono::NaiveDate::from_ymd_opt(2026, 8, 31).unwrap();
+        assert!(LiveSchools::on(&plan, referential, before, None).unwrap().deployments.len() > live.deployments.len(), "the year before, all");
+    }
 }

@@ -69,8 +69,11 @@ pub fn run(cli: &Cli) -> anyhow::Result<ExitCode> {
             runtime()?.block_on(demo(plan, referential, serve, *rate, *duration))
         }
         Command::DemoTraffic { url, schools, rate, duration, seed } => runtime()?.block_on(async {
+            let referential = std::sync::Arc::new(cli.referential()?.into_owned());
+            let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive();
+            let live = demo_traffic::LiveSchools::on(&plan, referential, today, *schools)?;
             let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
-            demo_traffic::run(url, *schools, *rate, *duration, *seed, std::sync::Arc::clone(&counts)).await?;
+            demo_traffic::run(url, &live, *rate, *duration, *seed, std::sync::Arc::clone(&counts)).await?;
             report(&counts);
             Ok(ExitCode::SUCCESS)
         }),
@@ -165,6 +168,8 @@ async fn demo(
 ) -> anyhow::Result<ExitCode> {
     use std::sync::atomic::Ordering;
     let file = config_file::ConfigFile::load(args.config.as_deref())?;
+    let today = chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive();
+    let live = demo_traffic::LiveSchools::on(&plan, referential.clone(), today, None)?;
     let (state, log) = collector_cmd::build_state(plan.clone(), referential.clone(), &args.data_dir, &file, args.key_file.as_deref()).await?;
     let history = demo_history::backfill(&plan, &referential, &log.shared()).await?;
     let pipeline = in_process_pipeline(plan.clone(), referential.clone(), &args.data_dir, &file, &log, &state).await?;
@@ -177,7 +182,7 @@ async fn demo(
         config.perimeters = demo_history::demo_perimeters();
     }
     if config.annotations.is_empty() {
-        config.annotations = demo_history::demo_annotations(chrono::Utc::now().with_timezone(&chrono_tz::Europe::Paris).date_naive());
+        config.annotations = demo_history::demo_annotations(today);
     }
     dashboards::perimeter::resolve_all(&config.perimeters, &config.project_schools, &plan, &referential)?;
     let pages = dashboards_router(&pipeline, &log, plan, referential, config, &args.data_dir)?;
@@ -193,7 +198,7 @@ async fn demo(
     let counts = std::sync::Arc::new(demo_traffic::TrafficCounts::default());
     let traffic = {
         let counts = std::sync::Arc::clone(&counts);
-        tokio::spawn(async move { demo_traffic::run(&url, None, rate, duration, 1, counts).await })
+        tokio::spawn(async move { demo_traffic::run(&url, &live, rate, duration, 1, counts).await })
     };
     let progress = {
         let (state, counts) = (std::sync::Arc::clone(&state), std::sync::Arc::clone(&counts));

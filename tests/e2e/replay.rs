@@ -1,12 +1,14 @@
 //! `dnma dead-letters replay` with the real binary: hits refused for a service the plan did not
 //! know are replayed with a plan that knows it, counted by the pipeline on the day they were
-//! received, and a replay run again adds nothing; at rest, beside a running `dnma serve` (which
+//! received, and shown as recovered on the editor's conformance page (API, page, CSV of
+//! `dnma dashboards`) while still counted refused as received; a replay run again adds nothing; at rest, beside a running `dnma serve` (which
 //! replays in the log it holds), and on a Kafka log of several partitions when
 //! `DNMA_KAFKA_BROKERS` names a broker; bad input named.
 
 use std::fmt::Write as _;
 
 use chrono::{Duration, Utc};
+use pipeline::Period;
 use tagging_plan::plan::SHIPPED_PLAN;
 
 use super::collector::Collector;
@@ -52,6 +54,38 @@ fn replay_with(extra: &[&str], data_dir: &str, plan: Option<&str>, from: &str, t
     dnma(&args, None)
 }
 
+const EDITOR_TOKEN: &str = "jeton-editeur-mbn";
+
+/// `dnma dashboards` over the data directory, MBN's editor configured, no view cache.
+fn dashboards(dir: &std::path::Path) -> Collector {
+    let config = dir.join("dashboards.toml");
+    std::fs::write(
+        &config,
+        format!("[dashboards]\ncache_seconds = 0\n\n[[dashboards.editors]]\nname = \"Éditeur MBN\"\ntoken = \"{EDITOR_TOKEN}\"\nplateformes = [\"MBN\"]\n"),
+    )
+    .unwrap();
+    Collector::spawn(&["dashboards", "--listen", "127.0.0.1:0", "--data-dir", dir.to_str().unwrap(), "--config", config.to_str().unwrap()])
+}
+
+/// The body of a dashboards page, read with the editor's token.
+fn editor_get(url: &str) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let answer = reqwest::Client::new().get(url).header("authorization", format!("Bearer {EDITOR_TOKEN}")).send().await.unwrap();
+        assert!(answer.status().is_success(), "{url}: {}", answer.status());
+        answer.text().await.unwrap()
+    })
+}
+
+/// MBN's refused and recovered events of the week holding `day`, and the recovered ones by code,
+/// from the conformance API.
+fn refused_and_recovered(url: &str, day: &str) -> (u64, u64, serde_json::Value) {
+    let view: serde_json::Value = serde_json::from_str(&editor_get(&format!("{url}/api/v1/conformite/MBN?debut={day}"))).unwrap();
+    let monday = Period::Week.start_of(day.parse().unwrap()).to_string();
+    let week = view["weeks"].as_array().unwrap().iter().find(|w| w["week"] == monday.as_str()).unwrap_or_else(|| panic!("no week {monday}: {view}"));
+    (week["refused"].as_u64().unwrap(), week["recovered"].as_u64().unwrap(), week["recovered_by_code"].clone())
+}
+
 fn summary(output: &std::process::Output) -> serde_json::Value {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     json_lines(output).remove(0)
@@ -81,6 +115,8 @@ fn refused_hits_replayed_with_a_new_plan_count_on_their_day_once() {
     assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
     assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
     assert_eq!(nation_day(data_dir, &day), (1, 1), "only the NOTES hit was accepted");
+    let dashboards = dashboards(dir.path());
+    assert_eq!(refused_and_recovered(&dashboards.url, &day), (4, 0, serde_json::json!({})), "four refused, none recovered yet");
 
     // The shipped plan still refuses them: nothing replayed.
     let shipped = summary(&replay(data_dir, None, &day, &day, true));
@@ -102,6 +138,13 @@ fn refused_hits_replayed_with_a_new_plan_count_on_their_day_once() {
     assert_eq!(hits[1]["record"]["visitor"], hits[0]["record"]["visitor"], "eleve-a's replayed hit has eleve-a's pseudonym");
     assert!(hits[1..].iter().all(|h| h["replayed_from"].is_u64() && h["record"]["plan_version"] == "1.1.0"), "{hits:?}");
 
+    // The editor's page still counts the four refused as received, and says three were recovered.
+    assert_eq!(refused_and_recovered(&dashboards.url, &day), (4, 3, serde_json::json!({"unknown_service": 3})));
+    let page = editor_get(&format!("{}/conformite/MBN?debut={day}", dashboards.url));
+    assert!(page.contains("Les refus sont comptés tels que reçus") && page.contains("unknown_service</code> : 4 (dont 3 récupérés)"), "{page}");
+    let csv = editor_get(&format!("{}/conformite/MBN/rejets.csv?debut={day}", dashboards.url));
+    assert!(csv.lines().next().unwrap().contains(";evenements_recuperes;") && csv.lines().any(|l| l.ends_with(";unknown_service;4;3")), "{csv}");
+
     // Again: nothing added, the figures unchanged; the table says so.
     let again = replay(data_dir, Some(&plan), &day, &day, false);
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
@@ -111,6 +154,8 @@ fn refused_hits_replayed_with_a_new_plan_count_on_their_day_once() {
     assert_eq!(json_lines(&dnma(&["log", "tail", "--data-dir", data_dir, "-n", "100"], None)).len(), 4);
     assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
     assert_eq!(nation_day(data_dir, &day), (2, 4));
+    assert_eq!(refused_and_recovered(&dashboards.url, &day).1, 3, "recovered once");
+    drop(dashboards);
 
     // Bad input is named.
     let unknown_platform = dnma(&["dead-letters", "replay", "--data-dir", data_dir, "--plateforme", "ATLAS", "--from", &day, "--to", &day], None);
@@ -221,4 +266,6 @@ fn the_same_replay_on_a_kafka_log() {
     let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir, "--config", config], None);
     assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(nation_day(data_dir, &day), (2, 4), "the NOTES hit and the three replayed ones, once");
+    let dashboards = dashboards(dir.path());
+    assert_eq!(refused_and_recovered(&dashboards.url, &day), (4, 3, serde_json::json!({"unknown_service": 3})), "the marks, from a Kafka partition");
 }

@@ -1,5 +1,6 @@
-//! The ENT editor's view: refusals by week and reason, refused values, UAI problems, services
-//! that stopped being tagged, plan versions and a sample of refused events.
+//! The ENT editor's view: refusals by week and reason (as received, with how many a replay
+//! recovered since), refused values, UAI problems, services that stopped being tagged, plan
+//! versions and a sample of refused events.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -11,19 +12,25 @@ use utoipa::ToSchema;
 use super::{mondays, Filters};
 use crate::{DashboardError, Dashboards};
 
-/// Refusals of one week for one reason code.
+/// Refusals of one week, by reason code. Refusals are counted as received: an event refused
+/// that week stays refused there after a replay recovered it (its hit is then counted on its
+/// day too); `recovered` says how many were.
 #[derive(Debug, Clone, Serialize, ToSchema)]
 pub struct RejectWeek {
     /// Monday.
     pub week: NaiveDate,
-    /// Hits accepted that week.
+    /// Hits accepted that week (hits recovered by a replay among them).
     pub accepted: u64,
-    /// Events refused that week (whatever their reasons).
+    /// Events refused that week when received (whatever their reasons).
     pub refused: u64,
+    /// Of the events refused that week, those a replay recovered since.
+    pub recovered: u64,
     /// Share refused: refused ÷ (accepted + refused).
     pub refused_share: f64,
     /// Refused events per reason code (an event with two reasons counts under both).
     pub by_code: BTreeMap<String, u64>,
+    /// Of those, per reason code, the events a replay recovered since (codes with none left out).
+    pub recovered_by_code: BTreeMap<String, u64>,
     /// Whether the week is still running.
     pub incomplete: bool,
 }
@@ -39,6 +46,8 @@ pub struct InvalidValue {
     pub code: String,
     /// Refused events.
     pub events: u64,
+    /// Of those, the events a replay recovered since.
+    pub recovered: u64,
 }
 
 /// A service whose tagging changed.
@@ -109,7 +118,7 @@ impl Dashboards {
             None => self
                 .latest_day()
                 .await?
-                .max(self.store.rejected_events(self.today() - Days::new(7), self.today()).await?.last().map_or(NaiveDate::MIN, |r| r.0)),
+                .max(self.store.rejected_events(self.today() - Days::new(7), self.today()).await?.last().map_or(NaiveDate::MIN, |r| r.day)),
         };
         let from = Period::SchoolYear.start_of(day);
         let to = day;
@@ -122,12 +131,15 @@ impl Dashboards {
             self.spawned(move |store| async move { store.reject_sample(&owned, from, to, 20).await }),
         )?;
         let counts: Vec<_> = counts.into_iter().filter(|c| c.plateforme.as_deref() == Some(plateforme)).collect();
-        let refused: Vec<_> = refused.into_iter().filter(|r| r.1.as_deref() == Some(plateforme)).collect();
+        let refused: Vec<_> = refused.into_iter().filter(|r| r.plateforme.as_deref() == Some(plateforme)).collect();
 
         let week_of = |d: NaiveDate| Period::Week.start_of(d);
         let today = self.today();
         let mut weeks: BTreeMap<NaiveDate, RejectWeek> = mondays(week_of(from), to, today)
-            .map(|(week, incomplete)| (week, RejectWeek { week, accepted: 0, refused: 0, refused_share: 0.0, by_code: BTreeMap::new(), incomplete }))
+            .map(|(week, incomplete)| {
+                let (by_code, recovered_by_code) = (BTreeMap::new(), BTreeMap::new());
+                (week, RejectWeek { week, accepted: 0, refused: 0, recovered: 0, refused_share: 0.0, by_code, recovered_by_code, incomplete })
+            })
             .collect();
         let mut services_by_week: BTreeMap<NaiveDate, BTreeMap<&str, u64>> = BTreeMap::new();
         let mut plan_versions: BTreeMap<String, u64> = BTreeMap::new();
@@ -138,17 +150,23 @@ impl Dashboards {
             *services_by_week.entry(week_of(t.day)).or_default().entry(t.service.as_str()).or_default() += t.hits;
             *plan_versions.entry(t.plan_version.clone()).or_default() += t.hits;
         }
-        for (d, _, events) in &refused {
-            if let Some(w) = weeks.get_mut(&week_of(*d)) {
-                w.refused += events;
+        for r in &refused {
+            if let Some(w) = weeks.get_mut(&week_of(r.day)) {
+                w.refused += r.events;
+                w.recovered += r.recovered;
             }
         }
-        let mut values: BTreeMap<(String, Option<String>, String), u64> = BTreeMap::new();
+        let mut values: BTreeMap<(String, Option<String>, String), (u64, u64)> = BTreeMap::new();
         for c in &counts {
             if let Some(w) = weeks.get_mut(&week_of(c.day)) {
                 *w.by_code.entry(c.code.clone()).or_default() += c.events;
+                if c.recovered > 0 {
+                    *w.recovered_by_code.entry(c.code.clone()).or_default() += c.recovered;
+                }
             }
-            *values.entry((c.field.clone(), c.value.clone(), c.code.clone())).or_default() += c.events;
+            let value = values.entry((c.field.clone(), c.value.clone(), c.code.clone())).or_default();
+            value.0 += c.events;
+            value.1 += c.recovered;
         }
         #[allow(clippy::cast_precision_loss)] // shares for display
         for w in weeks.values_mut() {
@@ -156,7 +174,7 @@ impl Dashboards {
             w.refused_share = if total > 0.0 { w.refused as f64 / total } else { 0.0 };
         }
         let mut invalid: Vec<InvalidValue> =
-            values.into_iter().map(|((field, value, code), events)| InvalidValue { field, value, code, events }).collect();
+            values.into_iter().map(|((field, value, code), (events, recovered))| InvalidValue { field, value, code, events, recovered }).collect();
         invalid.sort_by(|a, b| a.field.cmp(&b.field).then(b.events.cmp(&a.events)).then_with(|| a.value.cmp(&b.value)));
         let mut invalid_values = Vec::new();
         let mut per_field: BTreeMap<String, usize> = BTreeMap::new();

@@ -147,12 +147,42 @@ async fn tagging_facts_count_hits_and_refusals<S: RollupStore>(store: &S) {
             ("unknown_uai".into(), "uai".into(), 2)
         ]
     );
-    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![(d, Some("ENT-BZH".to_owned()), 3)], "events, not reasons");
+    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![refused_day(d, 3, 0)], "events, not reasons");
     let sample = store.reject_sample("ENT-BZH", d, d, 2).await.unwrap();
     assert_eq!(sample.len(), 2, "{sample:#?}");
     assert_eq!(sample[0].reasons[0].0, "tiers_without_outil", "newest first");
     assert_eq!(sample[1].reasons.len(), 2, "one sample per event, with all its reasons");
     assert!(store.reject_sample("OTHER", d, d, 10).await.unwrap().is_empty());
+    refusals_recovered_by_a_replay(store, d).await;
+}
+
+fn refused_day(day: NaiveDate, events: u64, recovered: u64) -> crate::tagging::RefusedDay {
+    crate::tagging::RefusedDay { day, plateforme: Some("ENT-BZH".to_owned()), events, recovered }
+}
+
+/// After the refusals at positions 0 to 2 of day `d`: a replay's `Done` mark two days later
+/// recovered the event at position 1 (two reasons); its rows say so on `d`'s counts, and are no
+/// refusals of their own day.
+async fn refusals_recovered_by_a_replay<S: RollupStore>(store: &S, d: NaiveDate) {
+    use crate::tagging::{dead_letter_batch, Recovery};
+    let later = d + chrono::Days::new(2);
+    let written_ms = chrono::NaiveDateTime::from(later).and_utc().timestamp_millis() + 12 * 3_600_000;
+    let done = Recovery { position: 10, written_ms, letters: vec![1, 7] };
+    assert_eq!(done.day(), later);
+    let batch = dead_letter_batch(&[], &[done]);
+    store.stage_rejects(later, batch.clone()).await.unwrap();
+    store.stage_rejects(later, batch).await.unwrap(); // staged again after a crash: no change
+    assert_eq!(store.rejects_staged_through(later, 0).await.unwrap(), Some(10));
+    let counts: Vec<(String, u64, u64)> = store.reject_counts(d, d).await.unwrap().into_iter().map(|c| (c.code, c.events, c.recovered)).collect();
+    assert_eq!(
+        counts,
+        vec![("tiers_without_outil".into(), 1, 0), ("unknown_service".into(), 1, 1), ("unknown_uai".into(), 2, 1)],
+        "the recovery of a later day is counted on the day of the refusal"
+    );
+    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![refused_day(d, 3, 1)], "events, not reasons");
+    assert_eq!(store.rejected_events(d, later).await.unwrap(), vec![refused_day(d, 3, 1)], "recovery rows are no refusals");
+    assert!(store.reject_counts(later, later).await.unwrap().is_empty());
+    assert_eq!(store.reject_sample("ENT-BZH", d, later, 10).await.unwrap().len(), 3);
 }
 
 async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
@@ -197,7 +227,7 @@ async fn erased_visitors_leave_no_fact<S: RollupStore>(store: &S) {
         let visitors = batch.column(batch.schema().index_of("visitor").unwrap()).as_binary::<i32>();
         assert!(visitors.iter().all(|v| v != Some(&[1u8; 16][..])), "no staged hit of the erased visitor is left");
     }
-    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![(d, Some("ENT-BZH".to_owned()), 1)]);
+    assert_eq!(store.rejected_events(d, d).await.unwrap(), vec![refused_day(d, 1, 0)]);
     let sample = store.reject_sample("ENT-BZH", d, d, 10).await.unwrap();
     assert!(sample.iter().all(|s| !s.properties.contains(&hex::encode([1u8; 16]))), "{sample:#?}");
     assert_eq!(store.erase_visitors(&super::DoomedVisitors::new(&[[1; 16]])).await.unwrap(), super::ErasedFacts::default(), "nothing left to erase");

@@ -34,7 +34,7 @@ use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
-use crate::tagging::{RejectCount, RejectSample, TaggingRow};
+use crate::tagging::{RefusedDay, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
 /// Storage of the pipeline's facts and the indicator queries over them.
@@ -182,20 +182,22 @@ pub trait RollupStore: Send + Sync + 'static {
     /// nothing is.
     async fn rejects_staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError>;
 
-    /// Durably adds refusals (layout [`crate::tagging::rejects_schema`]) to a day; rows at or
-    /// below [`Self::rejects_staged_through`] of their partition are skipped, so staging again
-    /// changes nothing.
+    /// Durably adds refusals (layout [`crate::tagging::rejects_schema`], recovery rows among
+    /// them) to a day; rows at or below [`Self::rejects_staged_through`] of their partition are
+    /// skipped, so staging again changes nothing.
     async fn stage_rejects(&self, day: NaiveDate, rejects: RecordBatch) -> Result<(), PipelineError>;
 
     /// Accepted hits per day, platform, project, service, tool and plan version over `from..=to`.
     /// `plateforme` keeps one platform's rows only.
     async fn tagging(&self, from: NaiveDate, to: NaiveDate, plateforme: Option<&str>) -> Result<Vec<TaggingRow>, PipelineError>;
 
-    /// Refused events per day, platform and reason over `from..=to`.
+    /// Refused events per day, platform and reason over `from..=to`, each with how many of them a
+    /// replay recovered since, on any day from `from` on ([`crate::tagging::Recovery`]).
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError>;
 
-    /// Refused events (whatever their reasons) per day and platform over `from..=to`.
-    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError>;
+    /// Refused events (whatever their reasons) per day and platform over `from..=to`, with how
+    /// many of them a replay recovered since (as [`Self::reject_counts`]).
+    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RefusedDay>, PipelineError>;
 
     /// The latest refused events of one platform over `from..=to`, newest first, at most `limit`.
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError>;

@@ -63,7 +63,7 @@ use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::frozen;
 use crate::model::Period;
 use crate::query::{indicator_sql, Dialect, IndicatorQuery, IndicatorRow};
-use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RejectCount, RejectSample, TaggingRow};
+use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RefusedDay, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
 /// The embedded rollup store (see the module header for its layout).
@@ -253,6 +253,10 @@ pub(super) fn parquet_table(paths: impl IntoIterator<Item = PathBuf>, schema: &S
     Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
+/// A table of a query: its name, the directory of its day files, its layout, its first and
+/// last days.
+type Registered<'a> = (&'a str, &'a str, SchemaRef, NaiveDate, NaiveDate);
+
 /// Attempts of a query that meets a file being replaced under it.
 const QUERY_ATTEMPTS: usize = 4;
 
@@ -262,12 +266,26 @@ impl ParquetRollupStore {
     /// its replacement fails (wrong size, "corrupt footer", file gone); it is run again on a fresh
     /// listing, a few times, before the error is returned.
     async fn sql(&self, tables: &[(&str, SchemaRef)], first: NaiveDate, last: NaiveDate, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+        let tables: Vec<Registered<'_>> = tables.iter().map(|(name, schema)| (*name, *name, schema.clone(), first, last)).collect();
+        self.sql_over(&tables, sql).await
+    }
+
+    /// Runs SQL over the refusals of `first..=last` (table `rejects`) and the recovery rows
+    /// staged from `first` on (table `recoveries`: the same files up to the latest day).
+    async fn sql_with_recoveries(&self, first: NaiveDate, last: NaiveDate, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
+        let tables = [("rejects", "rejects", rejects_schema(), first, last), ("recoveries", "rejects", rejects_schema(), first, NaiveDate::MAX)];
+        self.sql_over(&tables, sql).await
+    }
+
+    /// Runs SQL over tables each registered over the day files of a directory within a range
+    /// of days (see [`Self::sql`]).
+    async fn sql_over(&self, tables: &[Registered<'_>], sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
         let mut attempt = 0;
         loop {
             attempt += 1;
             let ctx = self.session();
-            for (name, schema) in tables {
-                ctx.register_table(*name, self.files.table(name, schema, first, last)?)?;
+            for (name, dir, schema, first, last) in tables {
+                ctx.register_table(*name, self.files.table(dir, schema, *first, *last)?)?;
             }
             let result = match ctx.sql(sql).await {
                 Ok(frame) => frame.collect().await,
@@ -505,13 +523,11 @@ impl RollupStore for ParquetRollupStore {
     }
 
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
-        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql::reject_counts("rejects")).await?;
-        sql::reject_counts_of(&batches)
+        sql::reject_counts_of(&self.sql_with_recoveries(from, to, &sql::reject_counts("rejects", "recoveries")).await?)
     }
 
-    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
-        let batches = self.sql(&[("rejects", rejects_schema())], from, to, &sql::rejected_events("rejects")).await?;
-        sql::rejected_events_of(&batches)
+    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RefusedDay>, PipelineError> {
+        sql::rejected_events_of(&self.sql_with_recoveries(from, to, &sql::rejected_events("rejects", "recoveries")).await?)
     }
 
     async fn reject_sample(&self, plateforme: &str, from: NaiveDate, to: NaiveDate, limit: usize) -> Result<Vec<RejectSample>, PipelineError> {

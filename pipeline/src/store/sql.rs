@@ -11,7 +11,7 @@ use datafusion::arrow::datatypes::{DataType, Date32Type, Int64Type, UInt64Type};
 use crate::error::PipelineError;
 use crate::facts::from_date32;
 use crate::query::{sql_literal, IndicatorQuery, IndicatorRow};
-use crate::tagging::{RejectCount, RejectSample};
+use crate::tagging::{RefusedDay, RejectCount, RejectSample, RECOVERED_CODE};
 
 /// Accepted hits per day, platform, project, service, tool and plan version (layout of
 /// [`crate::tagging::tagging_schema`]) from the tagging facts in `table`, of one platform when
@@ -24,16 +24,35 @@ pub fn tagging(table: &str, plateforme: Option<&str>) -> String {
     )
 }
 
-/// Refused events per day, platform and reason from the refusals in `table`.
-pub fn reject_counts(table: &str) -> String {
+/// Refused events in `refusals` per `keys` (recovery rows left out), and how many of them a
+/// recovery row of `recoveries` names (`recoveries`: the same table over the days from the first
+/// of `refusals` on, since a replay comes after what it recovers, maybe after the last day read).
+/// Both counts come from one `UNION ALL` of two groupings, the second over the recovered events
+/// only: both engines take an `IN` subquery in a `WHERE` (not DataFusion in a `CASE`), and
+/// `sum(0)` has the type of a count in each (`UInt64` in ClickHouse, `Int64` in DataFusion).
+fn counted_with_recoveries(refusals: &str, recoveries: &str, keys: &str) -> String {
+    let recovered = sql_literal(RECOVERED_CODE);
     format!(
-        "SELECT day, plateforme, code, field, value, count(DISTINCT \"offset\") AS events FROM {table} GROUP BY day, plateforme, code, field, value"
+        "SELECT {keys}, sum(events) AS events, sum(recovered) AS recovered FROM (\
+         SELECT {keys}, count(DISTINCT \"offset\") AS events, sum(0) AS recovered FROM {refusals} WHERE code <> {recovered} GROUP BY {keys} \
+         UNION ALL \
+         SELECT {keys}, sum(0) AS events, count(DISTINCT \"offset\") AS recovered FROM {refusals} WHERE code <> {recovered} \
+         AND CAST(\"offset\" AS String) IN (SELECT field FROM {recoveries} WHERE code = {recovered}) GROUP BY {keys}\
+         ) AS counted GROUP BY {keys}"
     )
 }
 
-/// Refused events per day and platform from the refusals in `table`.
-pub fn rejected_events(table: &str) -> String {
-    format!("SELECT day, plateforme, count(DISTINCT \"offset\") AS events FROM {table} GROUP BY day, plateforme")
+/// Refused events per day, platform and reason from the refusals in `refusals`, and how many
+/// of them a replay recovered since (recovery rows in `recoveries`, see
+/// [`counted_with_recoveries`]).
+pub fn reject_counts(refusals: &str, recoveries: &str) -> String {
+    counted_with_recoveries(refusals, recoveries, "day, plateforme, code, field, value")
+}
+
+/// Refused events per day and platform, and how many of them a replay recovered since (as
+/// [`reject_counts`]).
+pub fn rejected_events(refusals: &str, recoveries: &str) -> String {
+    counted_with_recoveries(refusals, recoveries, "day, plateforme")
 }
 
 /// The columns of a [`reject_sample`] answer, in order (all columns of the refusals' layout).
@@ -104,7 +123,7 @@ fn text(batch: &RecordBatch, i: usize, row: usize) -> String {
 pub fn reject_counts_of(batches: &[RecordBatch]) -> Result<Vec<RejectCount>, PipelineError> {
     let mut rows = Vec::new();
     for batch in batches {
-        let (days, events) = (day_column(batch, 0)?, count_column(batch, 5)?);
+        let (days, events, recovered) = (day_column(batch, 0)?, count_column(batch, 5)?, count_column(batch, 6)?);
         for row in 0..batch.num_rows() {
             rows.push(RejectCount {
                 day: days[row],
@@ -113,6 +132,7 @@ pub fn reject_counts_of(batches: &[RecordBatch]) -> Result<Vec<RejectCount>, Pip
                 field: text(batch, 3, row),
                 value: optional_text(batch, 4, row),
                 events: events[row],
+                recovered: recovered[row],
             });
         }
     }
@@ -121,12 +141,12 @@ pub fn reject_counts_of(batches: &[RecordBatch]) -> Result<Vec<RejectCount>, Pip
 }
 
 /// Rows of a [`rejected_events`] result, sorted.
-pub fn rejected_events_of(batches: &[RecordBatch]) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
+pub fn rejected_events_of(batches: &[RecordBatch]) -> Result<Vec<RefusedDay>, PipelineError> {
     let mut rows = Vec::new();
     for batch in batches {
-        let (days, events) = (day_column(batch, 0)?, count_column(batch, 2)?);
+        let (days, events, recovered) = (day_column(batch, 0)?, count_column(batch, 2)?, count_column(batch, 3)?);
         for row in 0..batch.num_rows() {
-            rows.push((days[row], optional_text(batch, 1, row), events[row]));
+            rows.push(RefusedDay { day: days[row], plateforme: optional_text(batch, 1, row), events: events[row], recovered: recovered[row] });
         }
     }
     rows.sort();

@@ -16,7 +16,7 @@
 //! facts_stamps  what each generation of a day was computed from (staged positions, visit definition)
 //! changed_visitors  the visitors a step re-cuts, one partition per step, dropped after it
 //! dirty        days to recompute    ReplacingMergeTree(version) by day: the latest mark wins
-//! rejects      refusals             ReplacingMergeTree, by month, ordered by (day, offset, code, field)
+//! rejects      refusals, recoveries ReplacingMergeTree, by month, ordered by (day, offset, code, field)
 //! erasure_holds  erased visitors held out of staging (digests, until a day)
 //! frozen_cells, frozen_generations  cells kept for closed periods, under a generation per freeze
 //! frozen_thaws  periods whose kept cells a change to their facts made stale
@@ -69,7 +69,7 @@ use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
 use crate::sessionize::Sessionized;
-use crate::tagging::{tagging_rows, RejectCount, RejectSample, TaggingRow};
+use crate::tagging::{tagging_rows, RefusedDay, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
 /// Where the ClickHouse server is and which database holds dnma's tables (the
@@ -342,6 +342,16 @@ impl ClickHouseRollupStore {
         format!("(SELECT * FROM {} FINAL WHERE day >= toDate('{first}') AND day <= toDate('{last}')) AS rejects", self.table("rejects"))
     }
 
+    /// The recovery rows staged from `first` on, under the name `recoveries` (rows of the
+    /// refusals table, [`crate::tagging::Recovery`]).
+    fn recoveries_since(&self, first: NaiveDate) -> String {
+        format!(
+            "(SELECT * FROM {} FINAL WHERE day >= toDate('{first}') AND code = {}) AS recoveries",
+            self.table("rejects"),
+            crate::query::sql_literal(crate::tagging::RECOVERED_CODE)
+        )
+    }
+
     /// The cells of an indicator query answered by `sql` (columns of [`IndicatorAnswer`]).
     async fn indicator_rows(&self, query: &IndicatorQuery, sql: &str) -> Result<Vec<IndicatorRow>, PipelineError> {
         let answer = self.prebuilt(&IndicatorAnswer::select_from(sql)).await?;
@@ -558,12 +568,15 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn reject_counts(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RejectCount>, PipelineError> {
-        let query = self.prebuilt(&RejectCountAnswer::select_from(&sql::reject_counts(&self.rejects_within(from, to)))).await?;
+        let query =
+            self.prebuilt(&RejectCountAnswer::select_from(&sql::reject_counts(&self.rejects_within(from, to), &self.recoveries_since(from)))).await?;
         sql::reject_counts_of(&[read_batch!(self, query, RejectCountAnswer, RejectCountColumns)?])
     }
 
-    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<(NaiveDate, Option<String>, u64)>, PipelineError> {
-        let query = self.prebuilt(&RejectedEventsAnswer::select_from(&sql::rejected_events(&self.rejects_within(from, to)))).await?;
+    async fn rejected_events(&self, from: NaiveDate, to: NaiveDate) -> Result<Vec<RefusedDay>, PipelineError> {
+        let query = self
+            .prebuilt(&RejectedEventsAnswer::select_from(&sql::rejected_events(&self.rejects_within(from, to), &self.recoveries_since(from))))
+            .await?;
         sql::rejected_events_of(&[read_batch!(self, query, RejectedEventsAnswer, RejectedEventsColumns)?])
     }
 

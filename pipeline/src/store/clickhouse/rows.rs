@@ -409,7 +409,7 @@ batch_rows! {
         properties: &'a str as Text,
     }
 
-    /// Refused events per reason ([`crate::store::sql::reject_counts`]).
+    /// Refused events per reason, and how many were recovered ([`crate::store::sql::reject_counts`]).
     RejectCountAnswer / RejectCountColumns {
         day: u16 as Date,
         #[serde(borrow)]
@@ -419,14 +419,17 @@ batch_rows! {
         #[serde(borrow)]
         value: Option<&'a str> as NullableText,
         events: i64 as Int64,
+        recovered: i64 as Int64,
     }
 
-    /// Refused events per day and platform ([`crate::store::sql::rejected_events`]).
+    /// Refused events per day and platform, and how many were recovered
+    /// ([`crate::store::sql::rejected_events`]).
     RejectedEventsAnswer / RejectedEventsColumns {
         day: u16 as Date,
         #[serde(borrow)]
         plateforme: Option<&'a str> as NullableText,
         events: i64 as Int64,
+        recovered: i64 as Int64,
     }
 
     /// A cell of an indicator query ([`crate::query::indicator_sql`]).
@@ -545,7 +548,7 @@ mod tests {
         assert_eq!(
             sql,
             "SELECT CAST(answer.`day` AS Date) AS `day`, CAST(answer.`plateforme` AS Nullable(String)) AS `plateforme`, \
-             CAST(answer.`events` AS Int64) AS `events` FROM (SELECT 1) AS answer"
+             CAST(answer.`events` AS Int64) AS `events`, CAST(answer.`recovered` AS Int64) AS `recovered` FROM (SELECT 1) AS answer"
         );
     }
 }
