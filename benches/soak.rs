@@ -86,7 +86,13 @@ fn main() {
             tick.tick().await;
             let (client, url, acknowledged, failed) = (client.clone(), url.clone(), Arc::clone(&ok), Arc::clone(&refused));
             in_flight.spawn(async move {
-                let answer = client.post(&url).header("content-type", "text/plain;charset=UTF-8").header("user-agent", UA).body(body(n, n.checked_div(cohort_requests).unwrap_or(0))).send().await;
+                let answer = client
+                    .post(&url)
+                    .header("content-type", "text/plain;charset=UTF-8")
+                    .header("user-agent", UA)
+                    .body(body(n, n.checked_div(cohort_requests).unwrap_or(0)))
+                    .send()
+                    .await;
                 match answer {
                     Ok(r) if r.status() == 200 => {
                         acknowledged.fetch_add(1, Ordering::Relaxed);

@@ -55,7 +55,6 @@ use collector::log::{partition_of, Partition};
 
 use super::atomic_parquet::{read_all, read_slices, read_visitors, row_count, sync_dir, AtomicParquet};
 use super::day_moments::DayMoments;
-use delta::{day_of_stem, DayFiles};
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::day_changes::VisitorSet;
 use crate::error::PipelineError;
@@ -65,6 +64,7 @@ use crate::model::Period;
 use crate::query::{indicator_sql, Dialect, IndicatorQuery, IndicatorRow};
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RefusedDay, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
+use delta::{day_of_stem, DayFiles};
 
 /// The embedded rollup store (see the module header for its layout).
 pub struct ParquetRollupStore {

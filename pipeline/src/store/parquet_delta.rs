@@ -35,12 +35,12 @@ use datafusion::common::Column;
 use datafusion::datasource::{provider_as_source, MemTable, TableProvider};
 use datafusion::logical_expr::{JoinType, LogicalPlan, LogicalPlanBuilder};
 
-use crate::store::atomic_parquet::{noted, read_column, row_count, sync_dir, AtomicParquet};
 use super::parquet_table;
 use super::Files;
 use crate::day_changes::{filter_visitors, visitors_of, VisitorSet, STAMP_KEY};
 use crate::error::PipelineError;
 use crate::facts::{usages_schema, visits_schema};
+use crate::store::atomic_parquet::{noted, read_column, row_count, sync_dir, AtomicParquet};
 
 /// The fact tables that take a delta.
 pub(super) const DELTA_TABLES: [&str; 2] = ["visits", "usages"];
@@ -158,8 +158,7 @@ impl Files {
     /// Folds the delta of every day of `first..=last` that has one into a new base, keeping
     /// its stamp: the facts read the same before and after.
     pub(super) fn compact_days(&self, first: NaiveDate, last: NaiveDate) -> Result<usize, PipelineError> {
-        let days: Vec<NaiveDate> =
-            self.listed_files("visits")?.range(first..=last).filter(|(_, files)| files.delta).map(|(day, _)| *day).collect();
+        let days: Vec<NaiveDate> = self.listed_files("visits")?.range(first..=last).filter(|(_, files)| files.delta).map(|(day, _)| *day).collect();
         for day in &days {
             self.compact_day(*day)?;
         }
