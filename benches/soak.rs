@@ -164,14 +164,14 @@ async fn sample_lag(client: reqwest::Client, url: String, started: Instant, lags
 /// Prints the counting lag's p50 / p95 / max over the first 5 minutes, 5 to 15 and 15 to 30
 /// (and after 30 in a longer run).
 fn report_lag(lags: &[(f64, f64)]) {
-    for (from, to) in [(0.0, 300.0), (300.0, 900.0), (900.0, 1800.0), (1800.0, f64::MAX)] {
-        let mut window: Vec<f64> = lags.iter().filter(|(at, _)| *at >= from && *at < to).map(|(_, lag)| *lag).collect();
+    for (from, to) in [(0.0, Some(300.0)), (300.0, Some(900.0)), (900.0, Some(1800.0)), (1800.0, None)] {
+        let mut window: Vec<f64> = lags.iter().filter(|(at, _)| *at >= from && to.is_none_or(|to| *at < to)).map(|(_, lag)| *lag).collect();
         if window.is_empty() {
             continue;
         }
         window.sort_by(f64::total_cmp);
         let at = |q: f64| window[((window.len() - 1) as f64 * q).round() as usize];
-        let until = if to == f64::MAX { "end".to_owned() } else { format!("{:.0} min", to / 60.0) };
+        let until = to.map_or_else(|| "end".to_owned(), |to| format!("{:.0} min", to / 60.0));
         println!(
             "  counting lag {:.0} min to {until}: p50 {:.1} s, p95 {:.1} s, max {:.1} s ({} samples)",
             from / 60.0,
