@@ -59,6 +59,18 @@ pub struct Marks {
     pub percent: bool,
 }
 
+/// Decimals of a value axis reaching `top`, so that its six labels differ (a share of refusals
+/// under 1 % would otherwise read 0, 0, 0, 1, 1, 1).
+fn axis_decimals(top: f64) -> usize {
+    if top >= 10.0 {
+        0
+    } else if top >= 1.0 {
+        1
+    } else {
+        2
+    }
+}
+
 fn day_number(day: NaiveDate) -> i32 {
     i32::try_from((day - NaiveDate::default()).num_days()).unwrap_or(0)
 }
@@ -102,6 +114,8 @@ pub fn time_series_marked(
         let mut chart = ChartBuilder::on(&root)
             .caption(title, ("sans-serif", 18))
             .margin(10)
+            // Room for the last date label, centred on the axis' end.
+            .margin_right(36)
             .x_label_area_size(30)
             .y_label_area_size(70)
             .build_cartesian_2d(first..last + 7, 0.0..top)
@@ -125,7 +139,14 @@ pub fn time_series_marked(
             .x_labels(8)
             .y_labels(6)
             .x_label_formatter(&|n| french::short_date(from_day_number(*n)))
-            .y_label_formatter(&|v| if marks.percent { format!("{}\u{a0}%", french::decimal(*v, 0)) } else { french::decimal(*v, 0) })
+            .y_label_formatter(&|v| {
+                let value = french::decimal(*v, axis_decimals(top));
+                if marks.percent {
+                    format!("{value}\u{a0}%")
+                } else {
+                    value
+                }
+            })
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
@@ -257,6 +278,18 @@ mod tests {
         assert!(svg.starts_with("<svg") && svg.contains("Visiteurs") && svg.contains("en cours"), "{svg}");
         let svg = bars("Par profil", &[("ELEVE".into(), Some(3.0)), ("PARENT".into(), None)]).unwrap();
         assert!(svg.contains("ELEVE") && svg.contains("secret"), "{svg}");
+    }
+
+    #[test]
+    fn a_small_share_reads_with_decimals_on_its_axis() {
+        let d = |s: &str| s.parse::<NaiveDate>().unwrap();
+        let series = vec![Series { label: "refusés".into(), points: vec![(d("2026-11-30"), Some(0.0)), (d("2026-12-07"), Some(0.9))] }];
+        let svg = time_series("Part des événements refusés (%)", &series, &[], None).unwrap();
+        let texts: std::collections::BTreeSet<&str> = svg.split('>').filter_map(|part| part.split('<').next()).map(str::trim).collect();
+        let labels: Vec<&str> = ["0,0", "0,2", "0,4", "0,6", "0,8", "1,0"].into_iter().filter(|l| texts.contains(l)).collect();
+        assert!(labels.len() >= 4, "distinct labels under 1 %: {labels:?} among {texts:?}");
+        assert_eq!(axis_decimals(250.0), 0);
+        assert_eq!(axis_decimals(0.5), 2);
     }
 
     #[test]
