@@ -224,10 +224,11 @@ impl Dashboards {
     }
 
     /// The same, with the live inspector over a hit log (without one, its page says it is not
-    /// available).
+    /// available), for the platforms of the configured editors.
     #[must_use]
     pub fn with_live(mut self, log: Arc<dyn collector::log::HitLog>) -> Self {
-        self.live = Some(live::LiveFeed::new(log));
+        let plateformes = self.config.editors.iter().flat_map(|e| e.plateformes.iter().cloned()).collect::<Vec<_>>();
+        self.live = Some(live::LiveFeed::new(log, plateformes));
         self
     }
 

@@ -3,6 +3,10 @@
 //! hits posted to the collector; the stream must bring the platform's accepted and refused hits
 //! (reason codes, pseudonym only) within a couple of seconds, and nothing of another platform.
 //! Then the page in headless Chromium (skipped where it is not installed, as in `dashboards`).
+//! Then the distributed case: `dnma collector` and `dnma dashboards` on a real Kafka broker
+//! (`DNMA_KAFKA_BROKERS`, topics of the test's own), where the stream first shows the hit an
+//! integrator sent before opening it, then the new ones (skipped without a broker, except under
+//! `CI=true`).
 
 use std::time::{Duration, Instant};
 
@@ -197,4 +201,120 @@ async fn the_live_page_in_chromium_shows_the_hits_as_they_arrive() {
     std::fs::create_dir_all(&shots).unwrap();
     screenshot(&page, &shots.join("direct.png")).await;
     page.close().await.unwrap();
+}
+
+/// The broker of `DNMA_KAFKA_BROKERS`; `None` (the test passes, saying so) without one, except
+/// under `CI=true`.
+fn kafka_brokers() -> Option<String> {
+    match std::env::var("DNMA_KAFKA_BROKERS") {
+        Ok(brokers) if !brokers.is_empty() => Some(brokers),
+        _ => {
+            assert!(std::env::var("CI").as_deref() != Ok("true"), "CI must run the Kafka tests: DNMA_KAFKA_BROKERS is not set");
+            eprintln!("skipped: set DNMA_KAFKA_BROKERS (scripts/kafka.sh)");
+            None
+        }
+    }
+}
+
+/// The next `n` events, which must be hits, as JSON; panics at `deadline`.
+async fn hits(events: &mut Events, n: usize, deadline: Instant) -> Vec<Value> {
+    let mut hits = Vec::new();
+    while hits.len() < n {
+        let Some((name, data)) = events.next(deadline).await else { panic!("only {} hit(s) in time: {hits:?}", hits.len()) };
+        assert_eq!(name, "hit", "{data}");
+        hits.push(serde_json::from_str::<Value>(&data).unwrap());
+    }
+    hits
+}
+
+fn is_pseudonym(value: &Value) -> bool {
+    value.as_str().is_some_and(|p| p.len() == 32 && p.chars().all(|c| c.is_ascii_hexdigit()))
+}
+
+#[tokio::test]
+async fn on_a_kafka_log_the_dashboards_stream_shows_the_hit_sent_before_it_opened_then_its_platforms_new_hits_only() {
+    let Some(brokers) = kafka_brokers() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos();
+    let prefix = format!("e2e-inspector-{}-{nanos}.", std::process::id());
+    let config = dir.path().join("dnma.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\nkind = \"kafka\"\nbrokers = \"{brokers}\"\ntopic_prefix = \"{prefix}\"\npartitions = 3\n\n[dashboards]\nk = 5\n\n[[dashboards.editors]]\nname = \"Éditeur de ONE\"\ntoken = \"{EDITOR_TOKEN}\"\nplateformes = [\"ONE\"]\n"
+        ),
+    )
+    .unwrap();
+    let (collector_dir, dashboards_dir) = (dir.path().join("collector"), dir.path().join("dashboards"));
+    let collector = Collector::spawn(&[
+        "collector",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        collector_dir.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    let url = &collector.url;
+
+    // The integrator's test hit, and another platform's, before any stream is open.
+    let before = r#"{"service":"NOTES","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ENSEIGNANT","user_id":"eleve-secret-0"}"#;
+    let other_before = r#"{"service":"NOTES","type":"NATIF","uai":"0940176F","projet":"ENT_94","exploitant":"ODE","plateforme":"MBN","profil":"ELEVE","user_id":"eleve-secret-4"}"#;
+    post(url, before, "cookie-secret-0").await;
+    post(url, other_before, "cookie-secret-4").await;
+
+    // The dashboards read the same Kafka log (an empty store beside: this test is the live view's).
+    drop(pipeline::ParquetRollupStore::open(&dashboards_dir.join("rollups")).unwrap());
+    let dashboards = Collector::spawn(&[
+        "dashboards",
+        "--listen",
+        "127.0.0.1:0",
+        "--data-dir",
+        dashboards_dir.to_str().unwrap(),
+        "--config",
+        config.to_str().unwrap(),
+    ]);
+    assert_eq!(get(format!("{}/conformite/MBN/direct/flux", dashboards.url), Some(EDITOR_TOKEN)).await.status(), 403);
+    let opening = Instant::now();
+    let response = get(format!("{}/conformite/ONE/direct/flux", dashboards.url), Some(EDITOR_TOKEN)).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let mut events = Events { response, buffer: String::new(), seen: String::new() };
+    let (name, data) = events.next(Instant::now() + Duration::from_secs(10)).await.expect("the stream opens");
+    assert_eq!(name, "pret");
+    let ready: Value = serde_json::from_str(&data).unwrap();
+    assert_eq!((ready["plateforme"].as_str(), ready["recents"].as_u64()), (Some("ONE"), Some(1)), "{ready}");
+    let recent = hits(&mut events, 1, Instant::now() + Duration::from_secs(5)).await.remove(0);
+    eprintln!("inspector on Kafka: stream open with its recent hit {:?} after the request", opening.elapsed());
+    assert_eq!(
+        (recent["status"].as_str(), recent["service"].as_str(), recent["profil"].as_str()),
+        (Some("accepted"), Some("NOTES"), Some("ENSEIGNANT"))
+    );
+    assert!(is_pseudonym(&recent["pseudonym"]), "{recent}");
+
+    let valid = r#"{"service":"COURRIER_ELECTRONIQUE","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE","user_id":"eleve-secret-1"}"#;
+    let invalid = r#"{"service":"MESSAGERIE_PRIVEE","type":"NATIF","uai":"0350122T","projet":"ENT_35","exploitant":"ODE","plateforme":"ONE","profil":"ELEVE","user_id":"eleve-secret-2"}"#;
+    let other = r#"{"service":"COURRIER_ELECTRONIQUE","type":"NATIF","uai":"0940176F","projet":"ENT_94","exploitant":"ODE","plateforme":"MBN","profil":"ELEVE","user_id":"eleve-secret-3"}"#;
+    post(url, other, "cookie-secret-3").await;
+    let sent = Instant::now();
+    post(url, valid, "cookie-secret-1").await;
+    post(url, invalid, "cookie-secret-2").await;
+    let new = hits(&mut events, 2, sent + Duration::from_secs(5)).await;
+    let latency = sent.elapsed();
+    eprintln!("inspector on Kafka: both hits streamed {latency:?} after the first was posted");
+    assert!(latency < Duration::from_secs(3), "{latency:?}");
+
+    let accepted = new.iter().find(|h| h["status"] == "accepted").expect("the accepted hit");
+    assert_eq!((accepted["plateforme"].as_str(), accepted["service"].as_str()), (Some("ONE"), Some("COURRIER_ELECTRONIQUE")));
+    assert!(is_pseudonym(&accepted["pseudonym"]) && accepted["pseudonym"] != recent["pseudonym"], "{accepted}");
+    let refused = new.iter().find(|h| h["status"] == "refused").expect("the refused hit");
+    assert_eq!((refused["plateforme"].as_str(), refused["reasons"][0]["code"].as_str()), (Some("ONE"), Some("unknown_service")), "{refused}");
+    assert_eq!(refused["reasons"][0]["field"], "service");
+    assert!(is_pseudonym(&refused["pseudonym"]) && refused["pseudonym"] != accepted["pseudonym"], "{refused}");
+
+    // Nothing of MBN, before or after; no raw id or IP anywhere in the stream.
+    assert!(events.next(Instant::now() + Duration::from_millis(1500)).await.is_none(), "no other event");
+    for secret in ["eleve-secret", "cookie-secret", "203.0.113.77", "MBN", "0940176F"] {
+        assert!(!events.seen.contains(secret), "{secret} in the stream: {}", events.seen);
+    }
 }

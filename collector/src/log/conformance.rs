@@ -4,13 +4,15 @@
 //! `open` must return the same log each time it is called (same directory or topics), as a
 //! process restart would: the suite drops the log and opens it again to check durability. The
 //! checks hold for any number of partitions: records of one key stay in one partition, in order.
+//! A [`super::LogTail`] reads from the end (or a bounded backlog before it), follows appends,
+//! skips ahead when asked, and leaves every consumer's committed offsets as they were.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{HitLog, LogRecord, Partition, StoredRecord, Topic};
+use super::{HitLog, LogRecord, LogTail, Partition, StoredRecord, Topic};
 
 fn record(key: &str, text: &str) -> LogRecord {
     LogRecord { key: key.as_bytes().to_vec(), payload: text.as_bytes().to_vec() }
@@ -54,6 +56,7 @@ where
     concurrent_appends_lose_nothing(open().await).await;
     topics_are_independent(open().await).await;
     commits_and_records_survive_a_restart(&open).await;
+    a_tail_follows_the_end_reads_a_backlog_skips_ahead_and_commits_nothing(open().await).await;
     a_group_member_resumes_after_its_commit(&open).await;
 }
 
@@ -176,4 +179,70 @@ where
     let again = poll_for(&mut *member, 1).await;
     assert_eq!(again.iter().map(text).collect::<Vec<_>>(), ["after the commit"], "a member resumes after the group's commit");
     assert!(member.poll(10, Duration::from_millis(500)).await.unwrap().is_empty(), "and reads nothing twice");
+}
+
+/// Polls a tail until `want` records came or a deadline passed (a broker's consumer needs a
+/// moment to fetch).
+async fn poll_tail_for(tail: &mut dyn LogTail, want: usize) -> Vec<StoredRecord> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut got = Vec::new();
+    while got.len() < want && Instant::now() < deadline {
+        got.extend(tail.poll(want - got.len(), Duration::from_millis(500)).await.unwrap());
+    }
+    got
+}
+
+fn places(records: &[StoredRecord]) -> BTreeSet<(Partition, u64, Vec<u8>)> {
+    records.iter().map(|r| (r.partition, r.offset, r.payload.clone())).collect()
+}
+
+async fn a_tail_follows_the_end_reads_a_backlog_skips_ahead_and_commits_nothing(log: Arc<dyn HitLog>) {
+    let partitions = log.partitions(Topic::Hits).await.unwrap();
+    let mut committed = Vec::new();
+    for partition in 0..partitions {
+        committed.push(log.committed("conformance", Topic::Hits, partition).await.unwrap());
+    }
+
+    // From the end: nothing the topic held, then what is appended, each record once.
+    let mut tail = Arc::clone(&log).tail(Topic::Hits, 0).await.unwrap();
+    assert!(tail.caught_up(), "opened at the end: no backlog to read");
+    assert!(tail.poll(100, Duration::from_millis(300)).await.unwrap().is_empty(), "nothing from before it was opened");
+    let before = everything(&*log, Topic::Hits).await;
+    log.append(Topic::Hits, vec![record("t1", "tail-1"), record("t2", "tail-2"), record("t1", "tail-3")]).await.unwrap();
+    let got = poll_tail_for(&mut *tail, 3).await;
+    let new = since(&*log, Topic::Hits, &before).await;
+    assert_eq!(places(&got), places(&new), "a tail reads what is appended, with its partition and offset");
+    let ones: Vec<String> = got.iter().map(text).filter(|t| t != "tail-2").collect();
+    assert_eq!(ones, ["tail-1", "tail-3"], "a partition's records in order");
+    assert!(tail.poll(10, Duration::from_millis(300)).await.unwrap().is_empty(), "each record once");
+
+    // A backlog: the last two records of each partition, then caught up.
+    let all = everything(&*log, Topic::Hits).await;
+    let mut expected = Vec::new();
+    for partition in 0..partitions {
+        let of: Vec<&StoredRecord> = all.iter().filter(|r| r.partition == partition).collect();
+        expected.extend(of[of.len().saturating_sub(2)..].iter().map(|r| (*r).clone()));
+    }
+    let mut backlog = Arc::clone(&log).tail(Topic::Hits, 2).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read = Vec::new();
+    while !backlog.caught_up() && Instant::now() < deadline {
+        read.extend(backlog.poll(100, Duration::from_millis(500)).await.unwrap());
+    }
+    assert!(backlog.caught_up(), "the backlog is read");
+    assert_eq!(places(&read), places(&expected), "a backlog is the last records of each partition");
+    drop(backlog);
+
+    // Skipping ahead: ten records behind, three kept.
+    log.append(Topic::Hits, (0..10).map(|i| record("skip", &format!("skip-{i}"))).collect()).await.unwrap();
+    assert_eq!(tail.skip_ahead(3).await.unwrap(), 7);
+    let kept = poll_tail_for(&mut *tail, 3).await;
+    assert_eq!(kept.iter().map(text).collect::<Vec<_>>(), ["skip-7", "skip-8", "skip-9"], "the newest records past the skip");
+    assert_eq!(tail.skip_ahead(3).await.unwrap(), 0, "nothing to skip when caught up");
+    drop(tail);
+
+    for partition in 0..partitions {
+        let now = log.committed("conformance", Topic::Hits, partition).await.unwrap();
+        assert_eq!(now, committed[partition as usize], "a tail commits nothing");
+    }
 }

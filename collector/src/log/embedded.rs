@@ -23,7 +23,7 @@ use tracing::{info, warn};
 
 use super::frame::{self, Next};
 use super::offsets::{sync_dir, OffsetStore};
-use super::{HitLog, LogConsumer, LogError, LogRecord, Partition, SoleConsumer, StoredRecord, Topic, TopicStats};
+use super::{HitLog, LogConsumer, LogError, LogRecord, LogTail, Partition, ReadTail, SoleConsumer, StoredRecord, Topic, TopicStats};
 
 #[path = "embedded_writer.rs"]
 mod writer;
@@ -501,6 +501,10 @@ impl HitLog for EmbeddedHitLog {
 
     async fn subscribe(self: Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError> {
         Ok(Box::new(SoleConsumer::start(self, group, topic).await?))
+    }
+
+    async fn tail(self: Arc<Self>, topic: Topic, back: u64) -> Result<Box<dyn LogTail>, LogError> {
+        Ok(Box::new(ReadTail::open(self, topic, back).await?))
     }
 }
 

@@ -16,7 +16,11 @@
 //! - Pipeline instances join a consumer group ([`HitLog::subscribe`]): the broker shares the
 //!   partitions among them and gives a dead member's partitions to the others; offsets are
 //!   committed by the pipeline only after its work is durable in the store.
-//! - `read`, `commit` and `committed` address one partition directly (for tools and tests).
+//! - Watchers (the dashboards' live inspector) follow the topics with [`HitLog::tail`]: one
+//!   consumer per tail, assigned every partition, in no group and committing nothing
+//!   (`kafka_tail.rs`).
+//! - `read`, `commit` and `committed` address one partition directly (for tools and tests): each
+//!   call makes a short-lived consumer, so they are not for following a topic.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -33,7 +37,9 @@ use serde::Deserialize;
 use tracing::{info, warn};
 
 use self::member::{KafkaMember, MemberContext};
-use super::{HitLog, LogConsumer, LogError, LogRecord, Partition, StoredRecord, Topic, TopicStats};
+use self::tail::KafkaTail;
+pub use self::tail::TAIL_GROUP;
+use super::{HitLog, LogConsumer, LogError, LogRecord, LogTail, Partition, StoredRecord, Topic, TopicStats};
 
 /// Where the brokers are and how the topics are made (the `[log.kafka]` table of the
 /// configuration).
@@ -417,6 +423,10 @@ impl HitLog for KafkaHitLog {
         consumer.subscribe(&[&name]).map_err(broker)?;
         Ok(Box::new(KafkaMember::new(consumer, name)))
     }
+
+    async fn tail(self: Arc<Self>, topic: Topic, back: u64) -> Result<Box<dyn LogTail>, LogError> {
+        Ok(Box::new(KafkaTail::open(&self.config, topic, self.partitions[Self::index(topic)], back).await?))
+    }
 }
 
 /// The Kafka consumer group of a dnma consumer on one topic: the consumer's name for the hits,
@@ -431,6 +441,9 @@ fn group_of(consumer: &str, topic: Topic) -> String {
 
 #[path = "kafka_member.rs"]
 mod member;
+
+#[path = "kafka_tail.rs"]
+mod tail;
 
 #[cfg(test)]
 #[path = "kafka_tests.rs"]

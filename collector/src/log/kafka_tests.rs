@@ -1,6 +1,7 @@
 //! The Kafka log against a real broker: the `HitLog` conformance suite, an append to a broker
 //! that does not answer failing as unavailable within the bounded wait, a million idempotent
-//! appends giving exactly a million records, and a producer in a fatal state replaced. The
+//! appends giving exactly a million records, a producer in a fatal state replaced, and a tail
+//! that reads beside a pipeline's group member without joining a group or committing. The
 //! broker is the one at `DNMA_KAFKA_BROKERS` (`.ci/run` starts Apache Kafka with
 //! `scripts/kafka.sh`); without it the tests say so and pass, except under `CI=true` where a
 //! missing broker is a failure.
@@ -113,4 +114,52 @@ async fn a_fatal_producer_is_replaced_and_appends_go_on() {
     log.append(Topic::Hits, record()).await.unwrap();
     assert_eq!(log.stats(Topic::Hits).await.unwrap().end_offset, before + 1);
     drop(fencer);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tail_joins_no_group_commits_nothing_and_leaves_the_pipelines_member_its_partitions() {
+    let Some(brokers) = broker() else { return };
+    let log = Arc::new(KafkaHitLog::open(fresh_config(&brokers, 3)).await.unwrap());
+    let group = format!("{}pipeline", log.config().topic_prefix);
+    let mut member = Arc::clone(&log).subscribe(&group, Topic::Hits).await.unwrap();
+    let records =
+        |tag: &str, n: usize| (0..n).map(|i| LogRecord { key: format!("v{i}").into_bytes(), payload: format!("{tag}-{i}").into_bytes() }).collect();
+    log.append(Topic::Hits, records("before", 30)).await.unwrap();
+    let mut pipeline = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while pipeline.len() < 30 && Instant::now() < deadline {
+        pipeline.extend(member.poll(30, Duration::from_millis(500)).await.unwrap());
+    }
+    assert_eq!(pipeline.len(), 30, "the group's member reads the topic");
+
+    let mut tail = Arc::clone(&log).tail(Topic::Hits, 100).await.unwrap();
+    let mut watched = Vec::new();
+    while !tail.caught_up() && Instant::now() < deadline {
+        watched.extend(tail.poll(100, Duration::from_millis(500)).await.unwrap());
+    }
+    assert_eq!(watched.len(), 30, "the backlog: every record, the topic holding fewer than asked");
+    log.append(Topic::Hits, records("after", 5)).await.unwrap();
+    let (mut seen_by_tail, mut seen_by_member) = (Vec::new(), Vec::new());
+    while (seen_by_tail.len() < 5 || seen_by_member.len() < 5) && Instant::now() < deadline {
+        seen_by_tail.extend(tail.poll(5, Duration::from_millis(200)).await.unwrap());
+        seen_by_member.extend(member.poll(5, Duration::from_millis(200)).await.unwrap());
+    }
+    assert_eq!((seen_by_tail.len(), seen_by_member.len()), (5, 5), "both read the new records: the member kept every partition");
+
+    // The broker's view: the pipelines' group has its one member, the tail's group none, and
+    // nothing is committed under the tail's group id.
+    let admin = log.config().plain_consumer("dnma-metadata").unwrap();
+    let (wanted, tail_group) = (group.clone(), TAIL_GROUP.to_owned());
+    let (members, tail_members) = tokio::task::spawn_blocking(move || {
+        let count =
+            |id: &str| admin.fetch_group_list(Some(id), Duration::from_secs(10)).unwrap().groups().iter().map(|g| g.members().len()).sum::<usize>();
+        (count(&wanted), count(&tail_group))
+    })
+    .await
+    .unwrap();
+    assert_eq!((members, tail_members), (1, 0));
+    for partition in 0..3 {
+        assert_eq!(log.committed(TAIL_GROUP, Topic::Hits, partition).await.unwrap(), 0, "partition {partition}");
+    }
+    drop(tail);
 }

@@ -2,7 +2,9 @@
 //! reads them from. [`HitLog`] is the one trait; [`EmbeddedHitLog`] is the local-disk
 //! implementation (the default, one partition per topic) and [`KafkaHitLog`] the distributed
 //! one (a Kafka topic per stream, partitioned by visitor). Both run the same [`conformance`]
-//! suite.
+//! suite. Readers come in two kinds: a [`LogConsumer`] is a member of a consumer group that
+//! commits what it processed (the pipeline); a [`LogTail`] follows a topic's end for a watcher
+//! (the live inspector), in no group and committing nothing.
 //!
 //! Guarantees every implementation gives: `append` returns only once the records are durable;
 //! records with the same key go to the same partition, in order; offsets of a partition are
@@ -15,6 +17,7 @@ mod embedded;
 mod frame;
 mod kafka;
 mod offsets;
+mod tail;
 
 use std::ops::Range;
 
@@ -23,7 +26,8 @@ use serde::Serialize;
 
 pub use consumer::{LogConsumer, SoleConsumer};
 pub use embedded::{Damage, EmbeddedHitLog, EmbeddedLogConfig, RecordFilter, SegmentSpan};
-pub use kafka::{KafkaHitLog, KafkaLogConfig};
+pub use kafka::{KafkaHitLog, KafkaLogConfig, TAIL_GROUP};
+pub use tail::{LogTail, ReadTail};
 
 /// A partition of a topic (the embedded log has one, numbered 0).
 pub type Partition = u32;
@@ -184,6 +188,12 @@ pub trait HitLog: Send + Sync + 'static {
     /// Joins the consumer group `group` on `topic`: the returned consumer reads the partitions
     /// the group gives it (all of them when it is alone) from their committed offsets.
     async fn subscribe(self: std::sync::Arc<Self>, group: &str, topic: Topic) -> Result<Box<dyn LogConsumer>, LogError>;
+
+    /// Opens a [`LogTail`] on every partition `topic` has now: one long-lived reader that starts
+    /// `back` records before each partition's end (at its start where it holds fewer; 0: at the
+    /// end) and follows what is appended. It joins no consumer group and commits nothing: the
+    /// groups reading the topic (the pipelines) never see it.
+    async fn tail(self: std::sync::Arc<Self>, topic: Topic, back: u64) -> Result<Box<dyn LogTail>, LogError>;
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The inspector's routes: the page `/conformite/{plateforme}/direct` and its server-sent event
 //! stream `/conformite/{plateforme}/direct/flux` (`text/event-stream`: a `pret` event once
-//! subscribed, then one `hit` event per hit, a JSON [`LiveEvent`]; `perte` when events were
-//! lost; a keep-alive comment every 15 s). Both are the editor's of the platform only, as its
+//! subscribed, saying how many recent hits follow (`recents`), then those, then one `hit` event
+//! per new hit, each a JSON [`LiveEvent`]; `perte` when events were lost; a keep-alive comment
+//! every 15 s). Both are the editor's of the platform only, as its
 //! conformance page. The page needs a few lines of plain JavaScript (`EventSource`), no framework.
 
 use std::convert::Infallible;
@@ -17,7 +18,8 @@ use futures::StreamExt;
 use maud::{html, Markup, PreEscaped};
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{LiveEvent, Notice, SubscribeError};
+use super::recent::RECENT_EVENTS;
+use super::{LiveEvent, Notice, SubscribeError, Subscription};
 use crate::access::Access;
 use crate::routes::editor;
 use crate::{api, pages, DashboardError, Shared};
@@ -37,11 +39,11 @@ async fn page(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Pat
     }
 }
 
-/// A platform's hits as they arrive: server-sent events, `pret` once subscribed, then one `hit`
-/// per hit (a JSON `LiveEvent`), `perte` when some were dropped; the editor's token of the
-/// platform.
+/// A platform's hits as they arrive: server-sent events, `pret` once subscribed (with how many
+/// recent hits follow), the platform's recent hits, then one `hit` per new hit (a JSON
+/// `LiveEvent`), `perte` when some were dropped; the editor's token of the platform.
 #[utoipa::path(get, path = "/conformite/{plateforme}/direct/flux", params(("plateforme" = String, Path, description = "Plateforme")), responses(
-    (status = 200, description = "Flux `text/event-stream` : `pret`, puis un événement `hit` par hit (LiveEvent en JSON), `perte` quand des hits n'ont pas été transmis", content_type = "text/event-stream", body = LiveEvent),
+    (status = 200, description = "Flux `text/event-stream` : `pret` (avec `recents`, le nombre de hits récents qui suivent), les derniers hits de la plateforme, puis un événement `hit` par nouveau hit (LiveEvent en JSON), `perte` quand des hits n'ont pas été transmis", content_type = "text/event-stream", body = LiveEvent),
     (status = 401, body = crate::api::ApiError), (status = 403, body = crate::api::ApiError), (status = 503, body = crate::api::ApiError)
 ))]
 pub async fn flux(State(d): State<Shared>, headers: HeaderMap, Path(plateforme): Path<String>) -> Response {
@@ -53,14 +55,18 @@ pub async fn flux(State(d): State<Shared>, headers: HeaderMap, Path(plateforme):
             "la vue en direct n'est pas disponible dans ce déploiement (pas d'accès au journal des hits)".into(),
         ));
     };
-    let receiver = match feed.subscribe(&plateforme).await {
-        Ok(receiver) => receiver,
+    let Subscription { recent, receiver } = match feed.subscribe(&plateforme).await {
+        Ok(subscription) => subscription,
         Err(SubscribeError::Full) => {
             return api::json_error(&DashboardError::Unavailable("trop de vues en direct ouvertes sur cette plateforme".into()))
         }
+        Err(SubscribeError::NotServed(_)) => {
+            return api::json_error(&DashboardError::Unavailable("cette plateforme n'a pas d'éditeur configuré".into()))
+        }
         Err(SubscribeError::Log(e)) => return api::json_error(&DashboardError::Unavailable(format!("journal des hits : {e}"))),
     };
-    let ready = Event::default().event("pret").data(serde_json::json!({ "plateforme": plateforme }).to_string());
+    let ready = Event::default().event("pret").data(serde_json::json!({ "plateforme": plateforme, "recents": recent.len() }).to_string());
+    let recent = futures::stream::iter(recent.into_iter().map(|event| Ok::<_, Infallible>(hit_event(&event))));
     let events = futures::stream::unfold(receiver, |mut receiver| async move {
         let event = match receiver.recv().await {
             Ok(Notice::Event(event)) => hit_event(&event),
@@ -70,7 +76,7 @@ pub async fn flux(State(d): State<Shared>, headers: HeaderMap, Path(plateforme):
         };
         Some((Ok::<_, Infallible>(event), receiver))
     });
-    let stream = futures::stream::once(async { Ok(ready) }).chain(events);
+    let stream = futures::stream::once(async { Ok(ready) }).chain(recent).chain(events);
     // Proxies that buffer responses (nginx) would hold the events back.
     ([("x-accel-buffering", "no")], Sse::new(stream).keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))).into_response()
 }
@@ -88,7 +94,12 @@ const SCRIPT: &str = r"
   function cell(row, text, cls) { const td = row.insertCell(); td.textContent = text; if (cls) td.className = cls; return td; }
   function add(row) { body.insertBefore(row, body.firstChild); while (body.rows.length > keep) body.deleteRow(-1); }
   const source = new EventSource(table.dataset.flux);
-  source.addEventListener('pret', function () { state.textContent = 'Connecté : les hits s\u2019affichent à leur arrivée.'; state.dataset.etat = 'ouvert'; });
+  source.addEventListener('pret', function (e) {
+    const n = JSON.parse(e.data).recents || 0;
+    body.replaceChildren();
+    state.textContent = (n ? 'Connecté : les ' + n + ' derniers hits reçus, puis les nouveaux à leur arrivée.' : 'Connecté : les hits s\u2019affichent à leur arrivée.');
+    state.dataset.etat = 'ouvert';
+  });
   source.addEventListener('hit', function (e) {
     const h = JSON.parse(e.data), row = document.createElement('tr');
     row.dataset.statut = h.status;
@@ -130,7 +141,8 @@ fn inspector(access: &Access, plateforme: &str, available: bool) -> Markup {
     let body = html! {
         p { a href={ "/conformite/" (plateforme) } { "← Conformité du marquage" } }
         @if available {
-            p.muted { "Les hits de la plateforme, acceptés ou refusés avec leurs motifs, dans la seconde qui suit leur réception par le collecteur. "
+            p.muted { "Les hits de la plateforme, acceptés ou refusés avec leurs motifs, dans la seconde qui suit leur réception par le collecteur, "
+                "après les " (RECENT_EVENTS) " derniers reçus avant l'ouverture de la page. "
                 "Le visiteur n'apparaît que sous son pseudonyme. Les " (PAGE_ROWS) " derniers restent affichés." }
             p #etat data-etat="connexion" { "Connexion…" }
             table #direct data-flux={ "/conformite/" (plateforme) "/direct/flux" } data-lignes=(PAGE_ROWS) {
@@ -199,10 +211,13 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn the_stream_sends_ready_then_the_platforms_hits_as_json_events() {
+    async fn the_stream_sends_ready_then_the_platforms_recent_hits_then_its_new_ones_as_json_events() {
         let dir = tempfile::tempdir().unwrap();
         let log = Arc::new(EmbeddedHitLog::open(&dir.path().join("log"), EmbeddedLogConfig::default()).unwrap());
         let app = crate::router(Arc::new(dashboards(dir.path()).with_live(log.clone() as Arc<dyn HitLog>)));
+        let mut earlier = crate::live::event::tests::hit("ONE");
+        earlier.page = Some("avant".into());
+        log.append(Topic::Hits, vec![LogRecord { key: vec![1], payload: earlier.encode() }]).await.unwrap();
         let response = app.oneshot(request("/conformite/ONE/direct/flux", Some("jeton-one"))).await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         assert_eq!(response.headers()["content-type"], "text/event-stream");
@@ -213,7 +228,9 @@ mod tests {
             String::from_utf8(frame.into_data().unwrap().to_vec()).unwrap()
         };
         text.push_str(&next().await);
-        assert!(text.starts_with("event: pret\ndata: {\"plateforme\":\"ONE\"}"), "{text}");
+        assert!(text.starts_with("event: pret\ndata: {\"plateforme\":\"ONE\",\"recents\":1}"), "{text}");
+        let recent = next().await;
+        assert!(recent.starts_with("event: hit\ndata: {") && recent.contains(r#""page":"avant""#), "the hit sent before: {recent}");
         let hit = crate::live::event::tests::hit("ONE").encode();
         log.append(Topic::Hits, vec![LogRecord { key: vec![1], payload: hit }]).await.unwrap();
         let event = next().await;
