@@ -124,6 +124,11 @@ pub struct Pipeline {
     /// Receive times of the newest hits it staged and counted (shared with an in-process
     /// collector, which adds the newest acknowledged).
     freshness: Arc<Freshness>,
+    /// What this instance knows is staged of each (day, log partition): read from the store
+    /// once, then kept up as it stages, so that a batch costs no question to the store per day
+    /// and partition. Never above what the store holds (it only grows with what this instance
+    /// staged), so a record at or below it was staged; forgotten with the group's members.
+    staged: std::sync::Mutex<BTreeMap<(NaiveDate, Partition), Option<u64>>>,
 }
 
 impl Pipeline {
@@ -138,6 +143,7 @@ impl Pipeline {
             members: tokio::sync::Mutex::new([None, None]),
             steps: Arc::default(),
             freshness: Arc::default(),
+            staged: std::sync::Mutex::default(),
         }
     }
 
@@ -178,8 +184,10 @@ impl Pipeline {
             Err(e) => Err(e),
         };
         if result.is_err() {
-            // What was polled but not committed is read again by a fresh member.
+            // What was polled but not committed is read again by a fresh member, and what is
+            // staged is asked again of the store.
             *members = [None, None];
+            self.staged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clear();
         }
         result
     }
@@ -251,21 +259,26 @@ impl Pipeline {
                     }
                 }
             }
+            let mut batches = Vec::new();
+            let mut highest: Vec<((NaiveDate, Partition), u64)> = Vec::new();
             for ((day, partition), rows) in by_day {
                 if retired.is_some_and(|r| day <= r) {
                     staged.retired += rows.len() as u64;
                     continue;
                 }
-                let through = self.store.staged_through(day, partition).await?;
+                let through = self.staged_through(day, partition).await?;
                 let fresh: Vec<HitRow> = rows.into_iter().filter(|r| through.is_none_or(|t| r.offset > t)).collect();
-                if !fresh.is_empty() {
+                if let Some(last) = fresh.iter().map(|r| r.offset).max() {
                     staged.hits += fresh.len() as u64;
                     if let Some(newest) = fresh.iter().map(|r| r.time_ms).max() {
                         self.freshness.staged(newest);
                     }
-                    self.store.stage_hits(day, hits_batch(&fresh)).await?;
+                    highest.push(((day, partition), last));
+                    batches.push((day, hits_batch(&fresh)));
                 }
             }
+            self.store.stage_hits_batches(batches).await?;
+            self.note_staged(highest, retired);
             held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
             next.extend(read);
@@ -273,6 +286,29 @@ impl Pipeline {
             on_batch(&staged);
         }
         Ok(staged)
+    }
+
+    /// The highest position staged of a day and log partition: as this instance knows it, else
+    /// as the store says.
+    async fn staged_through(&self, day: NaiveDate, partition: Partition) -> Result<Option<u64>, PipelineError> {
+        let known = self.staged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&(day, partition)).copied();
+        if let Some(known) = known {
+            return Ok(known);
+        }
+        let through = self.store.staged_through(day, partition).await?;
+        self.staged.lock().unwrap_or_else(std::sync::PoisonError::into_inner).insert((day, partition), through);
+        Ok(through)
+    }
+
+    /// Notes the highest positions just staged; forgets the days whose facts are retired.
+    fn note_staged(&self, highest: Vec<((NaiveDate, Partition), u64)>, retired: Option<NaiveDate>) {
+        let mut known = self.staged.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        for (key, last) in highest {
+            known.insert(key, Some(last));
+        }
+        if let Some(retired) = retired {
+            known.retain(|(day, _), _| *day > retired);
+        }
     }
 
     /// Stages the dead letters beyond the committed offsets, and what the replays' `Done` marks

@@ -35,13 +35,16 @@ fn serve(data_dir: &Path) -> Collector {
     Collector::spawn(&["serve", "--listen", "127.0.0.1:0", "--data-dir", data_dir.to_str().unwrap(), "--config", config.to_str().unwrap()])
 }
 
-/// Sends the hits and waits until the pipeline counted the 10 visitors.
+/// Sends the hits and waits until the pipeline counted the 10 visitors, in every cell of the
+/// view: the queries of one view run side by side while the pipeline steps every 300 ms, so a
+/// view computed during a step may read the nation after it and the school before it.
 async fn with_traffic(url: &str) -> Value {
     send_hits(url).await;
     let mut nation = Value::Null;
     for _ in 0..150 {
         nation = api(format!("{url}/api/v1/territoires"), None).await;
-        if nation["territory"]["figures"]["visitors"].as_u64() == Some(10) {
+        let active = nation["territory"]["deployment"]["premier"]["active"].as_u64();
+        if nation["territory"]["figures"]["visitors"].as_u64() == Some(10) && active == Some(1) {
             return nation;
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

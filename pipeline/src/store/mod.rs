@@ -48,6 +48,16 @@ pub trait RollupStore: Send + Sync + 'static {
     /// all with positions above [`Self::staged_through`], and marks the day dirty.
     async fn stage_hits(&self, day: NaiveDate, hits: RecordBatch) -> Result<(), PipelineError>;
 
+    /// Durably adds several batches of hits ([`Self::stage_hits`] each: one day and one log
+    /// partition a batch), as one staging step: a store that speaks to a server stages them in a
+    /// few requests instead of a few per batch.
+    async fn stage_hits_batches(&self, batches: Vec<(NaiveDate, RecordBatch)>) -> Result<(), PipelineError> {
+        for (day, hits) in batches {
+            self.stage_hits(day, hits).await?;
+        }
+        Ok(())
+    }
+
     /// How many hits are staged for a day (to plan its computation; may count a hit staged
     /// twice by a broker's duplicate once more).
     async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError>;
@@ -253,6 +263,19 @@ pub(crate) async fn guard_staging<S: RollupStore + ?Sized>(
     hits: &RecordBatch,
 ) -> Result<Option<(u64, u64)>, PipelineError> {
     use collector::log::partition_of;
+    let Some((first, last)) = batch_partition(day, hits)? else { return Ok(None) };
+    if let Some(through) = store.staged_through(day, partition_of(first)).await? {
+        if first <= through {
+            return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
+        }
+    }
+    Ok(Some((first, last)))
+}
+
+/// The first and last positions of a batch of hits to stage (`None` when empty); an error when
+/// it spans two log partitions.
+pub(crate) fn batch_partition(day: NaiveDate, hits: &RecordBatch) -> Result<Option<(u64, u64)>, PipelineError> {
+    use collector::log::partition_of;
     use datafusion::arrow::array::AsArray;
     let positions = hits.column(0).as_primitive::<datafusion::arrow::datatypes::UInt64Type>().values();
     let (Some(first), Some(last)) = (positions.iter().copied().min(), positions.iter().copied().max()) else { return Ok(None) };
@@ -262,11 +285,6 @@ pub(crate) async fn guard_staging<S: RollupStore + ?Sized>(
             partition_of(first),
             partition_of(last)
         )));
-    }
-    if let Some(through) = store.staged_through(day, partition_of(first)).await? {
-        if first <= through {
-            return Err(PipelineError::Store(format!("{day}: hits from offset {first} staged again (already staged through {through})")));
-        }
     }
     Ok(Some((first, last)))
 }

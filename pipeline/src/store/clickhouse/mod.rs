@@ -424,6 +424,26 @@ impl RollupStore for ClickHouseRollupStore {
         self.set_dirty(&[day], true).await
     }
 
+    async fn stage_hits_batches(&self, batches: Vec<(NaiveDate, RecordBatch)>) -> Result<(), PipelineError> {
+        // Each batch within one partition; hits staged again are one hit in the table anyway
+        // (ReplacingMergeTree on day and position), and the pipeline passes only fresh ones.
+        for (day, hits) in &batches {
+            super::batch_partition(*day, hits)?;
+        }
+        let days: Vec<NaiveDate> = batches.iter().map(|(day, _)| *day).collect::<BTreeSet<_>>().into_iter().collect();
+        if days.is_empty() {
+            return Ok(());
+        }
+        // As in `stage_hits`: dirty before and after the insert, the insert in one request.
+        self.set_dirty(&days, true).await?;
+        let mut rows = Vec::new();
+        for (_, hits) in &batches {
+            rows.push(HitRow::rows(hits)?);
+        }
+        self.insert::<HitRow<'_>>("hits", rows.into_iter().flatten()).await?;
+        self.set_dirty(&days, true).await
+    }
+
     async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
         self.fetch_one(self.sql(&format!("SELECT count() FROM {} WHERE day = toDate(?)", self.table("hits"))).await?.bind(day)).await
     }
