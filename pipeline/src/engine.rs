@@ -3,7 +3,8 @@
 //!
 //! Two steps, each crash-safe:
 //! 1. **stage**: read the log as a member of the consumer group (the configured consumer name)
-//!    from the committed offsets in batches, place each hit in its territories and local day,
+//!    from the committed offsets in batches (the next batch polled while one is written), place
+//!    each hit in its territories and local day,
 //!    append each day's new hits to the store (hits at or below what the day already holds of
 //!    their partition are skipped, so re-reading a batch, after a crash or after the group gave
 //!    a dead member's partitions to another, stages nothing twice), which marks those days dirty;
@@ -232,11 +233,8 @@ impl Pipeline {
         let mut placer = Placer::new(&self.plan, &self.referential);
         let mut held = self.held().await?;
         let retired = self.store.facts_retired_through().await?;
-        loop {
-            let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
-            if records.is_empty() {
-                break;
-            }
+        let mut records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
+        while !records.is_empty() {
             staged.records += records.len() as u64;
             let mut visitors: Vec<[u8; 16]> = Vec::with_capacity(records.len());
             let mut read: BTreeMap<Partition, u64> = BTreeMap::new();
@@ -277,13 +275,18 @@ impl Pipeline {
                     batches.push((day, hits_batch(&fresh)));
                 }
             }
-            self.store.stage_hits_batches(batches).await?;
+            // The next batch is polled while this one is written (staging waited on one, then
+            // the other); it is placed only once this one is staged and committed.
+            let (written, polled) =
+                tokio::join!(self.store.stage_hits_batches(batches), member.poll(self.config.batch_records, self.config.poll_wait));
+            written?;
             self.note_staged(highest, retired);
             held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
             next.extend(read);
             staged.next_offset = next.values().sum();
             on_batch(&staged);
+            records = polled?;
         }
         Ok(staged)
     }
