@@ -5,7 +5,6 @@
 //! file carries the [`FactsStamp`] of what it was computed from.
 
 use std::fs;
-use std::path::Path;
 
 use async_trait::async_trait;
 use chrono::NaiveDate;
@@ -89,14 +88,6 @@ impl Files {
         }
         Ok(())
     }
-}
-
-/// The batches of a Parquet file, read as they are decoded.
-pub(super) fn read_all_streaming(
-    path: &Path,
-) -> Result<impl Iterator<Item = Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError>>, PipelineError> {
-    let file = fs::File::open(path).map_err(|e| PipelineError::io(format!("opening {}", path.display()), e))?;
-    Ok(datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?)
 }
 
 /// The schemas of the writer's files, in [`TABLES`] order.

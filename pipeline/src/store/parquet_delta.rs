@@ -24,7 +24,7 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::NaiveDate;
@@ -221,14 +221,22 @@ impl Files {
 }
 
 /// Copies the rows of a fact file whose visitor `keep` selects into `into`, a batch at a time.
-fn copy_rows(path: &std::path::Path, keep: impl Fn(&[u8; 16]) -> bool, into: &mut AtomicParquet) -> Result<(), PipelineError> {
-    for batch in super::day_writer::read_all_streaming(path)? {
+fn copy_rows(path: &Path, keep: impl Fn(&[u8; 16]) -> bool, into: &mut AtomicParquet) -> Result<(), PipelineError> {
+    for batch in read_all_streaming(path)? {
         let kept = filter_visitors(&batch?, |v| <[u8; 16]>::try_from(v).is_ok_and(|v| keep(&v)))?;
         if kept.num_rows() > 0 {
             into.write(&kept)?;
         }
     }
     Ok(())
+}
+
+/// The batches of a Parquet file, read as they are decoded.
+fn read_all_streaming(
+    path: &Path,
+) -> Result<impl Iterator<Item = Result<datafusion::arrow::array::RecordBatch, datafusion::arrow::error::ArrowError>>, PipelineError> {
+    let file = fs::File::open(path).map_err(|e| PipelineError::io(format!("opening {}", path.display()), e))?;
+    Ok(datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?)
 }
 
 #[cfg(test)]
