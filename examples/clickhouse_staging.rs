@@ -58,7 +58,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let staged: u64 = {
         let mut total = 0;
         for day in store.days().await? {
-            total += store.day_hit_count(day).await?;
+            total += store.day_hit_count(day.into()).await?;
         }
         total
     };

@@ -11,11 +11,18 @@
 //!    only then commit the offsets. Staged hits are the durable base of every figure: once they
 //!    and the dirty marks are on disk, the log records are no longer needed. Several instances
 //!    may stage at once (a Kafka log's group shares the partitions among them).
-//! 2. **compute**: re-sessionize every dirty day from all its staged hits and replace its visits
-//!    and usages; the day is clean once they are written. A late hit just makes its day dirty
-//!    again; computing a day twice gives the same facts (idempotent). A day holding more than
-//!    [`PipelineConfig::compute_hits`] hits is computed a range of visitor slices at a time
-//!    (visits never span two visitors), so memory stays bounded however large the day.
+//! 2. **compute**: re-sessionize every dirty part of a day ([`DayPart`]) from its staged hits
+//!    and replace its visits and usages; the part is clean once they are written. A late hit
+//!    just makes its part dirty again; computing a part twice gives the same facts
+//!    (idempotent). A store that divides its facts by log partition (ClickHouse) names each
+//!    dirty (day, partition), and a member of a consumer group computes only the parts of the
+//!    partitions the group gives it now: a visitor's hits all lie in one partition (the log is
+//!    keyed by pseudonym), so no two members compute the same visitor, and a partition that
+//!    moves to another member moves its work with it. Whether a part is dirty is decided by the
+//!    positions staged and covered, never by comparing two machines' clocks (see the store's
+//!    `parts.rs`). A part holding more than [`PipelineConfig::compute_hits`]
+//!    hits is computed a range of visitor slices at a time (visits never span two visitors), so
+//!    memory stays bounded however large the day.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -30,6 +37,7 @@ use tagging_plan::{Plan, Referential};
 use tracing::{info, warn};
 
 use crate::day_changes::filter_positions;
+use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
@@ -130,6 +138,8 @@ pub struct Pipeline {
     /// and partition. Never above what the store holds (it only grows with what this instance
     /// staged), so a record at or below it was staged; forgotten with the group's members.
     staged: std::sync::Mutex<BTreeMap<(NaiveDate, Partition), Option<u64>>>,
+    /// Staged hits this instance sessionized, over all its steps.
+    computed_hits: std::sync::atomic::AtomicU64,
 }
 
 impl Pipeline {
@@ -145,7 +155,14 @@ impl Pipeline {
             steps: Arc::default(),
             freshness: Arc::default(),
             staged: std::sync::Mutex::default(),
+            computed_hits: std::sync::atomic::AtomicU64::new(0),
         }
+    }
+
+    /// Staged hits this instance sessionized so far (a member of a group: those of the
+    /// partitions it owned when it computed).
+    pub fn computed_hits(&self) -> u64 {
+        self.computed_hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The same pipeline recording what it stages and counts in `freshness` (an in-process
@@ -361,26 +378,29 @@ impl Pipeline {
         Ok((count, skipped))
     }
 
-    /// Recomputes the visits of every dirty day; `on_day` sees each day done with the count of
-    /// days done and to do. Returns the days computed.
-    pub async fn compute(&self, mut on_day: impl FnMut(NaiveDate, usize, usize)) -> Result<Vec<NaiveDate>, PipelineError> {
-        let dirty = self.store.dirty_days().await?;
+    /// Recomputes the visits of every dirty part of a day this instance computes (a member of
+    /// a group: the parts of the partitions it owns now); `on_part` sees each part done with the
+    /// count of parts done and to do. Returns the parts computed.
+    pub async fn compute(&self, mut on_part: impl FnMut(DayPart, usize, usize)) -> Result<Vec<DayPart>, PipelineError> {
+        let owned = self.members.lock().await[0].as_ref().and_then(|member| member.owned());
+        let dirty: Vec<DayPart> = self.store.dirty_parts().await?.into_iter().filter(|part| part.owned_by(owned.as_ref())).collect();
         let mut pending = dirty.iter().copied();
         let mut running = tokio::task::JoinSet::new();
         let mut done = 0;
         loop {
             while running.len() < self.config.parallelism.max(1) {
-                let Some(day) = pending.next() else { break };
+                let Some(part) = pending.next() else { break };
                 let (store, sessionizer, most) = (Arc::clone(&self.store), self.config.sessionizer, self.config.compute_hits);
                 running.spawn(async move {
-                    compute_day(store.as_ref(), sessionizer, day, most).await?;
-                    Ok::<_, PipelineError>(day)
+                    let computed = compute_day(store.as_ref(), sessionizer, part, most).await?;
+                    Ok::<_, PipelineError>((part, computed))
                 });
             }
             let Some(finished) = running.join_next().await else { break };
-            let day = finished.map_err(|e| PipelineError::Store(format!("day computation failed: {e}")))??;
+            let (part, computed) = finished.map_err(|e| PipelineError::Store(format!("day computation failed: {e}")))??;
+            self.computed_hits.fetch_add(computed.hits, std::sync::atomic::Ordering::Relaxed);
             done += 1;
-            on_day(day, done, dirty.len());
+            on_part(part, done, dirty.len());
         }
         Ok(dirty)
     }
@@ -419,8 +439,8 @@ impl Pipeline {
         }
     }
 
-    /// Stages what the log holds, then computes the dirty days.
-    pub async fn run_once(&self) -> Result<(Staged, Vec<NaiveDate>), PipelineError> {
+    /// Stages what the log holds, then computes the dirty parts of days it owns.
+    pub async fn run_once(&self) -> Result<(Staged, Vec<DayPart>), PipelineError> {
         let staged = self.stage(|_| {}).await?;
         // Every hit staged so far is read by the computation below, which begins after this.
         let counted = self.freshness.newest_staged();
@@ -445,7 +465,7 @@ impl Pipeline {
                 Ok((staged, days)) => {
                     if staged.records > 0 || !days.is_empty() {
                         let lag = self.freshness.lag().map(|lag| lag.as_secs_f64());
-                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, days = days.len(), lag_s = ?lag, "pipeline step");
+                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, parts = days.len(), lag_s = ?lag, "pipeline step");
                     }
                     // Caught up: one closed period's cells are kept (none whose days are dirty).
                     self.materialize_next().await;
@@ -473,17 +493,19 @@ pub struct DayComputed {
     pub hits: u64,
 }
 
-/// Computes one day's facts from its staged hits, at most about `most` hits in memory at once.
+/// Computes the facts of one part of a day ([`DayPart`], or a whole day) from its staged hits,
+/// at most about `most` hits in memory at once.
 ///
-/// When the store can tell what the day received since its facts were computed and that is a
-/// small share of the day ([`crate::day_changes`]), only the visitors with new hits are re-cut,
-/// from all their hits of the day, and the other visitors' facts stay. Otherwise the whole day
-/// is read and sessionized a range of visitor slices at a time, each range's facts appended to
-/// the day's new facts, which replace the old ones in one commit.
-pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, day: NaiveDate, most: u64) -> Result<DayComputed, PipelineError> {
-    let planned = store.day_hit_count(day).await?;
-    // Begun before any reading: hits staged from now on leave the day dirty.
-    let mut writer = store.begin_day(day, &sessionizer.definition()).await?;
+/// When the store can tell what the part received since its facts were computed and that is a
+/// small share of it ([`crate::day_changes`]), only the visitors with new hits are re-cut, from
+/// all their hits of the day, and the other visitors' facts stay. Otherwise the whole part is
+/// read and sessionized a range of visitor slices at a time, each range's facts appended to
+/// the part's new facts, which replace the old ones in one commit.
+pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, part: impl Into<DayPart>, most: u64) -> Result<DayComputed, PipelineError> {
+    let part = part.into();
+    let planned = store.day_hit_count(part).await?;
+    // Begun before any reading: hits staged from now on leave the part dirty.
+    let mut writer = store.begin_day(part, &sessionizer.definition()).await?;
     let visitors = match writer.changes() {
         Some(changes) if changes.worth_it(planned) => Some(changes.visitors.clone()),
         _ => None,
@@ -495,8 +517,8 @@ pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, day:
     let mut computed = DayComputed { partial: visitors.is_some(), hits: 0 };
     for slices in VisitorSlices::plan(planned, most) {
         let read = match &visitors {
-            Some(visitors) => store.day_hits_of(day, slices, visitors).await?,
-            None => store.day_hits_in(day, slices).await?,
+            Some(visitors) => store.day_hits_of(part, slices, visitors).await?,
+            None => store.day_hits_in(part, slices).await?,
         };
         let mut hits = Vec::new();
         for batch in read {

@@ -6,6 +6,7 @@
 //! service, tool, device, OS, browser). Definitions: `docs/INDICATORS.md`.
 
 pub mod day_changes;
+pub mod day_part;
 pub mod engine;
 pub mod error;
 pub mod export;

@@ -64,7 +64,7 @@ async fn replayed_hits_count_on_their_day_and_marks_say_the_refusals_were_recove
     let pipeline =
         Pipeline::new(log.clone(), store.clone(), Arc::new(Plan::shipped()), Arc::new(Referential::shipped().clone()), PipelineConfig::default());
     let (staged, days) = pipeline.run_once().await.unwrap();
-    assert_eq!((staged.hits, days), (3, vec![day]), "the replayed hits are staged on their own day");
+    assert_eq!((staged.hits, days), (3, vec![day.into()]), "the replayed hits are staged on their own day");
     let rows = store.query(&IndicatorQuery::new(Level::Nation, Period::Day, day, day)).await.unwrap();
     assert_eq!((rows.iter().map(|r| r.page_views).sum::<u64>(), rows.iter().map(|r| r.visitors).sum::<u64>()), (3, 2));
     let counts = store.reject_counts(day, day).await.unwrap();

@@ -163,7 +163,7 @@ pub async fn run(
                 Ok((staged, days)) => {
                     if once || staged.records > 0 || !days.is_empty() {
                         eprintln!(
-                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure, {} of days already retired), {} day(s) computed; next offset {}",
+                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure, {} of days already retired), {} day part(s) computed; next offset {}",
                             staged.records,
                             staged.hits,
                             staged.unplaceable,
@@ -240,7 +240,7 @@ pub async fn backfill(
         })
         .await?;
     computing.finish_and_clear();
-    eprintln!("backfill: {} log records staged, {} day(s) recomputed ({} in {from}..{to})", staged.records, computed.len(), days.len());
+    eprintln!("backfill: {} log records staged, {} day part(s) recomputed ({} day(s) in {from}..{to})", staged.records, computed.len(), days.len());
     Ok(ExitCode::SUCCESS)
 }
 

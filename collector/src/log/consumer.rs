@@ -29,6 +29,12 @@ pub trait LogConsumer: Send {
     /// given to another member since it was read is not committed: its new owner reads those
     /// records again from the previous commit.
     async fn commit(&mut self, next: &BTreeMap<Partition, u64>) -> Result<(), LogError>;
+
+    /// The partitions the group gives this member now; `None`: every partition, whoever else
+    /// reads (a member alone by construction). Empty while a new member waits for the group.
+    fn owned(&self) -> Option<std::collections::BTreeSet<Partition>> {
+        None
+    }
 }
 
 /// The member that owns every partition of a topic (see the module header).

@@ -79,7 +79,7 @@ impl KafkaMember {
         .unwrap_or(false)
     }
 
-    fn owned(&self) -> Vec<Partition> {
+    fn assigned(&self) -> Vec<Partition> {
         let Ok(assignment) = self.consumer.assignment() else { return Vec::new() };
         assignment.elements_for_topic(&self.topic).iter().filter_map(|e| Partition::try_from(e.partition()).ok()).collect()
     }
@@ -130,7 +130,7 @@ impl LogConsumer for KafkaMember {
                 }
                 Ok(Err(e)) => return Err(unavailable(&e)),
                 Err(_) => {
-                    if out.is_empty() && !self.joined && !self.owned().is_empty() {
+                    if out.is_empty() && !self.joined && !self.assigned().is_empty() {
                         // Partitions came, nothing read yet: whether that is "caught up" is
                         // the watermarks' call, below.
                         self.joined = true;
@@ -144,7 +144,7 @@ impl LogConsumer for KafkaMember {
                         if started.elapsed() < LAG_WAIT {
                             continue;
                         }
-                        warn!(topic = %self.topic, owned = ?self.owned(), "owned partitions hold records past this member's position, but none came for {LAG_WAIT:?}");
+                        warn!(topic = %self.topic, owned = ?self.assigned(), "owned partitions hold records past this member's position, but none came for {LAG_WAIT:?}");
                     }
                     break;
                 }
@@ -154,7 +154,7 @@ impl LogConsumer for KafkaMember {
     }
 
     async fn commit(&mut self, next: &BTreeMap<Partition, u64>) -> Result<(), LogError> {
-        let owned = self.owned();
+        let owned = self.assigned();
         let mut offsets = TopicPartitionList::new();
         for (partition, offset) in next {
             if owned.contains(partition) {
@@ -178,5 +178,9 @@ impl LogConsumer for KafkaMember {
             }
             Err(e) => Err(unavailable(&e)),
         }
+    }
+
+    fn owned(&self) -> Option<std::collections::BTreeSet<Partition>> {
+        Some(self.assigned().into_iter().collect())
     }
 }

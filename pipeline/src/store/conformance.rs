@@ -268,15 +268,22 @@ async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
         hit(&mut placer, position(1, 4), "2026-11-23T08:03:00+01:00", 2, SCHOOL_A, "MESSAGERIE", "ELEVE"),
     ];
     assert!(store.stage_hits(d, hits_batch(&spanning)).await.is_err(), "a batch spanning partitions is refused");
-    // A hit staged while the day was being computed (by another instance) keeps it dirty.
-    let mut writer = store.begin_day(d, "").await.unwrap();
-    let read = store.day_hits(d).await.unwrap();
+    // A hit staged while the day was being computed (by another instance) keeps it dirty. The
+    // part computed is the one holding partition 0 (in a store dividing by partition, only
+    // partition 1's part is dirty now).
+    let parts = store.dirty_parts().await.unwrap();
+    assert!(parts.iter().all(|p| p.day == d) && !parts.is_empty(), "{parts:?}");
+    let part = if parts.iter().any(|p| p.partition.is_none()) { crate::day_part::DayPart::whole(d) } else { crate::day_part::DayPart::of_partition(d, 0) };
+    let mut writer = store.begin_day(part, "").await.unwrap();
+    let read = store.day_hits_in(part, crate::visitor_slices::VisitorSlices::ALL).await.unwrap();
     store.stage_hits(d, hits_batch(&spanning[..1])).await.unwrap();
     writer.append(Sessionizer::default().run(read).await.unwrap()).await.unwrap();
     writer.commit().await.unwrap();
     assert_eq!(store.dirty_days().await.unwrap(), vec![d], "facts computed before the last staging leave the day dirty");
-    let facts = Sessionizer::default().run(store.day_hits(d).await.unwrap()).await.unwrap();
-    store.replace_day(d, facts).await.unwrap();
+    assert!(store.dirty_parts().await.unwrap().contains(&part), "the part computed too");
+    for part in store.dirty_parts().await.unwrap() {
+        crate::engine::compute_day(store, Sessionizer::default(), part, u64::MAX).await.unwrap();
+    }
     assert!(store.dirty_days().await.unwrap().is_empty());
     let nation = IndicatorQuery::new(Level::Nation, Period::Day, d, d);
     assert_eq!(store.query(&nation).await.unwrap()[0].page_views, 4, "every staged hit counted once");
@@ -294,10 +301,10 @@ async fn a_day_computed_in_slices_has_the_same_figures<S: RollupStore>(store: &S
     for chunk in rows.chunks(700) {
         store.stage_hits(d, hits_batch(chunk)).await.unwrap();
     }
-    assert_eq!(store.day_hit_count(d).await.unwrap(), rows.len() as u64);
+    assert_eq!(store.day_hit_count(d.into()).await.unwrap(), rows.len() as u64);
     // Pseudonyms are uniform: four ranges of slices hold about a quarter of the hits each.
     for slices in crate::visitor_slices::VisitorSlices::plan(rows.len() as u64, (rows.len() as u64).div_ceil(4)) {
-        let n: usize = store.day_hits_in(d, slices).await.unwrap().iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
+        let n: usize = store.day_hits_in(d.into(), slices).await.unwrap().iter().map(datafusion::arrow::array::RecordBatch::num_rows).sum();
         assert!(n > rows.len() / 8 && n < rows.len() / 2, "{slices:?} holds {n} of {} hits", rows.len());
     }
     let queries: Vec<IndicatorQuery> = [Level::Nation, Level::Academie, Level::Ecole]

@@ -30,6 +30,7 @@ pub use self::erase::{DoomedVisitors, ErasedFacts};
 pub use self::erasure_hold::HeldVisitors;
 pub use self::parquet::ParquetRollupStore;
 use crate::day_changes::{DayChanges, Positions, VisitorSet};
+use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{IndicatorQuery, IndicatorRow};
@@ -58,18 +59,18 @@ pub trait RollupStore: Send + Sync + 'static {
         Ok(())
     }
 
-    /// How many hits are staged for a day (to plan its computation; may count a hit staged
-    /// twice by a broker's duplicate once more).
-    async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError>;
+    /// How many hits are staged for a part of a day (to plan its computation; may count a hit
+    /// staged twice by a broker's duplicate once more).
+    async fn day_hit_count(&self, part: DayPart) -> Result<u64, PipelineError>;
 
-    /// The staged hits of a day whose visitors lie in `slices`.
-    async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError>;
+    /// The staged hits of a part of a day whose visitors lie in `slices`.
+    async fn day_hits_in(&self, part: DayPart, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError>;
 
-    /// The staged hits of a day whose visitors lie in `slices` and in `visitors` (a step that
-    /// re-cuts some visitors only, [`crate::day_changes`]).
-    async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+    /// The staged hits of a part of a day whose visitors lie in `slices` and in `visitors` (a
+    /// step that re-cuts some visitors only, [`crate::day_changes`]).
+    async fn day_hits_of(&self, part: DayPart, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
         let mut hits = Vec::new();
-        for batch in self.day_hits_in(day, slices).await? {
+        for batch in self.day_hits_in(part, slices).await? {
             let batch = crate::day_changes::filter_visitors(&batch, |v| <[u8; 16]>::try_from(v).is_ok_and(|v| visitors.contains(&v)))?;
             if batch.num_rows() > 0 {
                 hits.push(batch);
@@ -80,7 +81,7 @@ pub trait RollupStore: Send + Sync + 'static {
 
     /// Every staged hit of a day.
     async fn day_hits(&self, day: NaiveDate) -> Result<Vec<RecordBatch>, PipelineError> {
-        self.day_hits_in(day, VisitorSlices::ALL).await
+        self.day_hits_in(DayPart::whole(day), VisitorSlices::ALL).await
     }
 
     /// Days with staged hits, in order.
@@ -89,20 +90,28 @@ pub trait RollupStore: Send + Sync + 'static {
     /// Days whose hits changed since their visits were last written, in order.
     async fn dirty_days(&self) -> Result<Vec<NaiveDate>, PipelineError>;
 
-    /// Marks days dirty (to recompute them, e.g. after a change of definitions).
+    /// The parts of days ([`DayPart`]) to compute again, in order: a store that divides its
+    /// facts by log partition names each dirty (day, partition); the others, whole dirty days.
+    async fn dirty_parts(&self) -> Result<Vec<DayPart>, PipelineError> {
+        Ok(self.dirty_days().await?.into_iter().map(DayPart::whole).collect())
+    }
+
+    /// Marks days dirty (to recompute them, e.g. after a change of definitions): every part of
+    /// them.
     async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError>;
 
-    /// Starts replacing a day's facts, cut with visits of this `definition`
-    /// ([`crate::sessionize::Sessionizer::definition`]). Call it **before** reading the hits they
-    /// come from: when hits are staged to the day after this call, the commit leaves the day
-    /// dirty, so they are computed next time. The writer replaces the whole day unless told to
-    /// keep the visitors without new hits ([`DayFactsWriter::changes`]).
-    async fn begin_day<'a>(&'a self, day: NaiveDate, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError>;
+    /// Starts replacing the facts of a part of a day ([`DayPart`]: a store that divides its
+    /// facts by log partition computes one partition's visitors at a time), cut with visits of
+    /// this `definition` ([`crate::sessionize::Sessionizer::definition`]). Call it **before**
+    /// reading the hits they come from: when hits are staged to the part after this call, the
+    /// commit leaves it dirty, so they are computed next time. The writer replaces the whole
+    /// part unless told to keep the visitors without new hits ([`DayFactsWriter::changes`]).
+    async fn begin_day<'a>(&'a self, part: DayPart, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError>;
 
     /// Durably replaces a day's visits and usages (layouts [`crate::facts::visits_schema`] and
     /// [`crate::facts::usages_schema`]) and clears its dirty mark, in one piece.
     async fn replace_day(&self, day: NaiveDate, facts: Sessionized) -> Result<(), PipelineError> {
-        let mut writer = self.begin_day(day, "").await?;
+        let mut writer = self.begin_day(DayPart::whole(day), "").await?;
         writer.append(facts).await?;
         writer.commit().await
     }

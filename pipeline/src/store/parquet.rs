@@ -57,6 +57,7 @@ use super::atomic_parquet::{read_all, read_slices, read_visitors, row_count, syn
 use super::day_moments::DayMoments;
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::day_changes::VisitorSet;
+use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::facts::{hits_schema, usages_schema, visits_schema};
 use crate::frozen;
@@ -353,13 +354,13 @@ impl RollupStore for ParquetRollupStore {
         blocking(move || this.compact(day, partition_of(first))).await
     }
 
-    async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
-        let parts = self.files.parts(day)?;
+    async fn day_hit_count(&self, part: DayPart) -> Result<u64, PipelineError> {
+        let parts = self.files.parts(whole_day(part)?)?;
         blocking(move || parts.iter().map(|p| row_count(&p.path)).sum()).await
     }
 
-    async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
-        let parts = self.files.parts(day)?;
+    async fn day_hits_in(&self, part: DayPart, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
+        let parts = self.files.parts(whole_day(part)?)?;
         blocking(move || {
             let mut batches = Vec::new();
             for part in parts {
@@ -370,8 +371,8 @@ impl RollupStore for ParquetRollupStore {
         .await
     }
 
-    async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
-        let (parts, visitors) = (self.files.parts(day)?, Arc::new(visitors.clone()));
+    async fn day_hits_of(&self, part: DayPart, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+        let (parts, visitors) = (self.files.parts(whole_day(part)?)?, Arc::new(visitors.clone()));
         blocking(move || {
             let mut batches = Vec::new();
             for part in parts {
@@ -401,8 +402,8 @@ impl RollupStore for ParquetRollupStore {
         sync_dir(&self.files.root.join("dirty"))
     }
 
-    async fn begin_day<'a>(&'a self, day: NaiveDate, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
-        Ok(Box::new(self.begin_day_writer(day, definition).await?))
+    async fn begin_day<'a>(&'a self, part: DayPart, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
+        Ok(Box::new(self.begin_day_writer(whole_day(part)?, definition).await?))
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
@@ -575,6 +576,17 @@ impl RollupStore for ParquetRollupStore {
 
     async fn held_visitors(&self, today: NaiveDate) -> Result<HeldVisitors, PipelineError> {
         self.files.held_visitors(today)
+    }
+}
+
+/// The day of a part the embedded store computes: a whole day (it is written by one process,
+/// which computes every log partition of a day at once).
+fn whole_day(part: DayPart) -> Result<NaiveDate, PipelineError> {
+    match part.partition {
+        None => Ok(part.day),
+        Some(partition) => {
+            Err(PipelineError::Store(format!("{}: the embedded store computes whole days, not log partition {partition} apart", part.day)))
+        }
     }
 }
 

@@ -75,7 +75,7 @@ async fn parts_are_compacted_and_covered_parts_ignored() {
     store.files.write_atomically(&covered, &hits_schema(), &hits_batch(&[row(3)])).unwrap();
     let rows: usize = store.day_hits(day).await.unwrap().iter().map(RecordBatch::num_rows).sum();
     assert_eq!(rows as u64, staged);
-    assert_eq!(store.day_hit_count(day).await.unwrap(), staged);
+    assert_eq!(store.day_hit_count(day.into()).await.unwrap(), staged);
     assert_eq!(store.staged_through(day, 0).await.unwrap(), Some(staged - 1));
 }
 

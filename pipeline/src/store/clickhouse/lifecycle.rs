@@ -109,10 +109,10 @@ impl ClickHouseRollupStore {
     pub(super) async fn retire_days(&self, through: NaiveDate) -> Result<Vec<NaiveDate>, PipelineError> {
         let through = self.note_retired(through).await?;
         let mut days = BTreeSet::new();
-        for table in ["hits", "visits", "usages", "rejects", "dirty"] {
+        for table in ["hits", "visits", "usages", "rejects", "dirty", "dirty_parts", "forced_parts", "facts_stamps"] {
             let query = self.sql(&format!("SELECT DISTINCT day FROM {} WHERE day <= toDate(?)", self.table(table))).await?.bind(through);
             let retired = self.days_of(query).await?;
-            if table != "dirty" {
+            if matches!(table, "hits" | "visits" | "usages" | "rejects") {
                 days.extend(retired.iter().copied());
             }
             if !retired.is_empty() {
@@ -137,7 +137,7 @@ impl ClickHouseRollupStore {
         let by_visitor = format!("visitor IN ({})", hex.iter().map(|h| sql_literal(h)).collect::<Vec<_>>().join(", "));
         let by_properties =
             visitors.quoted_properties().iter().map(|q| format!("position(properties, {}) > 0", sql_literal(q))).collect::<Vec<_>>().join(" OR ");
-        let current = format!("(day, generation) IN (SELECT day, generation FROM {} FINAL)", self.table("generations"));
+        let current = format!("(day, generation) IN (SELECT day, generation FROM {} FINAL)", self.table("part_generations"));
         let mut erased = ErasedFacts::default();
         for (table, condition, counted) in [
             ("hits", by_visitor.clone(), format!("{} FINAL WHERE {by_visitor}", self.table("hits"))),
@@ -174,7 +174,7 @@ impl ClickHouseRollupStore {
         // Visits another instance computes from a reading older than the deletion must not
         // stand: the days are computed again.
         let days: Vec<NaiveDate> = erased.days.iter().copied().collect();
-        self.set_dirty(&days, true).await?;
+        self.force(&self.parts_of_days(&days).await?).await?;
         Ok(erased)
     }
 

@@ -12,10 +12,11 @@
 //! visits       visit facts          MergeTree, one partition per (day, generation)
 //! usages       usage facts          same
 //! tagging      tagging counts       same
-//! generations  current generation   ReplacingMergeTree(generation) by day: which generation of a day is read
+//! part_generations  current generation of each (day, log partition), and its version (`parts.rs`)
 //! facts_stamps  what each generation of a day was computed from (staged positions, visit definition)
 //! changed_visitors  the visitors a step re-cuts, one partition per step, dropped after it
-//! dirty        days to recompute    ReplacingMergeTree(version) by day: the latest mark wins
+//! dirty_parts, forced_parts  (day, log partition) to recompute: marks ordered by positions and epochs (`parts.rs`)
+//! generations, dirty  whole-day generations and marks of versions before 8, read once to divide them
 //! rejects      refusals, recoveries ReplacingMergeTree, by month, ordered by (day, offset, code, field)
 //! erasure_holds  erased visitors held out of staging (digests, until a day)
 //! frozen_cells, frozen_generations  cells kept for closed periods, under a generation per freeze
@@ -24,15 +25,18 @@
 //! migrations   schema versions applied
 //! ```
 //!
-//! Replacing a day writes its facts under a new generation, then switches the day's generation
-//! in one insert: a reader sees the old facts or the new ones, never half of each. The
-//! generation before the current one is kept for readers still on it; older ones are dropped as
-//! whole partitions. A step with few new hits copies the other visitors' rows of the current
+//! The facts are divided by log partition: the hit log is keyed by visitor, so the visitors of
+//! one (day, partition) are computed apart from the others, by the member of the consumer group
+//! that owns the partition (`parts.rs`). Replacing a part writes its facts under a new
+//! generation, then switches the part's generation in one insert: a reader sees the old facts
+//! or the new ones, never half of each. The generation a computation replaced is kept for
+//! readers still on it; older ones are dropped as whole partitions. A step with few new hits copies the other visitors' rows of the current
 //! generation into the new one on the server and inserts the changed visitors' new facts
 //! (`steps.rs`, [`crate::day_changes`]). Unique visitors stay exact: visits keep their pseudonymous visitor and every
 //! query counts `count(DISTINCT visitor)` over the cells it asks for, as in the embedded store.
 
 mod lifecycle;
+mod parts;
 mod records;
 pub mod rows;
 pub mod schema;
@@ -58,13 +62,14 @@ use tokio::sync::OnceCell;
 
 use collector::log::{partition_of, partition_positions, Partition};
 
-use self::records::{Day, DayGeneration, DirtyMark, Highest, Migration};
+use self::records::{Day, Highest, Migration};
 use self::rows::{
     HitColumns, HitRow, IndicatorAnswer, IndicatorColumns, RejectCountAnswer, RejectCountColumns, RejectRow, RejectSampleColumns, RejectSampleRow,
     RejectedEventsAnswer, RejectedEventsColumns, TaggingAnswer, TaggingAnswerColumns, TaggingFactRow, UsageRow, VisitRow,
 };
 use super::{sql, DayFactsWriter, DoomedVisitors, ErasedFacts, HeldVisitors, RollupStore};
 use crate::day_changes::{DayChanges, DayStep, FactsStamp, Positions, VisitorSet};
+use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{indicator_sql_in, Dialect, IndicatorQuery, IndicatorRow};
@@ -196,6 +201,12 @@ impl ClickHouseRollupStore {
             }
         }
         let current: u32 = self.fetch_one(self.sql(&format!("SELECT max(version) FROM {}", self.table("migrations"))).await?).await?;
+        if current < 8 {
+            let divided = self.split_day_generations().await?;
+            if divided > 0 {
+                tracing::info!(days = divided, "whole-day generations divided by log partition");
+            }
+        }
         if current < schema::VERSION {
             self.insert::<Migration>("migrations", [Ok(Migration { version: schema::VERSION })].into_iter()).await?;
         }
@@ -316,28 +327,6 @@ impl ClickHouseRollupStore {
         .await
     }
 
-    async fn set_dirty(&self, days: &[NaiveDate], dirty: bool) -> Result<(), PipelineError> {
-        self.set_dirty_at(days, dirty, self.next_version()).await
-    }
-
-    /// Marks days dirty or clean as of `version` (the latest version of a day wins).
-    async fn set_dirty_at(&self, days: &[NaiveDate], dirty: bool, version: u64) -> Result<(), PipelineError> {
-        if days.is_empty() {
-            return Ok(());
-        }
-        self.insert::<DirtyMark>("dirty", days.iter().map(|&day| Ok(DirtyMark { day, version, dirty }))).await
-    }
-
-    /// The current facts of `name` (visits, usages or tagging) over `first..=last`, as a subquery.
-    fn current(&self, name: &str, first: NaiveDate, last: NaiveDate) -> String {
-        let within = format!("day >= toDate('{first}') AND day <= toDate('{last}')");
-        format!(
-            "(SELECT * FROM {table} WHERE {within} AND (day, generation) IN (SELECT day, generation FROM {generations} FINAL WHERE {within})) AS {name}",
-            table = self.table(name),
-            generations = self.table("generations"),
-        )
-    }
-
     fn rejects_within(&self, first: NaiveDate, last: NaiveDate) -> String {
         format!("(SELECT * FROM {} FINAL WHERE day >= toDate('{first}') AND day <= toDate('{last}')) AS rejects", self.table("rejects"))
     }
@@ -373,36 +362,6 @@ impl ClickHouseRollupStore {
             .bind(positions.end);
         Ok(self.fetch_one::<Highest>(query).await?.offset())
     }
-
-    /// Drops the partitions of a day's facts older than the generation before `current`.
-    async fn drop_old_generations(&self, day: NaiveDate, current: u64) -> Result<(), PipelineError> {
-        let kept = self
-            .sql(&format!(
-                "SELECT generation FROM {} WHERE day = toDate(?) AND generation < ? GROUP BY generation ORDER BY generation DESC LIMIT 1",
-                self.table("generations")
-            ))
-            .await?
-            .bind(day)
-            .bind(current);
-        let previous = self.fetch_all::<u64>(kept).await?.first().copied().unwrap_or(current);
-        let day_key = day.format("%Y%m%d").to_string();
-        for table in ["visits", "usages", "tagging"] {
-            let parts = self
-                .sql("SELECT DISTINCT partition FROM system.parts WHERE database = ? AND table = ? AND active AND partition LIKE ?")
-                .await?
-                .bind(&self.config.database)
-                .bind(table)
-                .bind(format!("({day_key},%"));
-            for partition in self.fetch_all::<String>(parts).await? {
-                let Some((key, generation)) = partition.trim_matches(|c| c == '(' || c == ')').split_once(',') else { continue };
-                let Ok(generation) = generation.trim().parse::<u64>() else { continue };
-                if key == day_key && generation < previous {
-                    self.execute(self.sql(&format!("ALTER TABLE {} DROP PARTITION ({day_key}, {generation})", self.table(table))).await?).await?;
-                }
-            }
-        }
-        self.execute(self.sql(&format!("OPTIMIZE TABLE {} FINAL", self.table("generations"))).await?).await
-    }
 }
 
 #[async_trait]
@@ -415,46 +374,44 @@ impl RollupStore for ClickHouseRollupStore {
         if super::guard_staging(self, day, &hits).await?.is_none() {
             return Ok(());
         }
-        // Dirty first: a crash after it only recomputes the day; the other order could leave
-        // staged hits that are never computed. Dirty again after: another instance may have
-        // read the day's hits between the first mark and the insert, and its clean mark (stamped
-        // with the time of its reading) must lose to this one.
-        self.set_dirty(&[day], true).await?;
-        self.insert::<HitRow<'_>>("hits", HitRow::rows(&hits)?).await?;
-        self.set_dirty(&[day], true).await
+        self.stage_hits_batches(vec![(day, hits)]).await
     }
 
     async fn stage_hits_batches(&self, batches: Vec<(NaiveDate, RecordBatch)>) -> Result<(), PipelineError> {
         // Each batch within one partition; hits staged again are one hit in the table anyway
         // (ReplacingMergeTree on day and position), and the pipeline passes only fresh ones.
+        let mut staged = std::collections::BTreeMap::new();
         for (day, hits) in &batches {
-            super::batch_partition(*day, hits)?;
+            if let Some((_, last)) = super::batch_partition(*day, hits)? {
+                let highest = staged.entry((*day, partition_of(last))).or_insert(last);
+                *highest = (*highest).max(last);
+            }
         }
-        let days: Vec<NaiveDate> = batches.iter().map(|(day, _)| *day).collect::<BTreeSet<_>>().into_iter().collect();
-        if days.is_empty() {
+        if staged.is_empty() {
             return Ok(());
         }
-        // As in `stage_hits`: dirty before and after the insert, the insert in one request.
-        self.set_dirty(&days, true).await?;
+        // Dirty first, as of the positions staged (`parts.rs`): a crash after it only computes
+        // the parts again, and a computation that does not cover these hits cannot clear it.
+        self.mark_staged(&staged).await?;
         let mut rows = Vec::new();
         for (_, hits) in &batches {
             rows.push(HitRow::rows(hits)?);
         }
-        self.insert::<HitRow<'_>>("hits", rows.into_iter().flatten()).await?;
-        self.set_dirty(&days, true).await
+        self.insert::<HitRow<'_>>("hits", rows.into_iter().flatten()).await
     }
 
-    async fn day_hit_count(&self, day: NaiveDate) -> Result<u64, PipelineError> {
-        self.fetch_one(self.sql(&format!("SELECT count() FROM {} WHERE day = toDate(?)", self.table("hits"))).await?.bind(day)).await
+    async fn day_hit_count(&self, part: DayPart) -> Result<u64, PipelineError> {
+        let query = self.sql(&format!("SELECT count() FROM {} WHERE day = toDate(?){}", self.table("hits"), parts::and_within(part))).await?;
+        self.fetch_one(query.bind(part.day)).await
     }
 
-    async fn day_hits_in(&self, day: NaiveDate, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
+    async fn day_hits_in(&self, part: DayPart, slices: VisitorSlices) -> Result<Vec<RecordBatch>, PipelineError> {
         // The slice of a visitor is its pseudonym's first byte (the column holds it in hex).
-        let in_slices = if slices.is_all() {
-            String::new()
-        } else {
-            format!(" AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {} AND {}", slices.first, slices.last)
-        };
+        let mut in_slices = parts::and_within(part);
+        if !slices.is_all() {
+            in_slices.push_str(&format!(" AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {} AND {}", slices.first, slices.last));
+        }
+        let day = part.day;
         // In slices of offsets, so a large day never sits in memory as one answer.
         let mut batches = Vec::new();
         let mut after: Option<u64> = None;
@@ -487,30 +444,57 @@ impl RollupStore for ClickHouseRollupStore {
     }
 
     async fn dirty_days(&self) -> Result<Vec<NaiveDate>, PipelineError> {
-        self.days_of(self.sql(&format!("SELECT day FROM {} FINAL WHERE dirty = 1 ORDER BY day", self.table("dirty"))).await?).await
+        self.dirty_day_list().await
+    }
+
+    async fn dirty_parts(&self) -> Result<Vec<DayPart>, PipelineError> {
+        self.dirty_part_list().await
     }
 
     async fn mark_dirty(&self, days: &[NaiveDate]) -> Result<(), PipelineError> {
-        self.set_dirty(days, true).await
+        self.force(&self.parts_of_days(days).await?).await
     }
 
-    async fn begin_day<'a>(&'a self, day: NaiveDate, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
-        // The generation is the time the computation began, before it read any hit: of two
-        // instances computing a day at once, the one that began later (and so saw every hit
-        // the other saw) wins, and a dirty mark given after that beginning outlives the clean
-        // mark.
-        let generation = self.next_version();
-        let through = self.staged_positions(day).await?;
-        let (previous, changes) = match self.day_changes(day, definition, &through).await? {
-            Some((current, changes)) => (Some(current), Some(changes)),
-            None => (None, None),
+    async fn begin_day<'a>(&'a self, part: DayPart, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
+        let day = part.day;
+        let partition = match part.partition {
+            Some(partition) => partition,
+            None => {
+                let partitions = self.partitions_of_day(day).await?;
+                if partitions.len() > 1 {
+                    return Err(PipelineError::Store(format!(
+                        "{day}: the ClickHouse store computes a day one log partition at a time (it holds hits of partitions {partitions:?})"
+                    )));
+                }
+                partitions.first().copied().unwrap_or(0)
+            }
         };
+        // The generation is numbered from the time the computation began; which one stands is
+        // decided by what each covers (`parts.rs`), never by comparing clocks.
+        let generation = parts::generation_number(self.next_version(), partition)?;
+        let epoch = self.epoch(day, partition).await?;
+        let mut through = self.staged_positions(DayPart::of_partition(day, partition)).await?;
+        let replaced = self.listed(day, partition).await?;
+        let stamp = match replaced {
+            Some(listed) => self.stamp_of(day, listed).await?,
+            None => None,
+        };
+        // What a computation covers never goes back (an erasure may remove the highest hit).
+        if let Some(covered) = stamp.as_ref().and_then(|s| s.through.get(&partition).copied()) {
+            let at = through.entry(partition).or_insert(covered);
+            *at = (*at).max(covered);
+        }
+        let changes = match stamp.filter(|s| s.definition == definition) {
+            Some(stamp) => Some(self.day_changes(day, stamp, &through).await?),
+            None => None,
+        };
+        let previous = replaced.filter(|_| changes.is_some());
         let step = DayStep::new(FactsStamp { through, definition: definition.to_owned() }, changes);
-        Ok(Box::new(ClickHouseDayWriter { store: self, day, generation, previous, step }))
+        Ok(Box::new(ClickHouseDayWriter { store: self, day, partition, generation, epoch, replaced, previous, step }))
     }
 
-    async fn day_hits_of(&self, day: NaiveDate, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
-        self.hits_of_visitors(day, slices, visitors).await
+    async fn day_hits_of(&self, part: DayPart, slices: VisitorSlices, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+        self.hits_of_visitors(part, slices, visitors).await
     }
 
     async fn query_facts(&self, query: &IndicatorQuery) -> Result<Vec<IndicatorRow>, PipelineError> {
@@ -625,14 +609,19 @@ mod steps;
 #[cfg(test)]
 mod tests;
 
-/// A day's new facts inserted under a new generation, which becomes the day's current one on
-/// commit (until then queries read the previous generation).
+/// A part's new facts inserted under a new generation, which becomes the part's current one on
+/// commit (until then queries read the one it replaces).
 struct ClickHouseDayWriter<'a> {
     store: &'a ClickHouseRollupStore,
     day: NaiveDate,
+    /// The log partition whose visitors it computes.
+    partition: Partition,
     generation: u64,
-    /// The generation readers read when the computation began, when its facts allow a partial
-    /// step.
+    /// The part's epoch when the computation began (`parts.rs`).
+    epoch: u64,
+    /// The generation readers read when the computation began, if any (kept for them).
+    replaced: Option<u64>,
+    /// The same, when its facts allow a partial step.
     previous: Option<u64>,
     /// What the computation covers, what changed since `previous`, whether only the changed
     /// visitors go.
@@ -669,7 +658,7 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
     }
 
     async fn commit(self: Box<Self>) -> Result<(), PipelineError> {
-        let (store, day, generation) = (self.store, self.day, self.generation);
+        let (store, day, partition, generation) = (self.store, self.day, self.partition, self.generation);
         let mut step = self.step;
         let (changes, stamp) = step.commit();
         if let (Some(changes), Some(previous)) = (&changes, self.previous) {
@@ -680,17 +669,21 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
                 store.insert::<TaggingFactRow<'_>>("tagging", TaggingFactRow::rows(&changes.tagging, generation)?).await?;
             }
         }
-        // Stamped before the switch: a crash between the two leaves a stamp no reader uses.
-        store.note_stamp(day, generation, &stamp).await?;
         // The cells kept for the day's periods go before the facts change (a crash between the
-        // two leaves the day dirty and no stale cell) and again after (a freeze elsewhere that
+        // two leaves the part dirty and no stale cell) and again after (a freeze elsewhere that
         // read the old facts meanwhile gets a generation below this second thaw).
         store.thaw(&BTreeSet::from([day])).await?;
-        store.insert::<DayGeneration>("generations", [Ok(DayGeneration { day, generation })].into_iter()).await?;
-        store.set_dirty_at(&[day], false, generation).await?;
+        let through = stamp.through.get(&partition).copied();
+        store.list(day, partition, generation, parts::listing_version(through, self.epoch)).await?;
+        // Stamped after the switch, so that a stamped generation is one listed already
+        // (`parts.rs`): a crash between the two leaves a current generation without a stamp,
+        // which the next step computes whole.
+        store.note_stamp(day, generation, &stamp).await?;
+        store.mark_clean(day, partition, through, self.epoch).await?;
         store.thaw(&BTreeSet::from([day])).await?;
-        if let Err(e) = store.drop_old_generations(day, generation).await {
-            tracing::warn!(%day, error = %e, "old generations of a day not dropped yet");
+        let keep: Vec<u64> = self.replaced.into_iter().chain([generation]).collect();
+        if let Err(e) = store.drop_superseded(day, partition, &keep).await {
+            tracing::warn!(%day, partition, error = %e, "old generations of a day's partition not dropped yet");
         }
         Ok(())
     }

@@ -42,21 +42,12 @@ pub(super) struct Migration {
     pub(super) version: u32,
 }
 
-/// Table `generations`: the generation of a day's facts that readers read.
-#[derive(Debug, Row, Serialize)]
+/// Table `generations` (before version 8): the generation of a whole day's facts.
+#[derive(Debug, Row, Serialize, Deserialize)]
 pub(super) struct DayGeneration {
     #[serde(with = "clickhouse::serde::chrono::date")]
     pub(super) day: NaiveDate,
     pub(super) generation: u64,
-}
-
-/// Table `dirty`: a day to compute again (or computed), as of a version.
-#[derive(Debug, Row, Serialize)]
-pub(super) struct DirtyMark {
-    #[serde(with = "clickhouse::serde::chrono::date")]
-    pub(super) day: NaiveDate,
-    pub(super) version: u64,
-    pub(super) dirty: bool,
 }
 
 /// Tables `frozen_generations` and `frozen_thaws`: a period and a generation.
@@ -91,4 +82,43 @@ pub(super) struct YearToDate {
     #[serde(with = "clickhouse::serde::chrono::date")]
     pub(super) through: NaiveDate,
     pub(super) generation: u64,
+}
+
+/// Table `part_generations`: the generation of a (day, log partition)'s facts that readers
+/// read, with the version that orders two listings of it (`parts`).
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct PartGeneration {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub(super) day: NaiveDate,
+    pub(super) partition: u32,
+    pub(super) generation: u64,
+    pub(super) version: u64,
+}
+
+/// Tables `dirty_parts` and `forced_parts`: a (day, log partition) to compute again, or
+/// computed, as of a version (`parts`).
+#[derive(Debug, Row, Serialize, Deserialize)]
+pub(super) struct PartMark {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub(super) day: NaiveDate,
+    pub(super) partition: u32,
+    pub(super) version: u64,
+    pub(super) dirty: bool,
+}
+
+/// A (day, log partition) answered.
+#[derive(Debug, Row, Deserialize)]
+pub(super) struct DayPartition {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub(super) day: NaiveDate,
+    pub(super) partition: u32,
+}
+
+/// A (day, log partition) and the highest version of its marks.
+#[derive(Debug, Row, Deserialize)]
+pub(super) struct PartVersion {
+    #[serde(with = "clickhouse::serde::chrono::date")]
+    pub(super) day: NaiveDate,
+    pub(super) partition: u32,
+    pub(super) version: u64,
 }

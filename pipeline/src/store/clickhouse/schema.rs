@@ -11,7 +11,7 @@ use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 7;
+pub const VERSION: u32 = 8;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -113,6 +113,21 @@ pub fn statements(database: &str) -> Result<Vec<String>, PipelineError> {
         format!(
             "CREATE TABLE IF NOT EXISTS {database}.changed_visitors (generation UInt64, visitor String) ENGINE = MergeTree PARTITION BY generation ORDER BY visitor"
         ),
+        // Version 8: facts divided by log partition, so that the pipelines of a consumer group
+        // share the work (`parts.rs`): each (day, partition) has its own current generation and
+        // its own marks, ordered by staged positions and epochs instead of clocks.
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.part_generations (day Date, partition UInt32, generation UInt64, version UInt64) \
+             ENGINE = ReplacingMergeTree(version) ORDER BY (day, partition)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.dirty_parts (day Date, partition UInt32, version UInt64, dirty UInt8) \
+             ENGINE = ReplacingMergeTree(version) ORDER BY (day, partition)"
+        ),
+        format!(
+            "CREATE TABLE IF NOT EXISTS {database}.forced_parts (day Date, partition UInt32, version UInt64, dirty UInt8) \
+             ENGINE = ReplacingMergeTree(version) ORDER BY (day, partition)"
+        ),
         format!("CREATE TABLE IF NOT EXISTS {database}.facts_retired (through Date, at DateTime DEFAULT now()) ENGINE = MergeTree ORDER BY through"),
         format!("CREATE TABLE IF NOT EXISTS {database}.migrations (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog"),
     ])
@@ -125,7 +140,7 @@ mod tests {
     #[test]
     fn every_fact_layout_has_a_clickhouse_table() {
         let statements = statements("dnma").unwrap();
-        assert_eq!(statements.len(), 18);
+        assert_eq!(statements.len(), 21);
         assert!(statements[0].contains("`visitor` String") && statements[0].contains("`circonscription` Nullable(String)"), "{}", statements[0]);
         assert!(statements[1].contains("`school_year` Date") && statements[1].contains("generation UInt64"), "{}", statements[1]);
         assert!(statements.iter().all(|s| s.starts_with("CREATE TABLE IF NOT EXISTS dnma.")));

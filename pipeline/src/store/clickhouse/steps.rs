@@ -11,9 +11,11 @@ use clickhouse::Row;
 use collector::log::partition_positions;
 use serde::{Deserialize, Serialize};
 
+use super::parts::and_within;
 use super::rows::{HitColumns, HitRow};
 use super::ClickHouseRollupStore;
 use crate::day_changes::{DayChanges, FactsStamp, Positions, VisitorSet};
+use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::facts::{usages_schema, visits_schema};
 use crate::tagging::tagging_schema;
@@ -43,26 +45,21 @@ struct PartitionHighest {
 }
 
 impl ClickHouseRollupStore {
-    /// The staged positions of a day now, per log partition.
-    pub(super) async fn staged_positions(&self, day: NaiveDate) -> Result<Positions, PipelineError> {
+    /// The staged positions of a part of a day now, per log partition.
+    pub(super) async fn staged_positions(&self, part: DayPart) -> Result<Positions, PipelineError> {
         let query = self
             .sql(&format!(
-                "SELECT toUInt32(bitShiftRight(`offset`, 48)) AS partition, max(`offset`) AS highest FROM {} WHERE day = toDate(?) GROUP BY partition",
-                self.table("hits")
+                "SELECT toUInt32(bitShiftRight(`offset`, 48)) AS partition, max(`offset`) AS highest FROM {} WHERE day = toDate(?){} GROUP BY partition",
+                self.table("hits"),
+                and_within(part)
             ))
             .await?
-            .bind(day);
+            .bind(part.day);
         Ok(self.fetch_all::<PartitionHighest>(query).await?.into_iter().map(|r| (r.partition, r.highest)).collect())
     }
 
-    /// The generation of a day's facts that readers read, if any.
-    pub(super) async fn current_generation(&self, day: NaiveDate) -> Result<Option<u64>, PipelineError> {
-        let query = self.sql(&format!("SELECT generation FROM {} FINAL WHERE day = toDate(?)", self.table("generations"))).await?.bind(day);
-        Ok(self.fetch_all::<u64>(query).await?.into_iter().max())
-    }
-
     /// The stamp of one generation of a day's facts, if it has one.
-    async fn stamp_of(&self, day: NaiveDate, generation: u64) -> Result<Option<FactsStamp>, PipelineError> {
+    pub(super) async fn stamp_of(&self, day: NaiveDate, generation: u64) -> Result<Option<FactsStamp>, PipelineError> {
         let query = self
             .sql(&format!("SELECT ?fields FROM {} WHERE day = toDate(?) AND generation = ?", self.table("facts_stamps")))
             .await?
@@ -76,16 +73,9 @@ impl ClickHouseRollupStore {
         self.insert::<StampRow>("facts_stamps", [Ok(StampRow { day, generation, stamp: stamp.encode() })].into_iter()).await
     }
 
-    /// What a day received since its current facts were computed, when they were cut with the
-    /// same definition and stamped: the hits in `(stamp, through]`.
-    pub(super) async fn day_changes(
-        &self,
-        day: NaiveDate,
-        definition: &str,
-        through: &Positions,
-    ) -> Result<Option<(u64, DayChanges)>, PipelineError> {
-        let Some(current) = self.current_generation(day).await? else { return Ok(None) };
-        let Some(stamp) = self.stamp_of(day, current).await?.filter(|s| s.definition == definition) else { return Ok(None) };
+    /// What a day received since facts stamped `stamp` were computed: the hits in
+    /// `(stamp, through]`.
+    pub(super) async fn day_changes(&self, day: NaiveDate, stamp: FactsStamp, through: &Positions) -> Result<DayChanges, PipelineError> {
         let ranges: Vec<String> = through
             .iter()
             .map(|(&partition, &last)| {
@@ -106,7 +96,7 @@ impl ClickHouseRollupStore {
                 .bind(day);
             vec![read_batch!(self, query, HitRow, HitColumns)?]
         };
-        Ok(Some((current, DayChanges::from_new_hits(stamp, through.clone(), &new_hits)?)))
+        DayChanges::from_new_hits(stamp, through.clone(), &new_hits)
     }
 
     /// Notes the visitors a generation's step re-cuts.
@@ -122,11 +112,11 @@ impl ClickHouseRollupStore {
         self.execute(self.sql(&format!("ALTER TABLE {} DROP PARTITION {generation}", self.table("changed_visitors"))).await?).await
     }
 
-    /// The staged hits of a day within `slices` whose visitors are in `visitors`: those
-    /// visitors are noted under a version of their own for the query to join them.
+    /// The staged hits of a part of a day within `slices` whose visitors are in `visitors`:
+    /// those visitors are noted under a version of their own for the query to join them.
     pub(super) async fn hits_of_visitors(
         &self,
-        day: NaiveDate,
+        part: DayPart,
         slices: VisitorSlices,
         visitors: &VisitorSet,
     ) -> Result<Vec<datafusion::arrow::array::RecordBatch>, PipelineError> {
@@ -136,29 +126,31 @@ impl ClickHouseRollupStore {
         }
         let generation = self.next_version();
         self.note_changed_visitors(generation, &within).await?;
-        let hits = self.changed_visitors_hits(day, slices, generation).await;
+        let hits = self.changed_visitors_hits(part, slices, generation).await;
         self.forget_changed_visitors(generation).await?;
         hits
     }
 
-    /// The staged hits of a day within `slices` whose visitors are noted for `generation`.
+    /// The staged hits of a part of a day within `slices` whose visitors are noted for
+    /// `generation`.
     async fn changed_visitors_hits(
         &self,
-        day: NaiveDate,
+        part: DayPart,
         slices: VisitorSlices,
         generation: u64,
     ) -> Result<Vec<datafusion::arrow::array::RecordBatch>, PipelineError> {
         let query = self
             .sql(&format!(
-                "SELECT ?fields FROM {hits} FINAL WHERE day = toDate(?) AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {first} AND {last} \
+                "SELECT ?fields FROM {hits} FINAL WHERE day = toDate(?){within} AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {first} AND {last} \
                  AND visitor IN (SELECT visitor FROM {changed} WHERE generation = ?) ORDER BY `offset`",
                 hits = self.table("hits"),
                 changed = self.table("changed_visitors"),
+                within = and_within(part),
                 first = slices.first,
                 last = slices.last,
             ))
             .await?
-            .bind(day)
+            .bind(part.day)
             .bind(generation);
         Ok(vec![read_batch!(self, query, HitRow, HitColumns)?])
     }
