@@ -465,7 +465,9 @@ impl Pipeline {
                 Ok((staged, days)) => {
                     if staged.records > 0 || !days.is_empty() {
                         let lag = self.freshness.lag().map(|lag| lag.as_secs_f64());
-                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, parts = days.len(), lag_s = ?lag, "pipeline step");
+                        // The log partitions whose parts this member computed (none named: whole days).
+                        let partitions: std::collections::BTreeSet<Partition> = days.iter().filter_map(|part| part.partition).collect();
+                        info!(records = staged.records, hits = staged.hits, next_offset = staged.next_offset, parts = days.len(), partitions = ?partitions, lag_s = ?lag, "pipeline step");
                     }
                     // Caught up: one closed period's cells are kept (none whose days are dirty).
                     self.materialize_next().await;

@@ -162,8 +162,11 @@ pub async fn run(
             match pipeline.run_once().await {
                 Ok((staged, days)) => {
                     if once || staged.records > 0 || !days.is_empty() {
+                        // A store dividing its facts by log partition names the partitions computed.
+                        let partitions: std::collections::BTreeSet<u32> = days.iter().filter_map(|part| part.partition).collect();
+                        let of_partitions = if partitions.is_empty() { String::new() } else { format!(" (log partitions {partitions:?})") };
                         eprintln!(
-                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure, {} of days already retired), {} day part(s) computed; next offset {}",
+                            "pipeline: {} log records read ({} hits staged, {} unplaceable, {} held out by an erasure, {} of days already retired), {} day part(s) computed{of_partitions}; next offset {}",
                             staged.records,
                             staged.hits,
                             staged.unplaceable,

@@ -8,7 +8,9 @@
 //!   member's session times out and alone counts every hit of the topic; the killed one is then
 //!   restarted and the two share the group again. The ClickHouse figures must equal the
 //!   brute-force reference computed from every record in the topic, and the topic must hold
-//!   exactly the hits the collectors acknowledged.
+//!   exactly the hits the collectors acknowledged. Each member computes only the (day, log
+//!   partition) parts of the partitions the group gives it: both compute before the kill, never
+//!   the same partition, and no step computes a partition its member did not own then.
 //! - A broker of the test's own is killed (SIGKILL of its JVM) for 30 s under traffic and
 //!   restarted on its data directory: the collector answers 503 with `Retry-After` while it is
 //!   down, 200 again once it is back, every acknowledged hit is in the topic, and a pipeline
@@ -250,6 +252,35 @@ fn last_assignment(data_dir: &Path) -> Option<Vec<u32>> {
     Some(list[..list.find(']')?].split(", ").filter_map(|p| p.trim().parse().ok()).collect())
 }
 
+/// The log partitions of a list logged as `name[…]` or `name{…}` in a line (`name` ends with
+/// `=` or a space).
+fn logged_partitions(line: &str, name: &str) -> Option<std::collections::BTreeSet<u32>> {
+    let at = line.find(name)? + name.len() + 1;
+    let list = &line[at..];
+    Some(list[..list.find([']', '}'])?].split(", ").filter_map(|p| p.trim().parse().ok()).collect())
+}
+
+/// The hit partitions whose parts the pipeline of `data_dir` computed so far, from its log.
+fn computed_partitions(data_dir: &Path) -> std::collections::BTreeSet<u32> {
+    let text = std::fs::read_to_string(data_dir.join("pipeline.log")).unwrap_or_default();
+    text.lines().filter(|l| l.contains("part(s) computed")).filter_map(|l| logged_partitions(l, "log partitions ")).flatten().collect()
+}
+
+/// Checks that every step of the pipeline of `data_dir` computed only parts of the hit
+/// partitions the group had given it last.
+fn every_step_computed_owned_partitions(data_dir: &Path) {
+    let text = std::fs::read_to_string(data_dir.join("pipeline.log")).unwrap_or_default();
+    let mut owned = std::collections::BTreeSet::new();
+    for line in text.lines() {
+        if line.contains("partitions assigned") && !line.contains("dead-letters") {
+            owned = logged_partitions(line, "partitions=").unwrap_or_default();
+        } else if line.contains("part(s) computed") {
+            let computed = logged_partitions(line, "log partitions ").unwrap_or_default();
+            assert!(computed.is_subset(&owned), "{}: computed {computed:?} while owning {owned:?}", data_dir.display());
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_collectors_and_two_pipelines_one_killed_count_every_hit_once() {
     let Some((brokers, url)) = servers() else { return };
@@ -289,6 +320,13 @@ async fn two_collectors_and_two_pipelines_one_killed_count_every_hit_once() {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     let owned_by_first = last_assignment(&data_dirs[0]).unwrap();
+    // Each member computes the parts of the partitions it owns, and only those.
+    while data_dirs.iter().any(|d| computed_partitions(d).is_empty()) {
+        assert!(joined.elapsed() < Duration::from_secs(90), "both members did not compute their parts:\n{}", pipeline_logs(&data_dirs));
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let before_kill: Vec<_> = data_dirs.iter().map(|d| computed_partitions(d)).collect();
+    assert!(before_kill[0].is_disjoint(&before_kill[1]), "two members computed the same partition: {before_kill:?}");
     // Killed mid-way, without leaving the group: whatever it staged but did not commit is read
     // again by the member that takes its partitions over once its session (6 s) times out.
     first.kill().unwrap();
@@ -312,6 +350,10 @@ async fn two_collectors_and_two_pipelines_one_killed_count_every_hit_once() {
     let nation = store.query(&IndicatorQuery::new(Level::Nation, Period::SchoolYear, rows[0].day, rows[0].day)).await.unwrap();
     assert_eq!(nation.iter().map(|r| r.visitors).max(), Some(u64::from(users)), "{nation:?}");
     eprintln!("member killed: the survivor (the dead one had {owned_by_first:?}) counted every hit {taken_over:?} after the kill's traffic ended");
+
+    for data_dir in &data_dirs {
+        every_step_computed_owned_partitions(data_dir);
+    }
 
     let _ = second.kill();
     let _ = first.kill();
