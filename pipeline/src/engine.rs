@@ -503,7 +503,12 @@ pub struct DayComputed {
 /// all their hits of the day, and the other visitors' facts stay. Otherwise the whole part is
 /// read and sessionized a range of visitor slices at a time, each range's facts appended to
 /// the part's new facts, which replace the old ones in one commit.
-pub async fn compute_day(store: &dyn RollupStore, sessionizer: Sessionizer, part: impl Into<DayPart>, most: u64) -> Result<DayComputed, PipelineError> {
+pub async fn compute_day(
+    store: &dyn RollupStore,
+    sessionizer: Sessionizer,
+    part: impl Into<DayPart>,
+    most: u64,
+) -> Result<DayComputed, PipelineError> {
     let part = part.into();
     let planned = store.day_hit_count(part).await?;
     // Begun before any reading: hits staged from now on leave the part dirty.

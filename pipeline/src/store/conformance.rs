@@ -273,7 +273,8 @@ async fn staging_is_guarded_and_dirty_days_tracked<S: RollupStore>(store: &S) {
     // partition 1's part is dirty now).
     let parts = store.dirty_parts().await.unwrap();
     assert!(parts.iter().all(|p| p.day == d) && !parts.is_empty(), "{parts:?}");
-    let part = if parts.iter().any(|p| p.partition.is_none()) { crate::day_part::DayPart::whole(d) } else { crate::day_part::DayPart::of_partition(d, 0) };
+    let part =
+        if parts.iter().any(|p| p.partition.is_none()) { crate::day_part::DayPart::whole(d) } else { crate::day_part::DayPart::of_partition(d, 0) };
     let mut writer = store.begin_day(part, "").await.unwrap();
     let read = store.day_hits_in(part, crate::visitor_slices::VisitorSlices::ALL).await.unwrap();
     store.stage_hits(d, hits_batch(&spanning[..1])).await.unwrap();

@@ -46,8 +46,8 @@ use super::ClickHouseRollupStore;
 use crate::day_changes::{FactsStamp, Positions};
 use crate::day_part::DayPart;
 use crate::error::PipelineError;
-use crate::store::RollupStore;
 use crate::facts::{usages_schema, visits_schema};
+use crate::store::RollupStore;
 use crate::visitor_slices::VisitorSlices;
 
 /// Bits of a generation number that hold its log partition.
@@ -206,8 +206,7 @@ impl ClickHouseRollupStore {
     /// Marks a part clean for a computation that covered the staged positions through
     /// `through` and began at `epoch`.
     pub(super) async fn mark_clean(&self, day: NaiveDate, partition: Partition, through: Option<u64>, epoch: u64) -> Result<(), PipelineError> {
-        self.insert::<PartMark>("dirty_parts", [Ok(PartMark { day, partition, version: clean_version(through), dirty: false })].into_iter())
-            .await?;
+        self.insert::<PartMark>("dirty_parts", [Ok(PartMark { day, partition, version: clean_version(through), dirty: false })].into_iter()).await?;
         self.insert::<PartMark>("forced_parts", [Ok(PartMark { day, partition, version: 2 * epoch + 1, dirty: false })].into_iter()).await
     }
 
@@ -312,11 +311,8 @@ impl ClickHouseRollupStore {
         } else {
             for partition in partitions {
                 let generation = generation_number(self.next_version(), partition)?;
-                let visitors_of_partition = format!(
-                    "SELECT visitor FROM {} WHERE day = toDate('{day}') AND {}",
-                    self.table("hits"),
-                    within_partition(partition)
-                );
+                let visitors_of_partition =
+                    format!("SELECT visitor FROM {} WHERE day = toDate('{day}') AND {}", self.table("hits"), within_partition(partition));
                 for (table, schema) in [("visits", visits_schema()), ("usages", usages_schema())] {
                     let columns: Vec<String> = schema.fields().iter().map(|f| format!("`{}`", f.name())).collect();
                     let columns = columns.join(", ");

@@ -160,3 +160,97 @@ fn rows_are_checked_from_clickhouse_21_10_on() {
         assert_eq!(validates_rows(version), checked, "{version}");
     }
 }
+
+/// One day of hits in two log partitions, each visitor's hits in one (by its pseudonym's last
+/// byte), positions increasing within each partition.
+fn hits_in_two_partitions(hits: usize) -> Vec<crate::hit_row::HitRow> {
+    let mut next = [0u64; 2];
+    conformance::one_day_of_hits(hits)
+        .into_iter()
+        .map(|mut row| {
+            let partition = u32::from(row.visitor[15] % 2);
+            row.offset = collector::log::position(partition, next[partition as usize]);
+            next[partition as usize] += 1;
+            row
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn whole_day_generations_of_schema_7_are_divided_by_partition_and_keep_their_figures() {
+    on_every_server(|url| async move {
+        let store = fresh_store(&url).await;
+        let rows = hits_in_two_partitions(1_500);
+        let day = rows[0].day;
+        for partition in [0, 1] {
+            let own: Vec<_> = rows.iter().filter(|r| collector::log::partition_of(r.offset) == partition).cloned().collect();
+            store.stage_hits(day, crate::facts::hits_batch(&own)).await.unwrap();
+        }
+        // What version 7 left: the day's facts under one whole-day generation, stamped, current
+        // in `generations`, and the day marked dirty in `dirty`; the version recorded is 7.
+        let sessionizer = crate::sessionize::Sessionizer::default();
+        let facts = sessionizer.run(store.day_hits(day).await.unwrap()).await.unwrap();
+        let whole = store.next_version();
+        store.insert::<VisitRow<'_>>("visits", VisitRow::rows(&facts.visits, whole).unwrap()).await.unwrap();
+        store.insert::<UsageRow<'_>>("usages", UsageRow::rows(&facts.usages, whole).unwrap()).await.unwrap();
+        store.insert::<TaggingFactRow<'_>>("tagging", TaggingFactRow::rows(&facts.tagging, whole).unwrap()).await.unwrap();
+        let through = store.staged_positions(DayPart::whole(day)).await.unwrap();
+        assert_eq!(through.len(), 2, "hits in two partitions");
+        store.note_stamp(day, whole, &FactsStamp { through, definition: sessionizer.definition() }).await.unwrap();
+        let legacy = format!("INSERT INTO {} (day, generation) VALUES ('{day}', {whole})", store.table("generations"));
+        store.execute(store.sql(&legacy).await.unwrap()).await.unwrap();
+        let dirty = format!("INSERT INTO {} (day, version, dirty) VALUES ('{day}', {whole}, 1)", store.table("dirty"));
+        store.execute(store.sql(&dirty).await.unwrap()).await.unwrap();
+        for statement in [
+            format!("DROP TABLE {}", store.table("migrations")),
+            format!("CREATE TABLE {} (version UInt32, applied DateTime DEFAULT now()) ENGINE = TinyLog", store.table("migrations")),
+            format!("INSERT INTO {} (version) VALUES (7)", store.table("migrations")),
+        ] {
+            store.execute(store.sql(&statement).await.unwrap()).await.unwrap();
+        }
+        assert_eq!(store.schema_version().await.unwrap(), 7);
+
+        assert_eq!(store.migrate().await.unwrap(), schema::VERSION);
+        let visits = crate::reference::visits(&rows, 30 * 60 * 1000);
+        let queries = [
+            crate::IndicatorQuery::new(crate::Level::Nation, crate::Period::Day, day, day),
+            crate::IndicatorQuery::new(crate::Level::Ecole, crate::Period::Day, day, day).by(crate::Breakdown::Profil),
+            crate::IndicatorQuery::new(crate::Level::Academie, crate::Period::Day, day, day).by(crate::Breakdown::Service),
+        ];
+        for query in &queries {
+            assert_eq!(store.query(query).await.unwrap(), crate::reference::answer(&visits, query), "divided: {query:?}");
+        }
+        let tagged: u64 = store.tagging(day, day, None).await.unwrap().iter().map(|t| t.hits).sum();
+        assert_eq!(tagged, rows.len() as u64, "tagging counts divided with their hits");
+        let listed = format!("SELECT count() FROM {} FINAL WHERE day = toDate('{day}')", store.table("part_generations"));
+        assert_eq!(store.fetch_one::<u64>(store.sql(&listed).await.unwrap()).await.unwrap(), 2, "one generation per partition");
+        assert_eq!(
+            store.dirty_parts().await.unwrap(),
+            vec![DayPart::of_partition(day, 0), DayPart::of_partition(day, 1)],
+            "the dirty day, in every part"
+        );
+
+        // Computed again part by part, and after new hits of one partition only its visitors
+        // with new hits are re-cut (each part's stamp came with it).
+        for part in store.dirty_parts().await.unwrap() {
+            crate::engine::compute_day(&store, sessionizer, part, u64::MAX).await.unwrap();
+        }
+        assert!(store.dirty_parts().await.unwrap().is_empty());
+        let mut more = hits_in_two_partitions(1_600);
+        more.retain(|r| collector::log::partition_of(r.offset) == 1 && !rows.iter().any(|old| old.offset == r.offset));
+        assert!(!more.is_empty());
+        store.stage_hits(day, crate::facts::hits_batch(&more)).await.unwrap();
+        assert_eq!(store.dirty_parts().await.unwrap(), vec![DayPart::of_partition(day, 1)], "only the partition that received hits");
+        let computed = crate::engine::compute_day(&store, sessionizer, DayPart::of_partition(day, 1), u64::MAX).await.unwrap();
+        assert!(computed.partial, "a partial step from the divided stamp");
+        let all: Vec<_> = rows.iter().chain(&more).cloned().collect();
+        let visits = crate::reference::visits(&all, 30 * 60 * 1000);
+        for query in &queries {
+            assert_eq!(store.query(query).await.unwrap(), crate::reference::answer(&visits, query), "after the step: {query:?}");
+        }
+        let kept = format!("SELECT count(DISTINCT generation) FROM {} WHERE day = toDate('{day}')", store.table("visits"));
+        assert!(store.fetch_one::<u64>(store.sql(&kept).await.unwrap()).await.unwrap() <= 4, "the whole-day generation dropped once divided");
+        store.drop_database().await.unwrap();
+    })
+    .await;
+}
