@@ -43,6 +43,7 @@ pub mod schema;
 mod year_to_date;
 
 use std::collections::BTreeSet;
+use std::fmt::Write as _;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -409,7 +410,7 @@ impl RollupStore for ClickHouseRollupStore {
         // The slice of a visitor is its pseudonym's first byte (the column holds it in hex).
         let mut in_slices = parts::and_within(part);
         if !slices.is_all() {
-            in_slices.push_str(&format!(" AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {} AND {}", slices.first, slices.last));
+            let _ = write!(in_slices, " AND reinterpretAsUInt8(unhex(substring(visitor, 1, 2))) BETWEEN {} AND {}", slices.first, slices.last);
         }
         let day = part.day;
         // In slices of offsets, so a large day never sits in memory as one answer.
@@ -457,17 +458,16 @@ impl RollupStore for ClickHouseRollupStore {
 
     async fn begin_day<'a>(&'a self, part: DayPart, definition: &str) -> Result<Box<dyn DayFactsWriter + 'a>, PipelineError> {
         let day = part.day;
-        let partition = match part.partition {
-            Some(partition) => partition,
-            None => {
-                let partitions = self.partitions_of_day(day).await?;
-                if partitions.len() > 1 {
-                    return Err(PipelineError::Store(format!(
-                        "{day}: the ClickHouse store computes a day one log partition at a time (it holds hits of partitions {partitions:?})"
-                    )));
-                }
-                partitions.first().copied().unwrap_or(0)
+        let partition = if let Some(partition) = part.partition {
+            partition
+        } else {
+            let partitions = self.partitions_of_day(day).await?;
+            if partitions.len() > 1 {
+                return Err(PipelineError::Store(format!(
+                    "{day}: the ClickHouse store computes a day one log partition at a time (it holds hits of partitions {partitions:?})"
+                )));
             }
+            partitions.first().copied().unwrap_or(0)
         };
         // The generation is numbered from the time the computation began; which one stands is
         // decided by what each covers (`parts.rs`), never by comparing clocks.
