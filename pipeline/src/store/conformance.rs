@@ -70,7 +70,7 @@ fn only(rows: &[IndicatorRow]) -> &IndicatorRow {
 }
 
 /// How many times [`run`] calls `open`.
-pub const STORES_NEEDED: usize = 12;
+pub const STORES_NEEDED: usize = 14;
 
 /// Runs the suite on a store from `open` (called once per scenario, [`STORES_NEEDED`] times in
 /// all, each time for a new, empty store).
@@ -81,6 +81,7 @@ pub async fn run<S: RollupStore, F: Fn() -> S>(open: F) {
     staging_is_guarded_and_dirty_days_tracked(&open()).await;
     a_day_computed_in_slices_has_the_same_figures(&open()).await;
     steps::a_day_computed_in_steps_has_the_figures_of_one_step(&open(), &open()).await;
+    steps::a_day_in_three_partitions_computed_in_steps_has_the_figures_of_one_step(&open(), &open()).await;
     empty_store_answers_nothing(&open()).await;
     tagging_facts_count_hits_and_refusals(&open()).await;
     erased_visitors_leave_no_fact(&open()).await;
