@@ -13,6 +13,7 @@
 //! config file for the collector, e.g. `[log] kind = "kafka"` to measure the Kafka path).
 #![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+#[allow(dead_code)] // shared with the distributed bench, which counts CPU seconds
 mod support;
 
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -17,6 +17,7 @@
 //! Run: `SOAK_SECONDS=1800 cargo bench --bench soak` (figures in docs/RELIABILITY.md).
 #![allow(missing_docs, clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 
+#[allow(dead_code)] // shared with the distributed bench, which counts CPU seconds
 mod support;
 
 use std::process::Command;

@@ -33,3 +33,16 @@ pub fn spawn_dnma(args: &[&str]) -> (std::process::Child, String) {
     std::io::BufReader::new(child.stdout.take().expect("piped stdout")).read_line(&mut line).expect("dnma prints its address");
     (child, line.trim().to_owned())
 }
+
+/// CPU seconds (user and system) a process has used so far, from `/proc/PID/stat` (`"self"` for
+/// this process); 0 when it cannot be read. Linux counts them in ticks of 1/100 s (`USER_HZ`).
+pub fn cpu_seconds(pid: &str) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The fields after the command name (which may hold spaces) close with ')': utime and
+    // stime are fields 14 and 15 of the line, 12 and 13 after it.
+    let after = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+    let ticks: u64 = after.split_whitespace().skip(11).take(2).filter_map(|v| v.parse::<u64>().ok()).sum();
+    #[allow(clippy::cast_precision_loss)] // CPU ticks of a bench run
+    let seconds = ticks as f64 / 100.0;
+    seconds
+}

@@ -165,6 +165,12 @@ impl Pipeline {
         self.computed_hits.load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// The log partitions of hits this instance's group member owns now: `None` for a member
+    /// alone (every partition) or before its first step, empty while it waits for its group.
+    pub async fn owned_partitions(&self) -> Option<std::collections::BTreeSet<Partition>> {
+        self.members.lock().await[0].as_ref().and_then(|member| member.owned())
+    }
+
     /// The same pipeline recording what it stages and counts in `freshness` (an in-process
     /// collector's, so that its `/metrics` shows the counting lag).
     #[must_use]
@@ -382,7 +388,7 @@ impl Pipeline {
     /// a group: the parts of the partitions it owns now); `on_part` sees each part done with the
     /// count of parts done and to do. Returns the parts computed.
     pub async fn compute(&self, mut on_part: impl FnMut(DayPart, usize, usize)) -> Result<Vec<DayPart>, PipelineError> {
-        let owned = self.members.lock().await[0].as_ref().and_then(|member| member.owned());
+        let owned = self.owned_partitions().await;
         let dirty: Vec<DayPart> = self.store.dirty_parts().await?.into_iter().filter(|part| part.owned_by(owned.as_ref())).collect();
         let mut pending = dirty.iter().copied();
         let mut running = tokio::task::JoinSet::new();

@@ -206,8 +206,11 @@ impl ClickHouseRollupStore {
     /// Marks a part clean for a computation that covered the staged positions through
     /// `through` and began at `epoch`.
     pub(super) async fn mark_clean(&self, day: NaiveDate, partition: Partition, through: Option<u64>, epoch: u64) -> Result<(), PipelineError> {
-        self.insert::<PartMark>("dirty_parts", [Ok(PartMark { day, partition, version: clean_version(through), dirty: false })].into_iter()).await?;
-        self.insert::<PartMark>("forced_parts", [Ok(PartMark { day, partition, version: 2 * epoch + 1, dirty: false })].into_iter()).await
+        tokio::try_join!(
+            self.insert::<PartMark>("dirty_parts", [Ok(PartMark { day, partition, version: clean_version(through), dirty: false })].into_iter()),
+            self.insert::<PartMark>("forced_parts", [Ok(PartMark { day, partition, version: 2 * epoch + 1, dirty: false })].into_iter())
+        )?;
+        Ok(())
     }
 
     /// The parts whose latest staging or forced mark is dirty, in order.
