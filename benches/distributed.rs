@@ -15,7 +15,8 @@
 //!
 //! Run: `DNMA_KAFKA_BROKERS=127.0.0.1:19092 DNMA_CLICKHOUSE_URL=http://127.0.0.1:18123 cargo
 //! bench --bench distributed` (env `DIST_HITS`, default 1,000,000; `DIST_PARTITIONS`, default 12;
-//! `DIST_GROUPS=0` skips phase 3).
+//! `DIST_GROUPS=0` skips phase 3; `DIST_PARALLEL_PARTS`, parts computed at once in phase 2,
+//! default the cores).
 //! The HTTP collector on Kafka is measured by `collector_load` with `LOAD_CONFIG`.
 #![allow(missing_docs, clippy::cast_precision_loss)]
 
@@ -95,7 +96,9 @@ async fn run(brokers: String, url: String, hits: usize, partitions: u32) {
             .unwrap(),
     );
     store.migrate().await.unwrap();
-    let config = PipelineConfig { consumer: format!("bench-pipeline-{run_id}"), ..PipelineConfig::default() };
+    let defaults = PipelineConfig::default();
+    let parallelism = usize::try_from(env_or("DIST_PARALLEL_PARTS", defaults.parallelism as u64)).unwrap();
+    let config = PipelineConfig { consumer: format!("bench-pipeline-{run_id}"), parallelism, ..defaults };
     let pipeline = Pipeline::new(log, store.clone(), Arc::new(plan), Arc::new(Referential::shipped().clone()), config);
     let started = Instant::now();
     let staged = pipeline.stage(|_| {}).await.unwrap();
@@ -109,7 +112,7 @@ async fn run(brokers: String, url: String, hits: usize, partitions: u32) {
     let days = pipeline.compute(|_, _, _| {}).await.unwrap();
     let compute = started.elapsed().as_secs_f64();
     println!(
-        "clickhouse compute (read day hits, sessionize, insert visits/usages): {} days in {compute:.1} s: {:.0} hits/s",
+        "clickhouse compute (read day hits, sessionize, insert visits/usages): {} day parts, {parallelism} at once, in {compute:.1} s: {:.0} hits/s",
         days.len(),
         hits as f64 / compute
     );

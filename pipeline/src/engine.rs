@@ -60,7 +60,7 @@ pub struct PipelineConfig {
     /// How long one read waits for records before staging counts as caught up (a broker's
     /// consumer needs a moment; the embedded log answers at once).
     pub poll_wait: Duration,
-    /// Days computed at once (default: the number of cores).
+    /// Day parts computed at once (default: the number of cores).
     pub parallelism: usize,
     /// Most staged hits sessionized at once (default 500,000): a larger day is computed in
     /// ranges of visitor slices of about this many hits.

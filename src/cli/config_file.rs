@@ -362,6 +362,17 @@ mod tests {
     }
 
     #[test]
+    fn parts_computed_at_once_are_set_in_the_pipeline_table_and_zero_is_refused_at_load() {
+        let config = file("[pipeline]\nparallel_parts = 6\n");
+        let loaded = ConfigFile::load_with(Some(config.path()), env(&[])).unwrap();
+        assert_eq!(loaded.pipeline_config().unwrap().parallelism, 6);
+        let loaded = ConfigFile::load_with(None, env(&[])).unwrap();
+        assert_eq!(loaded.pipeline_config().unwrap().parallelism, pipeline::PipelineConfig::default().parallelism, "the cores by default");
+        let text = format!("{:#}", ConfigFile::load_with(None, env(&[("DNMA_PIPELINE__PARALLEL_PARTS", "0")])).unwrap_err());
+        assert!(text.contains("[pipeline] parallel_parts must be positive"), "{text}");
+    }
+
+    #[test]
     fn a_missing_key_file_is_refused_before_anything_starts() {
         let config = file("[collector]\nkey_file = \"/nonexistent/keys\"\n");
         let text = format!("{:#}", ConfigFile::load_with(Some(config.path()), env(&[])).unwrap_err());

@@ -40,6 +40,10 @@ pub struct PipelineFile {
     /// Most staged hits sessionized at once (default 500000): a larger day is computed in
     /// ranges of visitors, so memory stays bounded.
     compute_hits: Option<u64>,
+    /// Day parts computed at once (default: the machine's cores). With ClickHouse a part's
+    /// computation mostly waits for the server, so more than the cores can help; each holds up
+    /// to `compute_hits` hits in memory.
+    parallel_parts: Option<usize>,
     /// How often a following pipeline looks for new hits, e.g. "10s".
     #[serde(default, with = "humantime_serde")]
     poll_interval: Option<Duration>,
@@ -62,9 +66,12 @@ impl PipelineFile {
         anyhow::ensure!(batch_records > 0, "[pipeline] batch_records must be positive");
         let compute_hits = self.compute_hits.unwrap_or(defaults.compute_hits);
         anyhow::ensure!(compute_hits > 0, "[pipeline] compute_hits must be positive");
+        let parallelism = self.parallel_parts.unwrap_or(defaults.parallelism);
+        anyhow::ensure!(parallelism > 0, "[pipeline] parallel_parts must be positive");
         Ok(PipelineConfig {
             batch_records,
             compute_hits,
+            parallelism,
             sessionizer: Sessionizer { method: self.sessionization.unwrap_or_default(), timeout },
             poll_interval: self.poll_interval.unwrap_or(defaults.poll_interval),
             consumer: self.consumer.clone().unwrap_or(defaults.consumer.clone()),
