@@ -40,9 +40,9 @@ pub struct PipelineFile {
     /// Most staged hits sessionized at once (default 500000): a larger day is computed in
     /// ranges of visitors, so memory stays bounded.
     compute_hits: Option<u64>,
-    /// Day parts computed at once (default: the machine's cores). With ClickHouse a part's
-    /// computation mostly waits for the server, so more than the cores can help; each holds up
-    /// to `compute_hits` hits in memory.
+    /// Day parts computed at once (default: the machine's cores). With ClickHouse on other
+    /// machines a part's computation mostly waits for the server, so more than the cores may
+    /// help; each holds up to `compute_hits` hits in memory.
     parallel_parts: Option<usize>,
     /// How often a following pipeline looks for new hits, e.g. "10s".
     #[serde(default, with = "humantime_serde")]
