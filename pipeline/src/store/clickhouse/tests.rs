@@ -10,6 +10,7 @@ use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
+use super::rows::{TaggingFactRow, UsageRow, VisitRow};
 use super::*;
 use crate::store::conformance;
 
