@@ -119,6 +119,10 @@ pub struct DayChanges {
     pub visitors: VisitorSet,
     /// How many new hits there are.
     pub new_hits: u64,
+    /// The new hits themselves (layout [`crate::facts::hits_schema`]): a step extends the
+    /// visits of their visitors with them when the store gives those visits
+    /// ([`crate::sessionize::extend`]).
+    pub hits: Vec<RecordBatch>,
     /// The tagging counts of the new hits ([`crate::tagging::tagging_batch`]), added to the
     /// day's.
     pub tagging: RecordBatch,
@@ -126,11 +130,12 @@ pub struct DayChanges {
 
 impl DayChanges {
     /// Reads the changes from the new hits of a day (those in `(stamp.through, through]`).
-    pub fn from_new_hits(stamp: FactsStamp, through: Positions, new_hits: &[RecordBatch]) -> Result<DayChanges, PipelineError> {
+    pub fn from_new_hits(stamp: FactsStamp, through: Positions, new_hits: Vec<RecordBatch>) -> Result<DayChanges, PipelineError> {
         Ok(DayChanges {
-            visitors: visitors_of(new_hits)?,
+            visitors: visitors_of(&new_hits)?,
             new_hits: new_hits.iter().map(|b| b.num_rows() as u64).sum(),
-            tagging: crate::tagging::tagging_batch(new_hits)?,
+            tagging: crate::tagging::tagging_batch(&new_hits)?,
+            hits: new_hits,
             stamp,
             through,
         })
@@ -241,6 +246,7 @@ mod tests {
             through: Positions::new(),
             visitors: VisitorSet::new(),
             new_hits,
+            hits: Vec::new(),
             tagging: RecordBatch::new_empty(crate::tagging::tagging_schema()),
         };
         assert!(changes(10).worth_it(1_000));

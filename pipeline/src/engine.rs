@@ -42,7 +42,7 @@ use crate::error::PipelineError;
 use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
 use crate::sessionize::Sessionizer;
-use crate::store::{DoomedVisitors, HeldVisitors, RollupStore};
+use crate::store::{DayFactsWriter, DoomedVisitors, HeldVisitors, RollupStore};
 use crate::tagging::{dead_letter_batch, reject_day, Recovery};
 use crate::visitor_slices::VisitorSlices;
 
@@ -526,6 +526,12 @@ pub async fn compute_day(
     if visitors.is_some() {
         writer.keep_unchanged_visitors()?;
     }
+    if visitors.is_some() {
+        if let Some(computed) = extend_changed_visitors(writer.as_mut(), sessionizer).await? {
+            writer.commit().await?;
+            return Ok(computed);
+        }
+    }
     let through = writer.through().cloned();
     let mut computed = DayComputed { partial: visitors.is_some(), hits: 0 };
     for slices in VisitorSlices::plan(planned, most) {
@@ -549,4 +555,27 @@ pub async fn compute_day(
     }
     writer.commit().await?;
     Ok(computed)
+}
+
+/// Appends the changed visitors' facts extended with the new hits, when the store gives their
+/// current facts and those keep what extending needs (a visit's last hit, a usage's visit):
+/// the step then reads no earlier hit. `None` when it cannot, and nothing is appended.
+async fn extend_changed_visitors(writer: &mut dyn DayFactsWriter, sessionizer: Sessionizer) -> Result<Option<DayComputed>, PipelineError> {
+    let Some(changes) = writer.changes() else { return Ok(None) };
+    let (new_hits, count) = (changes.hits.clone(), changes.new_hits);
+    let Some(old) = writer.changed_visitors_facts().await? else { return Ok(None) };
+    match sessionizer.extend(old, new_hits).await {
+        Ok(Some(facts)) => {
+            writer.append(facts).await?;
+            Ok(Some(DayComputed { partial: true, hits: count }))
+        }
+        Ok(None) => {
+            tracing::debug!("facts written before visits kept their last hit; cutting the changed visitors from their hits");
+            Ok(None)
+        }
+        Err(e) => {
+            warn!(error = %e, "the changed visitors' facts could not be extended; cutting them from their hits");
+            Ok(None)
+        }
+    }
 }

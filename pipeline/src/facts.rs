@@ -63,6 +63,21 @@ fn int(name: &str) -> Field {
     Field::new(name, DataType::Int64, false)
 }
 
+/// An integer column added to a layout after facts were first written: NULL in the rows of
+/// older files and tables, always set in the rows written since.
+fn added_int(name: &str) -> Field {
+    Field::new(name, DataType::Int64, true)
+}
+
+/// The visits' column holding the time of a visit's last hit (milliseconds), so that later hits
+/// can extend the visit without its earlier hits being read again
+/// ([`crate::sessionize::extend`]). Added after the first layouts: NULL in older facts.
+pub const LAST_MS: &str = "last_ms";
+
+/// The usages' column holding the start of their visit (`start_ms` of the visit), which ties
+/// each usage to its visit. Added after the first layouts: NULL in older facts.
+pub const START_MS: &str = "start_ms";
+
 /// Layout of the staged hits.
 pub fn hits_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -88,7 +103,7 @@ pub fn core_visits_schema() -> SchemaRef {
     static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         let mut fields = vec![date("day")];
         fields.extend(attribute_fields());
-        fields.extend([int("start_ms"), int("duration_s"), int("hits"), int("page_views"), int("clicks")]);
+        fields.extend([int("start_ms"), int("duration_s"), int("hits"), int("page_views"), int("clicks"), added_int(LAST_MS)]);
         Arc::new(Schema::new(fields))
     });
     SCHEMA.clone()
@@ -105,6 +120,7 @@ pub fn core_usages_schema() -> SchemaRef {
             int("duration_s"),
             int("page_views"),
             int("clicks"),
+            added_int(START_MS),
         ]);
         Arc::new(Schema::new(fields))
     });
@@ -153,19 +169,32 @@ pub fn with_periods(core: &RecordBatch) -> Result<RecordBatch, ArrowError> {
     RecordBatch::try_new(with_period_fields(&core.schema()), columns)
 }
 
-/// A batch read from a file written before the facts kept the school's kind and sector
-/// (`degre`, `secteur`): the same with those two columns added, NULL, after `region`, as the
-/// current layouts have them. Any other batch is returned as it is.
+/// A batch read from a file written before some columns were added to its layout, in the
+/// current layout: the school's kind and sector (`degre`, `secteur`, after `region`) in hits,
+/// visits and usages; a visit's last hit ([`LAST_MS`], last) in visits; a usage's visit start
+/// ([`START_MS`], last) in usages. The columns added are NULL. Any other batch is returned as
+/// it is.
 pub fn with_school_columns(batch: RecordBatch) -> Result<RecordBatch, ArrowError> {
     let schema = batch.schema();
-    let (Ok(region), Err(_)) = (schema.index_of("region"), schema.index_of("degre")) else {
-        return Ok(batch);
-    };
     let mut fields: Vec<Field> = schema.fields().iter().map(|f| f.as_ref().clone()).collect();
     let mut columns = batch.columns().to_vec();
-    for (i, name) in ["degre", "secteur"].into_iter().enumerate() {
-        fields.insert(region + 1 + i, Field::new(name, DataType::Utf8, true));
-        columns.insert(region + 1 + i, datafusion::arrow::array::new_null_array(&DataType::Utf8, batch.num_rows()));
+    let null_column = |data_type: &DataType| datafusion::arrow::array::new_null_array(data_type, batch.num_rows());
+    if let (Ok(region), Err(_)) = (schema.index_of("region"), schema.index_of("degre")) {
+        for (i, name) in ["degre", "secteur"].into_iter().enumerate() {
+            fields.insert(region + 1 + i, Field::new(name, DataType::Utf8, true));
+            columns.insert(region + 1 + i, null_column(&DataType::Utf8));
+        }
+    }
+    let is_visits = schema.index_of("hits").is_ok() && schema.index_of("duration_s").is_ok();
+    let is_usages = schema.index_of("dim").is_ok() && schema.index_of("duration_s").is_ok();
+    for (layout, name) in [(is_visits, LAST_MS), (is_usages, START_MS)] {
+        if layout && schema.index_of(name).is_err() {
+            fields.push(added_int(name));
+            columns.push(null_column(&DataType::Int64));
+        }
+    }
+    if columns.len() == batch.num_columns() {
+        return Ok(batch);
     }
     RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns)
 }
@@ -254,13 +283,15 @@ mod tests {
     }
 
     #[test]
-    fn batches_written_before_the_school_columns_read_in_the_current_layout() {
-        let schema = visits_schema();
-        let current = RecordBatch::new_empty(schema.clone());
-        let keep: Vec<usize> = (0..schema.fields().len()).filter(|&i| !matches!(schema.field(i).name().as_str(), "degre" | "secteur")).collect();
-        let old = current.project(&keep).unwrap();
-        assert_eq!(with_school_columns(old).unwrap().schema(), schema);
-        assert_eq!(with_school_columns(current.clone()).unwrap(), current, "a current batch is unchanged");
+    fn batches_written_before_columns_were_added_read_in_the_current_layout() {
+        for schema in [visits_schema(), usages_schema()] {
+            let current = RecordBatch::new_empty(schema.clone());
+            let added = |name: &str| matches!(name, "degre" | "secteur" | LAST_MS) || (name == START_MS && schema.index_of("dim").is_ok());
+            let keep: Vec<usize> = (0..schema.fields().len()).filter(|&i| !added(schema.field(i).name())).collect();
+            let old = current.project(&keep).unwrap();
+            assert_eq!(with_school_columns(old).unwrap().schema(), schema);
+            assert_eq!(with_school_columns(current.clone()).unwrap(), current, "a current batch is unchanged");
+        }
         let hits = hits_batch(&[]);
         let keep: Vec<usize> = (0..hits.num_columns()).filter(|&i| !matches!(hits.schema().field(i).name().as_str(), "degre" | "secteur")).collect();
         assert_eq!(with_school_columns(hits.project(&keep).unwrap()).unwrap().schema(), hits_schema());

@@ -8,6 +8,7 @@
 //! linear scan, the default) and [`sql`] (DataFusion window functions). `benches/rollup.rs`
 //! measures both.
 
+pub mod extend;
 pub mod sort_scan;
 pub mod sql;
 
@@ -85,6 +86,23 @@ impl Sessionizer {
     /// facts, so only the timeout counts.
     pub fn definition(&self) -> String {
         format!("visit_timeout_ms={}", self.timeout.as_millis())
+    }
+
+    /// The visits and usages of `old` (some visitors' facts, core layouts) extended with new
+    /// hits of those visitors ([`extend`]), with their period columns and no tagging counts
+    /// (the new hits' counts are added to the day's apart). `None` when `old` was written
+    /// before visits kept their last hit: cut those visitors from their hits instead.
+    pub async fn extend(&self, old: CoreFacts, new_hits: Vec<RecordBatch>) -> Result<Option<Sessionized>, PipelineError> {
+        let timeout_ms = i64::try_from(self.timeout.as_millis()).unwrap_or(i64::MAX);
+        let core = tokio::task::spawn_blocking(move || extend::extend(&old, &new_hits, timeout_ms))
+            .await
+            .map_err(|e| PipelineError::Store(format!("extension task failed: {e}")))??;
+        let Some(core) = core else { return Ok(None) };
+        Ok(Some(Sessionized {
+            visits: with_periods(&core.visits)?,
+            usages: with_periods(&core.usages)?,
+            tagging: RecordBatch::new_empty(crate::tagging::tagging_schema()),
+        }))
     }
 
     /// Visits and usages of some staged hits, with their period columns.

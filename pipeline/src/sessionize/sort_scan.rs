@@ -52,6 +52,7 @@ impl<'a> OpenVisit<'a> {
 struct Out<'a> {
     visit_first: Vec<u32>,
     start_ms: Vec<i64>,
+    last_ms: Vec<i64>,
     duration_s: Vec<i64>,
     hits: Vec<i64>,
     page_views: Vec<i64>,
@@ -59,6 +60,7 @@ struct Out<'a> {
     usage_first: Vec<u32>,
     usage_dim: Vec<&'static str>,
     usage_value: Vec<&'a str>,
+    usage_start_ms: Vec<i64>,
     usage_duration_s: Vec<i64>,
     usage_page_views: Vec<i64>,
     usage_clicks: Vec<i64>,
@@ -69,6 +71,7 @@ impl<'a> Out<'a> {
         let duration_s = (visit.last_ms - visit.start_ms) / 1000;
         self.visit_first.push(visit.first);
         self.start_ms.push(visit.start_ms);
+        self.last_ms.push(visit.last_ms);
         self.duration_s.push(duration_s);
         self.hits.push(visit.hits);
         self.page_views.push(visit.page_views);
@@ -77,6 +80,7 @@ impl<'a> Out<'a> {
             self.usage_first.push(visit.first);
             self.usage_dim.push(usage.dim);
             self.usage_value.push(usage.value);
+            self.usage_start_ms.push(visit.start_ms);
             self.usage_duration_s.push(duration_s);
             self.usage_page_views.push(usage.page_views);
             self.usage_clicks.push(usage.clicks);
@@ -164,7 +168,14 @@ fn build(all: &RecordBatch, out: Out) -> Result<CoreFacts, ArrowError> {
     };
 
     let mut visit_columns = gather(&UInt32Array::from(out.visit_first))?;
-    visit_columns.extend([int_array(out.start_ms), int_array(out.duration_s), int_array(out.hits), int_array(out.page_views), int_array(out.clicks)]);
+    visit_columns.extend([
+        int_array(out.start_ms),
+        int_array(out.duration_s),
+        int_array(out.hits),
+        int_array(out.page_views),
+        int_array(out.clicks),
+        int_array(out.last_ms),
+    ]);
     let visits = RecordBatch::try_new(core_visits_schema(), visit_columns)?;
 
     let mut usage_columns = gather(&UInt32Array::from(out.usage_first))?;
@@ -179,6 +190,7 @@ fn build(all: &RecordBatch, out: Out) -> Result<CoreFacts, ArrowError> {
         Arc::new(duration.finish()),
         int_array(out.usage_page_views),
         int_array(out.usage_clicks),
+        int_array(out.usage_start_ms),
     ]);
     let usages = RecordBatch::try_new(core_usages_schema(), usage_columns)?;
     Ok(CoreFacts { visits, usages })

@@ -32,7 +32,7 @@ fn visits_sql() -> String {
     let firsts: Vec<String> = first_hit_attributes().map(|a| format!(r#"first_value({a} ORDER BY time_ms, "offset") AS {a}"#)).collect();
     format!(
         "SELECT day, plateforme, visitor, visit_no, {},
-                min(time_ms) AS start_ms, (max(time_ms) - min(time_ms)) / 1000 AS duration_s, count(*) AS hits,
+                min(time_ms) AS start_ms, max(time_ms) AS last_ms, (max(time_ms) - min(time_ms)) / 1000 AS duration_s, count(*) AS hits,
                 sum(CASE WHEN page_view THEN 1 ELSE 0 END) AS page_views, sum(CASE WHEN click THEN 1 ELSE 0 END) AS clicks
          FROM numbered GROUP BY day, plateforme, visitor, visit_no",
         firsts.join(", ")
@@ -49,7 +49,7 @@ fn usages_sql() -> String {
         )
     };
     format!(
-        "SELECT {}, u.dim, u.value, v.duration_s, u.page_views, u.clicks
+        "SELECT {}, u.dim, u.value, v.duration_s, u.page_views, u.clicks, v.start_ms
          FROM ({} UNION ALL {}) u
          JOIN visits v ON u.day = v.day AND u.plateforme = v.plateforme AND u.visitor = v.visitor AND u.visit_no = v.visit_no",
         attributes.join(", "),

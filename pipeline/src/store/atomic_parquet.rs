@@ -164,10 +164,10 @@ pub(crate) fn read_slices(path: &Path, slices: VisitorSlices) -> Result<Vec<Reco
     Ok(batches)
 }
 
-/// The rows of a staged-hits file whose visitor lies in `slices` and in `visitors`: the row
-/// groups are chosen by slice as in [`read_slices`] (a row group may hold the edges of the
-/// neighbouring slices), then the visitor column is decoded first and the other columns only
-/// for the rows it selects.
+/// The rows of a staged-hits or fact file whose visitor lies in `slices` and in `visitors`:
+/// the row groups are chosen by slice as in [`read_slices`] (a row group may hold the edges of
+/// the neighbouring slices), then the visitor column is decoded first and the other columns
+/// only for the rows it selects. Batches come in the current layout ([`with_school_columns`]).
 pub(crate) fn read_visitors(path: &Path, slices: VisitorSlices, visitors: Arc<VisitorSet>) -> Result<Vec<RecordBatch>, PipelineError> {
     let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
     let builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);

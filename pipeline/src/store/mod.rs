@@ -34,7 +34,7 @@ use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{IndicatorQuery, IndicatorRow};
-use crate::sessionize::Sessionized;
+use crate::sessionize::{CoreFacts, Sessionized};
 use crate::tagging::{RefusedDay, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
 
@@ -254,6 +254,16 @@ pub trait DayFactsWriter: Send {
     /// visitors' facts, and adds the new hits' tagging counts to the day's (the tagging counts
     /// of appended facts are then ignored). An error when there are no changes.
     fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError>;
+
+    /// The current facts of the [`Self::changes`] visitors (their visits and usages as the
+    /// facts being replaced hold them, in the core layouts
+    /// [`crate::facts::core_visits_schema`] and [`crate::facts::core_usages_schema`]), so that
+    /// a step extends them with the new hits instead of cutting them again from all their hits
+    /// ([`crate::sessionize::extend`]). `None` when the store does not give them or there are
+    /// no changes: the step then reads those visitors' hits.
+    async fn changed_visitors_facts(&mut self) -> Result<Option<CoreFacts>, PipelineError> {
+        Ok(None)
+    }
 
     /// Adds the visits, usages and tagging counts of some of the day's visitors.
     async fn append(&mut self, facts: Sessionized) -> Result<(), PipelineError>;

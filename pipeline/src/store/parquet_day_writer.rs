@@ -9,14 +9,16 @@ use std::fs;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use collector::log::partition_of;
+use datafusion::arrow::array::RecordBatch;
+use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::delta::COMPACT_SHARE;
 use super::{blocking, Files, ParquetRollupStore};
 use crate::day_changes::{filter_positions, is_between, DayChanges, DayStep, FactsStamp, Positions, STAMP_KEY};
 use crate::error::PipelineError;
-use crate::facts::{usages_schema, visits_schema};
-use crate::sessionize::Sessionized;
+use crate::facts::{core_usages_schema, core_visits_schema, usages_schema, visits_schema};
+use crate::sessionize::{CoreFacts, Sessionized};
 use crate::store::atomic_parquet::{noted, read_all, sync_dir, AtomicParquet};
 use crate::store::DayFactsWriter;
 use crate::tagging::tagging_schema;
@@ -74,7 +76,7 @@ impl Files {
                 }
             }
         }
-        let changes = DayChanges::from_new_hits(stamp, now.through.clone(), &new_hits)?;
+        let changes = DayChanges::from_new_hits(stamp, now.through.clone(), new_hits)?;
         Ok((now, Some(changes)))
     }
 
@@ -88,6 +90,20 @@ impl Files {
         }
         Ok(())
     }
+}
+
+/// Fact rows (in a stored layout) in the core layout `schema`, its columns taken by name.
+fn in_layout(batches: &[RecordBatch], schema: &SchemaRef) -> Result<RecordBatch, PipelineError> {
+    let mut projected = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| batch.column_by_name(f.name()).cloned().ok_or_else(|| PipelineError::Store(format!("fact rows without column `{}`", f.name()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        projected.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    Ok(concat_batches(schema, &projected)?)
 }
 
 /// The schemas of the writer's files, in [`TABLES`] order.
@@ -107,6 +123,17 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
 
     fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
         self.step.keep_unchanged_visitors(self.day)
+    }
+
+    async fn changed_visitors_facts(&mut self) -> Result<Option<CoreFacts>, PipelineError> {
+        let Some(changes) = self.step.changes() else { return Ok(None) };
+        let (this, day, visitors) = (self.store.files.clone(), self.day, changes.visitors.clone());
+        blocking(move || {
+            let visits = in_layout(&this.facts_of("visits", day, &visitors)?, &core_visits_schema())?;
+            let usages = in_layout(&this.facts_of("usages", day, &visitors)?, &core_usages_schema())?;
+            Ok(Some(CoreFacts { visits, usages }))
+        })
+        .await
     }
 
     async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {

@@ -40,7 +40,8 @@ use super::Files;
 use crate::day_changes::{filter_visitors, visitors_of, VisitorSet, STAMP_KEY};
 use crate::error::PipelineError;
 use crate::facts::{usages_schema, visits_schema};
-use crate::store::atomic_parquet::{noted, read_column, row_count, sync_dir, AtomicParquet};
+use crate::store::atomic_parquet::{noted, read_column, read_visitors, row_count, sync_dir, AtomicParquet};
+use crate::visitor_slices::VisitorSlices;
 
 /// The fact tables that take a delta.
 pub(super) const DELTA_TABLES: [&str; 2] = ["visits", "usages"];
@@ -140,6 +141,21 @@ impl Files {
             copy_rows(&delta, |v| !recut.contains(v), into)?;
         }
         into.end_row_group()
+    }
+
+    /// The current rows of some visitors in a day's `table` facts: the delta's for the visitors
+    /// it replaces, the base's for the others; only the visitor column is decoded for the
+    /// other visitors' rows.
+    pub(super) fn facts_of(&self, table: &str, day: NaiveDate, visitors: &VisitorSet) -> Result<Vec<RecordBatch>, PipelineError> {
+        let replaced = self.replaced_visitors(table, day)?;
+        let (in_delta, in_base): (VisitorSet, VisitorSet) = visitors.iter().partition(|v| replaced.contains(*v));
+        let mut batches = Vec::new();
+        for (path, wanted) in [(self.fact_path(table, day), in_base), (self.delta_path(table, day), in_delta)] {
+            if !wanted.is_empty() && path.exists() {
+                batches.extend(read_visitors(&path, VisitorSlices::ALL, Arc::new(wanted))?);
+            }
+        }
+        Ok(batches)
     }
 
     /// Removes the deltas of a day (after a new base took their rows).

@@ -67,6 +67,8 @@ pub(super) struct Date;
 pub(super) struct Text;
 /// Text or null: `Utf8` (nullable), `Nullable(String)`.
 pub(super) struct NullableText;
+/// An integer or null: `Int64` (nullable), `Nullable(Int64)`.
+pub(super) struct NullableInt64;
 /// Bytes (pseudonyms): `Binary`, a `String` of lower-case hex.
 pub(super) struct Hex;
 /// A flag: `Boolean`, `UInt8`.
@@ -139,6 +141,22 @@ impl Kind for NullableText {
         Ok(array.is_valid(row).then(|| array.value(row)))
     }
     fn push(builder: &mut StringBuilder, value: Option<&str>) -> Result<(), PipelineError> {
+        builder.append_option(value);
+        Ok(())
+    }
+}
+
+impl Kind for NullableInt64 {
+    type Array = Int64Array;
+    type Builder = Int64Builder;
+    type Value<'a> = Option<i64>;
+    const DATA_TYPE: DataType = DataType::Int64;
+    const NULLABLE: bool = true;
+    const CLICKHOUSE: &'static str = "Nullable(Int64)";
+    fn value(array: &Int64Array, row: usize) -> Result<Option<i64>, PipelineError> {
+        Ok(array.is_valid(row).then(|| array.value(row)))
+    }
+    fn push(builder: &mut Int64Builder, value: Option<i64>) -> Result<(), PipelineError> {
         builder.append_option(value);
         Ok(())
     }
@@ -310,6 +328,7 @@ batch_rows! {
         hits: i64 as Int64,
         page_views: i64 as Int64,
         clicks: i64 as Int64,
+        last_ms: Option<i64> as NullableInt64,
     } + { generation: u64 }
 
     /// A usage: table `usages`, layout [`crate::facts::usages_schema`] and its generation.
@@ -342,6 +361,7 @@ batch_rows! {
         duration_s: i64 as Int64,
         page_views: i64 as Int64,
         clicks: i64 as Int64,
+        start_ms: Option<i64> as NullableInt64,
     } + { generation: u64 }
 
     /// Tagging counts: table `tagging`, layout [`crate::tagging::tagging_schema`] and their

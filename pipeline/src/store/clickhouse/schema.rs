@@ -11,7 +11,7 @@ use crate::frozen::frozen_schema;
 use crate::tagging::{rejects_schema, tagging_schema};
 
 /// The schema version these statements create.
-pub const VERSION: u32 = 8;
+pub const VERSION: u32 = 9;
 
 fn columns(schema: &SchemaRef, extra: &[&str]) -> Result<String, PipelineError> {
     let mut columns = schema.fields().iter().map(|f| Ok(format!("`{}` {}", f.name(), column_type(f)?))).collect::<Result<Vec<_>, PipelineError>>()?;
@@ -24,7 +24,8 @@ pub type Columns = Vec<(String, String)>;
 
 /// The tables whose columns come from an Arrow layout, each with those columns in order and
 /// their ClickHouse types. A table created by an older version lacks the columns added since
-/// (version 7: the school's kind and sector, `degre` and `secteur`, after `region`):
+/// (version 7: the school's kind and sector, `degre` and `secteur`, after `region`; version 9:
+/// a visit's last hit `last_ms` and a usage's visit start `start_ms`, last, NULL in older rows):
 /// [`super::ClickHouseRollupStore::migrate`] adds them, each after the column before it.
 pub fn layout_columns() -> Result<Vec<(&'static str, Columns)>, PipelineError> {
     let named =

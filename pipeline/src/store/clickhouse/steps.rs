@@ -96,7 +96,7 @@ impl ClickHouseRollupStore {
                 .bind(day);
             vec![read_batch!(self, query, HitRow, HitColumns)?]
         };
-        DayChanges::from_new_hits(stamp, through.clone(), &new_hits)
+        DayChanges::from_new_hits(stamp, through.clone(), new_hits)
     }
 
     /// Notes the visitors a generation's step re-cuts.
