@@ -497,7 +497,8 @@ type DeadLetterRows = (Vec<(u64, DeadLetter)>, Vec<Recovery>);
 pub struct DayComputed {
     /// Whether only the visitors with new hits were re-cut (the others' facts kept).
     pub partial: bool,
-    /// Staged hits sessionized.
+    /// Staged hits sessionized: in a partial step, the new hits only when the changed
+    /// visitors' visits were extended from their facts, all those visitors' hits otherwise.
     pub hits: u64,
 }
 
@@ -518,17 +519,20 @@ pub async fn compute_day(
     let part = part.into();
     let planned = store.day_hit_count(part).await?;
     // Begun before any reading: hits staged from now on leave the part dirty.
+    let begun = std::time::Instant::now();
     let mut writer = store.begin_day(part, &sessionizer.definition()).await?;
+    tracing::debug!(day = %part.day, planned, new_hits = writer.changes().map(|c| c.new_hits), elapsed = ?begun.elapsed(), "day computation begun");
     let visitors = match writer.changes() {
         Some(changes) if changes.worth_it(planned) => Some(changes.visitors.clone()),
         _ => None,
     };
     if visitors.is_some() {
         writer.keep_unchanged_visitors()?;
-    }
-    if visitors.is_some() {
+        let begun = std::time::Instant::now();
         if let Some(computed) = extend_changed_visitors(writer.as_mut(), sessionizer).await? {
+            let extended = begun.elapsed();
             writer.commit().await?;
+            tracing::debug!(day = %part.day, hits = computed.hits, ?extended, committed = ?begun.elapsed() - extended, "changed visitors extended");
             return Ok(computed);
         }
     }
@@ -563,7 +567,9 @@ pub async fn compute_day(
 async fn extend_changed_visitors(writer: &mut dyn DayFactsWriter, sessionizer: Sessionizer) -> Result<Option<DayComputed>, PipelineError> {
     let Some(changes) = writer.changes() else { return Ok(None) };
     let (new_hits, count) = (changes.hits.clone(), changes.new_hits);
+    let begun = std::time::Instant::now();
     let Some(old) = writer.changed_visitors_facts().await? else { return Ok(None) };
+    tracing::debug!(visits = old.visits.num_rows(), usages = old.usages.num_rows(), read = ?begun.elapsed(), "changed visitors' facts read");
     match sessionizer.extend(old, new_hits).await {
         Ok(Some(facts)) => {
             writer.append(facts).await?;

@@ -199,6 +199,21 @@ pub fn with_school_columns(batch: RecordBatch) -> Result<RecordBatch, ArrowError
     RecordBatch::try_new(Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone())), columns)
 }
 
+/// Fact rows (in a stored layout, or several batches of it) in the layout `schema`, its columns
+/// taken by name: the stored visits or usages in their core layout, for example.
+pub fn in_layout(batches: &[RecordBatch], schema: &SchemaRef) -> Result<RecordBatch, ArrowError> {
+    let mut projected = Vec::with_capacity(batches.len());
+    for batch in batches {
+        let columns = schema
+            .fields()
+            .iter()
+            .map(|f| batch.column_by_name(f.name()).cloned().ok_or_else(|| ArrowError::SchemaError(format!("fact rows without column `{}`", f.name()))))
+            .collect::<Result<Vec<_>, _>>()?;
+        projected.push(RecordBatch::try_new(schema.clone(), columns)?);
+    }
+    datafusion::arrow::compute::concat_batches(schema, &projected)
+}
+
 /// The staged-hits batch of some rows.
 pub fn hits_batch(rows: &[HitRow]) -> RecordBatch {
     let n = rows.len();

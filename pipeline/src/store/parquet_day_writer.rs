@@ -9,15 +9,13 @@ use std::fs;
 use async_trait::async_trait;
 use chrono::NaiveDate;
 use collector::log::partition_of;
-use datafusion::arrow::array::RecordBatch;
-use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::SchemaRef;
 
 use super::delta::COMPACT_SHARE;
 use super::{blocking, Files, ParquetRollupStore};
 use crate::day_changes::{filter_positions, is_between, DayChanges, DayStep, FactsStamp, Positions, STAMP_KEY};
 use crate::error::PipelineError;
-use crate::facts::{core_usages_schema, core_visits_schema, usages_schema, visits_schema};
+use crate::facts::{core_usages_schema, core_visits_schema, in_layout, usages_schema, visits_schema};
 use crate::sessionize::{CoreFacts, Sessionized};
 use crate::store::atomic_parquet::{noted, read_all, sync_dir, AtomicParquet};
 use crate::store::DayFactsWriter;
@@ -90,20 +88,6 @@ impl Files {
         }
         Ok(())
     }
-}
-
-/// Fact rows (in a stored layout) in the core layout `schema`, its columns taken by name.
-fn in_layout(batches: &[RecordBatch], schema: &SchemaRef) -> Result<RecordBatch, PipelineError> {
-    let mut projected = Vec::with_capacity(batches.len());
-    for batch in batches {
-        let columns = schema
-            .fields()
-            .iter()
-            .map(|f| batch.column_by_name(f.name()).cloned().ok_or_else(|| PipelineError::Store(format!("fact rows without column `{}`", f.name()))))
-            .collect::<Result<Vec<_>, _>>()?;
-        projected.push(RecordBatch::try_new(schema.clone(), columns)?);
-    }
-    Ok(concat_batches(schema, &projected)?)
 }
 
 /// The schemas of the writer's files, in [`TABLES`] order.

@@ -12,12 +12,13 @@ use collector::log::partition_positions;
 use serde::{Deserialize, Serialize};
 
 use super::parts::and_within;
-use super::rows::{HitColumns, HitRow};
+use super::rows::{HitColumns, HitRow, UsageColumns, UsageRow, VisitColumns, VisitRow};
 use super::ClickHouseRollupStore;
 use crate::day_changes::{DayChanges, FactsStamp, Positions, VisitorSet};
 use crate::day_part::DayPart;
 use crate::error::PipelineError;
-use crate::facts::{usages_schema, visits_schema};
+use crate::facts::{core_usages_schema, core_visits_schema, in_layout, usages_schema, visits_schema};
+use crate::sessionize::CoreFacts;
 use crate::tagging::tagging_schema;
 use crate::visitor_slices::VisitorSlices;
 
@@ -153,6 +154,29 @@ impl ClickHouseRollupStore {
             .bind(part.day)
             .bind(generation);
         Ok(vec![read_batch!(self, query, HitRow, HitColumns)?])
+    }
+
+    /// The visits and usages of some visitors in a generation of a day's facts, in their core
+    /// layouts: the visitors are noted under a version of their own for the queries to join
+    /// them.
+    pub(super) async fn facts_of_visitors(&self, day: NaiveDate, generation: u64, visitors: &VisitorSet) -> Result<CoreFacts, PipelineError> {
+        let noted = self.next_version();
+        self.note_changed_visitors(noted, visitors).await?;
+        let query = |table: &str| {
+            format!(
+                "SELECT ?fields FROM {} WHERE day = toDate(?) AND generation = ? AND visitor IN (SELECT visitor FROM {} WHERE generation = ?)",
+                self.table(table),
+                self.table("changed_visitors")
+            )
+        };
+        let visits = async { read_batch!(self, self.sql(&query("visits")).await?.bind(day).bind(generation).bind(noted), VisitRow, VisitColumns) };
+        let usages = async { read_batch!(self, self.sql(&query("usages")).await?.bind(day).bind(generation).bind(noted), UsageRow, UsageColumns) };
+        let read = tokio::try_join!(visits, usages);
+        if !visitors.is_empty() {
+            self.forget_changed_visitors(noted).await?;
+        }
+        let (visits, usages) = read?;
+        Ok(CoreFacts { visits: in_layout(&[visits], &core_visits_schema())?, usages: in_layout(&[usages], &core_usages_schema())? })
     }
 
     /// Copies into generation `to` the rows of a day's generation `from` whose visitors the step

@@ -12,7 +12,7 @@ use super::rows::{TaggingFactRow, UsageRow, VisitRow};
 use super::ClickHouseRollupStore;
 use crate::day_changes::{DayChanges, DayStep, Positions};
 use crate::error::PipelineError;
-use crate::sessionize::Sessionized;
+use crate::sessionize::{CoreFacts, Sessionized};
 use crate::store::DayFactsWriter;
 
 /// A part's new facts inserted under a new generation, which becomes the part's current one on
@@ -46,6 +46,11 @@ impl DayFactsWriter for ClickHouseDayWriter<'_> {
 
     fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
         self.step.keep_unchanged_visitors(self.day)
+    }
+
+    async fn changed_visitors_facts(&mut self) -> Result<Option<CoreFacts>, PipelineError> {
+        let (Some(changes), Some(previous)) = (self.step.changes(), self.previous) else { return Ok(None) };
+        self.store.facts_of_visitors(self.day, previous, &changes.visitors).await.map(Some)
     }
 
     async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
