@@ -10,7 +10,8 @@
 //! directory (default: a temporary one). `DNMA_INCREMENTAL_PROFILE=FILE` records the second
 //! step with `perf record -g -o FILE` (its wall time then includes perf's overhead);
 //! `DNMA_INCREMENTAL_BIN=PATH` runs the steps with another `dnma` binary (an earlier build, for
-//! a before/after comparison in one session).
+//! a before/after comparison in one session); `DNMA_INCREMENTAL_LOG` sets the steps' `DNMA_LOG`
+//! (`pipeline::engine=debug` prints the phases of each day's computation with their times).
 
 #![allow(missing_docs)]
 
@@ -64,7 +65,7 @@ fn step(data_dir: &Path, profile: Option<&std::ffi::OsStr>) -> f64 {
         }
         None => Command::new(&binary),
     };
-    let status = command.args(["pipeline", "run", "--once", "--data-dir"]).arg(data_dir).env("RUST_LOG", "warn").status().expect("dnma runs");
+    let status = command.args(["pipeline", "run", "--once", "--data-dir"]).arg(data_dir).env("DNMA_LOG", std::env::var("DNMA_INCREMENTAL_LOG").unwrap_or_else(|_| "warn".into())).status().expect("dnma runs");
     assert!(status.success(), "dnma pipeline run --once failed");
     started.elapsed().as_secs_f64()
 }

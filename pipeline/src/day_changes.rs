@@ -11,7 +11,7 @@
 //! to re-cut. Tagging counts have no visitor: they are hit counts, so the new hits' counts are
 //! added to the day's.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 
 use collector::log::{partition_of, Partition};
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
@@ -23,8 +23,10 @@ use crate::error::PipelineError;
 /// The highest staged position ([`collector::log::position`]) per log partition.
 pub type Positions = BTreeMap<Partition, u64>;
 
-/// Pseudonyms of visitors (16 bytes each).
-pub type VisitorSet = HashSet<[u8; 16]>;
+/// Pseudonyms of visitors (16 bytes each). A step looks up every fact row of a day in it, so
+/// it hashes with `foldhash` (hashbrown's default) rather than SipHash: pseudonyms are keyed
+/// digests, which nobody outside can choose to collide.
+pub type VisitorSet = datafusion::common::HashSet<[u8; 16]>;
 
 /// Key of the Parquet metadata entry (or store column) holding a [`FactsStamp`].
 pub const STAMP_KEY: &str = "dnma.facts_stamp";

@@ -60,6 +60,17 @@ pub enum Next {
 
 /// Reads the next frame.
 pub fn read_next(reader: &mut impl Read) -> std::io::Result<Next> {
+    let mut payload = Vec::new();
+    Ok(match read_into(reader, &mut payload)? {
+        Next::Record(_) => Next::Record(payload),
+        other => other,
+    })
+}
+
+/// Reads the next frame's payload into `payload` (what it held is replaced), so that a scan of
+/// many records reuses one buffer: a good record gives `Next::Record` of an empty vector, its
+/// payload being in `payload`.
+pub fn read_into(reader: &mut impl Read, payload: &mut Vec<u8>) -> std::io::Result<Next> {
     let mut header = [0u8; 8];
     let mut filled = 0;
     while filled < header.len() {
@@ -74,7 +85,8 @@ pub fn read_next(reader: &mut impl Read) -> std::io::Result<Next> {
     if len > MAX_PAYLOAD {
         return Ok(Next::Bad(format!("length {len} over the {MAX_PAYLOAD}-byte limit")));
     }
-    let mut payload = vec![0u8; len as usize];
+    payload.clear();
+    payload.resize(len as usize, 0);
     let mut got = 0;
     while got < payload.len() {
         match reader.read(&mut payload[got..])? {
@@ -82,10 +94,10 @@ pub fn read_next(reader: &mut impl Read) -> std::io::Result<Next> {
             n => got += n,
         }
     }
-    if crc32fast::hash(&payload) != crc {
+    if crc32fast::hash(payload) != crc {
         return Ok(Next::Bad("checksum mismatch".into()));
     }
-    Ok(Next::Record(payload))
+    Ok(Next::Record(Vec::new()))
 }
 
 #[cfg(test)]

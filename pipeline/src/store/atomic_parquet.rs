@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use datafusion::arrow::array::{AsArray, BooleanArray, RecordBatch};
-use datafusion::arrow::datatypes::SchemaRef;
+use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
 use datafusion::arrow::error::ArrowError;
 use datafusion::parquet::arrow::arrow_reader::{ArrowPredicateFn, ParquetRecordBatchReaderBuilder, RowFilter};
 use datafusion::parquet::arrow::ArrowWriter;
@@ -180,6 +180,29 @@ pub(crate) fn read_visitors(path: &Path, slices: VisitorSlices, visitors: Arc<Vi
         Ok(column.iter().map(|v| Some(v.is_some_and(wanted))).collect::<BooleanArray>())
     });
     let reader = builder.with_row_groups(groups).with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
+    let mut batches = Vec::new();
+    for batch in reader {
+        let batch = batch?;
+        if batch.num_rows() > 0 {
+            batches.push(with_school_columns(batch)?);
+        }
+    }
+    Ok(batches)
+}
+
+/// The rows of a staged-hits file whose position (column `offset`) `keep` selects: the
+/// positions are decoded first, the other columns only for the rows they select, so that the
+/// new hits of a part merged with older ones cost what they hold, not the whole part.
+pub(crate) fn read_positions(path: &Path, keep: impl Fn(u64) -> bool + Send + 'static) -> Result<Vec<RecordBatch>, PipelineError> {
+    let file = File::open(path).map_err(io(format!("opening {}", path.display())))?;
+    let builder = ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024);
+    let offset = builder.schema().index_of("offset").map_err(|_| PipelineError::Store(format!("{} has no offset column", path.display())))?;
+    let mask = ProjectionMask::roots(builder.parquet_schema(), [offset]);
+    let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
+        let positions = batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| ArrowError::SchemaError("the offset column is not UInt64".into()))?;
+        Ok(positions.values().iter().map(|p| Some(keep(*p))).collect::<BooleanArray>())
+    });
+    let reader = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
     let mut batches = Vec::new();
     for batch in reader {
         let batch = batch?;

@@ -17,7 +17,7 @@ use crate::day_changes::{filter_positions, is_between, DayChanges, DayStep, Fact
 use crate::error::PipelineError;
 use crate::facts::{core_usages_schema, core_visits_schema, in_layout, usages_schema, visits_schema};
 use crate::sessionize::{CoreFacts, Sessionized};
-use crate::store::atomic_parquet::{noted, read_all, sync_dir, AtomicParquet};
+use crate::store::atomic_parquet::{noted, read_all, read_positions, sync_dir, AtomicParquet};
 use crate::store::DayFactsWriter;
 use crate::tagging::tagging_schema;
 
@@ -67,11 +67,18 @@ impl Files {
         let Some(stamp) = self.facts_stamp(day)?.filter(|s| s.definition == definition) else { return Ok((now, None)) };
         let mut new_hits = Vec::new();
         for part in parts.iter().filter(|p| stamp.through.get(&partition_of(p.first)).is_none_or(|t| p.last > *t)) {
-            for batch in read_all(&part.path)? {
-                let batch = filter_positions(&batch, |p| is_between(p, &stamp.through, &now.through))?;
-                if batch.num_rows() > 0 {
-                    new_hits.push(batch);
+            let (after, through) = (stamp.through.clone(), now.through.clone());
+            if stamp.through.get(&partition_of(part.first)).is_none_or(|t| part.first > *t) {
+                // All new: read whole, then bounded by what was staged when the step began.
+                for batch in read_all(&part.path)? {
+                    let batch = filter_positions(&batch, |p| is_between(p, &after, &through))?;
+                    if batch.num_rows() > 0 {
+                        new_hits.push(batch);
+                    }
                 }
+            } else {
+                // A compaction merged new hits with older ones: only the new rows are decoded.
+                new_hits.extend(read_positions(&part.path, move |p| is_between(p, &after, &through))?);
             }
         }
         let changes = DayChanges::from_new_hits(stamp, now.through.clone(), new_hits)?;
@@ -111,13 +118,14 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
 
     async fn changed_visitors_facts(&mut self) -> Result<Option<CoreFacts>, PipelineError> {
         let Some(changes) = self.step.changes() else { return Ok(None) };
-        let (this, day, visitors) = (self.store.files.clone(), self.day, changes.visitors.clone());
-        blocking(move || {
-            let visits = in_layout(&this.facts_of("visits", day, &visitors)?, &core_visits_schema())?;
-            let usages = in_layout(&this.facts_of("usages", day, &visitors)?, &core_usages_schema())?;
-            Ok(Some(CoreFacts { visits, usages }))
-        })
-        .await
+        let visitors = std::sync::Arc::new(changes.visitors.clone());
+        // Both tables at once: each read decodes the visitor column of the whole day's file.
+        let read = |table: &'static str, schema: SchemaRef| {
+            let (this, day, visitors) = (self.store.files.clone(), self.day, visitors.clone());
+            blocking(move || Ok(in_layout(&this.facts_of(table, day, &visitors)?, &schema)?))
+        };
+        let (visits, usages) = tokio::try_join!(read("visits", core_visits_schema()), read("usages", core_usages_schema()))?;
+        Ok(Some(CoreFacts { visits, usages }))
     }
 
     async fn append(&mut self, mut facts: Sessionized) -> Result<(), PipelineError> {
@@ -125,9 +133,14 @@ impl DayFactsWriter for ParquetDayWriter<'_> {
         self.step.prepare(&mut facts);
         self.appended_rows += (facts.visits.num_rows() + facts.usages.num_rows()) as u64;
         let files = blocking(move || {
-            files[0].write_row_group(&facts.visits)?;
-            files[1].write_row_group(&facts.usages)?;
-            files[2].write_row_group(&facts.tagging)?;
+            // Usages are the most rows: encoded beside the visits and tagging counts.
+            let [visits, usages, tagging] = &mut files;
+            std::thread::scope(|scope| {
+                let usages = scope.spawn(|| usages.write_row_group(&facts.usages));
+                visits.write_row_group(&facts.visits)?;
+                tagging.write_row_group(&facts.tagging)?;
+                usages.join().map_err(|_| PipelineError::Store("encoding usages panicked".into()))?
+            })?;
             Ok(files)
         })
         .await?;
