@@ -65,7 +65,12 @@ fn step(data_dir: &Path, profile: Option<&std::ffi::OsStr>) -> f64 {
         }
         None => Command::new(&binary),
     };
-    let status = command.args(["pipeline", "run", "--once", "--data-dir"]).arg(data_dir).env("DNMA_LOG", std::env::var("DNMA_INCREMENTAL_LOG").unwrap_or_else(|_| "warn".into())).status().expect("dnma runs");
+    let status = command
+        .args(["pipeline", "run", "--once", "--data-dir"])
+        .arg(data_dir)
+        .env("DNMA_LOG", std::env::var("DNMA_INCREMENTAL_LOG").unwrap_or_else(|_| "warn".into()))
+        .status()
+        .expect("dnma runs");
     assert!(status.success(), "dnma pipeline run --once failed");
     started.elapsed().as_secs_f64()
 }

@@ -207,7 +207,9 @@ pub fn in_layout(batches: &[RecordBatch], schema: &SchemaRef) -> Result<RecordBa
         let columns = schema
             .fields()
             .iter()
-            .map(|f| batch.column_by_name(f.name()).cloned().ok_or_else(|| ArrowError::SchemaError(format!("fact rows without column `{}`", f.name()))))
+            .map(|f| {
+                batch.column_by_name(f.name()).cloned().ok_or_else(|| ArrowError::SchemaError(format!("fact rows without column `{}`", f.name())))
+            })
             .collect::<Result<Vec<_>, _>>()?;
         projected.push(RecordBatch::try_new(schema.clone(), columns)?);
     }

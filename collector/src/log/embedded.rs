@@ -396,7 +396,11 @@ fn scan_all(dir: &Path, bases: &[u64], read_only: bool) -> Vec<Result<(Segment, 
             .enumerate()
             .map(|(r, chunk)| {
                 scope.spawn(move || {
-                    chunk.iter().enumerate().map(|(i, &base)| scan(&segment_path(dir, base), base, r * run + i == last, read_only)).collect::<Vec<_>>()
+                    chunk
+                        .iter()
+                        .enumerate()
+                        .map(|(i, &base)| scan(&segment_path(dir, base), base, r * run + i == last, read_only))
+                        .collect::<Vec<_>>()
                 })
             })
             .collect();

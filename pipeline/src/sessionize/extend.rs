@@ -73,7 +73,8 @@ pub fn extend(old: &CoreFacts, new_hits: &[RecordBatch], timeout_ms: i64) -> Res
         (int(&visits, "start_ms")?, int(&visits, LAST_MS)?, int(&visits, "hits")?, int(&visits, "page_views")?, int(&visits, "clicks")?);
     let day = visits.column_by_name("day").ok_or_else(|| ArrowError::SchemaError("no column `day`".into()))?.as_primitive::<Date32Type>().clone();
     let plateforme = string(&visits, "plateforme")?;
-    let visitor: BinaryArray = visits.column_by_name("visitor").ok_or_else(|| ArrowError::SchemaError("no column `visitor`".into()))?.as_binary::<i32>().clone();
+    let visitor: BinaryArray =
+        visits.column_by_name("visitor").ok_or_else(|| ArrowError::SchemaError("no column `visitor`".into()))?.as_binary::<i32>().clone();
 
     // One integer per (day, platform, visitor); visits in order of (key, start, old before new).
     let mut keys: HashMap<(i32, &str, &[u8]), u32> = HashMap::default();
@@ -110,11 +111,12 @@ pub fn extend(old: &CoreFacts, new_hits: &[RecordBatch], timeout_ms: i64) -> Res
     }
 
     // Each usage goes to its visit's group: visits found by (key, start), old and new apart.
-    let visit_by_start: [HashMap<(u32, i64), usize>; 2] = [0..old_visits, old_visits..visits.num_rows()]
-        .map(|rows| rows.map(|row| ((key_of[row], start.value(row)), row)).collect());
+    let visit_by_start: [HashMap<(u32, i64), usize>; 2] =
+        [0..old_visits, old_visits..visits.num_rows()].map(|rows| rows.map(|row| ((key_of[row], start.value(row)), row)).collect());
     let usage_start = int(&usages, START_MS)?;
     let (usage_day, usage_plateforme) = (usages.column(0).as_primitive::<Date32Type>().clone(), string(&usages, "plateforme")?);
-    let usage_visitor: BinaryArray = usages.column_by_name("visitor").ok_or_else(|| ArrowError::SchemaError("no column `visitor`".into()))?.as_binary::<i32>().clone();
+    let usage_visitor: BinaryArray =
+        usages.column_by_name("visitor").ok_or_else(|| ArrowError::SchemaError("no column `visitor`".into()))?.as_binary::<i32>().clone();
     let (dim, value) = (string(&usages, "dim")?, string(&usages, "value")?);
     let (usage_page_views, usage_clicks) = (int(&usages, "page_views")?, int(&usages, "clicks")?);
     let mut group_usages: Vec<Vec<Usage<'_>>> = (0..joined.len()).map(|_| Vec::new()).collect();

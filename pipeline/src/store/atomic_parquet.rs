@@ -199,7 +199,8 @@ pub(crate) fn read_positions(path: &Path, keep: impl Fn(u64) -> bool + Send + 's
     let offset = builder.schema().index_of("offset").map_err(|_| PipelineError::Store(format!("{} has no offset column", path.display())))?;
     let mask = ProjectionMask::roots(builder.parquet_schema(), [offset]);
     let predicate = ArrowPredicateFn::new(mask, move |batch: RecordBatch| {
-        let positions = batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| ArrowError::SchemaError("the offset column is not UInt64".into()))?;
+        let positions =
+            batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| ArrowError::SchemaError("the offset column is not UInt64".into()))?;
         Ok(positions.values().iter().map(|p| Some(keep(*p))).collect::<BooleanArray>())
     });
     let reader = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
