@@ -24,7 +24,7 @@ use crate::error::PipelineError;
 pub type Positions = BTreeMap<Partition, u64>;
 
 /// Pseudonyms of visitors (16 bytes each). A step looks up every fact row of a day in it, so
-/// it hashes with `foldhash` (hashbrown's default) rather than SipHash: pseudonyms are keyed
+/// it hashes with `foldhash` (hashbrown's default) rather than `SipHash`: pseudonyms are keyed
 /// digests, which nobody outside can choose to collide.
 pub type VisitorSet = datafusion::common::HashSet<[u8; 16]>;
 

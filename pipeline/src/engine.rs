@@ -532,7 +532,7 @@ pub async fn compute_day(
         if let Some(computed) = extend_changed_visitors(writer.as_mut(), sessionizer).await? {
             let extended = begun.elapsed();
             writer.commit().await?;
-            tracing::debug!(day = %part.day, hits = computed.hits, ?extended, committed = ?begun.elapsed() - extended, "changed visitors extended");
+            tracing::debug!(day = %part.day, hits = computed.hits, ?extended, committed = ?begun.elapsed().saturating_sub(extended), "changed visitors extended");
             return Ok(computed);
         }
     }

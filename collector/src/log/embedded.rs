@@ -349,7 +349,10 @@ fn recover(dir: &Path, topic: Topic, read_only: bool) -> Result<(Vec<Segment>, V
 }
 
 /// Scans one segment: what is readable in it and, for a sealed one, where a bad record stops it.
-fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<(Segment, Option<(u64, String)>), LogError> {
+/// A segment as its scan found it, and where and why its first bad record was, if any.
+type Scanned = (Segment, Option<(u64, String)>);
+
+fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<Scanned, LogError> {
     let io = |e| LogError::io(format!("reading {}", path.display()), e);
     let file = File::open(path).map_err(io)?;
     let mut reader = BufReader::with_capacity(1 << 20, file);
@@ -386,7 +389,7 @@ fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<(Segme
 /// [`scan`]s every segment of a topic directory, in order, a run of consecutive segments per
 /// core at once: opening a log checks every record of it, which at a day of national traffic
 /// is gigabytes.
-fn scan_all(dir: &Path, bases: &[u64], read_only: bool) -> Vec<Result<(Segment, Option<(u64, String)>), LogError>> {
+fn scan_all(dir: &Path, bases: &[u64], read_only: bool) -> Vec<Result<Scanned, LogError>> {
     let last = bases.len().saturating_sub(1);
     let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(bases.len()).max(1);
     let run = bases.len().div_ceil(threads).max(1);
