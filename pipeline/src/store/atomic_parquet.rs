@@ -179,15 +179,7 @@ pub(crate) fn read_visitors(path: &Path, slices: VisitorSlices, visitors: Arc<Vi
         let wanted = |v: &[u8]| slices.contains(VisitorSlices::of(v)) && <[u8; 16]>::try_from(v).is_ok_and(|v| visitors.contains(&v));
         Ok(column.iter().map(|v| Some(v.is_some_and(wanted))).collect::<BooleanArray>())
     });
-    let reader = builder.with_row_groups(groups).with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
-    let mut batches = Vec::new();
-    for batch in reader {
-        let batch = batch?;
-        if batch.num_rows() > 0 {
-            batches.push(with_school_columns(batch)?);
-        }
-    }
-    Ok(batches)
+    non_empty_batches(builder.with_row_groups(groups).with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?)
 }
 
 /// The rows of a staged-hits file whose position (column `offset`) `keep` selects: the
@@ -203,7 +195,11 @@ pub(crate) fn read_positions(path: &Path, keep: impl Fn(u64) -> bool + Send + 's
             batch.column(0).as_primitive_opt::<UInt64Type>().ok_or_else(|| ArrowError::SchemaError("the offset column is not UInt64".into()))?;
         Ok(positions.values().iter().map(|p| Some(keep(*p))).collect::<BooleanArray>())
     });
-    let reader = builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?;
+    non_empty_batches(builder.with_row_filter(RowFilter::new(vec![Box::new(predicate)])).build()?)
+}
+
+/// The batches a filtered reader gives, empty ones left out, in the current layout.
+fn non_empty_batches(reader: impl Iterator<Item = Result<RecordBatch, ArrowError>>) -> Result<Vec<RecordBatch>, PipelineError> {
     let mut batches = Vec::new();
     for batch in reader {
         let batch = batch?;
