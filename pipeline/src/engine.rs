@@ -42,6 +42,7 @@ use crate::error::PipelineError;
 use crate::facts::hits_batch;
 use crate::hit_row::{HitRow, Placer};
 use crate::sessionize::Sessionizer;
+use crate::staging_bound::StagingBound;
 use crate::store::{DayFactsWriter, DoomedVisitors, HeldVisitors, RollupStore};
 use crate::tagging::{dead_letter_batch, reject_day, Recovery};
 use crate::visitor_slices::VisitorSlices;
@@ -194,8 +195,9 @@ impl Pipeline {
         &self.store
     }
 
-    /// Stages everything the log holds beyond the committed offsets; `on_batch` sees the
-    /// progress after each committed batch.
+    /// Stages what the log holds beyond the committed offsets, up to its end when staging
+    /// began (records appended meanwhile wait for the next step, so steady traffic cannot keep
+    /// a step staging forever); `on_batch` sees the progress after each committed batch.
     pub async fn stage(&self, mut on_batch: impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
         let mut members = self.members.lock().await;
         let result = self.stage_hits(&mut members[0], &mut on_batch).await;
@@ -245,13 +247,8 @@ impl Pipeline {
     }
 
     async fn stage_hits(&self, slot: &mut Option<Box<dyn LogConsumer>>, on_batch: &mut impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
-        let consumer = self.config.consumer.as_str();
-        let mut next: BTreeMap<Partition, u64> = BTreeMap::new();
-        for partition in 0..self.log.partitions(Topic::Hits).await? {
-            next.insert(partition, self.log.committed(consumer, Topic::Hits, partition).await?);
-        }
-        let mut staged = Staged { end_offset: self.log.stats(Topic::Hits).await?.end_offset, ..Staged::default() };
-        staged.next_offset = next.values().sum();
+        let mut bound = self.staging_bound(Topic::Hits).await?;
+        let mut staged = Staged { end_offset: self.log.stats(Topic::Hits).await?.end_offset, next_offset: bound.next_offset(), ..Staged::default() };
         let member = self.member(slot, Topic::Hits).await?;
         let mut placer = Placer::new(&self.plan, &self.referential);
         let mut held = self.held().await?;
@@ -299,19 +296,38 @@ impl Pipeline {
                 }
             }
             // The next batch is polled while this one is written (staging waited on one, then
-            // the other); it is placed only once this one is staged and committed.
-            let (written, polled) =
-                tokio::join!(self.store.stage_hits_batches(batches), member.poll(self.config.batch_records, self.config.poll_wait));
+            // the other); it is placed only once this one is staged and committed. Past the
+            // bound nothing more is polled: a polled record must be staged, or its member would
+            // not read it again.
+            bound.read(&read);
+            let done = bound.reached(member.owned().as_ref());
+            let poll_next = async {
+                if done {
+                    Ok(Vec::new())
+                } else {
+                    member.poll(self.config.batch_records, self.config.poll_wait).await
+                }
+            };
+            let (written, polled) = tokio::join!(self.store.stage_hits_batches(batches), poll_next);
             written?;
             self.note_staged(highest, retired);
             held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
-            next.extend(read);
-            staged.next_offset = next.values().sum();
+            staged.next_offset = bound.next_offset();
             on_batch(&staged);
             records = polled?;
         }
         Ok(staged)
+    }
+
+    /// Where this step stops staging `topic`: its end now, read from the group's committed
+    /// offsets.
+    async fn staging_bound(&self, topic: Topic) -> Result<StagingBound, PipelineError> {
+        let mut committed = BTreeMap::new();
+        for partition in 0..self.log.partitions(topic).await? {
+            committed.insert(partition, self.log.committed(&self.config.consumer, topic, partition).await?);
+        }
+        Ok(StagingBound::new(self.log.end_offsets(topic).await?, committed))
     }
 
     /// The highest position staged of a day and log partition: as this instance knows it, else
@@ -340,10 +356,12 @@ impl Pipeline {
     /// Stages the dead letters beyond the committed offsets, and what the replays' `Done` marks
     /// say was recovered (for the editors' conformance view); returns how many were read and how many of them were skipped as held.
     async fn stage_rejects(&self, slot: &mut Option<Box<dyn LogConsumer>>) -> Result<(u64, u64), PipelineError> {
-        let member = self.member(slot, Topic::DeadLetters).await?;
         let (mut count, mut skipped) = (0, 0);
         let mut held = self.held().await?;
         let retired = self.store.facts_retired_through().await?;
+        let mut bound = self.staging_bound(Topic::DeadLetters).await?;
+        let member = self.member(slot, Topic::DeadLetters).await?;
+        // The first poll comes whatever the bound: a Kafka member joins its group by polling.
         loop {
             let records = member.poll(self.config.batch_records, self.config.poll_wait).await?;
             if records.is_empty() {
@@ -380,6 +398,10 @@ impl Pipeline {
             }
             held = self.erase_newly_held(held, visitors).await?;
             member.commit(&read).await?;
+            bound.read(&read);
+            if bound.reached(member.owned().as_ref()) {
+                break;
+            }
         }
         Ok((count, skipped))
     }

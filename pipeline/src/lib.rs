@@ -20,6 +20,7 @@ pub mod names;
 pub mod query;
 pub mod reference;
 pub mod sessionize;
+pub mod staging_bound;
 pub mod store;
 pub mod suppression;
 pub mod synthetic;

@@ -312,13 +312,14 @@ async fn two_collectors_and_two_pipelines_one_killed_count_every_hit_once() {
         .unwrap();
 
     let users = 90;
-    let (mut accepted, _) = send(&[&one.url, &two.url], 0..300, users).await;
-    // Both members own partitions before one is killed.
+    // Both members own partitions before the traffic comes (a member alone in the group for a
+    // moment would compute every partition, rightly, then hand half of them over).
     let joined = Instant::now();
     while data_dirs.iter().any(|d| last_assignment(d).is_none_or(|a| a.is_empty())) {
         assert!(joined.elapsed() < Duration::from_secs(60), "the group did not give both members partitions:\n{}", pipeline_logs(&data_dirs));
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    let (mut accepted, _) = send(&[&one.url, &two.url], 0..300, users).await;
     let owned_by_first = last_assignment(&data_dirs[0]).unwrap();
     // Each member computes the parts of the partitions it owns, and only those.
     while data_dirs.iter().any(|d| computed_partitions(d).is_empty()) {
