@@ -22,7 +22,8 @@
 //! stray file in `tmp/` (removed on the next open). A part holds its hits ordered by visitor
 //! slice ([`crate::visitor_slices`]), so a large day is read and computed a range of slices at a
 //! time. Parts of a day are compacted when they pile up (the adjacent run of parts with the
-//! fewest hits, a range of slices at a time, so memory stays bounded however large the day); a
+//! fewest hits, a range of slices at a time, so memory stays bounded however large the day, and
+//! never over 4 Mi hits at once, so the step that merges stays short however large the day); a
 //! part whose offsets another part covers is ignored, so a crash during compaction cannot count
 //! a hit twice.
 //!

@@ -26,6 +26,12 @@ const MERGED_PARTS: usize = 8;
 /// Smallest row group of a staged-hits file (row groups are cut at visitor-slice boundaries).
 const HIT_ROW_GROUP_ROWS: usize = 16 * 1024;
 
+/// Most hits one compaction merges: a merge is part of a pipeline step, and one of a whole
+/// day's parts at national traffic (tens of millions of hits) would hold the step, and the
+/// counting lag, for a minute. Parts of a large day past this size are left as they are, so a
+/// day holds about one part per this many hits, plus the recent small ones.
+const MAX_MERGED_HITS: u64 = 4 * 1024 * 1024;
+
 /// Hits a compaction holds in memory at once (about: it merges a range of slices at a time).
 const COMPACTION_HITS: u64 = 256 * 1024;
 
@@ -75,7 +81,8 @@ impl Files {
 
     /// When the parts of one log partition of a day pile up, merges the adjacent run of
     /// [`MERGED_PARTS`] of them holding the fewest hits into one (so each hit is rewritten a
-    /// few times over the day, not at every compaction). The merge goes a range of visitor
+    /// few times over the day, not at every compaction), unless that run holds over
+    /// [`MAX_MERGED_HITS`]. The merge goes a range of visitor
     /// slices at a time, so its memory stays bounded. Parts of different log partitions stay
     /// apart, so each partition's staged position stays known.
     pub(super) fn compact(&self, day: NaiveDate, partition: Partition) -> Result<(), PipelineError> {
@@ -84,7 +91,7 @@ impl Files {
             return Ok(());
         }
         let sizes = parts.iter().map(|p| row_count(&p.path)).collect::<Result<Vec<_>, _>>()?;
-        let Some((run, total)) = run_to_merge(&sizes) else { return Ok(()) };
+        let Some((run, total)) = run_to_merge(&sizes, MAX_MERGED_HITS) else { return Ok(()) };
         let run = &parts[run];
         let mut merged = self.create(&hits_schema())?;
         for slices in VisitorSlices::plan(total, COMPACTION_HITS) {
@@ -108,15 +115,15 @@ impl Files {
 }
 
 /// Which adjacent run of [`MERGED_PARTS`] parts (of these sizes, in order) to merge, and its
-/// hits: the run holding the fewest.
-fn run_to_merge(sizes: &[u64]) -> Option<(std::ops::Range<usize>, u64)> {
+/// hits: the run holding the fewest, unless even that one holds over `most`.
+fn run_to_merge(sizes: &[u64], most: u64) -> Option<(std::ops::Range<usize>, u64)> {
     let width = MERGED_PARTS.min(sizes.len());
     if width < 2 {
         return None;
     }
     let total = |i: usize| sizes[i..i + width].iter().sum::<u64>();
     let start = (0..=sizes.len().checked_sub(width)?).min_by_key(|&i| total(i))?;
-    Some((start..start + width, total(start)))
+    (total(start) <= most).then(|| (start..start + width, total(start)))
 }
 
 #[cfg(test)]
@@ -124,12 +131,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_run_holding_the_fewest_hits_is_merged() {
+    fn the_smallest_run_is_merged_unless_it_is_too_large() {
         let mut sizes = vec![5_000_000, 4_000_000, 3_000_000];
         sizes.extend([10; 14]);
-        assert_eq!(run_to_merge(&sizes), Some((3..11, 80)), "the eight small parts first");
+        assert_eq!(run_to_merge(&sizes, MAX_MERGED_HITS), Some((3..11, 80)), "the eight small parts first");
         let big = vec![5_000_000_u64; 17];
-        assert_eq!(run_to_merge(&big), Some((0..8, 40_000_000)));
-        assert_eq!(run_to_merge(&[]), None);
+        assert_eq!(run_to_merge(&big, MAX_MERGED_HITS), None, "parts of a large day stay as they are");
+        assert_eq!(run_to_merge(&big, u64::MAX), Some((0..8, 40_000_000)));
+        assert_eq!(run_to_merge(&[], MAX_MERGED_HITS), None);
     }
 }
