@@ -543,13 +543,13 @@ pub async fn compute_day(
     // Begun before any reading: hits staged from now on leave the part dirty.
     let begun = std::time::Instant::now();
     let mut writer = store.begin_day(part, &sessionizer.definition()).await?;
-    tracing::debug!(day = %part.day, planned, new_hits = writer.changes().map(|c| c.new_hits), elapsed = ?begun.elapsed(), "day computation begun");
-    let visitors = match writer.changes() {
+    tracing::debug!(day = %part.day, planned, new_hits = writer.step().changes().map(|c| c.new_hits), elapsed = ?begun.elapsed(), "day computation begun");
+    let visitors = match writer.step().changes() {
         Some(changes) if changes.worth_it(planned) => Some(changes.visitors.clone()),
         _ => None,
     };
     if visitors.is_some() {
-        writer.keep_unchanged_visitors()?;
+        writer.step_mut().keep_unchanged_visitors(part.day)?;
         let begun = std::time::Instant::now();
         if let Some(computed) = extend_changed_visitors(writer.as_mut(), sessionizer).await? {
             let extended = begun.elapsed();
@@ -558,7 +558,7 @@ pub async fn compute_day(
             return Ok(computed);
         }
     }
-    let through = writer.through().cloned();
+    let through = writer.step().through().clone();
     let mut computed = DayComputed { partial: visitors.is_some(), hits: 0 };
     for slices in VisitorSlices::plan(planned, most) {
         let read = match &visitors {
@@ -568,10 +568,7 @@ pub async fn compute_day(
         let mut hits = Vec::new();
         for batch in read {
             // Hits staged after the computation began are the next one's.
-            let batch = match &through {
-                Some(through) => filter_positions(&batch, |p| through.get(&partition_of(p)).is_some_and(|t| p <= *t))?,
-                None => batch,
-            };
+            let batch = filter_positions(&batch, |p| through.get(&partition_of(p)).is_some_and(|t| p <= *t))?;
             if batch.num_rows() > 0 {
                 computed.hits += batch.num_rows() as u64;
                 hits.push(batch);
@@ -587,7 +584,7 @@ pub async fn compute_day(
 /// current facts and those keep what extending needs (a visit's last hit, a usage's visit):
 /// the step then reads no earlier hit. `None` when it cannot, and nothing is appended.
 async fn extend_changed_visitors(writer: &mut dyn DayFactsWriter, sessionizer: Sessionizer) -> Result<Option<DayComputed>, PipelineError> {
-    let Some(changes) = writer.changes() else { return Ok(None) };
+    let Some(changes) = writer.step().changes() else { return Ok(None) };
     let (new_hits, count) = (changes.hits.clone(), changes.new_hits);
     let begun = std::time::Instant::now();
     let Some(old) = writer.changed_visitors_facts().await? else { return Ok(None) };

@@ -29,7 +29,7 @@ pub use self::clickhouse::{ClickHouseConfig, ClickHouseRollupStore};
 pub use self::erase::{DoomedVisitors, ErasedFacts};
 pub use self::erasure_hold::HeldVisitors;
 pub use self::parquet::ParquetRollupStore;
-use crate::day_changes::{DayChanges, Positions, VisitorSet};
+use crate::day_changes::{DayStep, VisitorSet};
 use crate::day_part::DayPart;
 use crate::error::PipelineError;
 use crate::model::Period;
@@ -239,23 +239,17 @@ pub trait RollupStore: Send + Sync + 'static {
 /// and visible to queries only once committed, all at once.
 #[async_trait]
 pub trait DayFactsWriter: Send {
-    /// The staged positions this computation covers, read when it began: the facts are to be
-    /// cut from the hits at or below them (later ones are the next step's). `None` when the
-    /// store bounds its readings otherwise (ClickHouse: by the time of the reading).
-    fn through(&self) -> Option<&Positions>;
+    /// The computation as the store follows it: the staged positions it covers (the facts are
+    /// cut from the hits at or below them; later ones are the next step's), what the day
+    /// received since its facts were computed when the store can replace some visitors' facts
+    /// only ([`crate::day_changes`]), and whether it does.
+    fn step(&self) -> &DayStep;
 
-    /// What the day received since its facts were computed, when the store can replace the
-    /// facts of some visitors only and the day's facts allow it (computed with the same
-    /// definition, and stamped with the positions they cover): [`crate::day_changes`].
-    fn changes(&self) -> Option<&DayChanges>;
+    /// The same, to make the commit replace only the changed visitors' facts
+    /// ([`DayStep::keep_unchanged_visitors`]).
+    fn step_mut(&mut self) -> &mut DayStep;
 
-    /// From now on, the commit replaces only the facts of the [`Self::changes`] visitors (whose
-    /// facts, cut from all their hits of the day, are what is appended), keeps the other
-    /// visitors' facts, and adds the new hits' tagging counts to the day's (the tagging counts
-    /// of appended facts are then ignored). An error when there are no changes.
-    fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError>;
-
-    /// The current facts of the [`Self::changes`] visitors (their visits and usages as the
+    /// The current facts of the changed visitors ([`DayStep::changes`]) (their visits and usages as the
     /// facts being replaced hold them, in the core layouts
     /// [`crate::facts::core_visits_schema`] and [`crate::facts::core_usages_schema`]), so that
     /// a step extends them with the new hits instead of cutting them again from all their hits

@@ -104,16 +104,12 @@ fn schemas() -> [SchemaRef; 3] {
 
 #[async_trait]
 impl DayFactsWriter for ParquetDayWriter<'_> {
-    fn through(&self) -> Option<&Positions> {
-        Some(self.step.through())
+    fn step(&self) -> &DayStep {
+        &self.step
     }
 
-    fn changes(&self) -> Option<&DayChanges> {
-        self.step.changes()
-    }
-
-    fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
-        self.step.keep_unchanged_visitors(self.day)
+    fn step_mut(&mut self) -> &mut DayStep {
+        &mut self.step
     }
 
     async fn changed_visitors_facts(&mut self) -> Result<Option<CoreFacts>, PipelineError> {

@@ -10,7 +10,7 @@ use collector::log::Partition;
 use super::parts;
 use super::rows::{TaggingFactRow, UsageRow, VisitRow};
 use super::ClickHouseRollupStore;
-use crate::day_changes::{DayChanges, DayStep, Positions};
+use crate::day_changes::DayStep;
 use crate::error::PipelineError;
 use crate::sessionize::{CoreFacts, Sessionized};
 use crate::store::DayFactsWriter;
@@ -36,16 +36,12 @@ pub(super) struct ClickHouseDayWriter<'a> {
 
 #[async_trait]
 impl DayFactsWriter for ClickHouseDayWriter<'_> {
-    fn through(&self) -> Option<&Positions> {
-        Some(self.step.through())
+    fn step(&self) -> &DayStep {
+        &self.step
     }
 
-    fn changes(&self) -> Option<&DayChanges> {
-        self.step.changes()
-    }
-
-    fn keep_unchanged_visitors(&mut self) -> Result<(), PipelineError> {
-        self.step.keep_unchanged_visitors(self.day)
+    fn step_mut(&mut self) -> &mut DayStep {
+        &mut self.step
     }
 
     async fn changed_visitors_facts(&mut self) -> Result<Option<CoreFacts>, PipelineError> {
