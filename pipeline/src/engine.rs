@@ -198,16 +198,22 @@ impl Pipeline {
     /// Stages what the log holds beyond the committed offsets, up to its end when staging
     /// began (records appended meanwhile wait for the next step, so steady traffic cannot keep
     /// a step staging forever); `on_batch` sees the progress after each committed batch.
+    ///
+    /// Hits and dead letters are staged at once: each topic has its own member, and a Kafka
+    /// member's poll of a quiet topic (dead letters, mostly) waits a while before it counts as
+    /// caught up, as does its first join of the group; in turn, those waits added up to most of
+    /// a small step.
     pub async fn stage(&self, mut on_batch: impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
         let mut members = self.members.lock().await;
-        let result = self.stage_hits(&mut members[0], &mut on_batch).await;
-        let result = match result {
-            Ok(mut staged) => self.stage_rejects(&mut members[1]).await.map(|(rejects, held)| {
+        let [hits_member, rejects_member] = &mut *members;
+        let (hits, rejects) = tokio::join!(self.stage_hits(hits_member, &mut on_batch), self.stage_rejects(rejects_member));
+        let result = match (hits, rejects) {
+            (Ok(mut staged), Ok((rejects, held))) => {
                 staged.rejects = rejects;
                 staged.held += held;
-                staged
-            }),
-            Err(e) => Err(e),
+                Ok(staged)
+            }
+            (Err(e), _) | (_, Err(e)) => Err(e),
         };
         if result.is_err() {
             // What was polled but not committed is read again by a fresh member, and what is

@@ -113,7 +113,8 @@ fn refused_hits_replayed_with_a_new_plan_count_on_their_day_once() {
     let day = (Utc::now() - Duration::days(3)).format("%Y-%m-%d").to_string();
     let imported = dnma(&["import", "--data-dir", data_dir, "-"], Some(recorded(&day).as_bytes()));
     assert!(imported.status.success(), "{}", String::from_utf8_lossy(&imported.stderr));
-    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(nation_day(data_dir, &day), (1, 1), "only the NOTES hit was accepted");
     let dashboards = dashboards(dir.path());
     assert_eq!(refused_and_recovered(&dashboards.url, &day), (4, 0, serde_json::json!({})), "four refused, none recovered yet");
@@ -131,7 +132,8 @@ fn refused_hits_replayed_with_a_new_plan_count_on_their_day_once() {
     assert_eq!(first["refused_now"], serde_json::json!([["unknown_service", 1]]), "CASINO is still unknown");
 
     // Counted on the day they were received, with the pseudonyms they would have had.
-    assert!(dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None).status.success());
+    let run = dnma(&["pipeline", "run", "--once", "--data-dir", data_dir], None);
+    assert!(run.status.success(), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(nation_day(data_dir, &day), (2, 4), "eleve-a (NOTES and JEUX) and eleve-b");
     let hits = json_lines(&dnma(&["log", "tail", "--data-dir", data_dir, "-n", "100"], None));
     assert_eq!(hits.len(), 4);
