@@ -254,7 +254,7 @@ impl Pipeline {
 
     async fn stage_hits(&self, slot: &mut Option<Box<dyn LogConsumer>>, on_batch: &mut impl FnMut(&Staged)) -> Result<Staged, PipelineError> {
         let mut bound = self.staging_bound(Topic::Hits).await?;
-        let mut staged = Staged { end_offset: self.log.stats(Topic::Hits).await?.end_offset, next_offset: bound.next_offset(), ..Staged::default() };
+        let mut staged = Staged { end_offset: bound.end_offset(), next_offset: bound.next_offset(), ..Staged::default() };
         let member = self.member(slot, Topic::Hits).await?;
         let mut placer = Placer::new(&self.plan, &self.referential);
         let mut held = self.held().await?;

@@ -41,6 +41,12 @@ impl StagingBound {
         })
     }
 
+    /// The sum over partitions of the log's end when the step began ([`crate::Staged::end_offset`]).
+    #[must_use]
+    pub fn end_offset(&self) -> u64 {
+        self.end.iter().sum()
+    }
+
     /// The sum over partitions of the offsets to read next.
     #[must_use]
     pub fn next_offset(&self) -> u64 {
@@ -63,7 +69,7 @@ mod tests {
         assert!(!bound.reached(None));
         bound.read(&offsets(&[(0, 10)]));
         assert!(bound.reached(None));
-        assert_eq!(bound.next_offset(), 15);
+        assert_eq!((bound.next_offset(), bound.end_offset()), (15, 15));
         // Records appended after the step began are past the bound: reading them also counts.
         bound.read(&offsets(&[(0, 12)]));
         assert!(bound.reached(None));
