@@ -151,7 +151,7 @@ mod tests {
     /// Five segments of 10 dead letters each, on days 0..5 (ms since the epoch), the last one
     /// still active.
     async fn log_with_days(dir: &std::path::Path) -> EmbeddedHitLog {
-        let log = EmbeddedHitLog::open(dir, EmbeddedLogConfig { segment_bytes: 200, read_only: false }).unwrap();
+        let log = EmbeddedHitLog::open(dir, EmbeddedLogConfig { segment_bytes: 200, ..EmbeddedLogConfig::default() }).unwrap();
         for day in 0..5 {
             for i in 0..10 {
                 log.append(Topic::DeadLetters, vec![letter(day * DAY_MS + i)]).await.unwrap();

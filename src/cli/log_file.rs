@@ -34,8 +34,10 @@ impl LogFile {
     pub async fn open_for_writing(&self, data_dir: &Path, segment_bytes: Option<u64>) -> anyhow::Result<OpenLog> {
         match self {
             LogFile::Embedded => {
-                let config =
-                    EmbeddedLogConfig { segment_bytes: segment_bytes.unwrap_or(EmbeddedLogConfig::default().segment_bytes), read_only: false };
+                let config = EmbeddedLogConfig {
+                    segment_bytes: segment_bytes.unwrap_or(EmbeddedLogConfig::default().segment_bytes),
+                    ..EmbeddedLogConfig::default()
+                };
                 let log =
                     EmbeddedHitLog::open(&data_dir.join("log"), config).with_context(|| format!("opening the log in {}", data_dir.display()))?;
                 Ok(OpenLog::Embedded(Arc::new(log)))
@@ -44,12 +46,15 @@ impl LogFile {
         }
     }
 
-    /// Opens the log for a pipeline beside a running collector (embedded: read-only).
+    /// Opens the log for a pipeline beside a running collector (embedded: read-only, each
+    /// sealed segment checked when first read: a pipeline reads what is new, and opening a
+    /// day's log no longer reads all of it).
     pub async fn open_for_reading(&self, data_dir: &Path) -> anyhow::Result<OpenLog> {
         match self {
             LogFile::Embedded => {
                 let dir = data_dir.join("log");
-                let log = EmbeddedHitLog::open(&dir, EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() })
+                let config = EmbeddedLogConfig { read_only: true, check_sealed_at_open: false, ..EmbeddedLogConfig::default() };
+                let log = EmbeddedHitLog::open(&dir, config)
                     .with_context(|| format!("opening the log in {} (run the collector or `dnma import` first)", dir.display()))?;
                 Ok(OpenLog::Embedded(Arc::new(log)))
             }

@@ -10,6 +10,9 @@
 //! an older segment is reported ([`EmbeddedHitLog::damage`], an error in the logs) with its
 //! segment, byte position and the offsets lost, and the log opens without them: the records
 //! before it and every later segment stay readable (the lost offsets are a gap readers skip).
+//! A read-only log may instead check each sealed segment when a read first reaches it
+//! (`embedded_checks.rs`): a pipeline reading what is new then does not read a day's log to
+//! open it.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufReader, Seek, SeekFrom};
@@ -19,10 +22,9 @@ use std::thread::JoinHandle;
 
 use async_trait::async_trait;
 use tokio::sync::oneshot;
-use tracing::{info, warn};
 
 use super::frame::{self, Next};
-use super::offsets::{sync_dir, OffsetStore};
+use super::offsets::OffsetStore;
 use super::{HitLog, LogConsumer, LogError, LogRecord, LogTail, Partition, ReadTail, SoleConsumer, StoredRecord, Topic, TopicStats};
 
 #[path = "embedded_writer.rs"]
@@ -30,6 +32,14 @@ mod writer;
 
 #[path = "embedded_follow.rs"]
 mod follow;
+
+#[path = "embedded_checks.rs"]
+mod checks;
+
+#[path = "embedded_recover.rs"]
+mod recover;
+
+use recover::{recover, scan};
 
 use writer::{erase_in_segment, AppendRequest, EraseRequest, Writer, WriterRequest};
 
@@ -46,11 +56,17 @@ pub struct EmbeddedLogConfig {
     /// `end_offsets` first catches up with what was appended since (and forgets the segments
     /// retention deleted), reading only the new frames.
     pub read_only: bool,
+    /// Check every record of the sealed segments when opening (the default). Off, a read-only
+    /// log takes its sealed segments from their file names and sizes, and checks each at the
+    /// first read that reaches it (`embedded_checks.rs`): a pipeline that reads what is new
+    /// then opens a log of a whole day in milliseconds. Damage found so is reported as at open,
+    /// once that read has found it. A writer always checks at open.
+    pub check_sealed_at_open: bool,
 }
 
 impl Default for EmbeddedLogConfig {
     fn default() -> Self {
-        EmbeddedLogConfig { segment_bytes: 64 << 20, read_only: false }
+        EmbeddedLogConfig { segment_bytes: 64 << 20, read_only: false, check_sealed_at_open: true }
     }
 }
 
@@ -65,7 +81,7 @@ pub struct SegmentSpan {
     pub bytes: u64,
 }
 
-/// Records lost to corruption in the middle of the log, found when it was opened.
+/// Records lost to corruption in the middle of the log, found when it was opened or read.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Damage {
     /// The topic.
@@ -82,6 +98,23 @@ pub struct Damage {
     pub lost_records: u64,
 }
 
+impl Damage {
+    /// The damage a scan of `segment` found at byte `position`, `lost_records` after its
+    /// readable records; reported as an error as it is found.
+    fn found(topic: Topic, segment: &Segment, position: u64, reason: String, lost_records: u64) -> Damage {
+        let found = Damage { topic, segment: segment.path.display().to_string(), position, reason, first_lost_offset: segment.end(), lost_records };
+        tracing::error!(
+            segment = %found.segment,
+            position,
+            first_lost_offset = found.first_lost_offset,
+            lost_records,
+            reason = %found.reason,
+            "corrupt record in the log: the records from it to the end of its segment are lost, the rest is readable"
+        );
+        found
+    }
+}
+
 /// A segment file and what is durable in it.
 #[derive(Debug, Clone)]
 struct Segment {
@@ -91,11 +124,20 @@ struct Segment {
     path: PathBuf,
     /// (offset, byte position) every [`INDEX_EVERY`] records from `base`.
     index: Vec<(u64, u64)>,
+    /// Whether its records were checked (scanned): `count`, `bytes` and `index` are then what
+    /// the scan found; otherwise `count` and `bytes` come from the file names and size, and
+    /// `index` is empty (see `checks`).
+    checked: bool,
 }
 
 impl Segment {
     fn end(&self) -> u64 {
         self.base + self.count
+    }
+
+    /// A new, empty segment of a topic directory.
+    fn empty(dir: &Path, base: u64) -> Segment {
+        Segment { base, count: 0, bytes: 0, path: segment_path(dir, base), index: Vec::new(), checked: true }
     }
 }
 
@@ -107,7 +149,8 @@ struct TopicLog {
     segments: Segments,
     /// The topic's directory, when read-only: `end_offsets` catches up from it.
     follow: Option<PathBuf>,
-    damage: Vec<Damage>,
+    /// Damage found at open, and by the reads of segments not checked at open.
+    damage: Arc<Mutex<Vec<Damage>>>,
     sender: Mutex<Option<mpsc::Sender<WriterRequest>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
 }
@@ -170,9 +213,11 @@ impl EmbeddedHitLog {
         Ok(doomed)
     }
 
-    /// Records lost to corruption found when the log was opened (both topics).
+    /// Records lost to corruption (both topics): found when the log was opened, or, for
+    /// sealed segments not checked at open, by the reads so far.
     pub fn damage(&self) -> Vec<Damage> {
-        self.hits.damage.iter().chain(&self.dead_letters.damage).cloned().collect()
+        let hits = self.hits.damage.lock().expect("damage lock").clone();
+        hits.into_iter().chain(self.dead_letters.damage.lock().expect("damage lock").iter().cloned()).collect()
     }
 
     /// The sealed segments of a topic (every one but the last, which may still grow), in
@@ -246,8 +291,10 @@ impl Drop for EmbeddedHitLog {
 impl TopicLog {
     fn open(dir: &Path, topic: Topic, config: EmbeddedLogConfig) -> Result<Self, LogError> {
         if config.read_only {
-            let (segments, damage) = recover(dir, topic, true)?;
+            let (segments, damage) =
+                if config.check_sealed_at_open { recover(dir, topic, true)? } else { (checks::list_unchecked(dir)?, Vec::new()) };
             let follow = Some(dir.to_owned());
+            let damage = Arc::new(Mutex::new(damage));
             return Ok(TopicLog { segments: Arc::new(RwLock::new(segments)), follow, damage, sender: Mutex::new(None), writer: Mutex::new(None) });
         }
         fs::create_dir_all(dir).map_err(|e| LogError::io(format!("creating {}", dir.display()), e))?;
@@ -262,6 +309,7 @@ impl TopicLog {
             .name(format!("log-{name}"))
             .spawn(move || writer.run(&receiver))
             .map_err(|e| LogError::io("starting the log writer", e))?;
+        let damage = Arc::new(Mutex::new(damage));
         Ok(TopicLog { segments, follow: None, damage, sender: Mutex::new(Some(sender)), writer: Mutex::new(Some(handle)) })
     }
 }
@@ -283,132 +331,6 @@ fn lock_dir(dir: &Path) -> Result<File, LogError> {
         }
         Err(std::fs::TryLockError::Error(e)) => Err(LogError::io(format!("locking {}", path.display()), e)),
     }
-}
-
-/// Scans the segments of a topic directory, truncating a torn tail of the last one (unless
-/// `read_only`: then the tail is only left out). A segment being rewritten by an erasure when
-/// the process died (`*.erasing`) is dropped: the segment it was to replace is still whole.
-fn recover(dir: &Path, topic: Topic, read_only: bool) -> Result<(Vec<Segment>, Vec<Damage>), LogError> {
-    if !read_only {
-        for entry in fs::read_dir(dir).map_err(|e| LogError::io(format!("listing {}", dir.display()), e))?.filter_map(Result::ok) {
-            if entry.path().extension().is_some_and(|x| x == "erasing") {
-                fs::remove_file(entry.path()).map_err(|e| LogError::io(format!("removing {}", entry.path().display()), e))?;
-            }
-        }
-    }
-    let mut bases = follow::segment_bases(dir)?;
-    if bases.is_empty() && read_only {
-        return Ok((vec![Segment { base: 0, count: 0, bytes: 0, path: segment_path(dir, 0), index: Vec::new() }], Vec::new()));
-    }
-    if bases.is_empty() {
-        File::create(segment_path(dir, 0)).map_err(|e| LogError::io(format!("creating a segment in {}", dir.display()), e))?;
-        sync_dir(dir)?;
-        bases.push(0);
-    }
-    let mut segments: Vec<Segment> = Vec::with_capacity(bases.len());
-    let mut damage = Vec::new();
-    let mut damaged_before: Option<(u64, String)> = None;
-    for (base, scanned) in bases.iter().zip(scan_all(dir, &bases, read_only)) {
-        let (base, (segment, bad)) = (*base, scanned?);
-        if let Some(previous) = segments.last() {
-            match damaged_before.take() {
-                // The records after the bad one are lost; the next segment is whole.
-                Some((position, reason)) if base >= previous.end() => {
-                    let found = Damage {
-                        topic,
-                        segment: previous.path.display().to_string(),
-                        position,
-                        reason,
-                        first_lost_offset: previous.end(),
-                        lost_records: base - previous.end(),
-                    };
-                    tracing::error!(
-                        segment = %found.segment,
-                        position,
-                        first_lost_offset = found.first_lost_offset,
-                        lost_records = found.lost_records,
-                        reason = %found.reason,
-                        "corrupt record in the log: the records from it to the end of its segment are lost, the rest is readable"
-                    );
-                    damage.push(found);
-                }
-                _ if previous.end() != base => {
-                    return Err(LogError::Corrupt {
-                        segment: segment.path.display().to_string(),
-                        position: 0,
-                        reason: format!("starts at offset {base} but the previous segment ends at {}", previous.end()),
-                    });
-                }
-                _ => {}
-            }
-        }
-        damaged_before = bad;
-        segments.push(segment);
-    }
-    Ok((segments, damage))
-}
-
-/// Scans one segment: what is readable in it and, for a sealed one, where a bad record stops it.
-/// A segment as its scan found it, and where and why its first bad record was, if any.
-type Scanned = (Segment, Option<(u64, String)>);
-
-fn scan(path: &Path, base: u64, is_last: bool, read_only: bool) -> Result<Scanned, LogError> {
-    let io = |e| LogError::io(format!("reading {}", path.display()), e);
-    let file = File::open(path).map_err(io)?;
-    let mut reader = BufReader::with_capacity(1 << 20, file);
-    let (mut count, mut position, mut index, mut payload) = (0u64, 0u64, Vec::new(), Vec::new());
-    loop {
-        match frame::read_into(&mut reader, &mut payload).map_err(io)? {
-            Next::Record(_) => {
-                if count % INDEX_EVERY == 0 {
-                    index.push((base + count, position));
-                }
-                position += frame::HEADER + payload.len() as u64;
-                count += 1;
-            }
-            Next::End => break,
-            Next::Bad(_) if is_last && read_only => break,
-            Next::Bad(reason) if is_last => {
-                let size = fs::metadata(path).map_err(io)?.len();
-                warn!(segment = %path.display(), position, dropped_bytes = size - position, %reason, "truncating the torn tail of the log");
-                let file = OpenOptions::new().write(true).open(path).map_err(io)?;
-                file.set_len(position).and_then(|()| file.sync_all()).map_err(io)?;
-                break;
-            }
-            Next::Bad(reason) => {
-                return Ok((Segment { base, count, bytes: position, path: path.to_owned(), index }, Some((position, reason))));
-            }
-        }
-    }
-    if count > 0 {
-        info!(segment = %path.display(), records = count, "segment recovered");
-    }
-    Ok((Segment { base, count, bytes: position, path: path.to_owned(), index }, None))
-}
-
-/// [`scan`]s every segment of a topic directory, in order, a run of consecutive segments per
-/// core at once: opening a log checks every record of it, which at a day of national traffic
-/// is gigabytes.
-fn scan_all(dir: &Path, bases: &[u64], read_only: bool) -> Vec<Result<Scanned, LogError>> {
-    let last = bases.len().saturating_sub(1);
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZero::get).min(bases.len()).max(1);
-    let run = bases.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let runs: Vec<_> = bases
-            .chunks(run)
-            .enumerate()
-            .map(|(r, chunk)| {
-                scope.spawn(move || {
-                    chunk
-                        .iter()
-                        .enumerate()
-                        .map(|(i, &base)| scan(&segment_path(dir, base), base, r * run + i == last, read_only))
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        runs.into_iter().flat_map(|h| h.join().expect("a segment scan panicked")).collect()
-    })
 }
 
 fn segment_path(dir: &Path, base: u64) -> PathBuf {
@@ -490,8 +412,15 @@ impl HitLog for EmbeddedHitLog {
         if partition != 0 {
             return Ok(Vec::new());
         }
-        let plan = plan_read(&self.topic(topic).segments.read().expect("segment lock"), from);
-        tokio::task::spawn_blocking(move || read_segments(&plan, from, max)).await.map_err(|_| LogError::Closed)?
+        let log = self.topic(topic);
+        let (segments, damage) = (Arc::clone(&log.segments), Arc::clone(&log.damage));
+        tokio::task::spawn_blocking(move || {
+            checks::check_reached(&segments, &damage, topic, from)?;
+            let plan = plan_read(&segments.read().expect("segment lock"), from);
+            read_segments(&plan, from, max)
+        })
+        .await
+        .map_err(|_| LogError::Closed)?
     }
 
     async fn commit(&self, consumer: &str, topic: Topic, partition: Partition, next_offset: u64) -> Result<(), LogError> {

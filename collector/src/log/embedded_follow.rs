@@ -9,7 +9,7 @@ use std::io::{BufReader, Seek, SeekFrom};
 use std::path::Path;
 
 use super::frame::{self, Next};
-use super::{segment_path, LogError, Segment, Segments, INDEX_EVERY};
+use super::{LogError, Segment, Segments, INDEX_EVERY};
 
 /// Reads the frames of `segment`'s file past what it holds, adding them to it; stops at the end
 /// of the data or at a frame not yet whole. A file gone (deleted by retention) adds nothing.
@@ -61,7 +61,7 @@ pub(super) fn catch_up(dir: &Path, segments: &Segments) -> Result<(), LogError> 
             // The previous segment is not whole yet as this process sees it: next time.
             break;
         }
-        let mut segment = Segment { base, count: 0, bytes: 0, path: segment_path(dir, base), index: Vec::new() };
+        let mut segment = Segment::empty(dir, base);
         scan_more(&mut segment)?;
         added.push(segment);
     }

@@ -86,11 +86,18 @@ async fn corruption_in_a_sealed_segment_is_reported_with_its_position_and_the_re
         let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..config }).unwrap();
         reader.damage()[0].first_lost_offset + reader.damage()[0].lost_records
     };
-    for read_only in [true, false] {
-        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only, ..config }).unwrap();
+    // Checked at open (a writer, a reader), or when a read first reaches the segment.
+    for (read_only, check_sealed_at_open) in [(true, true), (false, true), (true, false)] {
+        let log = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only, check_sealed_at_open, ..config }).unwrap();
+        if !check_sealed_at_open {
+            assert_eq!(log.read(Topic::Hits, 0, 9, 1).await.unwrap()[0].offset, 9, "the last segment is read");
+            assert!(log.damage().is_empty(), "no read reached the first segment yet");
+            assert_eq!(log.read(Topic::Hits, 0, 0, 1).await.unwrap()[0].offset, 0);
+        }
         let damage = log.damage();
         assert_eq!(damage.len(), 1, "{damage:?}");
         assert_eq!((damage[0].topic, damage[0].position, damage[0].first_lost_offset), (Topic::Hits, second as u64, 1));
+        assert_eq!(damage[0].first_lost_offset + damage[0].lost_records, first_segment_records);
         assert!(damage[0].segment.ends_with("00000000000000000000.seg") && damage[0].reason.contains("checksum mismatch"), "{damage:?}");
         let records = log.read(Topic::Hits, 0, 0, 100).await.unwrap();
         let offsets: Vec<u64> = records.iter().map(|r| r.offset).collect();
@@ -137,7 +144,7 @@ async fn closed_logs_refuse_appends_and_bad_consumer_names_are_refused() {
 #[tokio::test]
 async fn erased_records_become_tombstones_that_readers_skip() {
     let dir = tempfile::tempdir().unwrap();
-    let config = EmbeddedLogConfig { segment_bytes: 100, read_only: false };
+    let config = EmbeddedLogConfig { segment_bytes: 100, ..EmbeddedLogConfig::default() };
     {
         let log = EmbeddedHitLog::open(dir.path(), config).unwrap();
         for n in 0..30 {
@@ -189,7 +196,7 @@ async fn a_read_only_log_erases_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_erasure_beside_running_appends_loses_none_of_them() {
     let dir = tempfile::tempdir().unwrap();
-    let config = EmbeddedLogConfig { segment_bytes: 4096, read_only: false };
+    let config = EmbeddedLogConfig { segment_bytes: 4096, ..EmbeddedLogConfig::default() };
     let log = Arc::new(EmbeddedHitLog::open(dir.path(), config).unwrap());
     // The doomed records: in sealed segments and in the active one.
     for n in 0..2000 {
@@ -244,7 +251,7 @@ async fn an_erasure_beside_running_appends_loses_none_of_them() {
 #[tokio::test]
 async fn a_read_only_log_follows_its_writer_across_rolls_and_retention() {
     let dir = tempfile::tempdir().unwrap();
-    let writer = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 200, read_only: false }).unwrap();
+    let writer = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 200, ..EmbeddedLogConfig::default() }).unwrap();
     writer.append(Topic::Hits, (0..3).map(record).collect()).await.unwrap();
     let reader = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
     assert_eq!(reader.end_offsets(Topic::Hits).await.unwrap(), vec![3]);
@@ -268,4 +275,35 @@ async fn a_read_only_log_follows_its_writer_across_rolls_and_retention() {
     let read = reader.read(Topic::Hits, 0, 0, 1000).await.unwrap();
     assert_eq!(read.first().map(|r| r.offset), Some(start));
     assert_eq!(read.last().map(|r| (r.offset, r.payload.clone())), Some((60, b"record-60".to_vec())));
+}
+
+#[tokio::test]
+async fn a_reader_checking_sealed_segments_when_read_reads_what_one_checking_at_open_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let writer = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { segment_bytes: 300, ..EmbeddedLogConfig::default() }).unwrap();
+    for n in 0..200 {
+        writer.append(Topic::Hits, vec![record(n)]).await.unwrap();
+    }
+    writer.erase(Topic::Hits, &(Arc::new(|p: &[u8]| p.ends_with(b"7")) as RecordFilter)).unwrap();
+    assert!(writer.sealed_segments(Topic::Hits).len() >= 5, "segments rolled");
+    let eager = EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, ..EmbeddedLogConfig::default() }).unwrap();
+    let lazy =
+        EmbeddedHitLog::open(dir.path(), EmbeddedLogConfig { read_only: true, check_sealed_at_open: false, ..EmbeddedLogConfig::default() }).unwrap();
+    assert_eq!(lazy.stats(Topic::Hits).await.unwrap(), eager.stats(Topic::Hits).await.unwrap(), "sizes and offsets from the file names");
+    assert_eq!(lazy.sealed_segments(Topic::Hits), eager.sealed_segments(Topic::Hits));
+    // From the end backwards, then forwards in small batches: every read as the checked log's.
+    for from in [199, 150, 120, 64, 63, 0, 1] {
+        for max in [1, 7, 1000] {
+            let (a, b) = (lazy.read(Topic::Hits, 0, from, max).await.unwrap(), eager.read(Topic::Hits, 0, from, max).await.unwrap());
+            assert_eq!(a, b, "from {from}, at most {max}");
+        }
+    }
+    let mut from = 0;
+    let mut offsets = Vec::new();
+    while let Some(last) = lazy.read(Topic::Hits, 0, from, 9).await.unwrap().last().map(|r| r.offset) {
+        offsets.extend(lazy.read(Topic::Hits, 0, from, 9).await.unwrap().iter().map(|r| r.offset));
+        from = last + 1;
+    }
+    assert_eq!(offsets, (0..200).filter(|n| n % 10 != 7).collect::<Vec<_>>(), "tombstones skipped, nothing else");
+    assert!(lazy.damage().is_empty() && eager.damage().is_empty());
 }

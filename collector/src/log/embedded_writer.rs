@@ -160,7 +160,7 @@ impl Writer {
             OpenOptions::new().create_new(true).append(true).open(&path).map_err(|e| LogError::io(format!("creating {}", path.display()), e))?;
         sync_dir(&self.dir)?;
         self.file = file;
-        self.segments.write().expect("segment lock").push(Segment { base, count: 0, bytes: 0, path, index: Vec::new() });
+        self.segments.write().expect("segment lock").push(Segment { base, count: 0, bytes: 0, path, index: Vec::new(), checked: true });
         Ok(())
     }
 }

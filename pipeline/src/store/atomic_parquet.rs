@@ -45,11 +45,13 @@ impl AtomicParquet {
     /// Starts a file at the temporary path `tmp`. A `visitor` column (a pseudonym per hit or
     /// fact: about as many values as rows) is written without a dictionary: interning values
     /// that seldom repeat was the largest cost of writing facts, and the dictionary is dropped
-    /// for plain encoding after its first megabyte anyway.
+    /// for plain encoding after its first megabyte anyway. Nor is it compressed: keyed hashes
+    /// do not compress, and it is the column a read of some visitors' rows decodes whole.
     pub(crate) fn create(tmp: PathBuf, schema: &SchemaRef) -> Result<Self, PipelineError> {
         let props = WriterProperties::builder()
             .set_compression(Compression::SNAPPY)
             .set_column_dictionary_enabled(ColumnPath::from(VISITOR_COLUMN), false)
+            .set_column_compression(ColumnPath::from(VISITOR_COLUMN), Compression::UNCOMPRESSED)
             .build();
         Self::with_properties(tmp, schema, props)
     }
