@@ -13,7 +13,9 @@
 //! The rows hold pseudonyms, like the facts they come from: a store drops them before any
 //! change to the facts of a day up to `through` (a late hit's recomputation, an erasure), and
 //! when facts are retired. The pipeline keeps them again, up to the latest settled day, once a
-//! day ([`crate::materialize::materialize_next`]).
+//! day ([`crate::materialize::materialize_next`]): from the facts of the whole span when none
+//! stand, otherwise by extending the standing rows with the facts of the days since
+//! ([`extend_sql`]), so that a day's keeping reads the rows and the new days, not the year.
 
 use std::sync::{Arc, LazyLock};
 
@@ -76,16 +78,30 @@ fn build_schema(table: &str) -> SchemaRef {
 /// `source`). Columns: those of [`schema`], in order (output names differ from the facts'
 /// columns, which ClickHouse would otherwise read as the aliases).
 pub fn keep_sql(table: &str, year: NaiveDate, through: NaiveDate, dialect: Dialect, source: &dyn Fn(&str) -> String) -> String {
+    summed_sql(table, year, through, dialect, &source(table), "count(*)")
+}
+
+/// The SQL extending the rows kept over `year..=kept_through` (`kept`, a table or subquery) to
+/// `year..=through`, with the facts of the days in between (`facts`, a table or subquery): the
+/// sums of the kept rows and of those facts, per visitor and attributes again. Sums add up
+/// across days, so this gives what [`keep_sql`] over the whole span gives, reading the kept
+/// rows and the new days' facts instead of every day's facts. Columns: those of [`schema`].
+pub fn extend_sql(table: &str, year: NaiveDate, kept_through: NaiveDate, through: NaiveDate, dialect: Dialect, kept: &str, facts: &str) -> String {
+    let source = union_source(table, kept, facts, kept_through, dialect);
+    summed_sql(table, year, through, dialect, &source, &format!("sum({VISIT_COUNT})"))
+}
+
+/// Sums `source`'s rows of `year..=through` per visitor and attributes, `visits` counting them.
+fn summed_sql(table: &str, year: NaiveDate, through: NaiveDate, dialect: Dialect, source: &str, visits: &str) -> String {
     let grouped = grouped_columns(table).join(", ");
     format!(
-        "SELECT {day} AS k_day, {week} AS k_week, {month} AS k_month, {grouped}, count(*) AS k_visits, sum(page_views) AS k_page_views, \
+        "SELECT {day} AS k_day, {week} AS k_week, {month} AS k_month, {grouped}, {visits} AS k_visits, sum(page_views) AS k_page_views, \
                 sum(clicks) AS k_clicks, sum(duration_s) AS k_duration_s
          FROM {source} WHERE day >= {first} AND day <= {last}
          GROUP BY {grouped}",
         day = dialect.date(through),
         week = dialect.date(Period::Week.start_of(through)),
         month = dialect.date(Period::Month.start_of(through)),
-        source = source(table),
         first = dialect.date(year),
         last = dialect.date(through),
     )

@@ -50,7 +50,8 @@ fn day(s: &str) -> NaiveDate {
     s.parse().expect("test day")
 }
 
-async fn stage_and_compute<S: RollupStore + ?Sized>(store: &S, rows: &[HitRow], method: Method) {
+/// Stages `rows` and computes every dirty day whole, with `method`.
+pub(crate) async fn stage_and_compute<S: RollupStore + ?Sized>(store: &S, rows: &[HitRow], method: Method) {
     let mut days: Vec<NaiveDate> = rows.iter().map(|r| r.day).collect();
     days.dedup();
     for d in days {

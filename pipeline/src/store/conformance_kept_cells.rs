@@ -346,6 +346,21 @@ pub(super) async fn year_to_date_rows_follow_their_facts<S: RollupStore>(store: 
     materialize::materialize_next(store, today).await.unwrap().unwrap();
     assert_eq!(figures(queries.clone()).await, erased);
 
+    // Two days on, the standing rows are extended with the days since (2024-10-04's facts,
+    // two visitors of which one kept already): the same figures, now all from the rows.
+    assert_eq!(store.year_to_date().await.unwrap(), Some((day("2024-09-01"), day("2024-10-01"))));
+    let extended = store.keep_year_to_date(day("2024-09-01"), day("2024-10-04")).await.unwrap();
+    assert!(extended > 0);
+    assert_eq!(store.year_to_date().await.unwrap(), Some((day("2024-09-01"), day("2024-10-04"))));
+    assert_eq!(figures(queries.clone()).await, erased, "extended rows give the facts' figures");
+    // A late hit on a day the extension added drops them too; keeping again counts it.
+    stage_and_compute(store, &hits(&[("2024-10-04T11:00:00+02:00", 7, SCHOOL_B, "CAHIER_TEXTES", "ELEVE")]), Method::SortScan).await;
+    assert_eq!(store.year_to_date().await.unwrap(), None);
+    let with_seventh = figures(queries.clone()).await;
+    assert_eq!(only(&with_seventh[0]).visitors, only(&erased[0]).visitors + 1);
+    store.keep_year_to_date(day("2024-09-01"), day("2024-10-04")).await.unwrap();
+    assert_eq!(figures(queries.clone()).await, with_seventh);
+
     // A day of the year retired: the rows go with the facts.
     store.retire_facts(day("2024-09-02")).await.unwrap();
     assert_eq!(store.year_to_date().await.unwrap(), None);

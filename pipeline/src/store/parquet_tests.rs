@@ -196,3 +196,23 @@ mod steps_property {
         }
     }
 }
+
+/// Keeping the year to date again extends the standing rows with the days since: the days they
+/// hold are not read again (here their fact files are gone, and the rows still count them).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn year_to_date_rows_are_extended_not_recomputed() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = ParquetRollupStore::open(dir.path()).unwrap();
+    let rows = conformance::one_day_of_hits(2_000);
+    let day = rows[0].day;
+    conformance::stage_and_compute(&store, &rows, crate::sessionize::Method::SortScan).await;
+    let year = Period::SchoolYear.start_of(day);
+    let kept = store.keep_year_to_date(year, day).await.unwrap();
+    assert!(kept > 100, "{kept} rows");
+    for table in ["visits", "usages"] {
+        fs::rename(store.files.fact_path(table, day), dir.path().join(format!("{table}.aside"))).unwrap();
+    }
+    let next = day.succ_opt().unwrap();
+    assert_eq!(store.keep_year_to_date(year, next).await.unwrap(), kept, "the day's rows carried over from the kept ones");
+    assert_eq!(store.year_to_date().await.unwrap(), Some((year, next)));
+}

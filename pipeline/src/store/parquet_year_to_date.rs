@@ -12,6 +12,7 @@ use std::sync::Arc;
 use chrono::NaiveDate;
 use datafusion::arrow::array::RecordBatch;
 use datafusion::arrow::compute::cast;
+use datafusion::datasource::MemTable;
 
 use super::freeze::{facts_in_memory, FREEZE_IN_MEMORY_ROWS};
 use super::{blocking, io, sql, Files, ParquetRollupStore};
@@ -19,9 +20,9 @@ use crate::error::PipelineError;
 use crate::facts::{usages_schema, visits_schema};
 use crate::model::Period;
 use crate::query::{indicator_sql_counting, Dialect, IndicatorQuery, IndicatorRow};
-use crate::store::atomic_parquet::sync_dir;
+use crate::store::atomic_parquet::{read_slices, row_count, sync_dir};
 use crate::visitor_slices::VisitorSlices;
-use crate::year_to_date::{keep_sql, schema, union_source, TABLES, VISIT_COUNT};
+use crate::year_to_date::{extend_sql, keep_sql, schema, union_source, TABLES, VISIT_COUNT};
 
 impl Files {
     fn year_to_date_dir(&self) -> PathBuf {
@@ -108,18 +109,40 @@ impl ParquetRollupStore {
     }
 }
 
-/// Computes the year-to-date rows of `year..=through` from the facts, a range of visitor slices
-/// at a time (a visitor lies in one slice, so the ranges' rows are the rows), puts them in
-/// place and removes every other kept. Returns the rows kept.
+/// Computes the year-to-date rows of `year..=through`, a range of visitor slices at a time (a
+/// visitor lies in one slice, so the ranges' rows are the rows): by extending the standing rows
+/// of an earlier `through` of the same year with the facts of the days since, or else from the
+/// facts of the whole span. Puts them in place and removes every other kept. Returns the rows
+/// kept.
 pub(super) async fn keep(files: &Arc<Files>, year: NaiveDate, through: NaiveDate) -> Result<u64, PipelineError> {
     let this = files.clone();
-    let (rows, paths) = blocking(move || this.fact_files(year, through)).await?;
+    let (rows, paths, extended) = blocking(move || {
+        let extended = this.year_to_date()?.filter(|(y, t)| *y == year && *t < through).map(|(_, t)| t);
+        let first = extended.and_then(|t| t.succ_opt()).unwrap_or(year);
+        let (mut rows, paths) = this.fact_files(first, through)?;
+        if let Some(kept_through) = extended {
+            for table in TABLES {
+                rows += row_count(&this.year_to_date_path(year, kept_through, table))?;
+            }
+        }
+        Ok((rows, paths, extended))
+    })
+    .await?;
     let mut outputs = [files.create(&schema(TABLES[0]))?, files.create(&schema(TABLES[1]))?];
     let mut kept = 0;
     for slices in VisitorSlices::plan(rows, FREEZE_IN_MEMORY_ROWS) {
         let ctx = facts_in_memory(paths.clone(), slices).await?;
         for (table, output) in TABLES.iter().zip(outputs.iter_mut()) {
-            let sql = keep_sql(table, year, through, Dialect::DataFusion, &|t| t.to_owned());
+            let sql = match extended {
+                Some(kept_through) => {
+                    let path = files.year_to_date_path(year, kept_through, table);
+                    // (Read as facts are, so in their layout again: the kept rows' own.)
+                    let rows = blocking(move || Ok(crate::facts::in_layout(&read_slices(&path, slices)?, &schema(table))?)).await?;
+                    ctx.register_table(format!("kept_{table}"), Arc::new(MemTable::try_new(schema(table), vec![vec![rows]])?))?;
+                    extend_sql(table, year, kept_through, through, Dialect::DataFusion, &format!("kept_{table}"), table)
+                }
+                None => keep_sql(table, year, through, Dialect::DataFusion, &|t| t.to_owned()),
+            };
             for batch in ctx.sql(&sql).await?.collect().await? {
                 kept += batch.num_rows() as u64;
                 output.write(&in_layout(table, &batch)?)?;
@@ -137,6 +160,7 @@ pub(super) async fn keep(files: &Arc<Files>, year: NaiveDate, through: NaiveDate
         this.drop_years_to_date(|y, t| (y, t) != (year, through))
     })
     .await?;
+    tracing::debug!(%year, %through, extended_from = ?extended, rows = kept, "year-to-date rows kept");
     Ok(kept)
 }
 

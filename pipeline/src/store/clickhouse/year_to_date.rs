@@ -11,7 +11,7 @@ use super::ClickHouseRollupStore;
 use crate::error::PipelineError;
 use crate::model::Period;
 use crate::query::{indicator_sql_counting, Dialect, IndicatorQuery, IndicatorRow};
-use crate::year_to_date::{keep_sql, schema, union_source, TABLES, VISIT_COUNT};
+use crate::year_to_date::{extend_sql, keep_sql, schema, union_source, TABLES, VISIT_COUNT};
 
 /// The year-to-date rows that stand.
 pub(super) struct Standing {
@@ -48,14 +48,25 @@ impl ClickHouseRollupStore {
     }
 
     /// Computes the rows server-side (`INSERT … SELECT`) under a new generation, names it, then
-    /// deletes older generations. Returns the rows kept.
+    /// deletes older generations: by extending the standing rows of an earlier `through` of the
+    /// same year with the facts of the days since ([`extend_sql`]), or else from the facts of
+    /// the whole span. Returns the rows kept.
     pub(super) async fn keep_rows_to_date(&self, year: NaiveDate, through: NaiveDate) -> Result<u64, PipelineError> {
+        let standing = self.standing_year_to_date().await?.filter(|s| s.year == year && s.through < through);
         // Taken before the facts are read: a thaw written after (a change to a day's facts
-        // that this reading may have missed) outranks these rows.
+        // that this reading may have missed, the standing rows' days included) outranks these
+        // rows.
         let generation = self.next_version();
         for table in TABLES {
             let columns: Vec<String> = schema(table).fields().iter().map(|f| format!("`{}`", f.name())).collect();
-            let select = keep_sql(table, year, through, Dialect::ClickHouse, &|t| self.current(t, year, through));
+            let select = match &standing {
+                Some(Standing { through: kept_through, generation: kept, .. }) => {
+                    let rows = format!("(SELECT * FROM {} WHERE generation = {kept})", self.table(&format!("ytd_{table}")));
+                    let since = kept_through.succ_opt().unwrap_or(*kept_through);
+                    extend_sql(table, year, *kept_through, through, Dialect::ClickHouse, &rows, &self.current(table, since, through))
+                }
+                None => keep_sql(table, year, through, Dialect::ClickHouse, &|t| self.current(t, year, through)),
+            };
             let insert = format!(
                 "INSERT INTO {} ({}, generation) SELECT *, {generation} FROM ({select})",
                 self.table(&format!("ytd_{table}")),
@@ -70,6 +81,7 @@ impl ClickHouseRollupStore {
             kept += self.fetch_one::<u64>(self.sql(&format!("SELECT count() FROM {ytd} WHERE generation = ?")).await?.bind(generation)).await?;
             self.execute(self.sql(&format!("ALTER TABLE {ytd} DELETE WHERE generation < ?")).await?.bind(generation)).await?;
         }
+        tracing::debug!(%year, %through, extended_from = ?standing.map(|s| s.through), rows = kept, "year-to-date rows kept");
         Ok(kept)
     }
 
