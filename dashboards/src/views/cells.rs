@@ -1,9 +1,10 @@
 //! The complete sets of cells the views read their figures from, with the cells hidden by
 //! [`pipeline::suppression`]: per period and service filter, every territory of every level for
-//! all visits and each profile (the base set, shared by every page, CSV file, chart and API call
-//! of that period, and by the open data); per kind of school or sector, every territory as a
-//! layer over it; per project, its cells and its schools' as a layer over it. Each set is computed from all its cells, never from a page's selection, and kept in the
-//! view cache like the views.
+//! all visits, each profile, each kind of school, each sector and each profile of a kind or a
+//! sector (the base set, shared by every page, CSV file, chart and API call of that period, and
+//! by the open data); per project, its cells and its schools' as a layer over it. Each set is
+//! computed from all its cells, never from a page's selection, and kept in the view cache like
+//! the views.
 
 use std::sync::Arc;
 
@@ -43,31 +44,6 @@ impl Dashboards {
                     all.extend(suppression::cells(query, task.await?));
                 }
                 Ok(Arc::new(Suppressed::territorial(&self.plan, &self.referential, all, self.config.k)))
-            })
-            .await
-    }
-
-    /// The layer of one school dimension (kind of school or sector) over `base`, the base set
-    /// of a period under a service filter ([`Dashboards::suppression`] of the same period, start
-    /// and service): what the territory views filtered by that dimension read.
-    pub async fn school_layer(
-        &self,
-        base: &Arc<Suppressed>,
-        period: Period,
-        start: NaiveDate,
-        service: Option<&str>,
-        dimension: Breakdown,
-    ) -> Result<Arc<Suppressed>, DashboardError> {
-        let key = format!("school-layer|{period:?}|{start}|{service:?}|{dimension}");
-        self.cache
-            .get_or_compute(key, async {
-                let queries = suppression::school_queries(period, start, service, dimension);
-                let tasks: Vec<_> = queries.iter().map(|q| self.spawned_query(q.clone())).collect();
-                let mut all = Vec::new();
-                for (query, task) in queries.iter().zip(tasks) {
-                    all.extend(suppression::cells(query, task.await?));
-                }
-                Ok(Arc::new(base.school_layer(&self.plan, &self.referential, all, dimension)))
             })
             .await
     }

@@ -68,6 +68,7 @@ impl Deployment {
 pub fn active_schools<'a>(base: &'a Suppressed, profil: Option<&'a str>, service: Option<&'a str>) -> impl Iterator<Item = &'a str> + 'a {
     base.cells_of(Level::Ecole)
         .filter(move |id| id.within.is_none() && id.breakdown.is_none() && id.profil.as_deref() == profil && id.service.as_deref() == service)
+        .filter(|id| id.degre.is_none() && id.secteur.is_none())
         .filter(|id| base.row(id).is_some_and(|r| r.visitors > 0))
         .map(|id| id.code.as_str())
 }

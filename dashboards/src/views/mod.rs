@@ -87,8 +87,8 @@ impl Filters {
     }
 
     /// The school filter asked (kind or sector), checked: at most one, not with a profile
-    /// filter (the cells kept and protected for every output are per profile, per kind and
-    /// per sector, not per pair of them).
+    /// filter (the cells protected for every output are per profile, per kind and per sector,
+    /// not per pair of them).
     pub fn school(&self) -> Result<Option<(Breakdown, &'static str)>, DashboardError> {
         let asked: Vec<(Breakdown, &str)> = [(Breakdown::Degre, &self.degre), (Breakdown::Secteur, &self.secteur)]
             .into_iter()

@@ -194,11 +194,6 @@ impl Dashboards {
         let (base, mut weekly) = tokio::try_join!(self.suppression(period, shown.start, service), self.weekly(level, &code, shown.end, filters))?;
         let profil = filters.profil.as_deref().filter(|s| !s.is_empty());
         let active = self.territories.active_by_degree(active_schools(&base, profil, service));
-        // Under a kind or sector filter, the figures come from that dimension's layer over it.
-        let base = match filters.school()? {
-            Some((dimension, _)) => self.school_layer(&base, period, shown.start, service, dimension).await?,
-            None => base,
-        };
         let territory = self.base_row(&base, &active, level, &code, filters);
         // The week shown reads as in its base set (the other weeks: see docs/PRIVACY.md).
         if period == Period::Week {

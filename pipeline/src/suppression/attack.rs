@@ -7,7 +7,11 @@
 //! a total minus its visible parts, a hidden total as the sum of its parts — for every measure,
 //! over the published groups and over the sums they imply (a territory as the sum of its
 //! schools, a territory's profile as the sum of its schools' profile), again and again with
-//! what it recovered. No cell under k may come out.
+//! what it recovered. No cell under k may come out. A second test adds a school dimension (each
+//! school of one kind), with or without its crossing with the profiles, all in one table as
+//! [`super::Suppressed::territorial`] decides them. (Decided as layers, the kinds over the base
+//! and their profiles over the kinds, the same attack recovers small cells: a kind's cell equal
+//! to a school's, shown in the base, leaves a layer nothing to hide with.)
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -235,4 +239,111 @@ proptest! {
             prop_assert!(!known.contains_key(p), "cell {p:?} ({:?}) recovered", cells.get(p));
         }
     }
+
+    #[test]
+    fn no_small_cell_is_recovered_across_kinds_of_school_and_profiles(t in tree(), crossed in any::<bool>()) {
+        let mut cells = figures_by_kind(&t);
+        if !crossed {
+            cells.retain(|k, _| k.1.is_none() || k.2.is_none());
+        }
+        let groups = kind_groups(&t, &cells, crossed);
+        let mut table = Table::new();
+        for (key, m) in &cells {
+            table.cell(*key, m[1]);
+        }
+        for g in &groups {
+            table.group(g.total, g.parts.clone());
+        }
+        let outcome = table.suppress(K);
+        prop_assert!(outcome.unprotected.is_empty(), "{:?}", outcome.unprotected);
+        prop_assert!(cells.iter().all(|(k, m)| (m[1] >= K) || outcome.hidden.contains(k)), "every cell under k is hidden");
+        let all: Vec<Group<Key>> = groups.into_iter().chain(implied_kind_groups(&t, crossed)).collect();
+        let known = attack(&cells, &outcome.hidden, &all);
+        for p in &outcome.primary {
+            prop_assert!(!known.contains_key(p), "cell {p:?} ({:?}) recovered", cells.get(p));
+        }
+    }
+}
+
+/// Kinds of school in [`figures_by_kind`].
+const KINDS: u8 = 3;
+
+/// The kind of a school (its node).
+fn kind_of(school: usize) -> u8 {
+    u8::try_from(school % usize::from(KINDS)).unwrap()
+}
+
+/// Every cell's figures by profile and kind of school (a key's third part is the kind here):
+/// each school's visits per profile (its devices summed), in its kind.
+fn figures_by_kind(t: &Tree) -> BTreeMap<Key, Measures> {
+    let mut cells: BTreeMap<Key, Measures> = BTreeMap::new();
+    for (school, leaf) in &t.leaves {
+        let kind = kind_of(*school);
+        for (p, per_device) in leaf.chunks(usize::from(DEVICES)).enumerate() {
+            let p = u8::try_from(p).unwrap();
+            for v in per_device {
+                let m = measures(*v);
+                for n in ancestors(t, *school) {
+                    for key in [(n, None, None), (n, Some(p), None), (n, None, Some(kind)), (n, Some(p), Some(kind))] {
+                        let cell = cells.entry(key).or_insert([0; 5]);
+                        for (c, x) in cell.iter_mut().zip(m) {
+                            *c += x;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    cells.retain(|_, m| m[1] > 0);
+    cells
+}
+
+/// The groups of the base set with kinds of school, as `Suppressed::territorial` makes them,
+/// over the cells that have visits: the territory tree in every column (all, each profile, each
+/// kind, each kind's profiles), and each territory's total with its profiles and with its kinds,
+/// each kind with its profiles, each profile with its kinds.
+fn kind_groups(t: &Tree, cells: &BTreeMap<Key, Measures>, crossed: bool) -> Vec<Group<Key>> {
+    let group = |total: Key, parts: Vec<Key>| Group { total, parts: parts.into_iter().filter(|k| cells.contains_key(k)).collect() };
+    let profiles: Vec<Option<u8>> = (0..PROFILES).map(Some).collect();
+    let kinds: Vec<Option<u8>> = (0..KINDS).map(Some).collect();
+    let mut groups = base_groups(t);
+    for n in 0..t.parent.len() {
+        groups.push(group((n, None, None), kinds.iter().map(|k| (n, None, *k)).collect()));
+        for k in kinds.iter().filter(|_| crossed) {
+            groups.push(group((n, None, *k), profiles.iter().map(|p| (n, *p, *k)).collect()));
+        }
+        for p in profiles.iter().filter(|_| crossed) {
+            groups.push(group((n, *p, None), kinds.iter().map(|k| (n, *p, *k)).collect()));
+        }
+    }
+    for (parent, under) in children(t) {
+        for k in &kinds {
+            groups.push(group((parent, None, *k), under.iter().map(|c| (*c, None, *k)).collect()));
+            for p in profiles.iter().filter(|_| crossed) {
+                groups.push(group((parent, *p, *k), under.iter().map(|c| (*c, *p, *k)).collect()));
+            }
+        }
+    }
+    groups.retain(|g| !g.parts.is_empty());
+    groups
+}
+
+/// Sums the published groups imply, in every column of kind and profile: each territory as the
+/// sum of the schools under it.
+fn implied_kind_groups(t: &Tree, crossed: bool) -> Vec<Group<Key>> {
+    let mut groups = implied_groups(t);
+    let mut under: BTreeMap<usize, Vec<usize>> = BTreeMap::new();
+    for school in t.leaves.keys() {
+        for a in ancestors(t, *school).into_iter().skip(1) {
+            under.entry(a).or_default().push(*school);
+        }
+    }
+    for k in 0..KINDS {
+        for column in std::iter::once(None).chain((0..PROFILES).map(Some).filter(|_| crossed)) {
+            for (a, schools) in &under {
+                groups.push(Group { total: (*a, column, Some(k)), parts: schools.iter().map(|s| (*s, column, Some(k))).collect() });
+            }
+        }
+    }
+    groups
 }

@@ -5,13 +5,16 @@
 //!
 //! The base set of cells ([`Suppressed::territorial`]) is, for one period and one service filter
 //! (or none), every territory of every level (nation, régions académiques, académies,
-//! départements, circonscriptions, schools) for all visits and for each profile; its groups are
-//! each territory with the territories directly under it (in every profile column), and each
-//! territory's total with its profiles. The kind of school (école, collège, lycée…) and the sector
-//! are each a layer over it ([`Suppressed::school_layer`]): each territory's total with its
-//! values, and each territory with the ones under it for each value. Outputs that show more cells (an ENT project and its
-//! schools, a school by device in the open data) add a layer ([`Suppressed::layer`]) whose
-//! groups may hide their own cells but never change the base: the base stays the same for every
+//! départements, circonscriptions, schools) for all visits, for each profile, for each kind of
+//! school (école, collège, lycée…) and for each sector. Its groups are each territory with the
+//! territories directly under it (in every column), and each territory's total with its
+//! profiles, with its kinds, with its sectors. These columns are decided in one table, not as
+//! layers over one another: a layer cannot hide what the base shows, and a layer's cell equal to
+//! a shown one (a territory's only kind of school is the territory) then gives its neighbours
+//! away (`attack.rs` finds such cases; crossing profiles with kinds, the same holds). Outputs
+//! that show more cells (an ENT project and its schools, a school by device in the open data)
+//! add a layer ([`Suppressed::layer`]) whose groups may hide their own cells but never change
+//! the base: the base stays the same for every
 //! output. A hidden cell loses every figure (visits, visitors, page views, clicks, durations).
 
 mod rule;
@@ -113,27 +116,14 @@ impl CellId {
 }
 
 /// The queries of the base set of one period (its first day `start`) under a service filter:
-/// every territory for all visits and per profile.
+/// every territory for all visits, per profile, per kind of school and per sector.
 pub fn territorial_queries(period: Period, start: NaiveDate, service: Option<&str>) -> Vec<IndicatorQuery> {
     TERRITORIAL
         .iter()
         .flat_map(|level| {
             let mut q = IndicatorQuery::new(*level, period, start, start);
             q.service = service.map(str::to_owned);
-            [q.clone().by(Breakdown::Profil), q]
-        })
-        .collect()
-}
-
-/// The queries of a school layer ([`Suppressed::school_layer`]) of one period under a service
-/// filter: every territory per value of `dimension` (kind of school or sector).
-pub fn school_queries(period: Period, start: NaiveDate, service: Option<&str>, dimension: Breakdown) -> Vec<IndicatorQuery> {
-    TERRITORIAL
-        .iter()
-        .map(|level| {
-            let mut q = IndicatorQuery::new(*level, period, start, start);
-            q.service = service.map(str::to_owned);
-            q.by(dimension)
+            [q.clone().by(Breakdown::Profil), q.clone().by(Breakdown::Degre), q.clone().by(Breakdown::Secteur), q]
         })
         .collect()
 }
@@ -200,10 +190,6 @@ pub fn cells(query: &IndicatorQuery, rows: Vec<IndicatorRow>) -> impl Iterator<I
 fn same_figures(a: &IndicatorRow, b: &IndicatorRow) -> bool {
     (a.visits, a.visitors, a.page_views, a.clicks, a.duration_s) == (b.visits, b.visitors, b.page_views, b.clicks, b.duration_s)
 }
-
-/// (parent territory, service, value of a school dimension) -> the cells of its children of
-/// that value, in a school layer.
-type Under<'a> = BTreeMap<(&'a (Level, String), Option<String>, Option<String>), Vec<CellId>>;
 
 /// A column of the base set: all visits, one profile, one kind of school or one sector.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord)]
@@ -285,50 +271,6 @@ impl Suppressed {
         // (A layer keeps only its own cells: the base's stay the base's.)
         let hidden = outcome.hidden.into_iter().filter(|id| base.is_none() || rows.contains_key(id)).collect();
         Suppressed { k, rows, hidden, base, unprotected }
-    }
-
-    /// The layer of one school dimension (kind of school or sector) over this base set: the cells
-    /// of [`school_queries`], grouped as each territory's total (a cell of the base, kept as it
-    /// is) with its values, and, for each value, each territory with the ones directly under it.
-    /// Only the outputs filtered by that dimension read it, and they all read the same layer, so
-    /// the base stays what every other output shows.
-    pub fn school_layer(
-        self: &Arc<Self>,
-        plan: &Plan,
-        referential: &Referential,
-        cells: impl IntoIterator<Item = (CellId, IndicatorRow)>,
-        dimension: Breakdown,
-    ) -> Suppressed {
-        let cells: Vec<(CellId, IndicatorRow)> = cells.into_iter().collect();
-        let parents = territory_parents(plan, referential, cells.iter().map(|(id, _)| id));
-        let value_of = |id: &CellId| match dimension {
-            Breakdown::Degre => id.degre.clone(),
-            _ => id.secteur.clone(),
-        };
-        let mut values: BTreeMap<(Level, String, Option<String>), Vec<CellId>> = BTreeMap::new();
-        let mut territories: BTreeMap<(Level, String, Option<String>), BTreeSet<Option<String>>> = BTreeMap::new();
-        for (id, _) in &cells {
-            territories.entry((id.level, id.code.clone(), id.service.clone())).or_default().insert(value_of(id));
-            values.entry((id.level, id.code.clone(), id.service.clone())).or_default().push(id.clone());
-        }
-        let mut groups = Vec::new();
-        for ((level, code, service), parts) in &values {
-            let total = CellId::new(*level, code).service(service.as_deref());
-            groups.push(Group { total, parts: parts.clone() });
-        }
-        let mut children: Under<'_> = BTreeMap::new();
-        for ((level, code, service), seen) in &territories {
-            let Some(parent) = parents.get(&(*level, code.clone())) else { continue };
-            for value in seen {
-                let child = CellId::new(*level, code).service(service.as_deref()).school(dimension, value.as_deref());
-                children.entry((parent, service.clone(), value.clone())).or_default().push(child);
-            }
-        }
-        for (((level, code), service, value), under) in children {
-            let total = CellId::new(*level, code).service(service.as_deref()).school(dimension, value.as_deref());
-            groups.push(Group { total, parts: under });
-        }
-        self.layer(cells, groups)
     }
 
     /// A layer over this set: more cells and groups, decided with every cell of this set kept as
@@ -433,8 +375,7 @@ mod tests {
         let mut in_project = IndicatorQuery::new(Level::Ecole, Period::Week, start, start);
         in_project.within = Some((Level::Projet, "TOUTATICE".into()));
         assert_eq!(CellId::of(&in_project, &r).within, Some((Level::Projet, "TOUTATICE".into())));
-        assert_eq!(territorial_queries(Period::Week, start, None).len(), 12, "6 levels × (all, by profile)");
-        assert_eq!(school_queries(Period::Week, start, None, Breakdown::Degre).len(), 6);
+        assert_eq!(territorial_queries(Period::Week, start, None).len(), 24, "6 levels × (all, by profile, by kind, by sector)");
         let mut college = IndicatorQuery::new(Level::Departement, Period::Week, start, start);
         college.degre = Some("college".into());
         let by_kind = IndicatorQuery::new(Level::Departement, Period::Week, start, start).by(Breakdown::Degre);
@@ -446,19 +387,23 @@ mod tests {
     #[test]
     fn a_small_kind_of_school_is_hidden_with_another_so_no_difference_gives_it_back() {
         let plan = Plan::shipped();
-        let dep = |kind: Option<&str>, sector: Option<&str>| {
-            CellId::new(Level::Departement, "35").school(Breakdown::Degre, kind).school(Breakdown::Secteur, sector)
+        let dep = |kind: Option<&str>, sector: Option<&str>, profil: Option<&str>| {
+            CellId::new(Level::Departement, "35").school(Breakdown::Degre, kind).school(Breakdown::Secteur, sector).profil(profil)
         };
-        // 35 has 100 visitors: 60 in écoles, 37 in collèges, 3 elsewhere; 97 public, 3 private.
-        let base = Arc::new(Suppressed::territorial(&plan, Referential::shipped(), [(dep(None, None), row(Level::Departement, "35", 100))], 5));
-        let kinds = [("ecole", 60), ("college", 37), ("autre", 3)].map(|(k, v)| (dep(Some(k), None), row(Level::Departement, "35", v)));
-        let s = base.school_layer(&plan, Referential::shipped(), kinds, Breakdown::Degre);
-        assert!(s.is_hidden(&dep(Some("autre"), None)) && s.is_hidden(&dep(Some("college"), None)), "the smallest other part goes with it");
-        assert!(!s.is_hidden(&dep(Some("ecole"), None)) && !s.is_hidden(&dep(None, None)), "the base's total stays as it is");
-        let sectors = [("public", 97), ("prive", 3)].map(|(v, n)| (dep(None, Some(v)), row(Level::Departement, "35", n)));
-        let s = base.school_layer(&plan, Referential::shipped(), sectors, Breakdown::Secteur);
-        assert!(s.is_hidden(&dep(None, Some("prive"))) && s.is_hidden(&dep(None, Some("public"))), "two sectors: both go");
-        assert_eq!(base.hidden_here(), 0, "a layer never changes the base");
+        // 35 has 100 visitors: 60 in écoles, 37 in collèges, 3 elsewhere; 97 public, 3 private;
+        // 70 pupils, 30 teachers.
+        let mut cells = vec![(dep(None, None, None), row(Level::Departement, "35", 100))];
+        cells.extend([("ecole", 60), ("college", 37), ("autre", 3)].map(|(k, v)| (dep(Some(k), None, None), row(Level::Departement, "35", v))));
+        cells.extend([("public", 97), ("prive", 3)].map(|(s, v)| (dep(None, Some(s), None), row(Level::Departement, "35", v))));
+        cells.extend([("ELEVE", 70), ("ENSEIGNANT", 30)].map(|(p, v)| (dep(None, None, Some(p)), row(Level::Departement, "35", v))));
+        let s = Suppressed::territorial(&plan, Referential::shipped(), cells, 5);
+        assert!(
+            s.is_hidden(&dep(Some("autre"), None, None)) && s.is_hidden(&dep(Some("college"), None, None)),
+            "the smallest other part goes with it"
+        );
+        assert!(!s.is_hidden(&dep(Some("ecole"), None, None)) && !s.is_hidden(&dep(None, None, None)), "the total stays");
+        assert!(s.is_hidden(&dep(None, Some("prive"), None)) && s.is_hidden(&dep(None, Some("public"), None)), "two sectors: both go");
+        assert!(!s.is_hidden(&dep(None, None, Some("ELEVE"))) && !s.is_hidden(&dep(None, None, Some("ENSEIGNANT"))), "the profiles stay");
     }
 
     #[test]

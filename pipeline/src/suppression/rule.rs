@@ -9,7 +9,8 @@
 //! The second cell of a group is its smallest visible part with visits (fewest visitors, ties
 //! broken by the cell's key), else the group's total: the choice is deterministic, so every
 //! output built from the same cells hides the same ones. Cells whose state an earlier layer
-//! decided ([`Table::freeze`]) are never chosen. A cell absent from the table has no visit: it is
+//! decided ([`Table::freeze`]) are never chosen, nor is the lone part of a group whose total
+//! was decided so (the part is that total), nor such a group's total. A cell absent from the table has no visit: it is
 //! a published zero, never hidden nor chosen (hiding it protects nothing, as a school's activity
 //! shows elsewhere).
 
@@ -86,13 +87,40 @@ impl<K: Ord + Clone> Table<K> {
         self.visitors.get(key).copied().unwrap_or(0)
     }
 
+    /// The frozen cells, and the cells a group of one part makes equal to one of them: that part
+    /// is its total (a school's only kind, a territory's only device…), so when one of the two
+    /// is decided, the other takes its state, to a fixed point along chains of such groups.
+    /// Hiding or showing it alone would give the decided one away. (A shown state is not
+    /// followed to a cell under `k`: that inconsistency is left to be reported.)
+    fn frozen_with_lone_parts(&self, k: u64) -> BTreeMap<K, bool> {
+        let mut frozen = self.frozen.clone();
+        loop {
+            let mut follows = Vec::new();
+            for group in &self.groups {
+                let [part] = group.parts.as_slice() else { continue };
+                for (from, to) in [(&group.total, part), (part, &group.total)] {
+                    if let (Some(&hidden), false) = (frozen.get(from), frozen.contains_key(to)) {
+                        if self.visitors(to) > 0 && (hidden || self.visitors(to) >= k) {
+                            follows.push((to.clone(), hidden));
+                        }
+                    }
+                }
+            }
+            if follows.is_empty() {
+                return frozen;
+            }
+            frozen.extend(follows);
+        }
+    }
+
     /// Applies primary then secondary suppression with threshold `k`.
     pub fn suppress(&self, k: u64) -> Outcome<K> {
+        let frozen = self.frozen_with_lone_parts(k);
         let primary: BTreeSet<K> =
-            self.visitors.iter().filter(|(key, v)| !self.frozen.contains_key(*key) && (1..k).contains(*v)).map(|(key, _)| key.clone()).collect();
+            self.visitors.iter().filter(|(key, v)| !frozen.contains_key(*key) && (1..k).contains(*v)).map(|(key, _)| key.clone()).collect();
         let mut hidden = primary.clone();
-        hidden.extend(self.frozen.iter().filter(|(_, h)| **h).map(|(key, _)| key.clone()));
-        let choosable = |key: &K, hidden: &BTreeSet<K>| self.visitors(key) > 0 && !hidden.contains(key) && !self.frozen.contains_key(key);
+        hidden.extend(frozen.iter().filter(|(_, h)| **h).map(|(key, _)| key.clone()));
+        let choosable = |key: &K, hidden: &BTreeSet<K>| self.visitors(key) > 0 && !hidden.contains(key) && !frozen.contains_key(key);
         let mut unprotected = Vec::new();
         loop {
             unprotected.clear();
