@@ -6,9 +6,11 @@
 //! `DNMA_ROLLUP_HITS=50000000 cargo bench --bench rollup` runs the big one-shot measurement
 //! instead: it stages that many synthetic hits over 28 days into a Parquet store (not timed),
 //! then times the pipeline computing every day (visits and usages written as Parquet) and two
-//! rollups (académie × week, school × week × profile), reports peak RSS, and runs the same work
-//! in `DuckDB` on the same Parquet input (`tools/rollup_duckdb.py`, when Python's `duckdb` module is
-//! installed). `DNMA_ROLLUP_DIR` keeps the data in a directory of your choice;
+//! rollups (académie × week, school × week × profile), reports peak RSS, times keeping the
+//! school year to date over all days but the last from their facts, then extending it by the
+//! last day (a day's keeping: the year so far, or the rows and one day), and runs the same
+//! work in `DuckDB` on the same Parquet input (`tools/rollup_duckdb.py`, when Python's `duckdb`
+//! module is installed). `DNMA_ROLLUP_DIR` keeps the data in a directory of your choice;
 //! `DNMA_ROLLUP_COMPUTE_HITS` sets `[pipeline] compute_hits` (default 500,000).
 
 #![allow(missing_docs)]
@@ -153,6 +155,15 @@ fn big_run(hits: usize, dir: &Path) {
     let t = Instant::now();
     let schools = rt.block_on(store.query(&IndicatorQuery::new(Level::Ecole, Period::Week, first, last).by(Breakdown::Profil))).unwrap();
     let rollup_ecole = t.elapsed();
+    // The open school year's rows to date: kept from the facts of every day but the last
+    // (what each day's keeping cost before it extended), then extended by the last day.
+    let year = Period::SchoolYear.start_of(first);
+    let t = Instant::now();
+    let from_facts = rt.block_on(store.keep_year_to_date(year, last - Days::new(1))).unwrap();
+    let ytd_from_facts = t.elapsed();
+    let t = Instant::now();
+    let extended = rt.block_on(store.keep_year_to_date(year, last)).unwrap();
+    let ytd_extended = t.elapsed();
     let total = sessionize + rollup_academie + rollup_ecole;
     let secs = |d: Duration| d.as_secs_f64();
     #[allow(clippy::cast_precision_loss)] // a throughput figure
@@ -162,6 +173,13 @@ fn big_run(hits: usize, dir: &Path) {
     println!("dnma: rollup académie × week: {:.2} s ({} cells)", secs(rollup_academie), academies.len());
     println!("dnma: rollup école × week × profil: {:.2} s ({} cells)", secs(rollup_ecole), schools.len());
     println!("dnma: total {:.2} s ({:.0} hits/s), peak RSS {} MiB", secs(total), hits_f64 / secs(total), peak_rss_mib().unwrap_or(0));
+    println!(
+        "dnma: year to date over {} days from their facts: {:.2} s ({from_facts} rows); extended by day {DAYS}: {:.2} s ({extended} rows, {:.0} %)",
+        DAYS - 1,
+        secs(ytd_from_facts),
+        secs(ytd_extended),
+        100.0 * secs(ytd_extended) / secs(ytd_from_facts)
+    );
 
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tools/rollup_duckdb.py");
     match std::process::Command::new("python3").arg(&script).arg(dir.join("rollups")).status() {
