@@ -52,11 +52,11 @@ impl ClickHouseRollupStore {
     /// same year with the facts of the days since ([`extend_sql`]), or else from the facts of
     /// the whole span. Returns the rows kept.
     pub(super) async fn keep_rows_to_date(&self, year: NaiveDate, through: NaiveDate) -> Result<u64, PipelineError> {
-        let standing = self.standing_year_to_date().await?.filter(|s| s.year == year && s.through < through);
-        // Taken before the facts are read: a thaw written after (a change to a day's facts
-        // that this reading may have missed, the standing rows' days included) outranks these
-        // rows.
+        // Taken before anything is read, the standing rows' check included: a thaw written
+        // after (a change to a day's facts that this reading may have missed, a day of the
+        // standing rows included) outranks these rows.
         let generation = self.next_version();
+        let standing = self.standing_year_to_date().await?.filter(|s| s.year == year && s.through < through);
         for table in TABLES {
             let columns: Vec<String> = schema(table).fields().iter().map(|f| format!("`{}`", f.name())).collect();
             let select = match &standing {
