@@ -22,7 +22,10 @@ mod rule;
 #[cfg(test)]
 mod attack;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet};
+
+// (Hashed with foldhash, not SipHash: a base set hashes tens of thousands of cells per request.)
+use datafusion::common::{HashMap, HashSet};
 use std::sync::Arc;
 
 use chrono::NaiveDate;

@@ -16,6 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+// (Hashed with foldhash, not SipHash: a base set hashes tens of thousands of cells per request.)
+use datafusion::common::{HashMap, HashSet};
+use std::hash::Hash;
+
 /// One group: a total and the parts that add up to it (for every additive measure).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Group<K> {
@@ -51,7 +55,7 @@ pub struct Outcome<K> {
     pub unprotected: Vec<Group<K>>,
 }
 
-impl<K: Ord + Clone> Table<K> {
+impl<K: Ord + Clone + Hash> Table<K> {
     /// An empty table.
     pub fn new() -> Self {
         Table::default()
@@ -116,39 +120,78 @@ impl<K: Ord + Clone> Table<K> {
     /// Applies primary then secondary suppression with threshold `k`.
     pub fn suppress(&self, k: u64) -> Outcome<K> {
         let frozen = self.frozen_with_lone_parts(k);
-        let primary: BTreeSet<K> =
-            self.visitors.iter().filter(|(key, v)| !frozen.contains_key(*key) && (1..k).contains(*v)).map(|(key, _)| key.clone()).collect();
-        let mut hidden = primary.clone();
-        hidden.extend(frozen.iter().filter(|(_, h)| **h).map(|(key, _)| key.clone()));
-        let choosable = |key: &K, hidden: &BTreeSet<K>| self.visitors(key) > 0 && !hidden.contains(key) && !frozen.contains_key(key);
+        // The rule runs on the cells' ranks in key order (a tie between two parts goes to the
+        // lower rank, as it goes to the lower key): a base set has tens of thousands of cells,
+        // and comparing their keys at every step was most of its cost.
+        let mut keys: Vec<&K> = self
+            .visitors
+            .keys()
+            .chain(self.groups.iter().flat_map(|g| std::iter::once(&g.total).chain(&g.parts)))
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        keys.sort_unstable();
+        let ranks: HashMap<&K, usize> = keys.iter().enumerate().map(|(i, key)| (*key, i)).collect();
+        let rank = |key: &K| ranks[key];
+        let mut visitors = vec![0; keys.len()];
+        for (key, v) in &self.visitors {
+            visitors[rank(key)] = *v;
+        }
+        let mut decided: Vec<Option<bool>> = vec![None; keys.len()];
+        for (key, state) in &frozen {
+            if let Some(&i) = ranks.get(key) {
+                decided[i] = Some(*state);
+            }
+        }
+        let groups: Vec<(usize, Vec<usize>, Vec<usize>)> = self
+            .groups
+            .iter()
+            .map(|g| {
+                let (total, parts): (usize, Vec<usize>) = (rank(&g.total), g.parts.iter().map(&rank).collect());
+                let members: Vec<usize> = std::iter::once(total).chain(parts.iter().copied()).collect::<BTreeSet<_>>().into_iter().collect();
+                (total, parts, members)
+            })
+            .collect();
+        let primary: Vec<usize> = (0..keys.len()).filter(|&i| decided[i].is_none() && (1..k).contains(&visitors[i])).collect();
+        let mut hidden = vec![false; keys.len()];
+        for &i in &primary {
+            hidden[i] = true;
+        }
+        for (i, state) in decided.iter().enumerate() {
+            hidden[i] |= *state == Some(true);
+        }
+        let choosable = |i: usize, hidden: &[bool]| visitors[i] > 0 && !hidden[i] && decided[i].is_none();
         let mut unprotected = Vec::new();
         loop {
             unprotected.clear();
             let mut changed = false;
-            for group in &self.groups {
-                let members: BTreeSet<&K> = std::iter::once(&group.total).chain(&group.parts).collect();
-                if members.iter().filter(|m| hidden.contains(**m)).count() != 1 {
+            for (g, (total, parts, members)) in groups.iter().enumerate() {
+                if members.iter().filter(|m| hidden[**m]).count() != 1 {
                     continue;
                 }
-                let second = group
-                    .parts
+                let second = parts
                     .iter()
-                    .filter(|p| choosable(p, &hidden))
-                    .min_by(|a, b| self.visitors(a).cmp(&self.visitors(b)).then_with(|| a.cmp(b)))
-                    .or_else(|| Some(&group.total).filter(|t| choosable(t, &hidden)));
+                    .copied()
+                    .filter(|p| choosable(*p, &hidden))
+                    .min_by(|a, b| visitors[*a].cmp(&visitors[*b]).then_with(|| a.cmp(b)))
+                    .or_else(|| Some(*total).filter(|t| choosable(*t, &hidden)));
                 match second {
                     Some(cell) => {
-                        hidden.insert(cell.clone());
+                        hidden[cell] = true;
                         changed = true;
                     }
-                    None => unprotected.push(group.clone()),
+                    None => unprotected.push(g),
                 }
             }
             if !changed {
                 break;
             }
         }
-        Outcome { hidden, primary, unprotected }
+        Outcome {
+            hidden: (0..keys.len()).filter(|&i| hidden[i]).map(|i| keys[i].clone()).collect(),
+            primary: primary.into_iter().map(|i| keys[i].clone()).collect(),
+            unprotected: unprotected.into_iter().map(|g| self.groups[g].clone()).collect(),
+        }
     }
 }
 
