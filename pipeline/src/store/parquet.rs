@@ -45,9 +45,6 @@ use chrono::NaiveDate;
 use datafusion::arrow::array::{AsArray, RecordBatch};
 use datafusion::arrow::compute::concat_batches;
 use datafusion::arrow::datatypes::{SchemaRef, UInt64Type};
-use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
-use datafusion::datasource::{MemTable, TableProvider};
 use datafusion::execution::cache::cache_manager::CacheManagerConfig;
 use datafusion::execution::runtime_env::{RuntimeEnv, RuntimeEnvBuilder};
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -66,7 +63,7 @@ use crate::model::Period;
 use crate::query::{indicator_sql, Dialect, IndicatorQuery, IndicatorRow};
 use crate::tagging::{rejects_schema, tagging_rows, tagging_schema, RefusedDay, RejectCount, RejectSample, TaggingRow};
 use crate::visitor_slices::VisitorSlices;
-use delta::{day_of_stem, DayFiles};
+use query::{is_replaced_file, parquet_table};
 
 /// The embedded rollup store (see the module header for its layout).
 pub struct ParquetRollupStore {
@@ -201,114 +198,6 @@ impl Files {
         file.write(batch)?;
         file.finish(path)
     }
-
-    /// The days of a directory's day files (a day with a delta or only a delta counts once).
-    fn listed_days(&self, dir: &str) -> Result<BTreeSet<NaiveDate>, PipelineError> {
-        Ok(self.listed_files(dir)?.into_keys().collect())
-    }
-
-    /// The day files of a directory: per day, whether it has a base file and a delta
-    /// ([`super::parquet_delta`]; a day directory or marker counts as a base).
-    fn listed_files(&self, dir: &str) -> Result<std::collections::BTreeMap<NaiveDate, DayFiles>, PipelineError> {
-        let dir = self.root.join(dir);
-        let mut days: std::collections::BTreeMap<NaiveDate, DayFiles> = std::collections::BTreeMap::new();
-        let entries = match fs::read_dir(&dir) {
-            Ok(entries) => entries,
-            // A store written before this kind of fact existed.
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(days),
-            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
-        };
-        for entry in entries {
-            let path = entry.map_err(io(format!("listing {}", dir.display())))?.path();
-            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
-            let stem = name.strip_suffix(".parquet").unwrap_or(name);
-            match day_of_stem(stem) {
-                Some((day, delta)) => {
-                    let files = days.entry(day).or_default();
-                    if delta {
-                        files.delta = true;
-                    } else {
-                        files.base = true;
-                    }
-                }
-                None => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
-            }
-        }
-        Ok(days)
-    }
-}
-
-/// A table over Parquet files of one layout (an empty table when there are none). Page
-/// indexes are not read (a table's format carries its own options; the session's are not
-/// applied to it): decoding the page indexes of the files a query opens cost more than the
-/// pages they would skip, and kept-cell files have none: looking for them copied each file's
-/// metadata at every query.
-pub(super) fn parquet_table(paths: impl IntoIterator<Item = PathBuf>, schema: &SchemaRef) -> Result<Arc<dyn TableProvider>, PipelineError> {
-    let urls = paths.into_iter().map(|path| ListingTableUrl::parse(path.to_string_lossy())).collect::<Result<Vec<_>, _>>()?;
-    if urls.is_empty() {
-        return Ok(Arc::new(MemTable::try_new(schema.clone(), vec![vec![]])?));
-    }
-    let mut options = datafusion::config::TableParquetOptions::default();
-    options.global.enable_page_index = false;
-    let listing = ListingOptions::new(Arc::new(ParquetFormat::default().with_options(options))).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls).with_listing_options(listing).with_schema(schema.clone());
-    Ok(Arc::new(ListingTable::try_new(config)?))
-}
-
-/// A table of a query: its name, the directory of its day files, its layout, its first and
-/// last days.
-type Registered<'a> = (&'a str, &'a str, SchemaRef, NaiveDate, NaiveDate);
-
-/// Attempts of a query that meets a file being replaced under it.
-const QUERY_ATTEMPTS: usize = 4;
-
-impl ParquetRollupStore {
-    /// Runs SQL over the day files of some fact directories within `first..=last`. Day files are
-    /// replaced (renamed over) while a pipeline runs: a query that listed a file and then read
-    /// its replacement fails (wrong size, "corrupt footer", file gone); it is run again on a fresh
-    /// listing, a few times, before the error is returned.
-    async fn sql(&self, tables: &[(&str, SchemaRef)], first: NaiveDate, last: NaiveDate, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
-        let tables: Vec<Registered<'_>> = tables.iter().map(|(name, schema)| (*name, *name, schema.clone(), first, last)).collect();
-        self.sql_over(&tables, sql).await
-    }
-
-    /// Runs SQL over the refusals of `first..=last` (table `rejects`) and the recovery rows
-    /// staged from `first` on (table `recoveries`: the same files up to the latest day).
-    async fn sql_with_recoveries(&self, first: NaiveDate, last: NaiveDate, sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
-        let tables = [("rejects", "rejects", rejects_schema(), first, last), ("recoveries", "rejects", rejects_schema(), first, NaiveDate::MAX)];
-        self.sql_over(&tables, sql).await
-    }
-
-    /// Runs SQL over tables each registered over the day files of a directory within a range
-    /// of days (see [`Self::sql`]).
-    async fn sql_over(&self, tables: &[Registered<'_>], sql: &str) -> Result<Vec<RecordBatch>, PipelineError> {
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            let ctx = self.session();
-            for (name, dir, schema, first, last) in tables {
-                ctx.register_table(*name, self.files.table(dir, schema, *first, *last)?)?;
-            }
-            let result = match ctx.sql(sql).await {
-                Ok(frame) => frame.collect().await,
-                Err(e) => Err(e),
-            };
-            match result {
-                Ok(batches) => return Ok(batches),
-                Err(e) if attempt < QUERY_ATTEMPTS && is_replaced_file(&e) => {
-                    tracing::debug!(error = %e, attempt, "a fact file changed during the query; running it again");
-                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt as u64)).await;
-                }
-                Err(e) => return Err(e.into()),
-            }
-        }
-    }
-}
-
-/// Whether a query error comes from a file replaced or removed while it was read.
-fn is_replaced_file(e: &datafusion::error::DataFusionError) -> bool {
-    let text = e.to_string();
-    ["Parquet error", "Corrupt footer", "No such file", "not found", "Object at location", "out of range", "EOF"].iter().any(|m| text.contains(m))
 }
 
 /// The highest staged refusal position of each log partition in a day's refusals file.
@@ -601,6 +490,8 @@ mod erasure;
 mod freeze;
 #[path = "parquet_hits.rs"]
 mod hits;
+#[path = "parquet_query.rs"]
+mod query;
 #[path = "parquet_frozen.rs"]
 mod retired;
 #[path = "parquet_year_to_date.rs"]

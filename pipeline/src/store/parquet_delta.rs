@@ -255,6 +255,43 @@ fn read_all_streaming(
     Ok(datafusion::parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.with_batch_size(64 * 1024).build()?)
 }
 
+impl Files {
+    /// The days of a directory's day files (a day with a delta or only a delta counts once).
+    pub(super) fn listed_days(&self, dir: &str) -> Result<std::collections::BTreeSet<NaiveDate>, PipelineError> {
+        Ok(self.listed_files(dir)?.into_keys().collect())
+    }
+
+    /// The day files of a directory: per day, whether it has a base file and a delta
+    /// (a day directory or marker counts as a base).
+    pub(super) fn listed_files(&self, dir: &str) -> Result<std::collections::BTreeMap<NaiveDate, DayFiles>, PipelineError> {
+        let dir = self.root.join(dir);
+        let mut days: std::collections::BTreeMap<NaiveDate, DayFiles> = std::collections::BTreeMap::new();
+        let entries = match fs::read_dir(&dir) {
+            Ok(entries) => entries,
+            // A store written before this kind of fact existed.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(days),
+            Err(e) => return Err(PipelineError::io(format!("listing {}", dir.display()), e)),
+        };
+        for entry in entries {
+            let path = entry.map_err(super::io(format!("listing {}", dir.display())))?.path();
+            let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+            let stem = name.strip_suffix(".parquet").unwrap_or(name);
+            match day_of_stem(stem) {
+                Some((day, delta)) => {
+                    let files = days.entry(day).or_default();
+                    if delta {
+                        files.delta = true;
+                    } else {
+                        files.base = true;
+                    }
+                }
+                None => return Err(PipelineError::Store(format!("unexpected file {}", path.display()))),
+            }
+        }
+        Ok(days)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
