@@ -10,9 +10,9 @@
 //! broken by the cell's key), else the group's total: the choice is deterministic, so every
 //! output built from the same cells hides the same ones. Cells whose state an earlier layer
 //! decided ([`Table::freeze`]) are never chosen, nor is the lone part of a group whose total
-//! was decided so (the part is that total), nor such a group's total. A cell absent from the table has no visit: it is
-//! a published zero, never hidden nor chosen (hiding it protects nothing, as a school's activity
-//! shows elsewhere).
+//! was decided so (the part is that total), nor such a group's total. A cell absent from the
+//! table has no visit: it is a published zero, never hidden nor chosen (hiding it protects
+//! nothing, as a school's activity shows elsewhere).
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -91,35 +91,8 @@ impl<K: Ord + Clone + Hash> Table<K> {
         self.visitors.get(key).copied().unwrap_or(0)
     }
 
-    /// The frozen cells, and the cells a group of one part makes equal to one of them: that part
-    /// is its total (a school's only kind, a territory's only device…), so when one of the two
-    /// is decided, the other takes its state, to a fixed point along chains of such groups.
-    /// Hiding or showing it alone would give the decided one away. (A shown state is not
-    /// followed to a cell under `k`: that inconsistency is left to be reported.)
-    fn frozen_with_lone_parts(&self, k: u64) -> BTreeMap<K, bool> {
-        let mut frozen = self.frozen.clone();
-        loop {
-            let mut follows = Vec::new();
-            for group in &self.groups {
-                let [part] = group.parts.as_slice() else { continue };
-                for (from, to) in [(&group.total, part), (part, &group.total)] {
-                    if let (Some(&hidden), false) = (frozen.get(from), frozen.contains_key(to)) {
-                        if self.visitors(to) > 0 && (hidden || self.visitors(to) >= k) {
-                            follows.push((to.clone(), hidden));
-                        }
-                    }
-                }
-            }
-            if follows.is_empty() {
-                return frozen;
-            }
-            frozen.extend(follows);
-        }
-    }
-
     /// Applies primary then secondary suppression with threshold `k`.
     pub fn suppress(&self, k: u64) -> Outcome<K> {
-        let frozen = self.frozen_with_lone_parts(k);
         // The rule runs on the cells' ranks in key order (a tie between two parts goes to the
         // lower rank, as it goes to the lower key): a base set has tens of thousands of cells,
         // and comparing their keys at every step was most of its cost.
@@ -137,12 +110,6 @@ impl<K: Ord + Clone + Hash> Table<K> {
         for (key, v) in &self.visitors {
             visitors[rank(key)] = *v;
         }
-        let mut decided: Vec<Option<bool>> = vec![None; keys.len()];
-        for (key, state) in &frozen {
-            if let Some(&i) = ranks.get(key) {
-                decided[i] = Some(*state);
-            }
-        }
         let groups: Vec<(usize, Vec<usize>, Vec<usize>)> = self
             .groups
             .iter()
@@ -152,6 +119,7 @@ impl<K: Ord + Clone + Hash> Table<K> {
                 (total, parts, members)
             })
             .collect();
+        let decided = lone_parts_followed(&self.frozen.iter().map(|(key, state)| (rank(key), *state)).collect::<Vec<_>>(), &groups, &visitors, k);
         let primary: Vec<usize> = (0..keys.len()).filter(|&i| decided[i].is_none() && (1..k).contains(&visitors[i])).collect();
         let mut hidden = vec![false; keys.len()];
         for &i in &primary {
@@ -191,6 +159,39 @@ impl<K: Ord + Clone + Hash> Table<K> {
             hidden: (0..keys.len()).filter(|&i| hidden[i]).map(|i| keys[i].clone()).collect(),
             primary: primary.into_iter().map(|i| keys[i].clone()).collect(),
             unprotected: unprotected.into_iter().map(|g| self.groups[g].clone()).collect(),
+        }
+    }
+}
+
+/// The state of every cell an earlier layer decided (`frozen`, by rank), and of the cells a
+/// group of one part makes equal to one of them: that part is its total (a school's only kind,
+/// a territory's only device…), so when one of the two is decided, the other takes its state,
+/// to a fixed point along chains of such groups. Hiding or showing it alone would give the
+/// decided one away. (A shown state is not followed to a cell under `k`: that inconsistency is
+/// left to be reported.)
+fn lone_parts_followed(frozen: &[(usize, bool)], groups: &[(usize, Vec<usize>, Vec<usize>)], visitors: &[u64], k: u64) -> Vec<Option<bool>> {
+    let mut decided: Vec<Option<bool>> = vec![None; visitors.len()];
+    for &(i, state) in frozen {
+        decided[i] = Some(state);
+    }
+    let lone: Vec<(usize, usize)> = groups.iter().filter(|(_, parts, _)| parts.len() == 1).map(|(total, parts, _)| (*total, parts[0])).collect();
+    loop {
+        // (Each pass reads the states as they were when it began, then sets what it found.)
+        let mut follows = Vec::new();
+        for &(total, part) in &lone {
+            for (from, to) in [(total, part), (part, total)] {
+                if let (Some(hidden), None) = (decided[from], decided[to]) {
+                    if visitors[to] > 0 && (hidden || visitors[to] >= k) {
+                        follows.push((to, hidden));
+                    }
+                }
+            }
+        }
+        if follows.is_empty() {
+            return decided;
+        }
+        for (i, state) in follows {
+            decided[i] = Some(state);
         }
     }
 }
